@@ -1,0 +1,1 @@
+"""Storage backends. Each implements ``AsyncBackend`` (and a generated sync twin)."""

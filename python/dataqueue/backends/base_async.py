@@ -1,0 +1,212 @@
+"""The contract every storage backend fulfils.
+
+The queue facade validates input (``dataqueue.options``), emits hooks and calls these methods;
+the processor claims and finishes jobs through them. Backends never raise bare driver errors for
+bad input: they raise ``dataqueue.errors`` exceptions. Every method that changes several rows or
+keys is atomic (one transaction / one Lua script).
+
+The sync twin ``Backend`` has the same methods without ``async``; it is generated from the
+async source by ``tools/gen_sync.py`` and never edited by hand.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+
+from dataqueue.options import JobFilters, JobUpdates, NewJob
+from dataqueue.records import (
+    CronScheduleRecord,
+    CronStatus,
+    FailureReason,
+    JobEvent,
+    JobRecord,
+    JobStatus,
+    TagQueryMode,
+    WaitpointRecord,
+)
+
+__all__ = ["AsyncBackend"]
+
+
+class AsyncBackend(abc.ABC):
+    """Storage for jobs, events, tokens and cron schedules."""
+
+    name: str  # "postgres" or "redis"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close what the backend opened itself; a caller's pool or client stays open."""
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[str]:
+        """Bring the storage schema up to date; return the names of what was applied."""
+
+    # -- enqueue -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+        """Insert jobs atomically, in one round trip, and record their ``added`` events.
+
+        ``depends_on_job_ids`` may hold batch placeholders (``-(i+1)`` = ``jobs[i]``); the
+        backend plans the batch with ``dataqueue._core`` (cycles, self references, unknown
+        prerequisites → ``DependencyError`` subclasses, nothing written). Results are in input
+        order; an idempotency hit returns the existing id with ``created=False``.
+        """
+
+    # -- read --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_job(self, job_id: int) -> JobRecord | None: ...
+
+    @abc.abstractmethod
+    async def get_jobs(self, filters: JobFilters, limit: int, offset: int,
+                       cursor: int | None) -> list[JobRecord]:
+        """Newest id first; ``cursor`` = return ids below it (offset ignored)."""
+
+    @abc.abstractmethod
+    async def get_jobs_by_status(self, status: JobStatus, limit: int,
+                                 offset: int) -> list[JobRecord]:
+        """Newest first (created_at DESC, id DESC)."""
+
+    @abc.abstractmethod
+    async def get_all_jobs(self, limit: int, offset: int) -> list[JobRecord]: ...
+
+    @abc.abstractmethod
+    async def get_jobs_by_tags(self, tags: Sequence[str], mode: TagQueryMode, limit: int,
+                               offset: int) -> list[JobRecord]: ...
+
+    @abc.abstractmethod
+    async def get_job_events(self, job_id: int) -> list[JobEvent]: ...
+
+    # -- manage ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def retry_job(self, job_id: int) -> bool:
+        """failed/processing → pending with a fresh attempt budget; True if it changed."""
+
+    @abc.abstractmethod
+    async def cancel_job(self, job_id: int) -> bool:
+        """pending/waiting → cancelled, cascading to dependents; True if it changed."""
+
+    @abc.abstractmethod
+    async def edit_job(self, job_id: int, updates: JobUpdates) -> bool:
+        """Apply updates to a pending job; True (and an ``edited`` event) if it changed."""
+
+    @abc.abstractmethod
+    async def edit_all_pending_jobs(self, filters: JobFilters, updates: JobUpdates) -> int: ...
+
+    @abc.abstractmethod
+    async def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int: ...
+
+    @abc.abstractmethod
+    async def cleanup_old_jobs(self, days_to_keep: int, statuses: Sequence[JobStatus],
+                               batch_size: int) -> int: ...
+
+    @abc.abstractmethod
+    async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int: ...
+
+    @abc.abstractmethod
+    async def reclaim_stuck_jobs(self, max_processing_time_minutes: float) -> int:
+        """Processing jobs whose lease expired, or locked longer than
+        max(N minutes, timeout_ms): back to pending if attempts remain, else failed with
+        ``worker_lost`` (dead-letter routing applies)."""
+
+    # -- worker side -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def claim_jobs(self, worker_id: str, limit: int, *,
+                         job_types: Sequence[str] | None = None,
+                         group_concurrency: int | None = None,
+                         lease: timedelta) -> list[JobRecord]:
+        """Atomically claim up to ``limit`` eligible jobs in priority/FIFO order and record
+        their ``processing`` events. Claiming a pending/failed job bumps ``attempts``;
+        resuming a due time-wait does not. Each claim bumps ``lock_version``."""
+
+    @abc.abstractmethod
+    async def complete_job(self, job_id: int, worker_id: str, lock_version: int,
+                           output: Any = KEEP) -> bool:
+        """Fenced: only the holder of (worker_id, lock_version) may complete; else False."""
+
+    @abc.abstractmethod
+    async def fail_job(self, job_id: int, worker_id: str | None, lock_version: int | None,
+                       message: str, reason: FailureReason | None,
+                       retry_delay_seconds: float) -> FailOutcome:
+        """Record a failure. Retries after ``retry_delay_seconds`` if attempts remain, else
+        fails terminally: dead-letter job and dependency cascade in the same transaction.
+        ``worker_id=None`` skips fencing (administrative use)."""
+
+    @abc.abstractmethod
+    async def wait_job(self, job_id: int, worker_id: str, lock_version: int, *,
+                       wait_until: datetime | None, token_id: str | None,
+                       step_data: dict[str, Any]) -> bool: ...
+
+    @abc.abstractmethod
+    async def prolong_job(self, job_id: int, worker_id: str, lock_version: int,
+                          lease: timedelta) -> bool:
+        """Extend the lease (and locked_at) of a job the caller holds; records ``prolonged``."""
+
+    @abc.abstractmethod
+    async def heartbeat(self, worker_id: str, job_ids: Sequence[int], lease: timedelta) -> int:
+        """Renew the leases of the caller's in-flight jobs in one statement; returns how many."""
+
+    @abc.abstractmethod
+    async def set_progress(self, job_id: int, progress: int) -> None: ...
+
+    @abc.abstractmethod
+    async def set_output(self, job_id: int, output_json: str) -> None: ...
+
+    @abc.abstractmethod
+    async def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None: ...
+
+    @abc.abstractmethod
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Block until a job may have become claimable or ``timeout`` seconds pass; True if
+        woken by a notification (Postgres LISTEN/NOTIFY, Redis blocking pop/pub-sub)."""
+
+    # -- tokens ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_token(self, job_id: int | None, timeout: timedelta | None,
+                           tags: tuple[str, ...] | None) -> WaitpointRecord: ...
+
+    @abc.abstractmethod
+    async def complete_token(self, token_id: str, output_json: str | None) -> bool: ...
+
+    @abc.abstractmethod
+    async def get_token(self, token_id: str) -> WaitpointRecord | None: ...
+
+    @abc.abstractmethod
+    async def expire_timed_out_tokens(self) -> int: ...
+
+    # -- cron --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add_cron_job(self, schedule: CronInput) -> int:
+        """Raise ``CronError`` if the name exists."""
+
+    @abc.abstractmethod
+    async def get_cron_job(self, cron_id: int) -> CronScheduleRecord | None: ...
+
+    @abc.abstractmethod
+    async def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]: ...
+
+    @abc.abstractmethod
+    async def edit_cron_job(self, cron_id: int, values: dict[str, Any]) -> bool:
+        """``values`` uses column names (``payload_json`` for the payload, ``next_run_at``)."""
+
+    @abc.abstractmethod
+    async def set_cron_status(self, cron_id: int, status: CronStatus) -> bool: ...
+
+    @abc.abstractmethod
+    async def remove_cron_job(self, cron_id: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def enqueue_due_cron_jobs(self, next_run: NextRunFn) -> int:
+        """Enqueue each due active schedule's occurrence exactly once, even with many callers
+        at once (row lock / script), honouring ``allow_overlap``; advance ``next_run_at``."""

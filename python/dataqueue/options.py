@@ -1,0 +1,463 @@
+"""Job options as users write them, and their validated, normalised form (sans-IO).
+
+Both backends receive only the normalised classes defined here (``NewJob``, ``JobFilters``,
+``JobUpdates``), so every rule about what input is acceptable lives in this one module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+from dataqueue.errors import DependencyError, InvalidFilterError, InvalidJobError
+from dataqueue.records import TagQueryMode
+
+__all__ = [
+    "DependsOn",
+    "JobFilters",
+    "JobGroup",
+    "JobOptions",
+    "JobUpdates",
+    "NewJob",
+    "RunAtFilter",
+    "TagFilter",
+    "batch_dep_ref",
+    "dump_json",
+    "normalize_job",
+]
+
+MAX_NAME_LENGTH: Final = 255
+INT32_MAX: Final = 2**31 - 1
+DEFAULT_MAX_ATTEMPTS: Final = 3
+DEFAULT_PRIORITY: Final = 0
+
+_UNSET: Any = object()
+
+
+def batch_dep_ref(index: int) -> int:
+    """Placeholder for "the job at ``index`` in this ``add_jobs`` call" inside ``depends_on``."""
+    from dataqueue import _core
+
+    return _core.batch_dep_ref(index)
+
+
+def dump_json(value: Any, what: str = "payload") -> str:
+    """Serialise ``value`` as JSON or raise ``InvalidJobError`` naming what was wrong."""
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidJobError(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class DependsOn:
+    """Prerequisites of a job: ids that must complete, and/or tags that must drain."""
+
+    job_ids: Sequence[int] = ()
+    tags: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobGroup:
+    """A concurrency group; ``tier`` is stored but not interpreted."""
+
+    id: str
+    tier: str | None = None
+
+
+@dataclass(slots=True)
+class JobOptions:
+    """Everything ``add_job`` accepts, as one object (used by ``add_jobs``)."""
+
+    job_type: str
+    payload: Any = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    priority: int = DEFAULT_PRIORITY
+    run_at: datetime | None = None
+    timeout_ms: int | None = None
+    force_kill_on_timeout: bool = False
+    tags: Sequence[str] | None = None
+    idempotency_key: str | None = None
+    retry_delay: int | None = None
+    retry_backoff: bool | None = None
+    retry_delay_max: int | None = None
+    dead_letter_job_type: str | None = None
+    group: JobGroup | Mapping[str, Any] | str | None = None
+    depends_on: DependsOn | Mapping[str, Any] | None = None
+
+
+JOB_OPTION_NAMES: Final = frozenset(f.name for f in fields(JobOptions))
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated job ready to be written. ``depends_on_job_ids`` may hold batch placeholders
+    (negative) until the backend resolves them."""
+
+    job_type: str
+    payload_json: str
+    max_attempts: int
+    priority: int
+    run_at: datetime | None
+    timeout_ms: int | None
+    force_kill_on_timeout: bool
+    tags: tuple[str, ...] | None
+    idempotency_key: str | None
+    retry_delay: int | None
+    retry_backoff: bool | None
+    retry_delay_max: int | None
+    dead_letter_job_type: str | None
+    group_id: str | None
+    group_tier: str | None
+    depends_on_job_ids: tuple[int, ...] | None
+    depends_on_tags: tuple[str, ...] | None
+
+    @property
+    def has_dependencies(self) -> bool:
+        return bool(self.depends_on_job_ids) or bool(self.depends_on_tags)
+
+
+# -- field validators -------------------------------------------------------------------------
+
+
+def _name(value: Any, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidJobError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidJobError(f"{what} is longer than {MAX_NAME_LENGTH} characters: {value[:40]!r}…")
+    return value
+
+
+def _int(value: Any, what: str, *, minimum: int | None = None, optional: bool = False,
+         maximum: int = INT32_MAX) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJobError(f"{what} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise InvalidJobError(f"{what} must be >= {minimum}, got {value}")
+    if value > maximum or value < -maximum - 1:
+        raise InvalidJobError(f"{what} is out of range: {value}")
+    return value
+
+
+def _bool(value: Any, what: str, *, optional: bool = False) -> bool | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidJobError(f"{what} must be a bool, got {value!r}")
+    return value
+
+
+def aware_datetime(value: Any, what: str) -> datetime:
+    """Datetimes must carry a time zone: a naive one is ambiguous, so it is rejected."""
+    if not isinstance(value, datetime):
+        raise InvalidJobError(f"{what} must be a datetime, got {value!r}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise InvalidJobError(
+            f"{what} must be timezone-aware (e.g. datetime.now(timezone.utc)), got naive {value!r}"
+        )
+    return value.astimezone(timezone.utc)
+
+
+def _tags(value: Any, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | set | frozenset):
+        raise InvalidJobError(f"{what} must be a list of strings, got {value!r}")
+    out: dict[str, None] = {}
+    for tag in value:
+        _name(tag, f"{what} entry")
+        out[tag] = None
+    return tuple(out) or None
+
+
+def _group(value: Any) -> tuple[str | None, str | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        return _name(value, "group"), None
+    if isinstance(value, JobGroup):
+        gid, tier = value.id, value.tier
+    elif isinstance(value, Mapping):
+        unknown = set(value) - {"id", "tier"}
+        if unknown:
+            raise InvalidJobError(f"group has unknown keys: {sorted(unknown)}")
+        gid, tier = value.get("id"), value.get("tier")
+    else:
+        raise InvalidJobError(f"group must be a JobGroup, mapping or string, got {value!r}")
+    return _name(gid, "group id"), _name(tier, "group tier", optional=True)
+
+
+def _depends_on(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, DependsOn):
+        ids, tags = value.job_ids, value.tags
+    elif isinstance(value, Mapping):
+        unknown = set(value) - {"job_ids", "tags"}
+        if unknown:
+            raise DependencyError(f"depends_on has unknown keys: {sorted(unknown)}")
+        ids, tags = value.get("job_ids") or (), value.get("tags") or ()
+    else:
+        raise DependencyError(f"depends_on must be a DependsOn or a mapping, got {value!r}")
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence | set | frozenset):
+        raise DependencyError(f"depends_on.job_ids must be a list of ints, got {ids!r}")
+    seen: dict[int, None] = {}
+    for job_id in ids:
+        if isinstance(job_id, bool) or not isinstance(job_id, int):
+            raise DependencyError(f"depends_on.job_ids entries must be ints, got {job_id!r}")
+        if job_id == 0:
+            raise DependencyError("depends_on.job_ids: 0 is not a job id")
+        seen[job_id] = None
+    try:
+        norm_tags = _tags(tags, "depends_on.tags")
+    except InvalidJobError as exc:
+        raise DependencyError(str(exc)) from None
+    return tuple(seen) or None, norm_tags
+
+
+def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
+    """Validate one job's options; raise ``InvalidJobError`` (or a subclass) naming the problem."""
+    if isinstance(job, Mapping):
+        unknown = set(job) - JOB_OPTION_NAMES
+        if unknown:
+            raise InvalidJobError(f"unknown job option(s): {sorted(unknown)}")
+        if "job_type" not in job:
+            raise InvalidJobError("job_type is required")
+        job = JobOptions(**job)
+    elif not isinstance(job, JobOptions):
+        raise InvalidJobError(f"a job must be JobOptions or a mapping, got {type(job).__name__}")
+    group_id, group_tier = _group(job.group)
+    dep_ids, dep_tags = _depends_on(job.depends_on)
+    timeout_ms = _int(job.timeout_ms, "timeout_ms", minimum=1, optional=True, maximum=2**53)
+    return NewJob(
+        job_type=_name(job.job_type, "job_type"),  # type: ignore[arg-type]
+        payload_json=dump_json(job.payload),
+        max_attempts=_int(job.max_attempts, "max_attempts", minimum=1),  # type: ignore[arg-type]
+        priority=_int(job.priority, "priority"),  # type: ignore[arg-type]
+        run_at=None if job.run_at is None else aware_datetime(job.run_at, "run_at"),
+        timeout_ms=timeout_ms,
+        force_kill_on_timeout=bool(_bool(job.force_kill_on_timeout, "force_kill_on_timeout")),
+        tags=_tags(job.tags, "tags"),
+        idempotency_key=_name(job.idempotency_key, "idempotency_key", optional=True),
+        retry_delay=_int(job.retry_delay, "retry_delay", minimum=0, optional=True),
+        retry_backoff=_bool(job.retry_backoff, "retry_backoff", optional=True),
+        retry_delay_max=_int(job.retry_delay_max, "retry_delay_max", minimum=0, optional=True),
+        dead_letter_job_type=_name(job.dead_letter_job_type, "dead_letter_job_type", optional=True),
+        group_id=group_id,
+        group_tier=group_tier,
+        depends_on_job_ids=dep_ids,
+        depends_on_tags=dep_tags,
+    )
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+_RUN_AT_OPS: Final = ("gt", "gte", "lt", "lte", "eq")
+
+
+@dataclass(frozen=True, slots=True)
+class RunAtFilter:
+    """``run_at`` comparisons, ANDed; each bound is an aware UTC datetime or None."""
+
+    gt: datetime | None = None
+    gte: datetime | None = None
+    lt: datetime | None = None
+    lte: datetime | None = None
+    eq: datetime | None = None
+
+    def items(self) -> list[tuple[str, datetime]]:
+        return [(op, v) for op in _RUN_AT_OPS if (v := getattr(self, op)) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class TagFilter:
+    values: tuple[str, ...]
+    mode: TagQueryMode = TagQueryMode.ALL
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilters:
+    """Validated filters for ``get_jobs``, ``edit_all_pending_jobs``, ``cancel_all_upcoming_jobs``."""
+
+    job_type: str | None = None
+    priority: int | None = None
+    run_at: RunAtFilter | None = None
+    tags: TagFilter | None = None
+
+    @classmethod
+    def parse(cls, filters: Mapping[str, Any] | JobFilters | None) -> JobFilters:
+        if filters is None:
+            return cls()
+        if isinstance(filters, JobFilters):
+            return filters
+        if not isinstance(filters, Mapping):
+            raise InvalidFilterError(f"filters must be a mapping, got {filters!r}")
+        unknown = set(filters) - {"job_type", "priority", "run_at", "tags"}
+        if unknown:
+            raise InvalidFilterError(f"unknown filter key(s): {sorted(unknown)}")
+        job_type = filters.get("job_type") or None
+        if job_type is not None and not isinstance(job_type, str):
+            raise InvalidFilterError(f"job_type filter must be a string, got {job_type!r}")
+        priority = filters.get("priority")
+        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+            raise InvalidFilterError(f"priority filter must be an int, got {priority!r}")
+        return cls(job_type, priority, _parse_run_at(filters.get("run_at")),
+                   parse_tag_filter(filters.get("tags")))
+
+    @property
+    def is_empty(self) -> bool:
+        return self.job_type is None and self.priority is None and self.run_at is None \
+            and self.tags is None
+
+
+def _filter_dt(value: Any, what: str) -> datetime:
+    try:
+        return aware_datetime(value, what)
+    except InvalidJobError as exc:
+        raise InvalidFilterError(str(exc)) from None
+
+
+def _parse_run_at(value: Any) -> RunAtFilter | None:
+    if value is None:
+        return None
+    if isinstance(value, RunAtFilter):
+        return value
+    if isinstance(value, datetime):
+        return RunAtFilter(eq=_filter_dt(value, "run_at filter"))
+    if not isinstance(value, Mapping):
+        raise InvalidFilterError(f"run_at filter must be a datetime or a mapping, got {value!r}")
+    unknown = set(value) - set(_RUN_AT_OPS)
+    if unknown:
+        raise InvalidFilterError(f"unknown run_at operator(s): {sorted(unknown)}")
+    bounds = {op: _filter_dt(v, f"run_at.{op}") for op, v in value.items() if v is not None}
+    return RunAtFilter(**bounds) if bounds else None
+
+
+def parse_tag_mode(mode: Any) -> TagQueryMode:
+    try:
+        return TagQueryMode(mode)
+    except ValueError:
+        raise InvalidFilterError(
+            f"tag mode must be one of all, any, none, exact; got {mode!r}"
+        ) from None
+
+
+def parse_tag_filter(value: Any) -> TagFilter | None:
+    if value is None:
+        return None
+    if isinstance(value, TagFilter):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidFilterError(f"tags filter must be {{'values': [...], 'mode': ...}}, got {value!r}")
+    unknown = set(value) - {"values", "mode"}
+    if unknown:
+        raise InvalidFilterError(f"unknown tags filter key(s): {sorted(unknown)}")
+    try:
+        values = _tags(value.get("values") or (), "tags filter values")
+    except InvalidJobError as exc:
+        raise InvalidFilterError(str(exc)) from None
+    if not values:
+        return None  # an empty tag filter matches everything, so it is no filter
+    return TagFilter(values, parse_tag_mode(value.get("mode", "all")))
+
+
+# -- edits ------------------------------------------------------------------------------------
+
+EDITABLE_FIELDS: Final = (
+    "payload", "max_attempts", "priority", "run_at", "timeout_ms", "tags",
+    "retry_delay", "retry_backoff", "retry_delay_max", "dead_letter_job_type",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdates:
+    """Validated updates. ``values`` holds only the fields given; a None value clears the field
+    (``run_at=None`` means now). ``payload`` is stored as JSON text under ``payload_json``."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, updates: Mapping[str, Any]) -> JobUpdates:
+        unknown = set(updates) - set(EDITABLE_FIELDS)
+        if unknown:
+            raise InvalidJobError(
+                f"cannot edit {sorted(unknown)}; editable fields are {list(EDITABLE_FIELDS)}"
+            )
+        out: dict[str, Any] = {}
+        for key, value in updates.items():
+            if key == "payload":
+                out["payload_json"] = dump_json(value)
+            elif key == "max_attempts":
+                out[key] = _int(value, key, minimum=1)
+            elif key == "priority":
+                out[key] = _int(value, key)
+            elif key == "run_at":
+                out[key] = None if value is None else aware_datetime(value, key)
+            elif key == "timeout_ms":
+                out[key] = _int(value, key, minimum=1, optional=True, maximum=2**53)
+            elif key == "tags":
+                out[key] = _tags(value, key)
+            elif key in ("retry_delay", "retry_delay_max"):
+                out[key] = _int(value, key, minimum=0, optional=True)
+            elif key == "retry_backoff":
+                out[key] = _bool(value, key, optional=True)
+            else:
+                out[key] = _name(value, key, optional=True)
+        return cls(out)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def event_metadata(self) -> dict[str, Any]:
+        """The ``edited`` event's metadata: the fields given, JSON-friendly."""
+        meta: dict[str, Any] = {}
+        for key, value in self.values.items():
+            if key == "payload_json":
+                meta["payload"] = json.loads(value)
+            elif isinstance(value, datetime):
+                meta[key] = value.isoformat()
+            elif isinstance(value, tuple):
+                meta[key] = list(value)
+            else:
+                meta[key] = value
+        return meta
+
+
+# -- durations --------------------------------------------------------------------------------
+
+_DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_TOKEN_TIMEOUT: Final = timedelta(days=365)
+
+
+def parse_token_timeout(value: str | int | float | timedelta | None) -> timedelta | None:
+    """Token timeouts: ``"30s"``, ``"10m"``, ``"2h"``, ``"1d"``, seconds, or a timedelta (≤ 365 d)."""
+    from dataqueue.errors import InvalidTokenError
+
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        delta = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise InvalidTokenError(f"invalid timeout {value!r}")
+        delta = timedelta(seconds=value)
+    elif isinstance(value, str) and len(value) > 1 and value[:-1].isdigit() \
+            and value[-1] in _DURATION_UNITS:
+        delta = timedelta(seconds=int(value[:-1]) * _DURATION_UNITS[value[-1]])
+    else:
+        raise InvalidTokenError(
+            f"invalid timeout {value!r}: use a number followed by s, m, h or d (e.g. '10m')"
+        )
+    if delta <= timedelta(0):
+        raise InvalidTokenError(f"timeout must be positive, got {value!r}")
+    if delta > MAX_TOKEN_TIMEOUT:
+        raise InvalidTokenError(f"timeout {value!r} is too large: the maximum is 365 days")
+    return delta
