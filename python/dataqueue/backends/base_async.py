@@ -129,6 +129,15 @@ class AsyncBackend(abc.ABC):
                            output: Any = KEEP) -> bool:
         """Fenced: only the holder of (worker_id, lock_version) may complete; else False."""
 
+    async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
+        """Complete many jobs at once: ``items`` are ``(job_id, worker_id, lock_version,
+        output)`` (``output`` may be ``KEEP``); returns one fenced result per item, in order.
+
+        The processor batches its completions through this. The default loops over
+        :meth:`complete_job`; backends override it with one statement / one script.
+        """
+        return [await self.complete_job(j, w, v, o) for j, w, v, o in items]
+
     @abc.abstractmethod
     async def fail_job(self, job_id: int, worker_id: str | None, lock_version: int | None,
                        message: str, reason: FailureReason | None,
