@@ -1,0 +1,233 @@
+"""Which backend a queue uses, and how it is built from ``init_job_queue``'s arguments.
+
+The backend is chosen, in order, by ``backend=``, by the URL scheme, by the keyword options
+given (``database_config``/``pool`` → Postgres, ``redis_config``/``client`` → Redis), and
+finally by the ``DATAQUEUE_URL`` environment variable. Backends are imported lazily so that
+``import dataqueue`` works with only one of the drivers installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit
+
+from dataqueue.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dataqueue.backends.base_async import AsyncBackend
+    from dataqueue.backends.base_sync import Backend
+
+__all__ = ["ENV_URL", "BackendName", "QueueConfig", "resolve_config"]
+
+ENV_URL: Final = "DATAQUEUE_URL"
+
+BackendName = Literal["postgres", "redis"]
+
+_SCHEMES: Final[dict[str, BackendName]] = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "redis": "redis",
+    "rediss": "redis",
+}
+_ALIASES: Final[dict[str, BackendName]] = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "pg": "postgres",
+    "redis": "redis",
+    "valkey": "redis",
+}
+_EXTRA: Final[dict[BackendName, str]] = {"postgres": "postgres", "redis": "redis"}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """The resolved configuration of one queue; ``build_*`` constructs its backend."""
+
+    backend: BackendName
+    url: str | None = None
+    database_config: Mapping[str, Any] | None = None
+    pool: Any = None
+    schema: str | None = None
+    redis_config: Mapping[str, Any] | None = None
+    client: Any = None
+    key_prefix: str | None = None
+    verbose: bool = False
+
+    def build_async(self) -> AsyncBackend:
+        """Construct the asyncio backend (imports its driver lazily)."""
+        try:
+            if self.backend == "postgres":
+                from dataqueue.backends.postgres.backend_async import AsyncPostgresBackend
+                from dataqueue.backends.postgres.config import PostgresSettings
+
+                return AsyncPostgresBackend(self._postgres_settings(PostgresSettings))
+            from dataqueue.backends.redis.backend_async import AsyncRedisBackend
+            from dataqueue.backends.redis.config import RedisSettings
+
+            return AsyncRedisBackend(self._redis_settings(RedisSettings))
+        except ImportError as exc:
+            raise self._missing_driver(exc) from exc
+
+    def build_sync(self) -> Backend:
+        """Construct the blocking backend (imports its driver lazily)."""
+        try:
+            if self.backend == "postgres":
+                from dataqueue.backends.postgres.backend_sync import PostgresBackend
+                from dataqueue.backends.postgres.config import PostgresSettings
+
+                return PostgresBackend(self._postgres_settings(PostgresSettings))
+            from dataqueue.backends.redis.backend_sync import RedisBackend
+            from dataqueue.backends.redis.config import RedisSettings
+
+            return RedisBackend(self._redis_settings(RedisSettings))
+        except ImportError as exc:
+            raise self._missing_driver(exc) from exc
+
+    def _postgres_settings(self, cls: Any) -> Any:
+        return cls.from_options(
+            self.url, database_config=self.database_config, pool=self.pool, schema=self.schema
+        )
+
+    def _redis_settings(self, cls: Any) -> Any:
+        return cls.from_options(
+            self.url,
+            redis_config=self.redis_config,
+            client=self.client,
+            key_prefix=self.key_prefix,
+        )
+
+    def _missing_driver(self, exc: ImportError) -> ConfigurationError:
+        # Only a missing third-party driver is a configuration problem; a broken dataqueue
+        # module is a bug and keeps its ImportError as the cause.
+        missing = (exc.name or "").split(".")[0]
+        if missing in ("psycopg", "psycopg_pool", "redis"):
+            extra = _EXTRA[self.backend]
+            return ConfigurationError(
+                f"the {self.backend} backend needs the {missing!r} package: "
+                f"pip install 'dataqueue[{extra}]'"
+            )
+        return ConfigurationError(f"the {self.backend} backend could not be loaded: {exc}")
+
+
+def _scheme_backend(url: str) -> BackendName:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"cannot tell the backend from URL scheme {scheme!r} in {_redact(url)!r}; use "
+            "postgresql://, postgres://, redis:// or rediss:// (or pass backend=)"
+        )
+    return _SCHEMES[scheme]
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def resolve_config(
+    url: str | None,
+    *,
+    backend: str | None,
+    database_config: Mapping[str, Any] | None,
+    pool: Any,
+    redis_config: Mapping[str, Any] | None,
+    client: Any,
+    key_prefix: str | None,
+    schema: str | None,
+    verbose: bool,
+) -> QueueConfig:
+    """Validate ``init_job_queue``'s arguments and pick the backend; raise ConfigurationError."""
+    if url is not None and (not isinstance(url, str) or not url.strip()):
+        raise ConfigurationError(f"url must be a non-empty string, got {url!r}")
+    pg_opts = database_config is not None or pool is not None or schema is not None
+    redis_opts = redis_config is not None or client is not None or key_prefix is not None
+    if url is None and backend is None and not pg_opts and not redis_opts:
+        url = os.environ.get(ENV_URL) or None
+        if url is None:
+            raise ConfigurationError(
+                "no queue configured: pass a URL (init_job_queue('postgresql://…') or "
+                "'redis://…'), backend= with its options, or set the DATAQUEUE_URL environment "
+                "variable"
+            )
+
+    chosen: BackendName | None = None
+    if backend is not None:
+        if not isinstance(backend, str) or backend.lower() not in _ALIASES:
+            raise ConfigurationError(f"unknown backend {backend!r}; expected 'postgres' or 'redis'")
+        chosen = _ALIASES[backend.lower()]
+    if url is not None:
+        from_url = _scheme_backend(url)
+        if chosen is not None and chosen != from_url:
+            raise ConfigurationError(
+                f"backend={backend!r} contradicts the URL scheme of {_redact(url)!r}"
+            )
+        chosen = from_url
+    if chosen is None:
+        if pg_opts and redis_opts:
+            raise ConfigurationError(
+                "both Postgres options (database_config/pool/schema) and Redis options "
+                "(redis_config/client/key_prefix) were given; pass backend= or only one kind"
+            )
+        chosen = "postgres" if pg_opts else "redis"
+
+    if chosen == "postgres":
+        if redis_opts:
+            raise ConfigurationError(
+                "redis_config, client and key_prefix only apply to the redis backend"
+            )
+        if url is None and database_config is None and pool is None:
+            raise ConfigurationError(
+                "the postgres backend needs a URL, database_config={...} or pool=<ConnectionPool>"
+            )
+        _check_mapping(database_config, "database_config")
+    else:
+        if pg_opts:
+            raise ConfigurationError(
+                "database_config, pool and schema only apply to the postgres backend"
+            )
+        if url is None and redis_config is None and client is None:
+            raise ConfigurationError(
+                "the redis backend needs a URL, redis_config={...} or client=<redis.Redis>"
+            )
+        _check_mapping(redis_config, "redis_config")
+        if key_prefix is not None and (not isinstance(key_prefix, str) or not key_prefix):
+            raise ConfigurationError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
+    if schema is not None and (not isinstance(schema, str) or not schema):
+        raise ConfigurationError(f"schema must be a non-empty string, got {schema!r}")
+    if verbose:
+        enable_verbose_logging()
+    return QueueConfig(
+        backend=chosen,
+        url=url,
+        database_config=database_config,
+        pool=pool,
+        schema=schema,
+        redis_config=redis_config,
+        client=client,
+        key_prefix=key_prefix,
+        verbose=bool(verbose),
+    )
+
+
+def _check_mapping(value: Any, what: str) -> None:
+    if value is not None and not isinstance(value, Mapping):
+        raise ConfigurationError(f"{what} must be a mapping, got {type(value).__name__}")
+
+
+def enable_verbose_logging() -> None:
+    """``verbose=True``: log the ``dataqueue`` logger at DEBUG. A handler is attached only
+    when the application configured none, so its own logging setup always wins."""
+    logger = logging.getLogger("dataqueue")
+    logger.setLevel(logging.DEBUG)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)

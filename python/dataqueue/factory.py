@@ -1,0 +1,87 @@
+"""``init_job_queue`` and ``init_async_job_queue``: build a queue from a URL or options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from dataqueue.config import resolve_config
+
+if TYPE_CHECKING:
+    from dataqueue.queue_async import AsyncJobQueue
+    from dataqueue.queue_sync import JobQueue
+
+__all__ = ["init_async_job_queue", "init_job_queue"]
+
+
+def init_job_queue(
+    url: str | None = None,
+    *,
+    backend: str | None = None,
+    database_config: Mapping[str, Any] | None = None,
+    pool: Any = None,
+    redis_config: Mapping[str, Any] | None = None,
+    client: Any = None,
+    key_prefix: str | None = None,
+    schema: str | None = None,
+    verbose: bool = False,
+) -> JobQueue:
+    """Create a blocking :class:`~dataqueue.JobQueue`.
+
+    The backend is chosen by the URL scheme (``postgresql://``/``postgres://`` → PostgreSQL,
+    ``redis://``/``rediss://`` → Redis) or by ``backend=``; with nothing given the
+    ``DATAQUEUE_URL`` environment variable is used. Keyword options combine with a URL:
+
+    - Postgres: ``database_config`` (connection keywords, SSL, pool sizes), ``pool`` (your own
+      ``psycopg_pool.ConnectionPool``, never closed by the library), ``schema``.
+    - Redis: ``redis_config`` (connection keywords, TLS), ``client`` (your own ``redis.Redis``,
+      never closed by the library), ``key_prefix`` (default ``"dq:"``).
+
+    ``verbose=True`` logs the ``dataqueue`` logger at DEBUG. Invalid or missing settings raise
+    ``ConfigurationError``; a missing driver names the extra to install.
+    """
+    from dataqueue.queue_sync import JobQueue
+
+    config = resolve_config(
+        url,
+        backend=backend,
+        database_config=database_config,
+        pool=pool,
+        redis_config=redis_config,
+        client=client,
+        key_prefix=key_prefix,
+        schema=schema,
+        verbose=verbose,
+    )
+    return JobQueue(config.build_sync(), config)
+
+
+def init_async_job_queue(
+    url: str | None = None,
+    *,
+    backend: str | None = None,
+    database_config: Mapping[str, Any] | None = None,
+    pool: Any = None,
+    redis_config: Mapping[str, Any] | None = None,
+    client: Any = None,
+    key_prefix: str | None = None,
+    schema: str | None = None,
+    verbose: bool = False,
+) -> AsyncJobQueue:
+    """Create an asyncio :class:`~dataqueue.AsyncJobQueue`; options as :func:`init_job_queue`
+    (a bring-your-own ``pool`` is a ``psycopg_pool.AsyncConnectionPool``, a ``client`` a
+    ``redis.asyncio.Redis``)."""
+    from dataqueue.queue_async import AsyncJobQueue
+
+    config = resolve_config(
+        url,
+        backend=backend,
+        database_config=database_config,
+        pool=pool,
+        redis_config=redis_config,
+        client=client,
+        key_prefix=key_prefix,
+        schema=schema,
+        verbose=verbose,
+    )
+    return AsyncJobQueue(config.build_async(), config)

@@ -1,0 +1,190 @@
+"""In-process event hooks: a small emitter shared by a queue and the processors it creates.
+
+Events and their payloads (plain dicts with snake_case keys):
+
+==================  ===========================================================================
+``job:added``       ``{"job_id", "job_type", "created"}`` (``created`` is False for an
+                    idempotency hit that returned an existing job)
+``job:processing``  ``{"job_id", "job_type"}``
+``job:completed``   ``{"job_id", "job_type"}``
+``job:failed``      ``{"job_id", "job_type", "error", "will_retry"}``
+``job:cancelled``   ``{"job_id"}``
+``job:retried``     ``{"job_id"}``
+``job:waiting``     ``{"job_id", "job_type"}``
+``job:progress``    ``{"job_id", "progress"}``
+``job:output``      ``{"job_id", "output"}``
+``error``           the exception itself
+==================  ===========================================================================
+
+Listeners are called synchronously, in registration order, from the thread that emits. A
+listener may be ``async def``: its coroutine is scheduled on the running event loop (or, with
+no loop running, run to completion on a private one). A listener that raises never disturbs
+the queue or the worker that emitted: the exception is logged and re-emitted on ``error``; an
+exception from an ``error`` listener is only logged, so reporting can never recurse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, Literal, TypeAlias
+
+__all__ = ["EVENTS", "EventEmitter", "EventName", "Listener"]
+
+log = logging.getLogger("dataqueue.hooks")
+
+EventName: TypeAlias = Literal[
+    "job:added",
+    "job:processing",
+    "job:completed",
+    "job:failed",
+    "job:cancelled",
+    "job:retried",
+    "job:waiting",
+    "job:progress",
+    "job:output",
+    "error",
+]
+
+#: Every event name a listener may subscribe to.
+EVENTS: Final[frozenset[str]] = frozenset(
+    {
+        "job:added",
+        "job:processing",
+        "job:completed",
+        "job:failed",
+        "job:cancelled",
+        "job:retried",
+        "job:waiting",
+        "job:progress",
+        "job:output",
+        "error",
+    }
+)
+
+#: A listener receives the event payload; it may return a coroutine (``async def``).
+Listener: TypeAlias = Callable[[Any], Any]
+
+
+class _Registration:
+    """One subscription; ``once`` registrations remove themselves before their first call."""
+
+    __slots__ = ("fn", "once")
+
+    def __init__(self, fn: Listener, once: bool) -> None:
+        self.fn = fn
+        self.once = once
+
+
+class EventEmitter:
+    """Register listeners with :meth:`on` / :meth:`once`, remove them with :meth:`off`.
+
+    Thread-safe: processors emit from worker threads while user code may (un)subscribe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: dict[str, list[_Registration]] = {}
+        # Strong references to scheduled listener tasks, so they are not garbage-collected
+        # before they finish (asyncio only keeps weak references).
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @staticmethod
+    def _check(event: str) -> None:
+        if event not in EVENTS:
+            from dataqueue.errors import ConfigurationError
+
+            raise ConfigurationError(f"unknown event {event!r}; known events: {sorted(EVENTS)}")
+
+    @staticmethod
+    def _check_fn(fn: Any) -> None:
+        if not callable(fn):
+            from dataqueue.errors import ConfigurationError
+
+            raise ConfigurationError(f"a listener must be callable, got {fn!r}")
+
+    def on(self, event: str, fn: Listener) -> Listener:
+        """Call ``fn(payload)`` every time ``event`` is emitted; returns ``fn`` (decorator use)."""
+        self._check(event)
+        self._check_fn(fn)
+        with self._lock:
+            self._listeners.setdefault(event, []).append(_Registration(fn, once=False))
+        return fn
+
+    def once(self, event: str, fn: Listener) -> Listener:
+        """Like :meth:`on`, but ``fn`` is removed before its first call."""
+        self._check(event)
+        self._check_fn(fn)
+        with self._lock:
+            self._listeners.setdefault(event, []).append(_Registration(fn, once=True))
+        return fn
+
+    def off(self, event: str, fn: Listener) -> None:
+        """Remove one registration of ``fn`` for ``event`` (the latest); unknown ``fn``: no-op."""
+        self._check(event)
+        with self._lock:
+            regs = self._listeners.get(event, [])
+            for i in range(len(regs) - 1, -1, -1):
+                if regs[i].fn == fn:
+                    del regs[i]
+                    break
+
+    def remove_all_listeners(self, event: str | None = None) -> None:
+        """Remove every listener of ``event``, or of every event when ``event`` is None."""
+        with self._lock:
+            if event is None:
+                self._listeners.clear()
+            else:
+                self._check(event)
+                self._listeners.pop(event, None)
+
+    def listener_count(self, event: str) -> int:
+        """How many listeners ``event`` has."""
+        with self._lock:
+            return len(self._listeners.get(event, ()))
+
+    def emit(self, event: str, payload: Any) -> None:
+        """Call every listener of ``event`` with ``payload``; never raises."""
+        with self._lock:
+            regs = list(self._listeners.get(event, ()))
+            for reg in regs:
+                if reg.once:
+                    self._listeners[event].remove(reg)
+        for reg in regs:
+            self._call(event, reg.fn, payload)
+
+    def _call(self, event: str, fn: Listener, payload: Any) -> None:
+        try:
+            result = fn(payload)
+            if inspect.isawaitable(result):
+                self._schedule(event, result)
+        except Exception as exc:  # a listener must never break the emitter's caller
+            self._report(event, exc)
+
+    def _schedule(self, event: str, awaitable: Any) -> None:
+        async def guarded() -> None:
+            try:
+                await awaitable
+            except Exception as exc:
+                self._report(event, exc)
+
+        coro: Coroutine[Any, Any, None] = guarded()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            # No loop in this thread (a sync queue): run the listener to completion here.
+            asyncio.run(coro)
+            return
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _report(self, event: str, exc: Exception) -> None:
+        log.exception("listener for %r raised", event, exc_info=exc)
+        if event != "error":
+            self.emit("error", exc)

@@ -1,0 +1,748 @@
+"""The public queue API: ``AsyncJobQueue``.
+
+The facade is thin on purpose: it validates input with ``dataqueue.options``, calls the backend
+(``dataqueue.backends.base_async.AsyncBackend``) and emits hooks. It holds no SQL and no Lua.
+The blocking twin ``JobQueue`` in ``queue_sync.py`` is generated from this file by
+``tools/gen_sync.py``; edit this file, never the generated one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any, Final, cast
+
+from dataqueue import cron
+from dataqueue.backends.base_async import AsyncBackend
+from dataqueue.backends.types import CronInput
+from dataqueue.config import QueueConfig
+from dataqueue.errors import (
+    BackendNotSupportedError,
+    CronError,
+    DependencyError,
+    InvalidFilterError,
+    InvalidJobError,
+    InvalidTokenError,
+)
+from dataqueue.hooks import EventEmitter, Listener
+from dataqueue.options import (
+    MAX_NAME_LENGTH,
+    DependsOn,
+    JobFilters,
+    JobGroup,
+    JobOptions,
+    JobUpdates,
+    NewJob,
+    dump_json,
+    normalize_job,
+    parse_tag_filter,
+    parse_token_timeout,
+)
+from dataqueue.records import (
+    CronScheduleRecord,
+    CronStatus,
+    JobEvent,
+    JobRecord,
+    JobStatus,
+    TagQueryMode,
+    WaitpointRecord,
+)
+
+__all__ = ["AsyncJobQueue"]
+
+log = logging.getLogger("dataqueue.queue")
+
+#: Statuses ``cleanup_old_jobs`` may delete: only terminal ones.
+CLEANABLE_STATUSES: Final = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+#: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
+_CRON_JOB_FIELDS: Final = frozenset(
+    {
+        "payload",
+        "max_attempts",
+        "priority",
+        "timeout_ms",
+        "tags",
+        "retry_delay",
+        "retry_backoff",
+        "retry_delay_max",
+        "dead_letter_job_type",
+    }
+)
+_CRON_EDITABLE: Final = _CRON_JOB_FIELDS | {
+    "cron_expression",
+    "timezone",
+    "allow_overlap",
+    "force_kill_on_timeout",
+}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _job_id(value: Any, what: str = "job id") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJobError(f"{what} must be an int, got {value!r}")
+    return value
+
+
+def _page(limit: Any, offset: Any) -> tuple[int, int]:
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidFilterError(f"{name} must be a non-negative int, got {value!r}")
+    return limit, offset
+
+
+def _status(value: Any) -> JobStatus:
+    try:
+        return JobStatus(value)
+    except ValueError:
+        raise InvalidFilterError(
+            f"unknown job status {value!r}; expected one of {[s.value for s in JobStatus]}"
+        ) from None
+
+
+def _prefixed(index: int, exc: InvalidJobError) -> InvalidJobError:
+    """The same exception class, its message prefixed with the batch position."""
+    return type(exc)(f"jobs[{index}]: {exc}")
+
+
+class AsyncJobQueue:
+    """A job queue on PostgreSQL or Redis. Create one with ``init_async_job_queue``.
+
+    Every method is a coroutine except the hook methods (``on``, ``once``, ``off``,
+    ``remove_all_listeners``), ``create_processor`` and ``create_supervisor``, and the escape
+    hatches ``get_pool`` / ``get_redis_client``. Use it as ``async with`` to close what the
+    library opened (a pool or client you passed in is never closed).
+
+    Processors reach the storage through ``_backend``, the hooks through ``_emitter`` and the
+    resolved settings through ``_config``; these are not public API.
+    """
+
+    def __init__(
+        self,
+        backend: AsyncBackend,
+        config: QueueConfig | None = None,
+        emitter: EventEmitter | None = None,
+    ) -> None:
+        self._backend = backend
+        self._config = config
+        self._emitter = emitter if emitter is not None else EventEmitter()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} backend={self.backend_name!r}>"
+
+    @property
+    def backend_name(self) -> str:
+        """``"postgres"`` or ``"redis"``."""
+        return self._backend.name
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        """Bring the storage schema up to date (idempotent); returns what was applied."""
+        applied = await self._backend.migrate()
+        log.debug("migrate applied %s", applied)
+        return applied
+
+    async def close(self) -> None:
+        """Close the pool or client the library opened; a caller's pool/client stays open.
+
+        Calling it again is a no-op.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        await self._backend.close()
+
+    async def __aenter__(self) -> AsyncJobQueue:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- enqueue ---------------------------------------------------------------------------
+
+    async def add_job(
+        self,
+        job_type: str,
+        payload: Any = None,
+        *,
+        max_attempts: int = 3,
+        priority: int = 0,
+        run_at: datetime | None = None,
+        timeout_ms: int | None = None,
+        force_kill_on_timeout: bool = False,
+        tags: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
+        retry_delay: int | None = None,
+        retry_backoff: bool | None = None,
+        retry_delay_max: int | None = None,
+        dead_letter_job_type: str | None = None,
+        group: JobGroup | Mapping[str, Any] | str | None = None,
+        depends_on: DependsOn | Mapping[str, Any] | None = None,
+        db: Any = None,
+    ) -> int:
+        """Enqueue one job and return its id.
+
+        ``payload`` is any JSON-serialisable value. Higher ``priority`` runs first; negative
+        priorities are allowed and run after priority 0. ``run_at`` must be timezone-aware
+        (None = now). ``depends_on`` lists prerequisite job ids and/or tags to drain; every id
+        must exist (batch placeholders are only valid in :meth:`add_jobs`). With an
+        ``idempotency_key`` that already exists, the existing job's id is returned and nothing
+        is written. ``db`` (Postgres only) is a psycopg connection or cursor: the insert then
+        joins the caller's transaction.
+
+        Raises ``InvalidJobError`` (or a ``DependencyError`` subclass) before writing anything.
+        """
+        new = normalize_job(
+            JobOptions(
+                job_type=job_type,
+                payload=payload,
+                max_attempts=max_attempts,
+                priority=priority,
+                run_at=run_at,
+                timeout_ms=timeout_ms,
+                force_kill_on_timeout=force_kill_on_timeout,
+                tags=tags,
+                idempotency_key=idempotency_key,
+                retry_delay=retry_delay,
+                retry_backoff=retry_backoff,
+                retry_delay_max=retry_delay_max,
+                dead_letter_job_type=dead_letter_job_type,
+                group=group,
+                depends_on=depends_on,
+            )
+        )
+        placeholders = [i for i in new.depends_on_job_ids or () if i < 0]
+        if placeholders:
+            raise DependencyError(
+                f"depends_on.job_ids: batch placeholders (negative ids {placeholders}) are only "
+                "valid in add_jobs()"
+            )
+        (added,) = await self._backend.add_jobs([new], db=db)
+        log.debug("add_job %s -> id %s (created=%s)", new.job_type, added.id, added.created)
+        self._emitter.emit(
+            "job:added", {"job_id": added.id, "job_type": new.job_type, "created": added.created}
+        )
+        return added.id
+
+    async def add_jobs(
+        self, jobs: Sequence[JobOptions | Mapping[str, Any]], *, db: Any = None
+    ) -> list[int]:
+        """Enqueue several jobs atomically; return their ids in input order.
+
+        Entries are :class:`~dataqueue.JobOptions` or mappings with the same keys. In
+        ``depends_on.job_ids`` an entry may reference another entry of the same call with
+        ``batch_dep_ref(i)``, forward references included; the batch is checked as one graph
+        and a cycle or unknown prerequisite rejects the whole batch with nothing written.
+        An empty list returns ``[]`` without touching the storage.
+        """
+        if isinstance(jobs, (str, bytes, Mapping)) or not isinstance(jobs, Sequence):
+            raise InvalidJobError(f"add_jobs expects a list of jobs, got {type(jobs).__name__}")
+        if not jobs:
+            return []
+        normalized: list[NewJob] = []
+        for index, job in enumerate(jobs):
+            try:
+                normalized.append(normalize_job(job))
+            except InvalidJobError as exc:
+                raise _prefixed(index, exc) from None
+        added = await self._backend.add_jobs(normalized, db=db)
+        log.debug("add_jobs %d jobs -> ids %s", len(added), [a.id for a in added])
+        for new, result in zip(normalized, added, strict=True):
+            self._emitter.emit(
+                "job:added",
+                {"job_id": result.id, "job_type": new.job_type, "created": result.created},
+            )
+        return [a.id for a in added]
+
+    # -- read ------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        """The job with this id, or None."""
+        return await self._backend.get_job(_job_id(job_id))
+
+    async def get_jobs(
+        self,
+        filters: Mapping[str, Any] | JobFilters | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        cursor: int | None = None,
+    ) -> list[JobRecord]:
+        """Jobs matching ``filters``, newest id first.
+
+        Filters: ``job_type``, ``priority``, ``run_at`` (a datetime, or ``{"gt"|"gte"|"lt"|
+        "lte"|"eq": datetime}``), ``tags={"values": [...], "mode": "all"|"any"|"none"|
+        "exact"}``. ``cursor`` (keyset pagination) returns jobs with ids below it and ignores
+        ``offset``. Unknown keys raise ``InvalidFilterError``.
+        """
+        parsed = JobFilters.parse(filters)
+        limit, offset = _page(limit, offset)
+        if cursor is not None and (
+            isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 1
+        ):
+            raise InvalidFilterError(f"cursor must be a positive job id, got {cursor!r}")
+        if limit == 0:
+            return []
+        return await self._backend.get_jobs(parsed, limit, offset, cursor)
+
+    async def get_jobs_by_status(
+        self, status: JobStatus | str, limit: int = 100, offset: int = 0
+    ) -> list[JobRecord]:
+        """Jobs in ``status``, newest first."""
+        parsed = _status(status)
+        limit, offset = _page(limit, offset)
+        if limit == 0:
+            return []
+        return await self._backend.get_jobs_by_status(parsed, limit, offset)
+
+    async def get_all_jobs(self, limit: int = 100, offset: int = 0) -> list[JobRecord]:
+        """All jobs, newest first."""
+        limit, offset = _page(limit, offset)
+        if limit == 0:
+            return []
+        return await self._backend.get_all_jobs(limit, offset)
+
+    async def get_jobs_by_tags(
+        self,
+        tags: Sequence[str],
+        mode: TagQueryMode | str = "all",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        """Jobs by tag set, newest first. ``mode``: ``all`` (job has every tag), ``any`` (at
+        least one), ``none`` (none of them; untagged jobs included), ``exact`` (same set).
+
+        ``tags`` must be a non-empty list of strings (an empty query has no useful meaning).
+        """
+        if isinstance(tags, (str, bytes)):
+            raise InvalidFilterError(f"tags must be a list of strings, got {tags!r}")
+        tag_filter = parse_tag_filter({"values": tags, "mode": mode})
+        if tag_filter is None:
+            raise InvalidFilterError("get_jobs_by_tags needs at least one tag")
+        limit, offset = _page(limit, offset)
+        if limit == 0:
+            return []
+        return await self._backend.get_jobs_by_tags(
+            tag_filter.values, tag_filter.mode, limit, offset
+        )
+
+    async def get_job_events(self, job_id: int) -> list[JobEvent]:
+        """The job's recorded events, oldest first."""
+        return await self._backend.get_job_events(_job_id(job_id))
+
+    # -- manage ----------------------------------------------------------------------------
+
+    async def retry_job(self, job_id: int) -> bool:
+        """Make a ``failed`` (or ``processing``) job runnable again with a fresh attempt budget.
+
+        Returns True if the job changed; only then is a ``retried`` event recorded and
+        ``job:retried`` emitted. A retried ``processing`` job's old worker is fenced off.
+        """
+        changed = await self._backend.retry_job(_job_id(job_id))
+        log.debug("retry_job %s -> %s", job_id, changed)
+        if changed:
+            self._emitter.emit("job:retried", {"job_id": job_id})
+        return changed
+
+    async def cancel_job(self, job_id: int) -> bool:
+        """Cancel a ``pending`` or ``waiting`` job, and transitively every job that depends on
+        it. Returns True if the job changed; only then is ``job:cancelled`` emitted."""
+        changed = await self._backend.cancel_job(_job_id(job_id))
+        log.debug("cancel_job %s -> %s", job_id, changed)
+        if changed:
+            self._emitter.emit("job:cancelled", {"job_id": job_id})
+        return changed
+
+    async def edit_job(self, job_id: int, **updates: Any) -> bool:
+        """Edit a ``pending`` job; returns True if it changed (other statuses: False).
+
+        Editable: ``payload``, ``max_attempts``, ``priority``, ``run_at`` (None = now),
+        ``timeout_ms``, ``tags``, ``retry_delay``, ``retry_backoff``, ``retry_delay_max``,
+        ``dead_letter_job_type`` (None clears a nullable field). Anything else raises
+        ``InvalidJobError``. No updates: no-op, False.
+        """
+        job_id = _job_id(job_id)
+        parsed = JobUpdates.parse(updates)
+        if not parsed:
+            return False
+        changed = await self._backend.edit_job(job_id, parsed)
+        log.debug("edit_job %s %s -> %s", job_id, sorted(updates), changed)
+        return changed
+
+    async def edit_all_pending_jobs(
+        self, filters: Mapping[str, Any] | JobFilters | None = None, **updates: Any
+    ) -> int:
+        """Apply :meth:`edit_job`'s updates to every pending job matching ``filters``;
+        returns how many changed."""
+        parsed_filters = JobFilters.parse(filters)
+        parsed = JobUpdates.parse(updates)
+        if not parsed:
+            return 0
+        count = await self._backend.edit_all_pending_jobs(parsed_filters, parsed)
+        log.debug("edit_all_pending_jobs %s -> %d", sorted(updates), count)
+        return count
+
+    async def cancel_all_upcoming_jobs(
+        self, filters: Mapping[str, Any] | JobFilters | None = None
+    ) -> int:
+        """Cancel every ``pending`` job matching ``filters`` (waiting jobs are untouched);
+        returns how many were cancelled."""
+        count = await self._backend.cancel_all_upcoming_jobs(JobFilters.parse(filters))
+        log.debug("cancel_all_upcoming_jobs -> %d", count)
+        return count
+
+    async def cleanup_old_jobs(
+        self,
+        days_to_keep: int = 30,
+        *,
+        statuses: Sequence[JobStatus | str] = ("completed",),
+        batch_size: int = 1000,
+    ) -> int:
+        """Delete jobs in ``statuses`` (terminal ones only: completed, failed, cancelled) last
+        updated more than ``days_to_keep`` days ago, with their events, in batches of
+        ``batch_size``; also removes orphaned tokens. Returns how many jobs were deleted."""
+        days = _non_negative_int(days_to_keep, "days_to_keep")
+        batch = _positive_int(batch_size, "batch_size")
+        if isinstance(statuses, (str, bytes)):
+            statuses = (statuses,)
+        parsed = tuple(dict.fromkeys(_status(s) for s in statuses))
+        bad = [s.value for s in parsed if s not in CLEANABLE_STATUSES]
+        if bad or not parsed:
+            raise InvalidFilterError(
+                f"cleanup_old_jobs can only delete completed, failed or cancelled jobs, got "
+                f"{bad or list(statuses)}"
+            )
+        count = await self._backend.cleanup_old_jobs(days, parsed, batch)
+        log.debug("cleanup_old_jobs(%s, %s) -> %d", days, [s.value for s in parsed], count)
+        return count
+
+    async def cleanup_old_job_events(
+        self, days_to_keep: int = 30, *, batch_size: int = 1000
+    ) -> int:
+        """Delete events older than ``days_to_keep`` days (and events of deleted jobs);
+        returns how many were deleted."""
+        days = _non_negative_int(days_to_keep, "days_to_keep")
+        batch = _positive_int(batch_size, "batch_size")
+        return await self._backend.cleanup_old_job_events(days, batch)
+
+    async def reclaim_stuck_jobs(self, max_processing_time_minutes: float = 10) -> int:
+        """Recover ``processing`` jobs whose worker is gone: lease expired, or locked longer
+        than max(``max_processing_time_minutes``, the job's timeout). Such a job goes back to
+        ``pending`` if attempts remain, else fails with reason ``worker_lost``. Returns how
+        many were reclaimed."""
+        minutes = _non_negative(max_processing_time_minutes, "max_processing_time_minutes")
+        count = await self._backend.reclaim_stuck_jobs(minutes)
+        log.debug("reclaim_stuck_jobs(%s) -> %d", minutes, count)
+        return count
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    async def create_token(
+        self, timeout: str | float | Any = None, tags: Sequence[str] | None = None
+    ) -> WaitpointRecord:
+        """Create a wait token not bound to any job and return its record (``.id`` is what
+        ``complete_token`` and ``ctx.wait_for_token`` take).
+
+        ``timeout``: ``"30s"``, ``"10m"``, ``"2h"``, ``"1d"``, seconds, or a timedelta (at most
+        365 days); after it, ``expire_timed_out_tokens`` marks the token ``timed_out``.
+        """
+        delta = parse_token_timeout(timeout)
+        token = await self._backend.create_token(None, delta, _token_tags(tags))
+        log.debug("create_token -> %s", token.id)
+        return token
+
+    async def complete_token(self, token_id: str, data: Any = None) -> bool:
+        """Complete a waiting token with ``data`` (JSON-serialisable) and resume the job
+        waiting on it, if any. Returns False if the token is unknown or already finished."""
+        if not isinstance(token_id, str) or not token_id:
+            raise InvalidTokenError(f"token id must be a non-empty string, got {token_id!r}")
+        output_json = None if data is None else _token_json(data)
+        return await self._backend.complete_token(token_id, output_json)
+
+    async def get_token(self, token_id: str) -> WaitpointRecord | None:
+        """The token with this id, or None."""
+        if not isinstance(token_id, str) or not token_id:
+            raise InvalidTokenError(f"token id must be a non-empty string, got {token_id!r}")
+        return await self._backend.get_token(token_id)
+
+    async def expire_timed_out_tokens(self) -> int:
+        """Mark waiting tokens past their timeout ``timed_out`` and resume their jobs;
+        returns how many expired."""
+        return await self._backend.expire_timed_out_tokens()
+
+    # -- cron ------------------------------------------------------------------------------
+
+    async def add_cron_job(
+        self,
+        schedule_name: str,
+        cron_expression: str,
+        job_type: str,
+        payload: Any = None,
+        *,
+        max_attempts: int = 3,
+        priority: int = 0,
+        timeout_ms: int | None = None,
+        force_kill_on_timeout: bool = False,
+        tags: Sequence[str] | None = None,
+        timezone: str = "UTC",
+        allow_overlap: bool = False,
+        retry_delay: int | None = None,
+        retry_backoff: bool | None = None,
+        retry_delay_max: int | None = None,
+        dead_letter_job_type: str | None = None,
+    ) -> int:
+        """Create a cron schedule and return its id.
+
+        ``cron_expression`` has 5 fields (or 6 with leading seconds), evaluated in the IANA
+        ``timezone``. Each due occurrence enqueues one job with the given options (see
+        :meth:`enqueue_due_cron_jobs`); with ``allow_overlap=False`` an occurrence is skipped
+        while the previous job is still active. Raises ``CronError`` for a bad expression,
+        time zone or a duplicate ``schedule_name``, ``InvalidJobError`` for bad job options.
+        """
+        if not isinstance(schedule_name, str) or not schedule_name:
+            raise CronError(f"schedule_name must be a non-empty string, got {schedule_name!r}")
+        if len(schedule_name) > MAX_NAME_LENGTH:
+            raise CronError(f"schedule_name is longer than {MAX_NAME_LENGTH} characters")
+        cron.validate_cron_expression(cron_expression)
+        cron.validate_timezone(timezone)
+        _cron_bool(allow_overlap, "allow_overlap")
+        job = normalize_job(
+            JobOptions(
+                job_type=job_type,
+                payload=payload,
+                max_attempts=max_attempts,
+                priority=priority,
+                timeout_ms=timeout_ms,
+                force_kill_on_timeout=force_kill_on_timeout,
+                tags=tags,
+                retry_delay=retry_delay,
+                retry_backoff=retry_backoff,
+                retry_delay_max=retry_delay_max,
+                dead_letter_job_type=dead_letter_job_type,
+            )
+        )
+        schedule = CronInput(
+            schedule_name=schedule_name,
+            cron_expression=cron_expression.strip(),
+            job_type=job.job_type,
+            payload_json=job.payload_json,
+            max_attempts=job.max_attempts,
+            priority=job.priority,
+            timeout_ms=job.timeout_ms,
+            force_kill_on_timeout=job.force_kill_on_timeout,
+            tags=job.tags,
+            timezone=timezone,
+            allow_overlap=allow_overlap,
+            retry_delay=job.retry_delay,
+            retry_backoff=job.retry_backoff,
+            retry_delay_max=job.retry_delay_max,
+            dead_letter_job_type=job.dead_letter_job_type,
+            next_run_at=cron.next_occurrence(cron_expression, timezone, _now()),
+        )
+        cron_id = await self._backend.add_cron_job(schedule)
+        log.debug("add_cron_job %r -> id %s", schedule_name, cron_id)
+        return cron_id
+
+    async def get_cron_job(self, cron_id: int) -> CronScheduleRecord | None:
+        """The schedule with this id, or None."""
+        return await self._backend.get_cron_job(_job_id(cron_id, "cron job id"))
+
+    async def get_cron_job_by_name(self, schedule_name: str) -> CronScheduleRecord | None:
+        """The schedule with this name, or None."""
+        if not isinstance(schedule_name, str):
+            raise CronError(f"schedule_name must be a string, got {schedule_name!r}")
+        return await self._backend.get_cron_job_by_name(schedule_name)
+
+    async def list_cron_jobs(
+        self, status: CronStatus | str | None = None
+    ) -> list[CronScheduleRecord]:
+        """All schedules (or those in ``status``: ``active`` / ``paused``), oldest first."""
+        parsed: CronStatus | None = None
+        if status is not None:
+            try:
+                parsed = CronStatus(status)
+            except ValueError:
+                raise InvalidFilterError(
+                    f"cron status must be 'active' or 'paused', got {status!r}"
+                ) from None
+        return await self._backend.list_cron_jobs(parsed)
+
+    async def edit_cron_job(self, cron_id: int, **updates: Any) -> bool:
+        """Edit a schedule; returns True if it exists and changed.
+
+        Editable: ``cron_expression``, ``timezone`` (either recomputes the next run from now),
+        ``payload``, ``max_attempts``, ``priority``, ``timeout_ms``, ``force_kill_on_timeout``,
+        ``tags``, ``allow_overlap``, ``retry_delay``, ``retry_backoff``, ``retry_delay_max``,
+        ``dead_letter_job_type``. The name is not editable.
+        """
+        cron_id = _job_id(cron_id, "cron job id")
+        unknown = set(updates) - _CRON_EDITABLE
+        if unknown:
+            raise CronError(
+                f"cannot edit {sorted(unknown)} of a cron schedule; editable fields are "
+                f"{sorted(_CRON_EDITABLE)}"
+            )
+        values: dict[str, Any] = dict(
+            JobUpdates.parse({k: v for k, v in updates.items() if k in _CRON_JOB_FIELDS}).values
+        )
+        for key in ("allow_overlap", "force_kill_on_timeout"):
+            if key in updates:
+                values[key] = _cron_bool(updates[key], key)
+        if "cron_expression" in updates or "timezone" in updates:
+            if "cron_expression" in updates:
+                cron.validate_cron_expression(updates["cron_expression"])
+            if "timezone" in updates:
+                cron.validate_timezone(updates["timezone"])
+            current = await self._backend.get_cron_job(cron_id)
+            if current is None:
+                return False
+            expr = str(updates.get("cron_expression", current.cron_expression)).strip()
+            tz = str(updates.get("timezone", current.timezone))
+            values["cron_expression"] = expr
+            values["timezone"] = tz
+            values["next_run_at"] = cron.next_occurrence(expr, tz, _now())
+        if not values:
+            return False
+        changed = await self._backend.edit_cron_job(cron_id, values)
+        log.debug("edit_cron_job %s %s -> %s", cron_id, sorted(updates), changed)
+        return changed
+
+    async def pause_cron_job(self, cron_id: int) -> bool:
+        """Stop a schedule from enqueueing; True if it exists and was active."""
+        return await self._backend.set_cron_status(
+            _job_id(cron_id, "cron job id"), CronStatus.PAUSED
+        )
+
+    async def resume_cron_job(self, cron_id: int) -> bool:
+        """Let a paused schedule enqueue again; True if it exists and was paused."""
+        return await self._backend.set_cron_status(
+            _job_id(cron_id, "cron job id"), CronStatus.ACTIVE
+        )
+
+    async def remove_cron_job(self, cron_id: int) -> bool:
+        """Delete a schedule (jobs it already enqueued are untouched); True if it existed."""
+        return await self._backend.remove_cron_job(_job_id(cron_id, "cron job id"))
+
+    async def enqueue_due_cron_jobs(self) -> int:
+        """Enqueue one job for every active schedule whose next run is due (exactly once even
+        with many callers), advance each schedule's next run; returns how many were enqueued.
+        Processors call this themselves before claiming."""
+        count = await self._backend.enqueue_due_cron_jobs(cron.next_run_for)
+        log.debug("enqueue_due_cron_jobs -> %d", count)
+        return count
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def on(self, event: str, fn: Listener) -> Listener:
+        """Call ``fn(payload)`` on every ``event`` (see ``dataqueue.hooks`` for the events and
+        payloads). Returns ``fn``. A listener's exception is logged and reported on
+        ``error``; it never affects the queue or a job."""
+        return self._emitter.on(event, fn)
+
+    def once(self, event: str, fn: Listener) -> Listener:
+        """Like :meth:`on`, for the next ``event`` only."""
+        return self._emitter.once(event, fn)
+
+    def off(self, event: str, fn: Listener) -> None:
+        """Remove a listener added with :meth:`on` or :meth:`once`."""
+        self._emitter.off(event, fn)
+
+    def remove_all_listeners(self, event: str | None = None) -> None:
+        """Remove every listener of ``event``, or of all events."""
+        self._emitter.remove_all_listeners(event)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def create_processor(self, handlers: Mapping[str, Any], **options: Any) -> Any:
+        """A processor running ``handlers`` (``{"job_type": fn}``) against this queue; see
+        ``dataqueue.processor`` for its options."""
+        from dataqueue import processor
+
+        return processor.create_processor(self, handlers, **options)
+
+    def create_supervisor(self, **options: Any) -> Any:
+        """A supervisor doing this queue's maintenance (reclaim, cleanup, token expiry); see
+        ``dataqueue.supervisor`` for its options."""
+        from dataqueue import supervisor
+
+        return supervisor.create_supervisor(self, **options)
+
+    # -- escape hatches --------------------------------------------------------------------
+
+    def get_pool(self) -> Any:
+        """The psycopg connection pool (Postgres only; Redis raises
+        ``BackendNotSupportedError``)."""
+        if self._backend.name != "postgres":
+            raise BackendNotSupportedError(
+                f"get_pool() is only available with the postgres backend; this queue uses "
+                f"{self._backend.name} (use get_redis_client())"
+            )
+        return cast(Any, self._backend).pool
+
+    def get_redis_client(self) -> Any:
+        """The redis-py client (Redis only; Postgres raises ``BackendNotSupportedError``)."""
+        if self._backend.name != "redis":
+            raise BackendNotSupportedError(
+                f"get_redis_client() is only available with the redis backend; this queue uses "
+                f"{self._backend.name} (use get_pool())"
+            )
+        return cast(Any, self._backend).client
+
+
+def _non_negative(value: Any, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidJobError(f"{what} must be a non-negative number, got {value!r}")
+    return value
+
+
+def _non_negative_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidJobError(f"{what} must be a non-negative int, got {value!r}")
+    return value
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidJobError(f"{what} must be a positive int, got {value!r}")
+    return value
+
+
+def _cron_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise CronError(f"{what} must be a bool, got {value!r}")
+    return value
+
+
+def _token_tags(tags: Any) -> tuple[str, ...] | None:
+    if tags is None:
+        return None
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, (Sequence, set, frozenset)):
+        raise InvalidTokenError(f"token tags must be a list of strings, got {tags!r}")
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or len(tag) > MAX_NAME_LENGTH:
+            raise InvalidTokenError(f"token tags must be non-empty strings, got {tag!r}")
+    return tuple(dict.fromkeys(tags)) or None
+
+
+def _token_json(data: Any) -> str:
+    try:
+        return dump_json(data, "token data")
+    except InvalidJobError as exc:
+        raise InvalidTokenError(str(exc)) from None
