@@ -1,0 +1,87 @@
+"""Drive jobs through claim / complete / fail without a processor (test-only, not public API).
+
+Each helper calls the queue's backend directly (``q._backend``; on the async twin the bridge
+makes the calls synchronous), acting as a worker named ``worker_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from dataqueue.backends.types import KEEP, FailOutcome
+from dataqueue.records import FailureReason, JobRecord
+
+WORKER = "test-worker"
+LEASE = timedelta(seconds=60)
+
+
+def claim(
+    q: Any,
+    limit: int = 10,
+    *,
+    worker_id: str = WORKER,
+    job_types: Sequence[str] | None = None,
+    group_concurrency: int | None = None,
+) -> list[JobRecord]:
+    """Claim up to ``limit`` eligible jobs, as a processor would."""
+    jobs: list[JobRecord] = q._backend.claim_jobs(
+        worker_id, limit, job_types=job_types, group_concurrency=group_concurrency, lease=LEASE
+    )
+    return jobs
+
+
+def claimed_ids(q: Any, limit: int = 100, **kwargs: Any) -> list[int]:
+    """Ids of the jobs a claim returns, in claim order."""
+    return [j.id for j in claim(q, limit, **kwargs)]
+
+
+def claim_job(q: Any, job_id: int, **kwargs: Any) -> JobRecord:
+    """Claim and return job ``job_id``; fail the test if it is not claimable right now.
+
+    Other jobs claimed on the way are left ``processing``: call it on queues where that does not
+    matter, or claim with ``job_types`` to narrow the claim.
+    """
+    for job in claim(q, 1000, **kwargs):
+        if job.id == job_id:
+            return job
+    raise AssertionError(f"job {job_id} was not claimable")
+
+
+def complete(q: Any, job: JobRecord, output: Any = KEEP) -> bool:
+    """Complete a job this test claimed (fenced by its lock)."""
+    done: bool = q._backend.complete_job(job.id, job.locked_by, job.lock_version, output)
+    return done
+
+
+def fail(
+    q: Any,
+    job: JobRecord,
+    message: str = "boom",
+    reason: FailureReason | None = FailureReason.HANDLER_ERROR,
+    retry_delay_seconds: float = 0.0,
+) -> FailOutcome:
+    """Fail a job this test claimed; it retries after ``retry_delay_seconds`` if attempts
+    remain."""
+    outcome: FailOutcome = q._backend.fail_job(
+        job.id, job.locked_by, job.lock_version, message, reason, retry_delay_seconds
+    )
+    return outcome
+
+
+def run(q: Any, job_id: int, output: Any = KEEP) -> JobRecord:
+    """Claim job ``job_id`` and complete it; return the stored record afterwards."""
+    job = claim_job(q, job_id)
+    assert complete(q, job, output)
+    record = q.get_job(job_id)
+    assert record is not None
+    return record  # type: ignore[no-any-return]
+
+
+def fail_terminally(q: Any, job_id: int, message: str = "boom") -> FailOutcome:
+    """Claim and fail job ``job_id`` until it has no attempts left; return the last outcome."""
+    while True:
+        outcome = fail(q, claim_job(q, job_id), message)
+        if not outcome.will_retry:
+            return outcome
