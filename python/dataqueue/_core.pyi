@@ -1,4 +1,105 @@
-"""Type stubs for ``dataqueue._core``, the Rust core of dataqueue."""
+"""Type stubs for ``dataqueue._core``, the Rust core of dataqueue.
+
+Every function raises the library's own exceptions from :mod:`dataqueue.errors` on bad input.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import final
+
+__all__ = [
+    "MAX_DELAY_SECONDS",
+    "DependencyGraph",
+    "batch_dep_ref",
+    "plan_batch",
+    "resolve_batch_refs",
+    "retry_delay_seconds",
+    "retry_delays",
+    "tags_match",
+    "tags_match_many",
+]
+
+MAX_DELAY_SECONDS: int
+"""Largest retry delay ever returned, in seconds (2**31 - 1)."""
 
 def batch_dep_ref(index: int) -> int:
-    """Encode batch entry ``index`` as the placeholder id ``-(index + 1)``."""
+    """Encode batch entry ``index`` as the placeholder id ``-(index + 1)``.
+
+    Raises ``DependencyError`` for a negative or non-integer index.
+    """
+
+def plan_batch(
+    deps: Sequence[Sequence[int]],
+    existing_edges: Mapping[int, Sequence[int]] | None = None,
+) -> list[int]:
+    """Validate a batch's ``depends_on`` ids and return a topological insertion order.
+
+    ``deps[i]`` holds job ``i``'s prerequisites: a placeholder ``-(k + 1)`` for batch entry
+    ``k`` (forward references allowed) or a positive existing job id. ``existing_edges`` maps
+    existing job ids to their prerequisite ids. Among ready entries the lowest index goes first.
+
+    Raises ``UnknownPrerequisiteError`` (placeholder outside the batch), ``DependencyCycleError``
+    (self reference or cycle, naming one cycle) or ``DependencyError`` (malformed input).
+    """
+
+def resolve_batch_refs(deps: Sequence[Sequence[int]], ids: Sequence[int]) -> list[list[int]]:
+    """Replace each placeholder ``-(k + 1)`` with ``ids[k]``, de-duplicating in order.
+
+    Raises ``UnknownPrerequisiteError`` for a placeholder outside ``ids``.
+    """
+
+def tags_match(job_tags: Sequence[str] | None, query: Sequence[str], mode: str) -> bool:
+    """Match one job's tags against ``query`` with set semantics.
+
+    ``mode`` is ``all``, ``any``, ``none``, ``exact`` or ``superset`` (the tag-drain rule);
+    anything else raises ``InvalidFilterError``.
+    """
+
+def tags_match_many(
+    tag_lists: Sequence[Sequence[str] | None], query: Sequence[str], mode: str
+) -> list[bool]:
+    """Match one query against many jobs' tag lists (see :func:`tags_match`)."""
+
+def retry_delay_seconds(
+    attempts: int,
+    retry_delay: int | None,
+    retry_backoff: bool | None,
+    retry_delay_max: int | None,
+    rand: float | None = None,
+) -> float:
+    """Seconds to wait before the next attempt (SPEC §5).
+
+    ``rand`` in [0, 1) is the jitter draw; when ``None`` a fresh random value is used.
+    Raises ``InvalidJobError`` for negative or non-integer inputs or ``rand`` out of range.
+    """
+
+def retry_delays(
+    attempts: Sequence[int],
+    retry_delay: int | None,
+    retry_backoff: bool | None,
+    retry_delay_max: int | None,
+    rands: Sequence[float] | None = None,
+) -> list[float]:
+    """:func:`retry_delay_seconds` for many attempt counts under one set of retry options."""
+
+@final
+class DependencyGraph:
+    """A dependency graph over job ids; an edge goes from a job to one of its prerequisites."""
+
+    def __init__(self) -> None: ...
+    def add_edge(self, job_id: int, prerequisite_id: int) -> None:
+        """Record that ``job_id`` depends on ``prerequisite_id`` (duplicates are ignored)."""
+
+    def add_edges(self, edges: Sequence[tuple[int, int]]) -> None:
+        """Record many ``(job_id, prerequisite_id)`` edges."""
+
+    def downstream(self, roots: Sequence[int]) -> list[int]:
+        """All jobs transitively depending on ``roots``, roots excluded, in breadth-first order."""
+
+    def would_create_cycle(self, job_id: int, prerequisites: Sequence[int]) -> bool:
+        """Whether giving ``job_id`` these extra prerequisites would close a cycle."""
+
+    def find_cycle(self) -> list[int] | None:
+        """One cycle ``[a, b, ..., z]`` (``a`` depends on ``b``, ..., ``z`` on ``a``), or None."""
+
+    def __len__(self) -> int:
+        """Number of distinct edges."""

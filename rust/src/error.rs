@@ -1,23 +1,38 @@
-//! Error type shared by every module; the PyO3 layer maps each kind to a `dataqueue.errors` class.
+//! The error type shared by every module. Each [`ErrorKind`] maps to one class of
+//! `dataqueue.errors` in the PyO3 layer, so Python callers only ever see the library's own
+//! exceptions.
 
 use std::fmt;
 
-/// Which `dataqueue.errors` class an error maps to.
+/// Which `dataqueue.errors` class an error becomes in Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Generic invalid `depends_on` (e.g. a negative batch index).
+    /// `DependencyError`: an invalid `depends_on` value (e.g. a negative batch index).
     Dependency,
-    /// A self reference or cycle.
+    /// `DependencyCycleError`: a self reference or a cycle.
     Cycle,
-    /// A placeholder outside the batch or an unknown prerequisite.
+    /// `UnknownPrerequisiteError`: a placeholder outside the batch.
     UnknownPrerequisite,
-    /// An unknown tag query mode.
+    /// `InvalidFilterError`: an unknown tag query mode or a malformed tag list.
     InvalidFilter,
-    /// Invalid job options (e.g. negative retry delays).
+    /// `InvalidJobError`: invalid retry options.
     InvalidJob,
 }
 
-/// An error with its kind and a human-readable message.
+impl ErrorKind {
+    /// Name of the matching exception class in `dataqueue.errors`.
+    pub fn python_class(self) -> &'static str {
+        match self {
+            ErrorKind::Dependency => "DependencyError",
+            ErrorKind::Cycle => "DependencyCycleError",
+            ErrorKind::UnknownPrerequisite => "UnknownPrerequisiteError",
+            ErrorKind::InvalidFilter => "InvalidFilterError",
+            ErrorKind::InvalidJob => "InvalidJobError",
+        }
+    }
+}
+
+/// An error with its kind and a message that names the offending value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreError {
     pub kind: ErrorKind,
@@ -25,6 +40,7 @@ pub struct CoreError {
 }
 
 impl CoreError {
+    /// Build an error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -41,4 +57,27 @@ impl fmt::Display for CoreError {
 
 impl std::error::Error for CoreError {}
 
+/// Result alias used throughout the crate.
 pub type CoreResult<T> = Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_the_message_and_kinds_map_to_classes() {
+        let err = CoreError::new(ErrorKind::Cycle, "dependency cycle: batch[0] -> batch[0]");
+        assert_eq!(err.to_string(), "dependency cycle: batch[0] -> batch[0]");
+        assert_eq!(ErrorKind::Cycle.python_class(), "DependencyCycleError");
+        assert_eq!(
+            ErrorKind::UnknownPrerequisite.python_class(),
+            "UnknownPrerequisiteError"
+        );
+        assert_eq!(ErrorKind::Dependency.python_class(), "DependencyError");
+        assert_eq!(
+            ErrorKind::InvalidFilter.python_class(),
+            "InvalidFilterError"
+        );
+        assert_eq!(ErrorKind::InvalidJob.python_class(), "InvalidJobError");
+    }
+}

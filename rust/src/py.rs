@@ -1,48 +1,493 @@
 //! Thin PyO3 layer exposing the core as `dataqueue._core`.
+//!
+//! Arguments arrive as plain Python objects and are converted here so that every bad input
+//! raises one of the library's own exceptions from `dataqueue.errors` (never a bare
+//! TypeError/ValueError from PyO3). The heavy work runs with the GIL released.
 
+use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
+use rustc_hash::FxHashMap;
 
-use crate::batch;
 use crate::error::{CoreError, ErrorKind};
+use crate::{backoff, batch, dag, tags};
 
-fn to_py_err(py: Python<'_>, err: CoreError) -> PyErr {
-    let class = match err.kind {
-        ErrorKind::Dependency => "DependencyError",
-        ErrorKind::Cycle => "DependencyCycleError",
-        ErrorKind::UnknownPrerequisite => "UnknownPrerequisiteError",
-        ErrorKind::InvalidFilter => "InvalidFilterError",
-        ErrorKind::InvalidJob => "InvalidJobError",
-    };
+/// Turn a core error into the matching `dataqueue.errors` exception.
+fn raise(py: Python<'_>, err: CoreError) -> PyErr {
     match py
         .import("dataqueue.errors")
-        .and_then(|m| m.getattr(class))
-        .and_then(|cls| cls.call1((err.message,)))
+        .and_then(|module| module.getattr(err.kind.python_class()))
+        .and_then(|class| class.call1((err.message,)))
     {
         Ok(exc) => PyErr::from_value(exc),
-        Err(e) => e,
+        Err(import_failed) => import_failed,
     }
 }
 
+fn error(py: Python<'_>, kind: ErrorKind, message: String) -> PyErr {
+    raise(py, CoreError::new(kind, message))
+}
+
+/// `repr(obj)`, shortened so a huge argument cannot flood a message.
+fn show(obj: &Bound<'_, PyAny>) -> String {
+    let text = obj
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unprintable>".to_owned());
+    if text.chars().count() > 80 {
+        format!("{}...", text.chars().take(77).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// An `int` (not `bool`) as i64; out-of-range values saturate so the core can judge them.
+fn int_arg(obj: &Bound<'_, PyAny>, what: &str, kind: ErrorKind) -> PyResult<i64> {
+    let py = obj.py();
+    if !obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>() {
+        return Err(error(
+            py,
+            kind,
+            format!("{what} must be an integer, got {}", show(obj)),
+        ));
+    }
+    match obj.extract::<i64>() {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_instance_of::<PyOverflowError>(py) => {
+            let positive = obj.gt(0_i64)?;
+            Ok(if positive { i64::MAX } else { i64::MIN })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn optional_int_arg(
+    obj: Option<&Bound<'_, PyAny>>,
+    what: &str,
+    kind: ErrorKind,
+) -> PyResult<Option<i64>> {
+    match obj {
+        Some(value) if !value.is_none() => int_arg(value, what, kind).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// A sequence of ints, fast path first; on failure, walk it to name the bad entry.
+fn int_list(obj: &Bound<'_, PyAny>, what: &str, kind: ErrorKind) -> PyResult<Vec<i64>> {
+    if let Ok(values) = obj.extract::<Vec<i64>>() {
+        return Ok(values);
+    }
+    let py = obj.py();
+    if obj.is_instance_of::<PyString>() {
+        return Err(error(
+            py,
+            kind,
+            format!("{what} must be a list of integers, got {}", show(obj)),
+        ));
+    }
+    let items = obj.try_iter().map_err(|_| {
+        error(
+            py,
+            kind,
+            format!("{what} must be a list of integers, got {}", show(obj)),
+        )
+    })?;
+    let mut out = Vec::new();
+    for item in items {
+        out.push(int_arg(&item?, &format!("{what} entry"), kind)?);
+    }
+    Ok(out)
+}
+
+/// `depends_on` lists of a batch.
+fn deps_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<i64>>> {
+    if let Ok(values) = obj.extract::<Vec<Vec<i64>>>() {
+        return Ok(values);
+    }
+    let py = obj.py();
+    let not_lists = || {
+        error(
+            py,
+            ErrorKind::Dependency,
+            format!("deps must be a list of lists of job ids, got {}", show(obj)),
+        )
+    };
+    if obj.is_instance_of::<PyString>() {
+        return Err(not_lists());
+    }
+    let mut out = Vec::new();
+    for (i, entry) in obj.try_iter().map_err(|_| not_lists())?.enumerate() {
+        out.push(int_list(
+            &entry?,
+            &format!("depends_on of batch[{i}]"),
+            ErrorKind::Dependency,
+        )?);
+    }
+    Ok(out)
+}
+
+fn edges_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<FxHashMap<i64, Vec<i64>>>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(map) = obj.extract::<FxHashMap<i64, Vec<i64>>>() {
+        return Ok(Some(map));
+    }
+    Err(error(
+        obj.py(),
+        ErrorKind::Dependency,
+        format!(
+            "existing_edges must map job ids to lists of prerequisite ids, got {}",
+            show(obj)
+        ),
+    ))
+}
+
+/// Encode batch entry `index` as the placeholder id `-(index + 1)`.
 #[pyfunction]
 fn batch_dep_ref(py: Python<'_>, index: &Bound<'_, PyAny>) -> PyResult<i64> {
-    let value: i64 = match index.extract::<i64>() {
-        Ok(v) if !index.is_instance_of::<pyo3::types::PyBool>() => v,
-        _ => {
-            let shown = index.repr().map(|r| r.to_string()).unwrap_or_default();
-            return Err(to_py_err(
+    let invalid = |why: &str| {
+        error(
+            py,
+            ErrorKind::Dependency,
+            format!("batch_dep_ref: expected {why}, got {}", show(index)),
+        )
+    };
+    if !index.is_instance_of::<PyInt>() || index.is_instance_of::<PyBool>() {
+        return Err(invalid("a non-negative integer index"));
+    }
+    match index.extract::<i64>() {
+        Ok(value) if value < i64::MAX => batch::batch_dep_ref(value).map_err(|e| raise(py, e)),
+        Ok(_) => Err(invalid("an index below 2**63 - 1")),
+        Err(_) if index.gt(0_i64)? => Err(invalid("an index below 2**63 - 1")),
+        Err(_) => Err(invalid("a non-negative integer index")),
+    }
+}
+
+/// Validate a batch's dependencies and return a topological insertion order.
+#[pyfunction]
+#[pyo3(signature = (deps, existing_edges=None))]
+fn plan_batch(
+    py: Python<'_>,
+    deps: &Bound<'_, PyAny>,
+    existing_edges: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<usize>> {
+    let deps = deps_arg(deps)?;
+    let edges = edges_arg(existing_edges)?;
+    py.allow_threads(|| batch::plan_batch(&deps, edges.as_ref()))
+        .map_err(|e| raise(py, e))
+}
+
+/// Replace placeholders with the real ids of the batch, de-duplicated.
+#[pyfunction]
+fn resolve_batch_refs(
+    py: Python<'_>,
+    deps: &Bound<'_, PyAny>,
+    ids: &Bound<'_, PyAny>,
+) -> PyResult<Vec<Vec<i64>>> {
+    let deps = deps_arg(deps)?;
+    let ids = int_list(ids, "ids", ErrorKind::Dependency)?;
+    py.allow_threads(|| batch::resolve_batch_refs(&deps, &ids))
+        .map_err(|e| raise(py, e))
+}
+
+/// The query tags: a sequence of str.
+fn query_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if !obj.is_instance_of::<PyString>() {
+        if let Ok(values) = obj.extract::<Vec<String>>() {
+            return Ok(values);
+        }
+    }
+    Err(error(
+        obj.py(),
+        ErrorKind::InvalidFilter,
+        format!("query tags must be a list of strings, got {}", show(obj)),
+    ))
+}
+
+fn mode_arg(py: Python<'_>, mode: &Bound<'_, PyAny>) -> PyResult<tags::TagMode> {
+    let text = mode.downcast::<PyString>().map_err(|_| {
+        error(
+            py,
+            ErrorKind::InvalidFilter,
+            format!("tag mode must be a string, got {}", show(mode)),
+        )
+    })?;
+    text.to_str()?.parse().map_err(|e| raise(py, e))
+}
+
+/// Feed one job's tag list (None = untagged) to `query` without copying the strings.
+fn match_one(query: &tags::TagQuery, job_tags: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let mut state = query.start();
+    if job_tags.is_none() {
+        return Ok(state.finish());
+    }
+    let bad = |obj: &Bound<'_, PyAny>| {
+        error(
+            obj.py(),
+            ErrorKind::InvalidFilter,
+            format!(
+                "job tags must be a list of strings or None, got {}",
+                show(obj)
+            ),
+        )
+    };
+    let mut feed = |tag: Bound<'_, PyAny>| -> PyResult<Option<bool>> {
+        let text = tag.downcast::<PyString>().map_err(|_| bad(&tag))?;
+        Ok(state.feed(text.to_str()?))
+    };
+    if let Ok(list) = job_tags.downcast::<PyList>() {
+        for tag in list.iter() {
+            if let Some(done) = feed(tag)? {
+                return Ok(done);
+            }
+        }
+    } else if let Ok(tuple) = job_tags.downcast::<PyTuple>() {
+        for tag in tuple.iter() {
+            if let Some(done) = feed(tag)? {
+                return Ok(done);
+            }
+        }
+    } else {
+        if job_tags.is_instance_of::<PyString>() {
+            return Err(bad(job_tags));
+        }
+        for tag in job_tags.try_iter().map_err(|_| bad(job_tags))? {
+            if let Some(done) = feed(tag?)? {
+                return Ok(done);
+            }
+        }
+    }
+    Ok(state.finish())
+}
+
+/// Does one job's tag list match the query under `mode`?
+#[pyfunction]
+fn tags_match(
+    py: Python<'_>,
+    job_tags: &Bound<'_, PyAny>,
+    query: &Bound<'_, PyAny>,
+    mode: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let mode = mode_arg(py, mode)?;
+    let query = tags::TagQuery::new(&query_arg(query)?, mode);
+    match_one(&query, job_tags)
+}
+
+/// Match one query against many jobs' tag lists.
+#[pyfunction]
+fn tags_match_many(
+    py: Python<'_>,
+    tag_lists: &Bound<'_, PyAny>,
+    query: &Bound<'_, PyAny>,
+    mode: &Bound<'_, PyAny>,
+) -> PyResult<Vec<bool>> {
+    let mode = mode_arg(py, mode)?;
+    let query = tags::TagQuery::new(&query_arg(query)?, mode);
+    let not_lists = || {
+        error(
+            py,
+            ErrorKind::InvalidFilter,
+            format!(
+                "tag_lists must be a list of tag lists, got {}",
+                show(tag_lists)
+            ),
+        )
+    };
+    if let Ok(list) = tag_lists.downcast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for job_tags in list.iter() {
+            out.push(match_one(&query, &job_tags)?);
+        }
+        return Ok(out);
+    }
+    if tag_lists.is_instance_of::<PyString>() {
+        return Err(not_lists());
+    }
+    tag_lists
+        .try_iter()
+        .map_err(|_| not_lists())?
+        .map(|job_tags| match_one(&query, &job_tags?))
+        .collect()
+}
+
+/// Validated retry options from Python arguments.
+fn policy_arg(
+    py: Python<'_>,
+    retry_delay: Option<&Bound<'_, PyAny>>,
+    retry_backoff: Option<&Bound<'_, PyAny>>,
+    retry_delay_max: Option<&Bound<'_, PyAny>>,
+) -> PyResult<backoff::RetryPolicy> {
+    let delay = optional_int_arg(retry_delay, "retry_delay", ErrorKind::InvalidJob)?;
+    let max = optional_int_arg(retry_delay_max, "retry_delay_max", ErrorKind::InvalidJob)?;
+    let flag = match retry_backoff.filter(|b| !b.is_none()) {
+        None => None,
+        Some(b) if b.is_instance_of::<PyBool>() => Some(b.extract::<bool>()?),
+        Some(b) => {
+            return Err(error(
                 py,
-                CoreError::new(
-                    ErrorKind::Dependency,
-                    format!("batch index must be a non-negative integer, got {shown}"),
-                ),
-            ));
+                ErrorKind::InvalidJob,
+                format!("retry_backoff must be a bool or None, got {}", show(b)),
+            ))
         }
     };
-    batch::batch_dep_ref(value).map_err(|e| to_py_err(py, e))
+    backoff::RetryPolicy::new(delay, flag, max).map_err(|e| raise(py, e))
+}
+
+fn float_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(error(
+            obj.py(),
+            ErrorKind::InvalidJob,
+            format!("{what} must be a float in [0, 1), got {}", show(obj)),
+        ));
+    }
+    obj.extract::<f64>().map_err(|_| {
+        error(
+            obj.py(),
+            ErrorKind::InvalidJob,
+            format!("{what} must be a float in [0, 1), got {}", show(obj)),
+        )
+    })
+}
+
+/// Delay in seconds before the next attempt (SPEC §5).
+#[pyfunction]
+#[pyo3(signature = (attempts, retry_delay, retry_backoff, retry_delay_max, rand=None))]
+fn retry_delay_seconds(
+    py: Python<'_>,
+    attempts: &Bound<'_, PyAny>,
+    retry_delay: Option<&Bound<'_, PyAny>>,
+    retry_backoff: Option<&Bound<'_, PyAny>>,
+    retry_delay_max: Option<&Bound<'_, PyAny>>,
+    rand: Option<&Bound<'_, PyAny>>,
+) -> PyResult<f64> {
+    let policy = policy_arg(py, retry_delay, retry_backoff, retry_delay_max)?;
+    let attempts = int_arg(attempts, "attempts", ErrorKind::InvalidJob)?;
+    let rand = match rand.filter(|r| !r.is_none()) {
+        Some(r) => backoff::check_rand(float_arg(r, "rand")?).map_err(|e| raise(py, e))?,
+        None => fastrand::f64(),
+    };
+    policy
+        .delay_seconds(attempts, rand)
+        .map_err(|e| raise(py, e))
+}
+
+/// Delays for many attempt counts under one set of retry options.
+#[pyfunction]
+#[pyo3(signature = (attempts, retry_delay, retry_backoff, retry_delay_max, rands=None))]
+fn retry_delays(
+    py: Python<'_>,
+    attempts: &Bound<'_, PyAny>,
+    retry_delay: Option<&Bound<'_, PyAny>>,
+    retry_backoff: Option<&Bound<'_, PyAny>>,
+    retry_delay_max: Option<&Bound<'_, PyAny>>,
+    rands: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<f64>> {
+    let policy = policy_arg(py, retry_delay, retry_backoff, retry_delay_max)?;
+    let attempts = int_list(attempts, "attempts", ErrorKind::InvalidJob)?;
+    let rands: Option<Vec<f64>> = match rands.filter(|r| !r.is_none()) {
+        None => None,
+        Some(r) => Some(match r.extract::<Vec<f64>>() {
+            Ok(values) if !r.is_instance_of::<PyString>() => values,
+            _ => {
+                return Err(error(
+                    py,
+                    ErrorKind::InvalidJob,
+                    format!("rands must be a list of floats in [0, 1), got {}", show(r)),
+                ))
+            }
+        }),
+    };
+    py.allow_threads(|| policy.delays(&attempts, rands.as_deref()))
+        .map_err(|e| raise(py, e))
+}
+
+/// A dependency graph over job ids (edges: job -> prerequisite).
+#[pyclass(name = "DependencyGraph", module = "dataqueue._core")]
+#[derive(Default)]
+struct PyDependencyGraph {
+    inner: dag::DependencyGraph,
+}
+
+#[pymethods]
+impl PyDependencyGraph {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record that `job_id` depends on `prerequisite_id`.
+    fn add_edge(
+        &mut self,
+        job_id: &Bound<'_, PyAny>,
+        prerequisite_id: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let job = int_arg(job_id, "job_id", ErrorKind::Dependency)?;
+        let prereq = int_arg(prerequisite_id, "prerequisite_id", ErrorKind::Dependency)?;
+        self.inner.add_edge(job, prereq);
+        Ok(())
+    }
+
+    /// Record many `(job_id, prerequisite_id)` edges.
+    fn add_edges(&mut self, edges: &Bound<'_, PyAny>) -> PyResult<()> {
+        match edges.extract::<Vec<(i64, i64)>>() {
+            Ok(pairs) => {
+                self.inner.add_edges(&pairs);
+                Ok(())
+            }
+            Err(_) => Err(error(
+                edges.py(),
+                ErrorKind::Dependency,
+                format!(
+                    "edges must be a list of (job_id, prerequisite_id) pairs, got {}",
+                    show(edges)
+                ),
+            )),
+        }
+    }
+
+    /// All jobs transitively depending on `roots` (roots excluded), breadth-first.
+    fn downstream(&self, py: Python<'_>, roots: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+        let roots = int_list(roots, "roots", ErrorKind::Dependency)?;
+        Ok(py.allow_threads(|| self.inner.downstream(&roots)))
+    }
+
+    /// Would giving `job_id` these extra prerequisites close a cycle?
+    fn would_create_cycle(
+        &self,
+        job_id: &Bound<'_, PyAny>,
+        prerequisites: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let job = int_arg(job_id, "job_id", ErrorKind::Dependency)?;
+        let prereqs = int_list(prerequisites, "prerequisites", ErrorKind::Dependency)?;
+        Ok(self.inner.would_create_cycle(job, &prereqs))
+    }
+
+    /// One cycle `[a, b, ..., z]` (a depends on b, ..., z on a), or None.
+    fn find_cycle(&self, py: Python<'_>) -> Option<Vec<i64>> {
+        py.allow_threads(|| self.inner.find_cycle())
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DependencyGraph(edges={})", self.inner.len())
+    }
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(batch_dep_ref, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_batch_refs, m)?)?;
+    m.add_function(wrap_pyfunction!(tags_match, m)?)?;
+    m.add_function(wrap_pyfunction!(tags_match_many, m)?)?;
+    m.add_function(wrap_pyfunction!(retry_delay_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(retry_delays, m)?)?;
+    m.add_class::<PyDependencyGraph>()?;
+    m.add("MAX_DELAY_SECONDS", backoff::MAX_DELAY_SECONDS)?;
     Ok(())
 }
