@@ -1,0 +1,503 @@
+"""The ``ctx`` object handed to job handlers.
+
+``async def`` handlers get an :class:`AsyncJobContext` whose I/O methods are coroutines;
+plain ``def`` handlers (run in the worker's thread pool) get a :class:`JobContext` with the same
+methods, blocking. Both share one :class:`JobState` owned by the processor.
+
+Durable waits are positional: the N-th wait call of an invocation uses the step-data key
+``__wait_N`` (tokens minted with ``create_token`` use ``__token_N``), so a re-invoked handler
+replays its earlier waits as already done. Changing the order of wait calls in a handler breaks
+jobs that are waiting at deploy time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+
+from dataqueue.errors import InvalidJobError
+from dataqueue.options import dump_json, parse_token_timeout
+from dataqueue.records import JobRecord, TokenStatus
+
+if TYPE_CHECKING:
+    from dataqueue.backends.base_async import AsyncBackend
+    from dataqueue.hooks import EventEmitter
+
+__all__ = [
+    "AsyncJobContext",
+    "CancelToken",
+    "JobContext",
+    "JobState",
+    "WaitSignal",
+    "step_completed",
+]
+
+log = logging.getLogger("dataqueue.worker")
+
+T = TypeVar("T")
+
+WAIT_PREFIX = "__wait_"
+TOKEN_PREFIX = "__token_"
+TOKEN_TIMED_OUT = "Token timed out"
+
+
+class WaitSignal(BaseException):
+    """Raised by ``ctx.wait_*`` to park the job; the processor turns it into a ``waiting`` job.
+
+    A ``BaseException`` so that a handler's broad ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, wait_until: datetime | None, token_id: str | None) -> None:
+        super().__init__("WaitSignal")
+        self.wait_until = wait_until
+        self.token_id = token_id
+
+
+class CancelToken:
+    """Set when the handler should stop: timeout, worker shutdown or a lost lease.
+
+    Usable from the event loop (``await token.wait()``) and from handler threads
+    (``token.is_set()``, ``token.wait_blocking(timeout)``).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._flag = threading.Event()
+        self._event: asyncio.Event | None = None
+        self.reason: str | None = None
+
+    def is_set(self) -> bool:
+        """True once the job was asked to stop."""
+        return self._flag.is_set()
+
+    def __bool__(self) -> bool:
+        return self._flag.is_set()
+
+    def set(self, reason: str = "cancelled") -> None:
+        """Ask the handler to stop (thread-safe; the first reason wins)."""
+        if self._flag.is_set():
+            return
+        self.reason = reason
+        self._flag.set()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._set_event()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._set_event)
+
+    def _set_event(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        """Wait (on the worker's event loop) until the token is set."""
+        if self._flag.is_set():
+            return
+        if self._event is None:
+            self._event = asyncio.Event()
+            if self._flag.is_set():
+                return
+        await self._event.wait()
+
+    def wait_blocking(self, timeout: float | None = None) -> bool:
+        """Block the calling thread until set or ``timeout`` seconds pass; returns is_set()."""
+        return self._flag.wait(timeout)
+
+
+def step_completed(entry: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether a step-data entry is a finished ``ctx.run`` step."""
+    return isinstance(entry, dict) and entry.get("__completed") is True
+
+
+class JobState:
+    """Everything the processor and the context share about one running job."""
+
+    def __init__(
+        self,
+        job: JobRecord,
+        *,
+        backend: AsyncBackend,
+        hooks: EventEmitter,
+        worker_id: str,
+        loop: asyncio.AbstractEventLoop,
+        lease: timedelta,
+    ) -> None:
+        self.job = job
+        self.backend = backend
+        self.hooks = hooks
+        self.worker_id = worker_id
+        self.loop = loop
+        self.lease = lease
+        self.step_data: dict[str, Any] = dict(job.step_data or {})
+        self.cancelled = CancelToken(loop)
+        self.output_set = False
+        self.wait_counter = 0
+        self.token_counter = 0
+        self.fenced = False
+        # Timeout bookkeeping (loop.time() based); deadline None = no timeout.
+        self.armed_ms: int | None = job.timeout_ms if job.timeout_ms else None
+        self.deadline: float | None = None
+        self.on_timeout_cb: Callable[[], Any] | None = None
+
+    # -- operations shared by both context flavours (always run on the loop) ---------------
+    async def set_progress(self, progress: float) -> None:
+        if (
+            isinstance(progress, bool)
+            or not isinstance(progress, (int, float))
+            or math.isnan(progress)
+            or not 0 <= progress <= 100
+        ):
+            raise InvalidJobError(f"Progress must be between 0 and 100, got {progress!r}")
+        value = round(progress)
+        try:
+            await self.backend.set_progress(self.job.id, value)
+        except Exception as exc:  # best-effort: a lost progress update never fails the job
+            log.warning("job %s: could not store progress: %s", self.job.id, exc)
+            self.hooks.emit("error", exc)
+        self.hooks.emit("job:progress", {"job_id": self.job.id, "progress": value})
+
+    async def set_output(self, data: Any) -> None:
+        text = dump_json(data, "output")
+        self.output_set = True
+        try:
+            await self.backend.set_output(self.job.id, text)
+        except Exception as exc:
+            log.warning("job %s: could not store output: %s", self.job.id, exc)
+            self.hooks.emit("error", exc)
+        self.hooks.emit("job:output", {"job_id": self.job.id, "output": data})
+
+    async def persist_steps(self) -> None:
+        try:
+            await self.backend.set_step_data(self.job.id, self.step_data)
+        except Exception as exc:  # the step re-runs on the next invocation at worst
+            log.warning("job %s: could not store step data: %s", self.job.id, exc)
+            self.hooks.emit("error", exc)
+
+    def cached_step(self, name: str) -> tuple[bool, Any]:
+        if not isinstance(name, str) or not name:
+            raise InvalidJobError(f"step name must be a non-empty string, got {name!r}")
+        entry = self.step_data.get(name)
+        if step_completed(entry):
+            return True, entry.get("result")
+        return False, None
+
+    async def store_step(self, name: str, result: Any) -> None:
+        dump_json(result, f"result of step {name!r}")
+        self.step_data[name] = {"__completed": True, "result": result}
+        await self.persist_steps()
+
+    def next_wait_key(self) -> str:
+        key = f"{WAIT_PREFIX}{self.wait_counter}"
+        self.wait_counter += 1
+        return key
+
+    def time_wait(self, kind: str, until: datetime) -> None:
+        key = self.next_wait_key()
+        entry = self.step_data.get(key)
+        if isinstance(entry, dict) and entry.get("completed") is True:
+            return
+        self.step_data[key] = {"type": kind, "completed": False, "until": until.isoformat()}
+        raise WaitSignal(wait_until=until, token_id=None)
+
+    async def create_token(self, timeout: str | int | float | timedelta | None, tags: Any) -> str:
+        key = f"{TOKEN_PREFIX}{self.token_counter}"
+        self.token_counter += 1
+        done, cached = self.cached_step(key)
+        if done:
+            return str(cached)
+        delta = parse_token_timeout(timeout)
+        tag_tuple: tuple[str, ...] | None = None
+        if tags is not None:
+            if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+                raise InvalidJobError(f"token tags must be a list of strings, got {tags!r}")
+            tag_tuple = tuple(tags)
+        token = await self.backend.create_token(self.job.id, delta, tag_tuple)
+        await self.store_step(key, token.id)
+        return token.id
+
+    async def wait_for_token(self, token_id: str) -> dict[str, Any]:
+        if not isinstance(token_id, str) or not token_id:
+            raise InvalidJobError(f"token id must be a non-empty string, got {token_id!r}")
+        key = self.next_wait_key()
+        entry = self.step_data.get(key)
+        if isinstance(entry, dict) and entry.get("completed") is True:
+            return dict(entry.get("result") or {})
+        result = await self.token_result(token_id)
+        if result is not None:
+            self.step_data[key] = {
+                "type": "token",
+                "token_id": token_id,
+                "completed": True,
+                "result": result,
+            }
+            await self.persist_steps()
+            return result
+        self.step_data[key] = {"type": "token", "token_id": token_id, "completed": False}
+        raise WaitSignal(wait_until=None, token_id=token_id)
+
+    async def token_result(self, token_id: str) -> dict[str, Any] | None:
+        token = await self.backend.get_token(token_id)
+        if token is None or token.status == TokenStatus.WAITING:
+            return None
+        if token.status == TokenStatus.COMPLETED:
+            return {"ok": True, "output": token.output}
+        return {"ok": False, "error": TOKEN_TIMED_OUT}
+
+    async def resolve_waits(self) -> None:
+        """Before a re-invocation: mark elapsed time waits done and resolve finished tokens."""
+        changed = False
+        for key, entry in list(self.step_data.items()):
+            if not key.startswith(WAIT_PREFIX) or not isinstance(entry, dict):
+                continue
+            if entry.get("completed") is True:
+                continue
+            if entry.get("type") in ("duration", "date"):
+                self.step_data[key] = {**entry, "completed": True}
+                changed = True
+            elif entry.get("type") == "token" and isinstance(entry.get("token_id"), str):
+                result = await self.token_result(entry["token_id"])
+                if result is not None:
+                    self.step_data[key] = {**entry, "completed": True, "result": result}
+                    changed = True
+        if changed:
+            await self.persist_steps()
+
+    async def prolong(self, ms: float | None) -> None:
+        if ms is not None and (
+            isinstance(ms, bool) or not isinstance(ms, (int, float)) or not ms > 0
+        ):
+            raise InvalidJobError(f"prolong(ms) needs a positive number of ms, got {ms!r}")
+        if self.armed_ms is not None:
+            span = int(ms) if ms is not None else int(self.job.timeout_ms or self.armed_ms)
+            self.armed_ms = span
+            self.deadline = self.loop.time() + span / 1000.0
+        await self.extend_lease(ms)
+
+    async def extend_lease(self, ms: float | None) -> None:
+        lease = self.lease
+        if ms is not None:
+            lease = max(lease, timedelta(milliseconds=ms))
+        try:
+            ok = await self.backend.prolong_job(
+                self.job.id, self.worker_id, self.job.lock_version, lease
+            )
+        except Exception as exc:
+            log.warning("job %s: could not prolong: %s", self.job.id, exc)
+            self.hooks.emit("error", exc)
+            return
+        if not ok:
+            log.warning(
+                "job %s: no longer held by %s; asking it to stop", self.job.id, self.worker_id
+            )
+            self.fenced = True
+            self.cancelled.set("lost")
+
+
+def _duration(seconds: float, minutes: float, hours: float, days: float, weeks: float) -> timedelta:
+    for name, value in (
+        ("seconds", seconds),
+        ("minutes", minutes),
+        ("hours", hours),
+        ("days", days),
+        ("weeks", weeks),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidJobError(f"wait_for({name}=...) needs a number, got {value!r}")
+    total = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days, weeks=weeks)
+    if total <= timedelta(0):
+        raise InvalidJobError("wait_for() needs a positive total duration")
+    return total
+
+
+def _aware(when: datetime) -> datetime:
+    if not isinstance(when, datetime):
+        raise InvalidJobError(f"wait_until() needs a datetime, got {when!r}")
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidJobError(f"wait_until() needs a timezone-aware datetime, got {when!r}")
+    return when.astimezone(timezone.utc)
+
+
+class _BaseContext:
+    """Fields and non-I/O methods common to both context flavours."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: JobState) -> None:
+        self._state = state
+
+    @property
+    def job_id(self) -> int:
+        """The running job's id."""
+        return self._state.job.id
+
+    @property
+    def job_type(self) -> str:
+        return self._state.job.job_type
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt this is (1 for the first run; a resumed wait keeps its number)."""
+        return self._state.job.attempts
+
+    @property
+    def payload(self) -> Any:
+        return self._state.job.payload
+
+    @property
+    def job(self) -> JobRecord:
+        """The job record as claimed."""
+        return self._state.job
+
+    @property
+    def cancelled(self) -> CancelToken:
+        """Set on timeout, worker shutdown or a lost lease; poll it or wait on it."""
+        return self._state.cancelled
+
+    def on_timeout(self, callback: Callable[[], Any]) -> None:
+        """Register the callback called when the timeout fires; returning a number of ms > 0
+        extends the deadline (and the lease) by that much, anything else lets it time out.
+        Replaces an earlier callback; no effect for a job without ``timeout_ms``."""
+        if not callable(callback):
+            raise InvalidJobError(f"on_timeout() needs a callable, got {callback!r}")
+        self._state.on_timeout_cb = callback
+
+
+class AsyncJobContext(_BaseContext):
+    """Context of an ``async def`` handler: I/O methods are coroutines."""
+
+    __slots__ = ()
+
+    async def set_progress(self, progress: float) -> None:
+        """Store the job's progress (0..100, rounded) and emit ``job:progress``."""
+        await self._state.set_progress(progress)
+
+    async def set_output(self, data: Any) -> None:
+        """Store ``data`` as the job's output now (last call wins) and emit ``job:output``."""
+        await self._state.set_output(data)
+
+    async def run(self, step_name: str, fn: Callable[[], T | Awaitable[T]]) -> T:
+        """Run ``fn`` once per job: a completed step returns its stored result on re-runs."""
+        done, cached = self._state.cached_step(step_name)
+        if done:
+            return cached  # type: ignore[no-any-return]
+        result = fn()
+        if inspect.isawaitable(result):
+            result = await result
+        await self._state.store_step(step_name, result)
+        return result
+
+    async def wait_for(
+        self,
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        weeks: float = 0,
+    ) -> None:
+        """Park the job for the given duration (it does not hold a worker slot meanwhile)."""
+        until = datetime.now(timezone.utc) + _duration(seconds, minutes, hours, days, weeks)
+        self._state.time_wait("duration", until)
+
+    async def wait_until(self, when: datetime) -> None:
+        """Park the job until the aware datetime ``when``."""
+        self._state.time_wait("date", _aware(when))
+
+    async def create_token(
+        self, timeout: str | int | float | timedelta | None = None, tags: Any = None
+    ) -> str:
+        """Create a wait token bound to this job (memoized: a re-run reuses the same token)."""
+        return await self._state.create_token(timeout, tags)
+
+    async def wait_for_token(self, token_id: str) -> dict[str, Any]:
+        """Park until the token is completed or times out; returns ``{"ok": True, "output":
+        ...}`` or ``{"ok": False, "error": "Token timed out"}``."""
+        return await self._state.wait_for_token(token_id)
+
+    async def prolong(self, ms: float | None = None) -> None:
+        """Re-arm the timeout to ``ms`` (default: the job's timeout) from now and renew the
+        lease; for a job without a timeout it renews the lease only (a heartbeat)."""
+        await self._state.prolong(ms)
+
+
+class JobContext(_BaseContext):
+    """Context of a plain ``def`` handler running in a worker thread: methods block."""
+
+    __slots__ = ()
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._state.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError(
+                "the blocking JobContext cannot be used on the worker's event loop; "
+                "use an async handler (it gets an AsyncJobContext)"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def set_progress(self, progress: float) -> None:
+        """Store the job's progress (0..100, rounded) and emit ``job:progress``."""
+        self._call(self._state.set_progress(progress))
+
+    def set_output(self, data: Any) -> None:
+        """Store ``data`` as the job's output now (last call wins) and emit ``job:output``."""
+        self._call(self._state.set_output(data))
+
+    def run(self, step_name: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` once per job (in this thread): a completed step returns its stored result."""
+        done, cached = self._state.cached_step(step_name)
+        if done:
+            return cached  # type: ignore[no-any-return]
+        result = fn()
+        if inspect.isawaitable(result):
+            result = self._call(_await(result))
+        self._call(self._state.store_step(step_name, result))
+        return result
+
+    def wait_for(
+        self,
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        weeks: float = 0,
+    ) -> None:
+        """Park the job for the given duration (it does not hold a worker slot meanwhile)."""
+        until = datetime.now(timezone.utc) + _duration(seconds, minutes, hours, days, weeks)
+        self._state.time_wait("duration", until)
+
+    def wait_until(self, when: datetime) -> None:
+        """Park the job until the aware datetime ``when``."""
+        self._state.time_wait("date", _aware(when))
+
+    def create_token(
+        self, timeout: str | int | float | timedelta | None = None, tags: Any = None
+    ) -> str:
+        """Create a wait token bound to this job (memoized: a re-run reuses the same token)."""
+        return self._call(self._state.create_token(timeout, tags))
+
+    def wait_for_token(self, token_id: str) -> dict[str, Any]:
+        """Park until the token is completed or times out (see AsyncJobContext)."""
+        return self._call(self._state.wait_for_token(token_id))
+
+    def prolong(self, ms: float | None = None) -> None:
+        """Re-arm the timeout and renew the lease (see AsyncJobContext.prolong)."""
+        self._call(self._state.prolong(ms))
+
+
+async def _await(value: Awaitable[T]) -> T:
+    return await value

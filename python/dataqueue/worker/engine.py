@@ -1,0 +1,735 @@
+"""The asyncio core of a processor: claim, run, finish, heartbeat — for one worker id.
+
+Both :class:`~dataqueue.worker.processor.Processor` (blocking) and ``AsyncProcessor`` drive an
+:class:`Engine` on an event loop. The continuous pool refills a freed slot at once: every finished
+job, every completion flush and every backend wake-up (LISTEN/NOTIFY, Redis) "kicks" the claim
+loop, which claims ``min(free slots, batch_size)`` jobs per statement; ``poll_interval`` is only the
+fallback tick (and the cron tick). Completions are group-committed: while one
+``complete_jobs`` call is in flight, finished jobs queue up and go out together in the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from dataqueue.backends.types import KEEP
+from dataqueue.cron import next_run_for
+from dataqueue.errors import ConfigurationError, DataQueueError, InvalidJobError
+from dataqueue.options import dump_json
+from dataqueue.records import FailureReason, JobRecord
+from dataqueue.worker.context import (
+    WAIT_PREFIX,
+    AsyncJobContext,
+    JobContext,
+    JobState,
+    WaitSignal,
+)
+from dataqueue.worker.execution import error_message, is_transient, retry_delay, with_retries
+from dataqueue.worker.forcekill import JobTimeoutError, run_force_killed
+
+if TYPE_CHECKING:
+    from dataqueue.backends.base_async import AsyncBackend
+    from dataqueue.hooks import EventEmitter
+
+__all__ = ["Engine", "ProcessorOptions", "parse_options"]
+
+log = logging.getLogger("dataqueue.worker")
+
+#: Most completions sent in one ``complete_jobs`` call.
+MAX_FLUSH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorOptions:
+    """Validated processor settings (see ``create_processor``)."""
+
+    worker_id: str
+    batch_size: int
+    concurrency: int
+    group_concurrency: int | None
+    poll_interval: float
+    job_types: tuple[str, ...] | None
+    on_error: Callable[[BaseException], Any] | None
+    verbose: bool
+    lease: timedelta
+    heartbeat_interval: float
+    shutdown_grace: float
+
+
+def _random_worker_id() -> str:
+    import secrets
+
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "worker-" + "".join(secrets.choice(alphabet) for _ in range(7))
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f'Processor option "{name}" must be a positive integer, got {value!r}'
+        )
+    return value
+
+
+def _positive_number(value: Any, name: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f'Processor option "{name}" must be a positive number, got {value!r}'
+        )
+    return float(value)
+
+
+def parse_options(
+    *,
+    worker_id: str | None = None,
+    batch_size: int = 10,
+    concurrency: int = 3,
+    group_concurrency: int | None = None,
+    poll_interval: float = 5.0,
+    job_type: str | Sequence[str] | None = None,
+    on_error: Callable[[BaseException], Any] | None = None,
+    verbose: bool = False,
+    lease_seconds: float = 30.0,
+    heartbeat_interval: float | None = None,
+    shutdown_grace: float = 30.0,
+) -> ProcessorOptions:
+    """Validate ``create_processor``'s keyword options; raise ``ConfigurationError``."""
+    if worker_id is None:
+        worker_id = _random_worker_id()
+    elif not isinstance(worker_id, str) or not worker_id:
+        raise ConfigurationError(f"worker_id must be a non-empty string, got {worker_id!r}")
+    if group_concurrency is not None and (
+        isinstance(group_concurrency, bool)
+        or not isinstance(group_concurrency, int)
+        or group_concurrency < 1
+    ):
+        raise ConfigurationError(
+            'Processor option "group_concurrency" must be a positive integer when provided.'
+        )
+    job_types: tuple[str, ...] | None
+    if job_type is None:
+        job_types = None
+    elif isinstance(job_type, str):
+        job_types = (job_type,)
+    else:
+        job_types = tuple(job_type)
+        if not job_types or not all(isinstance(t, str) and t for t in job_types):
+            raise ConfigurationError(
+                f"job_type must be a string or a non-empty list of strings, got {job_type!r}"
+            )
+    if on_error is not None and not callable(on_error):
+        raise ConfigurationError(f"on_error must be callable, got {on_error!r}")
+    lease = _positive_number(lease_seconds, "lease_seconds")
+    interval = (
+        lease / 3.0
+        if heartbeat_interval is None
+        else _positive_number(heartbeat_interval, "heartbeat_interval")
+    )
+    return ProcessorOptions(
+        worker_id=worker_id,
+        batch_size=_positive_int(batch_size, "batch_size"),
+        concurrency=_positive_int(concurrency, "concurrency"),
+        group_concurrency=group_concurrency,
+        poll_interval=_positive_number(poll_interval, "poll_interval"),
+        job_types=job_types,
+        on_error=on_error,
+        verbose=bool(verbose),
+        lease=timedelta(seconds=lease),
+        heartbeat_interval=interval,
+        shutdown_grace=max(0.0, float(shutdown_grace)),
+    )
+
+
+def check_handlers(handlers: Any) -> dict[str, Callable[..., Any]]:
+    if not isinstance(handlers, Mapping):
+        raise ConfigurationError(
+            f"handlers must be a mapping of job type to function, got {type(handlers).__name__}"
+        )
+    out: dict[str, Callable[..., Any]] = {}
+    for name, fn in handlers.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"handler keys must be job type strings, got {name!r}")
+        if not callable(fn):
+            raise ConfigurationError(f"the handler for {name!r} is not callable: {fn!r}")
+        out[name] = fn
+    return out
+
+
+def is_async_callable(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _call_sync(handler: Callable[..., Any], payload: Any, ctx: JobContext) -> Any:
+    return handler(payload, ctx)
+
+
+class _Slot:
+    """Bookkeeping of one launched job."""
+
+    __slots__ = ("abandoned", "state")
+
+    def __init__(self, state: JobState) -> None:
+        self.state = state
+        self.abandoned = False
+
+
+class Engine:
+    """Claims and runs jobs for one worker id on the event loop it is first used on."""
+
+    def __init__(
+        self,
+        backend: AsyncBackend,
+        hooks: EventEmitter,
+        handlers: Mapping[str, Callable[..., Any]],
+        options: ProcessorOptions,
+    ) -> None:
+        self.backend = backend
+        self.hooks = hooks
+        self.handlers = dict(handlers)
+        self.opts = options
+        self._async_handlers = {name: is_async_callable(fn) for name, fn in self.handlers.items()}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._kick: asyncio.Event | None = None
+        self._in_flight: dict[int, _Slot] = {}
+        self._completing: dict[int, JobState] = {}
+        self._pending: list[tuple[JobState, Any]] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._hb_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._running = False
+        self._stopping = False
+        self._shutting_down = False
+        self._loop_done: asyncio.Event | None = None
+
+    # -- small helpers ---------------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            self._kick = asyncio.Event()
+            self._loop_done = asyncio.Event()
+            self._loop_done.set()
+        elif self._loop is not loop:
+            raise RuntimeError("a processor is bound to the event loop it first ran on")
+        return loop
+
+    @property
+    def worker_id(self) -> str:
+        return self.opts.worker_id
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def in_flight_count(self) -> int:
+        return len(self._in_flight)
+
+    def _kick_loop(self) -> None:
+        if self._kick is not None:
+            self._kick.set()
+
+    def report(self, exc: BaseException) -> None:
+        """An error outside any job's outcome: log, ``error`` hook, ``on_error``; never raises."""
+        log.error("processor %s: %s", self.worker_id, exc, exc_info=self.opts.verbose)
+        self.hooks.emit("error", exc)
+        if self.opts.on_error is not None:
+            try:
+                result = self.opts.on_error(exc)
+                if inspect.isawaitable(result):
+                    task = self.loop.create_task(self._guard(result))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            except Exception as inner:
+                log.exception("on_error raised", exc_info=inner)
+
+    async def _guard(self, awaitable: Any) -> None:
+        try:
+            await awaitable
+        except Exception as exc:
+            log.exception("on_error raised", exc_info=exc)
+
+    def _executor_for_sync(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.opts.concurrency, thread_name_prefix="dataqueue-handler"
+            )
+        return self._executor
+
+    def _abandon_thread(self) -> None:
+        """A timed-out sync handler keeps its thread; give new jobs a fresh pool."""
+        old, self._executor = self._executor, None
+        if old is not None:
+            old.shutdown(wait=False)
+
+    # -- claiming --------------------------------------------------------------------------
+    async def _claim(self, limit: int) -> list[JobRecord]:
+        return await self.backend.claim_jobs(
+            self.worker_id,
+            limit,
+            job_types=self.opts.job_types,
+            group_concurrency=self.opts.group_concurrency,
+            lease=self.opts.lease,
+        )
+
+    async def _cron_hook(self) -> None:
+        try:
+            await self.backend.enqueue_due_cron_jobs(next_run_for)
+        except Exception as exc:
+            self.report(exc)
+
+    def _launch(self, job: JobRecord, gate: asyncio.Semaphore | None = None) -> None:
+        state = JobState(
+            job,
+            backend=self.backend,
+            hooks=self.hooks,
+            worker_id=self.worker_id,
+            loop=self.loop,
+            lease=self.opts.lease,
+        )
+        slot = _Slot(state)
+        self._in_flight[job.id] = slot
+        self.hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
+        task = self.loop.create_task(self._process(slot, gate))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        self._ensure_heartbeat()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.report(task.exception())  # type: ignore[arg-type]
+        self._kick_loop()
+
+    # -- one job ---------------------------------------------------------------------------
+    async def _process(self, slot: _Slot, gate: asyncio.Semaphore | None) -> None:
+        state = slot.state
+        job = state.job
+        try:
+            if gate is not None:
+                async with gate:
+                    await self._execute(slot)
+            else:
+                await self._execute(slot)
+        except asyncio.CancelledError:
+            if not slot.abandoned:
+                raise
+        except Exception as exc:  # a backend failure while finishing: the lease covers it
+            self.report(exc)
+        finally:
+            self._in_flight.pop(job.id, None)
+
+    async def _execute(self, slot: _Slot) -> None:
+        state = slot.state
+        job = state.job
+        handler = self.handlers.get(job.job_type)
+        if handler is None:
+            await self._no_handler(state)
+            return
+        try:
+            if any(key.startswith(WAIT_PREFIX) for key in state.step_data):
+                await state.resolve_waits()
+            value = await self._invoke(handler, state)
+        except WaitSignal as signal:
+            if not self._dropped(slot, "wait"):
+                await self._park(state, signal)
+            return
+        except Exception as exc:
+            if self._dropped(slot, "failure") or (
+                self._shutting_down and state.cancelled.reason == "shutdown"
+            ):
+                return
+            reason = (
+                FailureReason.TIMEOUT
+                if isinstance(exc, JobTimeoutError)
+                else FailureReason.HANDLER_ERROR
+            )
+            await self._fail(state, exc, reason)
+            return
+        if self._dropped(slot, "result"):
+            return
+        output: Any = KEEP if state.output_set or value is None else value
+        if output is not KEEP:
+            try:
+                dump_json(output, "the handler's return value")
+            except InvalidJobError as exc:
+                await self._fail(state, exc, FailureReason.HANDLER_ERROR)
+                return
+        self._queue_completion(state, output)
+
+    def _dropped(self, slot: _Slot, what: str) -> bool:
+        if slot.abandoned or slot.state.fenced:
+            log.warning(
+                "job %s: %s discarded (worker %s no longer holds the job)",
+                slot.state.job.id,
+                what,
+                self.worker_id,
+            )
+            return True
+        return False
+
+    async def _invoke(self, handler: Callable[..., Any], state: JobState) -> Any:
+        job = state.job
+        timeout_ms = job.timeout_ms if job.timeout_ms and job.timeout_ms > 0 else None
+        if job.force_kill_on_timeout and timeout_ms is not None:
+            return await run_force_killed(handler, state)
+        if job.force_kill_on_timeout:
+            log.info("job %s: force_kill_on_timeout without timeout_ms runs normally", job.id)
+        is_async = self._async_handlers.get(job.job_type, False)
+        fut: asyncio.Future[Any]
+        if is_async:
+            coro = handler(job.payload, AsyncJobContext(state))
+            if timeout_ms is None:
+                return await coro
+            fut = self.loop.create_task(coro)
+        else:
+            fut = self.loop.run_in_executor(
+                self._executor_for_sync(), _call_sync, handler, job.payload, JobContext(state)
+            )
+            if timeout_ms is None:
+                result = await fut
+                if inspect.isawaitable(result):  # a def returning a coroutine
+                    result = await result
+                return result
+        try:
+            return await self._with_timeout(fut, state, is_async)
+        finally:
+            if is_async and not fut.done():
+                fut.cancel()
+
+    async def _with_timeout(self, fut: asyncio.Future[Any], state: JobState, is_async: bool) -> Any:
+        loop = self.loop
+        assert state.armed_ms is not None
+        state.deadline = loop.time() + state.armed_ms / 1000.0
+        while True:
+            remaining = state.deadline - loop.time()
+            if remaining > 0:
+                done, _ = await asyncio.wait({fut}, timeout=remaining)
+                if done:
+                    break
+                continue
+            extension = await self._ask_on_timeout(state, is_async)
+            if extension is not None:
+                state.armed_ms = int(extension)
+                state.deadline = loop.time() + extension / 1000.0
+                await state.extend_lease(extension)
+                continue
+            state.cancelled.set("timeout")
+            if is_async:
+                fut.cancel()
+                await asyncio.wait({fut}, timeout=1.0)
+            else:
+                self._abandon_thread()
+            raise JobTimeoutError(state.armed_ms)
+        result = fut.result()
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _ask_on_timeout(self, state: JobState, is_async: bool) -> float | None:
+        callback = state.on_timeout_cb
+        if callback is None:
+            return None
+        try:
+            if is_async:
+                value = callback()
+                if inspect.isawaitable(value):
+                    value = await value
+            else:  # it may use the blocking ctx, which must not run on the loop
+                value = await self.loop.run_in_executor(None, callback)
+        except Exception as exc:
+            log.warning("job %s: on_timeout callback raised: %s", state.job.id, exc)
+            return None
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value > 0
+        ):
+            return float(value)
+        return None
+
+    # -- outcomes --------------------------------------------------------------------------
+    async def _no_handler(self, state: JobState) -> None:
+        job = state.job
+        message = f'No handler registered for job type "{job.job_type}"'
+        try:
+            await with_retries(self.backend.set_pending_reason_for_type, job.job_type, message)
+        except Exception as exc:
+            self.report(exc)
+        await self._fail(state, DataQueueError(message), FailureReason.NO_HANDLER)
+
+    async def _fail(self, state: JobState, exc: BaseException, reason: FailureReason) -> None:
+        job = state.job
+        message = error_message(exc)
+        log.warning(
+            "job %s (%s) failed: %s",
+            job.id,
+            job.job_type,
+            message,
+            exc_info=exc if self.opts.verbose else None,
+        )
+        delay = retry_delay(job.attempts, job.retry_delay, job.retry_backoff, job.retry_delay_max)
+        outcome = await with_retries(
+            self.backend.fail_job, job.id, self.worker_id, job.lock_version, message, reason, delay
+        )
+        if not outcome.applied:
+            log.warning("job %s: failure discarded (fenced off)", job.id)
+            return
+        self.hooks.emit(
+            "job:failed",
+            {
+                "job_id": job.id,
+                "job_type": job.job_type,
+                "error": exc,
+                "will_retry": outcome.will_retry,
+            },
+        )
+
+    async def _park(self, state: JobState, signal: WaitSignal) -> None:
+        job = state.job
+        ok = await with_retries(
+            self.backend.wait_job,
+            job.id,
+            self.worker_id,
+            job.lock_version,
+            wait_until=signal.wait_until,
+            token_id=signal.token_id,
+            step_data=state.step_data,
+        )
+        if not ok:
+            log.warning("job %s: wait discarded (fenced off)", job.id)
+            return
+        self.hooks.emit("job:waiting", {"job_id": job.id, "job_type": job.job_type})
+
+    def _queue_completion(self, state: JobState, output: Any) -> None:
+        self._completing[state.job.id] = state
+        self._pending.append((state, output))
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = self.loop.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[:MAX_FLUSH]
+            del self._pending[:MAX_FLUSH]
+            items = [(s.job.id, self.worker_id, s.job.lock_version, out) for s, out in batch]
+            results: list[bool | None]
+            try:
+                results = list(await with_retries(self.backend.complete_jobs, items))
+            except Exception as exc:  # left processing: the lease brings them back
+                self.report(exc)
+                results = [None] * len(batch)
+            for (state, _), ok in zip(batch, results, strict=False):
+                self._completing.pop(state.job.id, None)
+                if ok:
+                    self.hooks.emit(
+                        "job:completed", {"job_id": state.job.id, "job_type": state.job.job_type}
+                    )
+                elif ok is False:
+                    log.warning("job %s: completion discarded (fenced off)", state.job.id)
+            self._kick_loop()  # completed prerequisites may have unblocked dependents
+
+    async def _drain_completions(self) -> None:
+        while self._flush_task is not None and not self._flush_task.done():
+            await asyncio.shield(self._flush_task)
+
+    # -- heartbeat -------------------------------------------------------------------------
+    def _ensure_heartbeat(self) -> None:
+        if self._hb_task is None or self._hb_task.done():
+            self._hb_task = self.loop.create_task(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        while self._running or self._in_flight or self._completing:
+            await asyncio.sleep(self.opts.heartbeat_interval)
+            ids = [i for i, s in self._in_flight.items() if not s.abandoned]
+            ids.extend(self._completing)
+            if not ids:
+                continue
+            try:
+                await self.backend.heartbeat(self.worker_id, ids, self.opts.lease)
+            except Exception as exc:
+                self.report(exc)
+
+    # -- the continuous pool ---------------------------------------------------------------
+    async def _work_waiter(self) -> None:
+        """Turn backend wake-ups into kicks of the claim loop."""
+        failures = 0
+        loop = self.loop
+        while not self._stopping:
+            started = loop.time()
+            try:
+                woke = await self.backend.wait_for_work(self.opts.poll_interval)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    self.report(exc)
+                await asyncio.sleep(min(self.opts.poll_interval, 0.05 * 2 ** min(failures, 8)))
+                continue
+            if woke:
+                self._kick_loop()
+            elif loop.time() - started < 0.001:
+                await asyncio.sleep(self.opts.poll_interval)  # a backend that cannot block
+
+    async def run_loop(self) -> None:
+        """Claim and run jobs until :meth:`stop`."""
+        loop = self.loop
+        if self._running:
+            return
+        assert self._kick is not None and self._loop_done is not None
+        self._running = True
+        self._stopping = False
+        self._shutting_down = False
+        self._loop_done.clear()
+        waiter = loop.create_task(self._work_waiter())
+        self._ensure_heartbeat()
+        next_cron = loop.time()
+        failures = 0
+        opts = self.opts
+        try:
+            while not self._stopping:
+                if loop.time() >= next_cron:
+                    await self._cron_hook()
+                    next_cron = loop.time() + opts.poll_interval
+                    continue
+                free = opts.concurrency - len(self._in_flight)
+                if free > 0:
+                    want = min(free, opts.batch_size)
+                    self._kick.clear()
+                    try:
+                        jobs = await self._claim(want)
+                        failures = 0
+                    except Exception as exc:
+                        failures += 1
+                        self.report(exc)
+                        backoff = min(opts.poll_interval, 0.05 * 2 ** min(failures, 8))
+                        if not is_transient(exc):
+                            backoff = opts.poll_interval
+                        await self._sleep(backoff)
+                        continue
+                    for job in jobs:
+                        self._launch(job)
+                    if len(jobs) == want:
+                        continue
+                else:
+                    self._kick.clear()
+                    if len(self._in_flight) < opts.concurrency:
+                        continue
+                await self._wait_kick(next_cron - loop.time())
+        finally:
+            self._running = False
+            waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
+            self._loop_done.set()
+
+    async def _wait_kick(self, timeout: float) -> None:
+        assert self._kick is not None
+        if timeout <= 0:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._kick.wait(), timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake early on stop."""
+        end = self.loop.time() + seconds
+        while not self._stopping and self.loop.time() < end:
+            assert self._kick is not None
+            self._kick.clear()
+            await self._wait_kick(end - self.loop.time())
+
+    # -- one-shot --------------------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Run the cron hook, claim one batch, process it; return how many were claimed."""
+        self.loop  # noqa: B018 - binds the loop
+        await self._cron_hook()
+        try:
+            jobs = await self._claim(self.opts.batch_size)
+        except Exception as exc:
+            self.report(exc)
+            return 0
+        gate = asyncio.Semaphore(self.opts.concurrency)
+        before = set(self._tasks)
+        for job in jobs:
+            self._launch(job, gate)
+        mine = [t for t in self._tasks if t not in before]
+        if mine:
+            await asyncio.wait(mine)
+        await self._drain_completions()
+        return len(jobs)
+
+    # -- stopping --------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop claiming; running handlers continue (their leases keep being renewed)."""
+        self._stopping = True
+        self._kick_loop()
+
+    def cancel_running(self, reason: str = "shutdown") -> None:
+        """Set ``ctx.cancelled`` of every running job."""
+        for slot in self._in_flight.values():
+            slot.state.cancelled.set(reason)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for running jobs to finish and be recorded; jobs still
+        running then are abandoned (left ``processing`` for lease reclaim). True if all
+        finished."""
+        loop = self.loop
+        end = loop.time() + max(0.0, timeout)
+        if self._loop_done is not None and not self._loop_done.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._loop_done.wait(), max(0.0, end - loop.time()))
+        tasks = [t for t in self._tasks if not t.done()]
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, end - loop.time()))
+        if pending:
+            self._shutting_down = True
+            for slot in self._in_flight.values():
+                slot.abandoned = True
+                slot.state.cancelled.set("shutdown")
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
+            self._abandon_thread()
+            log.warning(
+                "processor %s: %d job(s) still running after %.1fs were left for lease reclaim",
+                self.worker_id,
+                len(pending),
+                timeout,
+            )
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._drain_completions(), max(1.0, end - loop.time()))
+        return not pending
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Graceful stop (SIGINT/SIGTERM): stop claiming, signal ``ctx.cancelled``, wait up
+        to ``grace`` seconds, leave what still runs for lease reclaim."""
+        self._shutting_down = True
+        self.stop()
+        self.cancel_running("shutdown")
+        await self.drain(self.opts.shutdown_grace if grace is None else grace)
+
+    async def close(self) -> None:
+        """Release the thread pool and stop the heartbeat (after draining)."""
+        if self._hb_task is not None and not self._hb_task.done() and not self._in_flight:
+            self._hb_task.cancel()
+            await asyncio.gather(self._hb_task, return_exceptions=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None

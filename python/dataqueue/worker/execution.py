@@ -1,0 +1,87 @@
+"""Helpers around one handler invocation: retry delays, transient errors, error messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from dataqueue.errors import BackendError
+
+__all__ = ["error_message", "is_transient", "retry_delay", "with_retries"]
+
+log = logging.getLogger("dataqueue.worker")
+
+T = TypeVar("T")
+
+
+def retry_delay(
+    attempts: int,
+    retry_delay: int | None,
+    retry_backoff: bool | None,
+    retry_delay_max: int | None,
+) -> float:
+    """Seconds until the next attempt (SPEC §5), computed by the Rust core."""
+    from dataqueue import _core
+
+    fn = getattr(_core, "retry_delay_seconds", None)
+    if fn is not None:
+        return float(fn(attempts, retry_delay, retry_backoff, retry_delay_max))
+    # Until the core exposes the formula (it owns it), mirror SPEC §5 so workers can run.
+    if retry_delay is None and retry_backoff is None and retry_delay_max is None:
+        return float(2**attempts * 60)
+    base = 60 if retry_delay is None else retry_delay
+    if retry_backoff is False:
+        return float(base)
+    cap = 2147483647 if retry_delay_max is None else retry_delay_max
+    return float(min(cap, base * 2**attempts)) * (0.5 + 0.5 * random.random())
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [BackendError, ConnectionError, TimeoutError, OSError]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        types.append(psycopg.OperationalError)
+    pool = sys.modules.get("psycopg_pool")
+    if pool is not None:
+        types.append(pool.PoolTimeout)
+    rexc = sys.modules.get("redis.exceptions")
+    if rexc is not None:
+        types.extend([rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError])
+    return tuple(types)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a backend error is worth retrying (a dropped connection, a failover...)."""
+    return isinstance(exc, _transient_types())
+
+
+async def with_retries(
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    attempts: int = 6,
+    first_delay: float = 0.05,
+    max_delay: float = 2.0,
+    **kwargs: Any,
+) -> T:
+    """Call ``await fn(*args)``, retrying transient errors with exponential backoff."""
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            if attempt == attempts - 1 or not is_transient(exc):
+                raise
+            log.warning("transient backend error (%s); retrying in %.2fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def error_message(exc: BaseException) -> str:
+    """The text stored in a job's error history."""
+    text = str(exc)
+    return text if text else type(exc).__name__
