@@ -1,0 +1,213 @@
+"""init_job_queue / init_async_job_queue: backend selection, validation, BYO pool/client,
+escape hatches, close and context managers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import pytest
+from _bridge import unwrap
+from dataqueue import (
+    AsyncJobQueue,
+    BackendNotSupportedError,
+    ConfigurationError,
+    JobQueue,
+    init_async_job_queue,
+    init_job_queue,
+)
+
+INITS = [init_job_queue, init_async_job_queue]
+PG_URL = os.environ.get(
+    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(autouse=True)
+def _no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATAQUEUE_URL", raising=False)
+
+
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize(
+    "args,kwargs,match",
+    [
+        ((), {}, "DATAQUEUE_URL"),
+        (("mysql://localhost/db",), {}, "mysql"),
+        (("not a url",), {}, "scheme"),
+        (("",), {}, "url"),
+        ((), {"backend": "sqlite"}, "sqlite"),
+        ((), {"backend": "postgres"}, "database_config"),
+        ((), {"backend": "redis"}, "redis_config"),
+        (("postgresql://u:hunter2@h/db",), {"backend": "redis"}, "contradicts"),
+        (("redis://localhost",), {"pool": object()}, "postgres"),
+        (("postgresql://localhost/db",), {"key_prefix": "x:"}, "redis"),
+        ((), {"database_config": {}, "client": object()}, "backend="),
+        ((), {"backend": "postgres", "database_config": "host=x"}, "mapping"),
+        (("redis://localhost",), {"key_prefix": ""}, "key_prefix"),
+    ],
+)
+def test_bad_configuration_rejected(
+    init: Any, args: tuple[Any, ...], kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=match) as info:
+        init(*args, **kwargs)
+    assert "hunter2" not in str(info.value)  # passwords never end up in messages
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_env_url_used_when_nothing_given(init: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAQUEUE_URL", "mysql://somewhere/db")
+    with pytest.raises(ConfigurationError, match="mysql"):
+        init()
+
+
+def test_env_url_selects_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAQUEUE_URL", PG_URL)
+    q = init_job_queue()
+    try:
+        assert isinstance(q, JobQueue) and q.backend_name == "postgres"
+    finally:
+        q.close()
+
+
+@pytest.mark.parametrize(
+    "url,backend",
+    [
+        ("postgresql://u@h/db", "postgres"),
+        ("postgres://u@h/db", "postgres"),
+        ("redis://h:6379/0", "redis"),
+        ("rediss://h:6380/0", "redis"),
+    ],
+)
+def test_scheme_selects_backend(url: str, backend: str) -> None:
+    from dataqueue.config import resolve_config
+
+    config = resolve_config(
+        url,
+        backend=None,
+        database_config=None,
+        pool=None,
+        redis_config=None,
+        client=None,
+        key_prefix=None,
+        schema=None,
+        verbose=False,
+    )
+    assert config.backend == backend
+
+
+def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(sys.modules):
+        if name.startswith("dataqueue.backends.postgres"):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)
+    with pytest.raises(ConfigurationError, match=r"dataqueue\[postgres\]"):
+        init_job_queue(PG_URL)
+
+
+def test_verbose_logs_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    q = init_job_queue(PG_URL, verbose=True)
+    try:
+        assert logging.getLogger("dataqueue").isEnabledFor(logging.DEBUG)
+    finally:
+        q.close()
+        logging.getLogger("dataqueue").setLevel(logging.NOTSET)
+
+
+# -- against real servers (backend x twin) ------------------------------------------------
+
+
+def test_twin_types(q: Any, twin: str, backend_name: str) -> None:
+    expected = JobQueue if twin == "sync" else AsyncJobQueue
+    assert isinstance(unwrap(q), expected)
+    assert q.backend_name == backend_name
+
+
+def test_escape_hatches(q: Any, backend_name: str) -> None:
+    if backend_name == "postgres":
+        pool = unwrap(q.get_pool())
+        assert type(pool).__module__.startswith("psycopg_pool")
+        with pytest.raises(BackendNotSupportedError):
+            q.get_redis_client()
+    else:
+        client = unwrap(q.get_redis_client())
+        assert type(client).__module__.startswith("redis")
+        with pytest.raises(BackendNotSupportedError):
+            q.get_pool()
+
+
+def test_bring_your_own_pool_or_client_is_not_closed(
+    q: Any, queue_factory: Any, native: Any, backend_name: str
+) -> None:
+    if backend_name == "postgres":
+        own = native.pg_pool()
+        mine = queue_factory(url=None, pool=own)
+        assert unwrap(mine.get_pool()) is unwrap(own)
+    else:
+        own = native.redis_client()
+        mine = queue_factory(url=None, client=own)
+        assert unwrap(mine.get_redis_client()) is unwrap(own)
+    job_id = mine.add_job("byo", {"v": 1})
+    assert q.get_job(job_id).payload == {"v": 1}  # same storage as the fixture's queue
+    mine.close()
+    mine.close()  # idempotent
+    if backend_name == "postgres":
+        assert unwrap(own).closed is False
+        assert queue_factory(url=None, pool=own).get_job(job_id) is not None
+    else:
+        assert own.ping()
+
+
+def test_context_manager_closes_queue(queue_factory: Any) -> None:
+    with queue_factory() as inner:
+        job_id = inner.add_job("ctx")
+    assert isinstance(job_id, int)
+
+
+def test_migrate_is_idempotent(q: Any) -> None:
+    applied = q.migrate()
+    assert isinstance(applied, list)
+    assert q.migrate() == []
+
+
+def test_key_prefix_or_schema_isolates_queues(
+    q: Any, queue_factory: Any, backend_name: str, storage: Any
+) -> None:
+    q.add_job("in-default")
+    if backend_name == "redis":
+        other = queue_factory(key_prefix=f"{storage.key_prefix}other:")
+    else:
+        other = queue_factory(schema="dq_other")
+        other.migrate()
+    assert other.get_all_jobs() == []
+    other_id = other.add_job("in-other")
+    assert [j.job_type for j in other.get_all_jobs()] == ["in-other"]
+    assert [j.job_type for j in q.get_all_jobs()] == ["in-default"]
+    assert other.get_job(other_id).job_type == "in-other"
+
+
+@pytest.mark.parametrize("backend_name", ["postgres", "redis"])
+def test_url_and_keyword_options_combine(backend_name: str) -> None:
+    # A URL plus keyword options is a valid configuration (SPEC §2).
+    from dataqueue.config import resolve_config
+
+    extra = {"key_prefix": "app:"} if backend_name == "redis" else {"schema": "app"}
+    url = REDIS_URL if backend_name == "redis" else PG_URL
+    config = resolve_config(
+        url,
+        backend=None,
+        database_config=None,
+        pool=None,
+        redis_config=None,
+        client=None,
+        key_prefix=extra.get("key_prefix"),
+        schema=extra.get("schema"),
+        verbose=False,
+    )
+    assert config.backend == backend_name and config.url == url
