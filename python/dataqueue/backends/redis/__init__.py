@@ -1,0 +1,1 @@
+"""The Redis backend: ``AsyncRedisBackend`` / ``RedisBackend`` (generated twin)."""

@@ -1,0 +1,465 @@
+"""The Redis backend (asyncio): ``AsyncRedisBackend``.
+
+Every state change is one Lua script (``scripts/``), so it is atomic and runs on the server
+clock; reads page through sorted-set indexes. The key layout is described in ``keys.py``.
+The blocking twin ``RedisBackend`` (``backend_sync.py``) is generated from this file by
+``tools/gen_sync.py``: edit this file, never the generated one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import redis.asyncio
+import redis.exceptions
+
+from dataqueue.backends.base_async import AsyncBackend
+from dataqueue.backends.redis import codec
+from dataqueue.backends.redis.codec import dec, from_us, to_us
+from dataqueue.backends.redis.config import RedisSettings
+from dataqueue.backends.redis.keys import Keys
+from dataqueue.backends.redis.loader import Scripts
+from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.errors import (
+    BackendError,
+    BackendNotSupportedError,
+    CronError,
+    UnknownPrerequisiteError,
+)
+from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, dump_json
+from dataqueue.records import (
+    CronScheduleRecord,
+    CronStatus,
+    FailureReason,
+    JobEvent,
+    JobRecord,
+    JobStatus,
+    TagQueryMode,
+    WaitpointRecord,
+)
+
+__all__ = ["AsyncRedisBackend"]
+
+_SCAN_CHUNK: Final = 500  # ids read per step while filtering an index
+_WRITE_CHUNK: Final = 500  # ids per script call in bulk edits/cancels
+_US_PER_S: Final = 1_000_000
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Driver failures become ``BackendError``; script error codes are mapped by callers."""
+    try:
+        yield
+    except redis.exceptions.ResponseError as exc:
+        msg = str(exc)
+        if "DQ_UNKNOWN_PREREQ" in msg:
+            ids = msg.split("DQ_UNKNOWN_PREREQ", 1)[1].strip().split()[0]
+            raise UnknownPrerequisiteError(
+                f"depends_on.job_ids: job id(s) {ids} do not exist"
+            ) from None
+        raise BackendError(f"redis error: {exc}") from exc
+    except redis.exceptions.RedisError as exc:
+        raise BackendError(f"redis error: {exc}") from exc
+
+
+def _us(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+class AsyncRedisBackend(AsyncBackend):
+    """Jobs, events, tokens and cron schedules in Redis (redis-py asyncio client)."""
+
+    name = "redis"
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        self.client: Any = settings.build_async_client()
+        self._owns_client = settings.owns_client
+        self.keys = Keys.for_prefix(settings.key_prefix)
+        self._scripts = Scripts(self.client)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _run(self, name: str, args: Sequence[Any]) -> Any:
+        with _errors():
+            return dec(await self._scripts[name](keys=[self.keys.base], args=list(args)))
+
+    async def _hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
+        if not keys:
+            return []
+        with _errors():
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hgetall(key)
+                rows = await pipe.execute()
+        return [dec(r) for r in rows]
+
+    async def _jobs(self, ids: Sequence[Any]) -> list[JobRecord]:
+        rows = await self._hgetall_many([self.keys.job(i) for i in ids])
+        return [codec.job_from_hash(r) for r in rows if r]
+
+    async def _server_now_us(self) -> int:
+        with _errors():
+            secs, micros = await self.client.time()
+        return int(secs) * _US_PER_S + int(micros)
+
+    async def _scan(self, index: str, *, want: int, offset: int, cursor: int | None,
+                    match: Any = None) -> list[str]:
+        """Ids of ``index`` newest first (below ``cursor``), filtered by ``match(row)`` on
+        FILTER_FIELDS, skipping ``offset`` matches; reads the index a chunk at a time."""
+        hi = f"({cursor}" if cursor else "+inf"
+        if match is None:
+            with _errors():
+                return list(dec(await self.client.zrevrangebyscore(
+                    index, hi, "-inf", start=offset, num=want)))
+        out: list[str] = []
+        skipped = 0
+        while len(out) < want:
+            with _errors():
+                ids = dec(await self.client.zrevrangebyscore(
+                    index, hi, "-inf", start=0, num=_SCAN_CHUNK))
+                if not ids:
+                    break
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for i in ids:
+                        pipe.hmget(self.keys.job(i), codec.FILTER_FIELDS)
+                    rows = dec(await pipe.execute())
+            for i, row in zip(ids, rows):
+                if not match(row):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                elif len(out) < want:
+                    out.append(i)
+            hi = f"({ids[-1]}"
+        return out
+
+    async def _matching_ids(self, filters: JobFilters, status: str | None) -> list[str]:
+        index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag,
+                                None if status is None else self.keys.status(status))
+        return await self._scan(index, want=2**62, offset=0, cursor=None,
+                                match=lambda row: codec.job_matches(row, filters, status))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._owns_client:
+            with contextlib.suppress(redis.exceptions.RedisError):
+                await self.client.aclose()  # sync: self.client.close()
+
+    async def migrate(self) -> list[str]:
+        """Redis needs no schema; the scripts load themselves on first use."""
+        return []
+
+    # -- enqueue -----------------------------------------------------------------------------
+
+    async def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+        if db is not None:
+            raise BackendNotSupportedError(
+                "the db= option (enqueue inside your transaction) is only supported by the "
+                "postgres backend"
+            )
+        if not jobs:
+            return []
+        flat = await self._run("add_jobs", [codec.job_specs(jobs)])
+        return [AddedJob(int(flat[i]), flat[i + 1] == 1) for i in range(0, len(flat), 2)]
+
+    # -- read --------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        jobs = await self._jobs([job_id])
+        return jobs[0] if jobs else None
+
+    async def get_jobs(self, filters: JobFilters, limit: int, offset: int,
+                       cursor: int | None) -> list[JobRecord]:
+        index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
+        match = None if filters.is_empty else (lambda row: codec.job_matches(row, filters))
+        ids = await self._scan(index, want=limit, offset=0 if cursor else offset,
+                               cursor=cursor, match=match)
+        return await self._jobs(ids)
+
+    async def get_jobs_by_status(self, status: JobStatus, limit: int,
+                                 offset: int) -> list[JobRecord]:
+        st = JobStatus(status).value
+        ids = await self._scan(self.keys.status(st), want=limit, offset=offset, cursor=None)
+        return await self._jobs(ids)
+
+    async def get_all_jobs(self, limit: int, offset: int) -> list[JobRecord]:
+        ids = await self._scan(self.keys.all, want=limit, offset=offset, cursor=None)
+        return await self._jobs(ids)
+
+    async def get_jobs_by_tags(self, tags: Sequence[str], mode: TagQueryMode, limit: int,
+                               offset: int) -> list[JobRecord]:
+        values = tuple(dict.fromkeys(tags))
+        if not values:
+            # An empty query: "all"/"none"/"exact" match by set logic, "any" matches nothing.
+            mode = TagQueryMode(mode)
+            if mode is TagQueryMode.ANY:
+                return []
+        filters = JobFilters(tags=TagFilter(values, TagQueryMode(mode)))
+        index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag) \
+            if values else self.keys.all
+        ids = await self._scan(index, want=limit, offset=offset, cursor=None,
+                               match=lambda row: codec.job_matches(row, filters))
+        return await self._jobs(ids)
+
+    async def get_job_events(self, job_id: int) -> list[JobEvent]:
+        with _errors():
+            raw = dec(await self.client.lrange(self.keys.events(job_id), 0, -1))
+        return [codec.event_from_json(e) for e in raw]
+
+    # -- manage ------------------------------------------------------------------------------
+
+    async def retry_job(self, job_id: int) -> bool:
+        return bool(await self._run("retry", [job_id]))
+
+    async def cancel_job(self, job_id: int) -> bool:
+        return bool(await self._run("cancel", ["1", job_id]))
+
+    async def edit_job(self, job_id: int, updates: JobUpdates) -> bool:
+        if not updates:
+            return False
+        return bool(await self._edit([str(job_id)], updates))
+
+    async def _edit(self, ids: Sequence[str], updates: JobUpdates) -> int:
+        to_set, clear = codec.edit_args(updates.values)
+        meta = json.dumps(updates.event_metadata(), ensure_ascii=False)
+        n = 0
+        for chunk in codec.chunks(ids, _WRITE_CHUNK):
+            n += len(await self._run("edit", [to_set, clear, meta, *chunk]))
+        return n
+
+    async def edit_all_pending_jobs(self, filters: JobFilters, updates: JobUpdates) -> int:
+        if not updates:
+            return 0
+        ids = await self._matching_ids(filters, JobStatus.PENDING.value)
+        return await self._edit(ids, updates)
+
+    async def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
+        ids = await self._matching_ids(filters, JobStatus.PENDING.value)
+        n = 0
+        for chunk in codec.chunks(ids, _WRITE_CHUNK):
+            n += len(await self._run("cancel", ["0", *chunk]))
+        return n
+
+    async def cleanup_old_jobs(self, days_to_keep: int, statuses: Sequence[JobStatus],
+                               batch_size: int) -> int:
+        keep = _us(timedelta(days=days_to_keep))
+        names = [JobStatus(s).value for s in statuses]
+        batch = max(1, batch_size)
+        total = 0
+        while True:
+            n = int(await self._run("cleanup_jobs", [keep, batch, *names]))
+            total += n
+            if n < batch:
+                return total
+
+    async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int:
+        keep = _us(timedelta(days=days_to_keep))
+        batch = max(1, batch_size)
+        total = 0
+        while True:
+            n = int(await self._run("cleanup_events", [keep, batch]))
+            total += n
+            if n == 0:
+                return total
+
+    async def reclaim_stuck_jobs(self, max_processing_time_minutes: float) -> int:
+        max_age = int(max_processing_time_minutes * 60 * _US_PER_S)
+        return int(await self._run("reclaim", [max_age]))
+
+    # -- worker side -------------------------------------------------------------------------
+
+    async def claim_jobs(self, worker_id: str, limit: int, *,
+                         job_types: Sequence[str] | None = None,
+                         group_concurrency: int | None = None,
+                         lease: timedelta) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        types = "" if job_types is None else json.dumps(list(job_types), ensure_ascii=False)
+        if job_types is not None and not job_types:
+            return []
+        rows = await self._run("claim", [worker_id, limit, _us(lease),
+                                         group_concurrency or 0, types])
+        return [codec.job_from_hash(codec.pairs(r)) for r in rows]
+
+    async def complete_job(self, job_id: int, worker_id: str, lock_version: int,
+                           output: Any = KEEP) -> bool:
+        return (await self.complete_jobs([(job_id, worker_id, lock_version, output)]))[0]
+
+    async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
+        if not items:
+            return []
+        args: list[Any] = []
+        for job_id, worker_id, lock_version, output in items:
+            out = "K" if output is KEEP else "S" + dump_json(output, "output")
+            args += [job_id, worker_id, lock_version, out]
+        return [r == 1 for r in await self._run("complete", args)]
+
+    async def fail_job(self, job_id: int, worker_id: str | None, lock_version: int | None,
+                       message: str, reason: FailureReason | None,
+                       retry_delay_seconds: float) -> FailOutcome:
+        fenced = worker_id is not None and lock_version is not None
+        res = await self._run("fail", [
+            job_id, "1" if fenced else "0", worker_id or "", lock_version or 0, message,
+            "" if reason is None else FailureReason(reason).value, repr(float(retry_delay_seconds)),
+        ])
+        return FailOutcome(res[0] == 1, res[1] == 1, int(res[2]) or None)
+
+    async def wait_job(self, job_id: int, worker_id: str, lock_version: int, *,
+                       wait_until: datetime | None, token_id: str | None,
+                       step_data: dict[str, Any]) -> bool:
+        meta = {"wait_until": None if wait_until is None else wait_until.isoformat(),
+                "wait_token_id": token_id}
+        return bool(await self._run("wait", [
+            job_id, worker_id, lock_version, "" if wait_until is None else to_us(wait_until),
+            "N" if token_id is None else "T" + token_id,
+            json.dumps(step_data, ensure_ascii=False), json.dumps(meta),
+        ]))
+
+    async def prolong_job(self, job_id: int, worker_id: str, lock_version: int,
+                          lease: timedelta) -> bool:
+        return bool(await self._run("prolong", [job_id, worker_id, lock_version, _us(lease)]))
+
+    async def heartbeat(self, worker_id: str, job_ids: Sequence[int], lease: timedelta) -> int:
+        if not job_ids:
+            return 0
+        return int(await self._run("heartbeat", [worker_id, _us(lease), *job_ids]))
+
+    async def set_progress(self, job_id: int, progress: int) -> None:
+        await self._run("job_fields", ["set", job_id, "progress", int(progress)])
+
+    async def set_output(self, job_id: int, output_json: str) -> None:
+        await self._run("job_fields", ["set", job_id, "output", output_json])
+
+    async def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
+        await self._run("job_fields", ["set", job_id, "step_data",
+                                       json.dumps(step_data, ensure_ascii=False)])
+
+    async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
+        filters = JobFilters(job_type=job_type)
+        ids = await self._matching_ids(filters, JobStatus.PENDING.value)
+        for chunk in codec.chunks(ids, _WRITE_CHUNK):
+            await self._run("job_fields", ["reason", reason, *chunk])
+
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Block on the queue's wake list (pushed by scripts that make jobs ready) until
+        ``timeout``, or until the nearest delayed job comes due."""
+        with _errors():
+            nearest = await self.client.zrange(self.keys.delayed, 0, 0, withscores=True)
+        block = max(0.0, timeout)
+        due_first = False
+        if nearest:
+            due_in = (float(nearest[0][1]) - await self._server_now_us()) / _US_PER_S
+            if due_in <= 0:
+                return True
+            if due_in < block:
+                block, due_first = due_in, True
+        if block <= 0:
+            return False
+        try:
+            with _errors():
+                got = await self.client.blpop([self.keys.wake], timeout=max(block, 0.001))
+        except BackendError:
+            if not due_first:
+                raise
+            got = None
+        return got is not None or due_first
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    async def create_token(self, job_id: int | None, timeout: timedelta | None,
+                           tags: tuple[str, ...] | None) -> WaitpointRecord:
+        token_id = f"wp_{uuid.uuid4()}"
+        flat = await self._run("tokens", [
+            "create", token_id, "" if job_id is None else job_id,
+            "" if timeout is None else _us(timeout),
+            json.dumps(list(tags), ensure_ascii=False) if tags else "",
+        ])
+        return codec.token_from_hash(codec.pairs(flat))
+
+    async def complete_token(self, token_id: str, output_json: str | None) -> bool:
+        out = "N" if output_json is None else "S" + output_json
+        return bool(await self._run("tokens", ["complete", token_id, out]))
+
+    async def get_token(self, token_id: str) -> WaitpointRecord | None:
+        rows = await self._hgetall_many([self.keys.token(token_id)])
+        return codec.token_from_hash(rows[0]) if rows and rows[0] else None
+
+    async def expire_timed_out_tokens(self) -> int:
+        total = 0
+        while True:
+            n = int(await self._run("tokens", ["expire"]))
+            total += n
+            if n < 1000:
+                return total
+
+    # -- cron --------------------------------------------------------------------------------
+
+    async def add_cron_job(self, schedule: CronInput) -> int:
+        values = codec.cron_input_values(schedule)
+        try:
+            return int(await self._run("cron", ["add", json.dumps(values, ensure_ascii=False),
+                                                schedule.schedule_name]))
+        except BackendError as exc:
+            if "DQ_CRON_EXISTS" in str(exc):
+                raise CronError(
+                    f'Cron schedule with name "{schedule.schedule_name}" already exists'
+                ) from None
+            raise
+
+    async def get_cron_job(self, cron_id: int) -> CronScheduleRecord | None:
+        rows = await self._hgetall_many([self.keys.cron(cron_id)])
+        return codec.cron_from_hash(rows[0]) if rows and rows[0] else None
+
+    async def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None:
+        with _errors():
+            cron_id = dec(await self.client.get(self.keys.cron_name(name)))
+        return None if cron_id is None else await self.get_cron_job(int(cron_id))
+
+    async def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]:
+        with _errors():
+            ids = dec(await self.client.zrange(self.keys.crons, 0, -1))
+        rows = await self._hgetall_many([self.keys.cron(i) for i in ids])
+        out = [codec.cron_from_hash(r) for r in rows if r]
+        if status is not None:
+            out = [c for c in out if c.status == CronStatus(status)]
+        return out
+
+    async def edit_cron_job(self, cron_id: int, values: dict[str, Any]) -> bool:
+        to_set, clear = codec.cron_values(values)
+        return bool(await self._run("cron", [
+            "edit", cron_id, json.dumps(to_set, ensure_ascii=False), json.dumps(clear)]))
+
+    async def set_cron_status(self, cron_id: int, status: CronStatus) -> bool:
+        return bool(await self._run("cron", ["status", cron_id, CronStatus(status).value]))
+
+    async def remove_cron_job(self, cron_id: int) -> bool:
+        return bool(await self._run("cron", ["remove", cron_id]))
+
+    async def enqueue_due_cron_jobs(self, next_run: NextRunFn) -> int:
+        """Claim each due schedule with a compare-and-set on its ``next_run_at`` inside the
+        script, so an occurrence is enqueued once however many processors call this."""
+        now_us = await self._server_now_us()
+        with _errors():
+            due = dec(await self.client.zrangebyscore(self.keys.cron_due, "-inf", now_us))
+        count = 0
+        for cron_id in due:
+            rows = await self._hgetall_many([self.keys.cron(cron_id)])
+            if not rows or not rows[0] or "next_run_at" not in rows[0]:
+                continue
+            record = codec.cron_from_hash(rows[0])
+            if record.status is not CronStatus.ACTIVE:
+                continue
+            after = from_us(now_us)
+            nxt = next_run(record, after)
+            res = await self._run("cron", [
+                "fire", cron_id, rows[0]["next_run_at"], "" if nxt is None else to_us(nxt)])
+            if int(res) == 1:
+                count += 1
+        return count

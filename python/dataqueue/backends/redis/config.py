@@ -1,0 +1,257 @@
+"""Redis connection settings (sans-IO): what to connect to and under which key prefix.
+
+``RedisSettings.from_options`` validates the user's options without touching the network; the
+backends then ask it for a client (``build_async_client`` / ``build_sync_client``). A client the
+caller brought is used as is and never closed by the library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from dataqueue.errors import ConfigurationError
+
+__all__ = ["DEFAULT_KEY_PREFIX", "RedisSettings"]
+
+DEFAULT_KEY_PREFIX: Final = "dq:"
+
+_CONFIG_KEYS: Final = frozenset(
+    {"url", "host", "port", "password", "username", "db", "tls", "key_prefix"}
+)
+_TLS_KEYS: Final = frozenset({"ca", "cert", "key", "reject_unauthorized"})
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """TLS material: each PEM value is inline text or a ``file://`` path."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    reject_unauthorized: bool = True
+
+
+def _pem(value: str, what: str) -> str:
+    if value.startswith("file://"):
+        try:
+            return Path(value[len("file://") :]).read_text()
+        except OSError as exc:
+            raise ConfigurationError(f"{what}: cannot read {value!r}: {exc}") from None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """Where the Redis backend connects and which keys it uses.
+
+    Exactly one of ``url``, ``host`` (from ``redis_config``) or ``client`` describes the
+    server. ``key_prefix`` namespaces every key; the queue's keys also share one hash tag
+    derived from it, so a queue lives in one Redis Cluster slot.
+    """
+
+    key_prefix: str = DEFAULT_KEY_PREFIX
+    url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 6379
+    username: str | None = None
+    password: str | None = None
+    db: int | None = None
+    tls: TlsSettings | None = None
+    client: Any = field(default=None, compare=False)
+
+    @classmethod
+    def from_options(
+        cls,
+        url: str | None = None,
+        *,
+        redis_config: Mapping[str, Any] | None = None,
+        client: Any = None,
+        key_prefix: str | None = None,
+    ) -> RedisSettings:
+        """Validate the options of ``init_job_queue(backend="redis", ...)``.
+
+        ``url`` (``redis://`` / ``rediss://``) and ``redis_config`` keys (``url``, ``host``,
+        ``port``, ``username``, ``password``, ``db``, ``tls``, ``key_prefix``) combine, the
+        explicit keys winning over the URL; ``client`` is a ready ``redis.Redis`` /
+        ``redis.asyncio.Redis``. Raises ``ConfigurationError`` for unknown keys, bad values or
+        when nothing says where to connect.
+        """
+        cfg = dict(redis_config or {})
+        unknown = set(cfg) - _CONFIG_KEYS
+        if unknown:
+            raise ConfigurationError(
+                f"unknown redis_config key(s): {sorted(unknown)}; expected {sorted(_CONFIG_KEYS)}"
+            )
+        prefix = key_prefix if key_prefix is not None else cfg.get("key_prefix")
+        prefix = DEFAULT_KEY_PREFIX if prefix is None else prefix
+        _check_prefix(prefix)
+        if client is not None:
+            if not callable(getattr(client, "evalsha", None)):
+                raise ConfigurationError(
+                    f"client must be a redis.Redis or redis.asyncio.Redis, got {client!r}"
+                )
+            return cls(key_prefix=prefix, client=client)
+        url = url if url is not None else cfg.get("url")
+        if url is None and not cfg.get("host") and redis_config is None:
+            raise ConfigurationError(
+                "the redis backend needs a URL, redis_config={...} or client=<redis.Redis>"
+            )
+        kwargs: dict[str, Any] = {"key_prefix": prefix}
+        if url is not None:
+            kwargs.update(_parse_url(url))
+        for name in ("host", "username", "password"):
+            if cfg.get(name) is not None:
+                if not isinstance(cfg[name], str) or not cfg[name]:
+                    raise ConfigurationError(f"redis_config.{name} must be a non-empty string")
+                kwargs[name] = cfg[name]
+        for name in ("port", "db"):
+            if cfg.get(name) is not None:
+                value = cfg[name]
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ConfigurationError(
+                        f"redis_config.{name} must be a non-negative int, got {value!r}"
+                    )
+                kwargs[name] = value
+        if cfg.get("tls") is not None:
+            kwargs["tls"] = _parse_tls(cfg["tls"])
+        return cls(**kwargs)
+
+    # -- derived ---------------------------------------------------------------------------
+
+    @property
+    def owns_client(self) -> bool:
+        """True when the library creates (and so closes) the client."""
+        return self.client is None
+
+    def async_twin(self) -> RedisSettings:
+        """Settings for an asyncio client to the same server and keys.
+
+        A sync queue's processor needs an async client; when the caller brought a sync client,
+        its connection parameters are copied into a new client the library then owns.
+        """
+        if self.client is None or _is_async_client(self.client):
+            return self
+        return replace(self, client=None, url=None, **_kwargs_from_client(self.client))
+
+    def sync_twin(self) -> RedisSettings:
+        """Settings for a blocking client to the same server and keys."""
+        if self.client is None or not _is_async_client(self.client):
+            return self
+        return replace(self, client=None, url=None, **_kwargs_from_client(self.client))
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"decode_responses": True}
+        if self.username is not None:
+            kwargs["username"] = self.username
+        if self.password is not None:
+            kwargs["password"] = self.password
+        if self.db is not None:
+            kwargs["db"] = self.db
+        if self.tls is not None:
+            kwargs["ssl"] = True
+            kwargs["ssl_cert_reqs"] = "required" if self.tls.reject_unauthorized else "none"
+            kwargs["ssl_check_hostname"] = self.tls.reject_unauthorized
+            if self.tls.ca:
+                kwargs["ssl_ca_data"] = _pem(self.tls.ca, "tls.ca")
+            if self.tls.cert:
+                kwargs["ssl_certfile"] = _materialise(self.tls.cert, "tls.cert")
+            if self.tls.key:
+                kwargs["ssl_keyfile"] = _materialise(self.tls.key, "tls.key")
+        return kwargs
+
+    def build_async_client(self) -> Any:
+        """The caller's client, or a new ``redis.asyncio.Redis`` for these settings."""
+        if self.client is not None:
+            return self.client
+        import redis.asyncio
+
+        if self.url is not None:
+            return redis.asyncio.Redis.from_url(self.url, **self._client_kwargs())
+        return redis.asyncio.Redis(host=self.host, port=self.port, **self._client_kwargs())
+
+    def build_sync_client(self) -> Any:
+        """The caller's client, or a new ``redis.Redis`` for these settings."""
+        if self.client is not None:
+            return self.client
+        import redis
+
+        if self.url is not None:
+            return redis.Redis.from_url(self.url, **self._client_kwargs())
+        return redis.Redis(host=self.host, port=self.port, **self._client_kwargs())
+
+
+def _check_prefix(prefix: Any) -> None:
+    if not isinstance(prefix, str) or not prefix:
+        raise ConfigurationError(f"key_prefix must be a non-empty string, got {prefix!r}")
+    if ("{" in prefix) != ("}" in prefix) or "{}" in prefix:
+        raise ConfigurationError(
+            f"key_prefix {prefix!r} has an unbalanced or empty {{hash tag}}; use e.g. 'app:' "
+            "or 'app:{orders}:'"
+        )
+
+
+def _parse_url(url: Any) -> dict[str, Any]:
+    if not isinstance(url, str):
+        raise ConfigurationError(f"redis url must be a string, got {url!r}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(f"redis url must start with redis:// or rediss://, got {url!r}")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigurationError(f"invalid port in redis url {url!r}") from None
+    return {"url": url}
+
+
+def _parse_tls(value: Any) -> TlsSettings:
+    if value is True:
+        return TlsSettings()
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"redis_config.tls must be a mapping or True, got {value!r}")
+    unknown = set(value) - _TLS_KEYS
+    if unknown:
+        raise ConfigurationError(f"unknown redis_config.tls key(s): {sorted(unknown)}")
+    for name in ("ca", "cert", "key"):
+        if value.get(name) is not None and not isinstance(value[name], str):
+            raise ConfigurationError(f"redis_config.tls.{name} must be PEM text or file://path")
+    reject = value.get("reject_unauthorized", True)
+    if not isinstance(reject, bool):
+        raise ConfigurationError("redis_config.tls.reject_unauthorized must be a bool")
+    return TlsSettings(value.get("ca"), value.get("cert"), value.get("key"), reject)
+
+
+def _materialise(value: str, what: str) -> str:
+    """redis-py wants file paths for client certificates: inline PEM goes to a private file."""
+    if value.startswith("file://"):
+        return value[len("file://") :]
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(suffix=".pem", prefix="dataqueue-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(_pem(value, what))
+    return path
+
+
+def _is_async_client(client: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
+
+
+def _kwargs_from_client(client: Any) -> dict[str, Any]:
+    conn = dict(getattr(getattr(client, "connection_pool", None), "connection_kwargs", {}))
+    out: dict[str, Any] = {
+        "host": conn.get("host", "127.0.0.1"),
+        "port": conn.get("port", 6379),
+        "db": conn.get("db", 0),
+        "username": conn.get("username"),
+        "password": conn.get("password"),
+    }
+    if conn.get("ssl") or "ssl_cert_reqs" in conn:
+        out["tls"] = TlsSettings(reject_unauthorized=conn.get("ssl_cert_reqs") != "none")
+    return out

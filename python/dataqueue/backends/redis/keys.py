@@ -1,0 +1,98 @@
+"""The Redis key layout of one queue.
+
+Every key starts with ``base = key_prefix + "{" + tag + "}:"`` where the hash tag is derived
+from the prefix, so all keys of a queue hash to one Redis Cluster slot and two prefixes are two
+independent queues. The Lua scripts receive ``base`` as ``KEYS[1]`` and build the same names
+(see ``scripts/lib.lua``); this module is the Python side of that layout.
+
+Layout (suffixes after ``base``)::
+
+    id, evid, cronid          counters (job ids, event ids, cron ids)
+    j:<id>                    HASH   job fields (absent field = None; JSON for structured values)
+    ev:<id>                   LIST   the job's events, JSON, oldest first
+    rd:<id>                   SET    ids of jobs waiting for <id> to complete (reverse edges)
+    rdy:<type>                ZSET   ready jobs of a type: ungrouped ones and each group's head
+    grdy:<len>:<type>:<group> ZSET   ready jobs of one group and type
+    rtypes                    SET    types whose ready set is not empty
+    delayed                   ZSET   future run_at / retry time / time wait (score µs)
+    leases, locked            ZSET   processing jobs by lease expiry / last sign of life (µs)
+    st:<status>, all          ZSET   ids by status / every id (score = id: newest first)
+    type:<type>, tag:<tag>    ZSET   ids by type / by tag (score = id)
+    fin:<status>              ZSET   terminal jobs by finish time (cleanup)
+    idem:<key>                STRING idempotency key → id
+    gact                      HASH   group → jobs processing
+    dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters
+    wake                      LIST   wake-up tokens for idle workers (BLPOP)
+    wp:<id>, wpto, wpall, jwp:<job>              tokens
+    cr:<id>, crname:<name>, crons, crdue          cron schedules
+    evidx                     ZSET   job id → time of its oldest event (event cleanup)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Keys", "base_for_prefix"]
+
+
+def base_for_prefix(prefix: str) -> str:
+    """``dq:`` → ``dq:{dq}:``; a prefix that already carries a ``{tag}`` is used as is."""
+    if "{" in prefix:
+        return prefix if prefix.endswith(":") else prefix + ":"
+    tag = prefix.rstrip(":") or prefix
+    return f"{prefix}{{{tag}}}:"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names of one queue."""
+
+    base: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> Keys:
+        return cls(base_for_prefix(prefix))
+
+    def job(self, job_id: int | str) -> str:
+        return f"{self.base}j:{job_id}"
+
+    def events(self, job_id: int | str) -> str:
+        return f"{self.base}ev:{job_id}"
+
+    def status(self, status: str) -> str:
+        return f"{self.base}st:{status}"
+
+    @property
+    def all(self) -> str:
+        return f"{self.base}all"
+
+    def job_type(self, job_type: str) -> str:
+        return f"{self.base}type:{job_type}"
+
+    def tag(self, tag: str) -> str:
+        return f"{self.base}tag:{tag}"
+
+    @property
+    def delayed(self) -> str:
+        return f"{self.base}delayed"
+
+    @property
+    def wake(self) -> str:
+        return f"{self.base}wake"
+
+    def token(self, token_id: str) -> str:
+        return f"{self.base}wp:{token_id}"
+
+    def cron(self, cron_id: int | str) -> str:
+        return f"{self.base}cr:{cron_id}"
+
+    def cron_name(self, name: str) -> str:
+        return f"{self.base}crname:{name}"
+
+    @property
+    def crons(self) -> str:
+        return f"{self.base}crons"
+
+    @property
+    def cron_due(self) -> str:
+        return f"{self.base}crdue"

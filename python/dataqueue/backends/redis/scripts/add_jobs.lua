@@ -1,0 +1,72 @@
+-- Insert a batch of jobs atomically. ARGV[1]: JSON array of job specs (see insert_job);
+-- `deps` may hold batch placeholders -(k+1). Idempotency keys resolve to existing ids (also
+-- within the batch). Unknown prerequisites → error reply "DQ_UNKNOWN_PREREQ <ids>", nothing
+-- written. Returns a flat array id1, created1, id2, created2, ...
+local specs = cjson.decode(ARGV[1])
+local ids, created, by_key = {}, {}, {}
+local fresh = 0
+for i, s in ipairs(specs) do
+  local key = opt_str(s.ikey)
+  local hit = nil
+  if key then
+    hit = by_key[key] or redis.call('GET', B .. 'idem:' .. key)
+  end
+  if hit then
+    ids[i] = hit
+    created[i] = false
+  else
+    fresh = fresh + 1
+    ids[i] = fresh
+    created[i] = true
+    if key then by_key[key] = { fresh } end
+  end
+end
+-- by_key holds either an existing id (string) or {n} = the n-th fresh job of this batch.
+for i = 1, #specs do
+  if type(ids[i]) == 'table' then ids[i] = ids[i][1]; created[i] = 'dup' end
+end
+local missing = {}
+for i, s in ipairs(specs) do
+  if created[i] == true and s.deps and s.deps ~= cjson.null then
+    for _, p in ipairs(s.deps) do
+      if p > 0 and redis.call('EXISTS', jk(N(p))) == 0 then missing[#missing + 1] = N(p) end
+    end
+  end
+end
+if #missing > 0 then
+  return redis.error_reply('DQ_UNKNOWN_PREREQ ' .. table.concat(missing, ','))
+end
+local first = 0
+if fresh > 0 then first = redis.call('INCRBY', B .. 'id', fresh) - fresh end
+-- Turn fresh ordinals into real ids.
+local final = {}
+for i = 1, #specs do
+  if created[i] == true or created[i] == 'dup' then
+    final[i] = N(first + ids[i])
+  else
+    final[i] = ids[i]
+  end
+end
+for i, s in ipairs(specs) do
+  if created[i] == true then
+    if s.deps and s.deps ~= cjson.null then
+      local seen, out = {}, {}
+      for _, p in ipairs(s.deps) do
+        local r = p < 0 and tonumber(final[-p]) or p
+        if not seen[r] then
+          seen[r] = true
+          out[#out + 1] = r
+        end
+      end
+      s.deps = out
+    end
+    insert_job(final[i], s, nil)
+  end
+end
+wake()
+local res = {}
+for i = 1, #specs do
+  res[#res + 1] = final[i]
+  res[#res + 1] = created[i] == true and 1 or 0
+end
+return res

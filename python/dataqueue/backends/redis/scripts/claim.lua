@@ -1,0 +1,123 @@
+-- Claim up to ARGV[2] jobs for worker ARGV[1]: priority DESC then id ASC, across the ready sets
+-- of the wanted types. ARGV[3]: lease (µs); ARGV[4]: group cap (0 = none); ARGV[5]: JSON list
+-- of job types or '' for all. Blocked jobs are never in a ready set and a capped group shows
+-- only its head, so nothing ahead of an eligible job can starve it.
+-- Returns one flat HGETALL array per claimed job.
+local worker, limit, lease, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = now()
+
+-- Promote due delayed jobs (run_at reached, retry due, time wait over).
+local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', N(t), 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  redis.call('ZREM', B .. 'delayed', id)
+  local f = fields(id, { 'status', 'job_type', 'group_id', 'priority', 'loc' })
+  if f.loc == 'd' and (f.status == 'pending' or f.status == 'failed' or f.status == 'waiting') then
+    ready_add(id, f.job_type, f.group_id, f.priority)
+    redis.call('HSET', jk(id), 'loc', 'r')
+  end
+end
+
+local types
+if ARGV[5] == '' then
+  types = redis.call('SMEMBERS', B .. 'rtypes')
+else
+  types = cjson.decode(ARGV[5])
+end
+
+local gcache = {}
+local function gcount(g)
+  if gcache[g] == nil then gcache[g] = tonumber(redis.call('HGET', B .. 'gact', g) or '0') end
+  return gcache[g]
+end
+
+-- off[jt]: entries at the head of rdy:<jt> known to be capped groups for this call (caps only
+-- fill up during a claim, so they stay skipped); head[jt]: the first claimable entry.
+local off, head = {}, {}
+local HEAD_FIELDS = { 'status', 'group_id', 'dep_drain', 'tags', 'attempts', 'max_attempts',
+  'resume' }
+local function find_head(jt)
+  head[jt] = nil
+  local rk = B .. 'rdy:' .. jt
+  local o = off[jt] or 0
+  while true do
+    local e = redis.call('ZRANGE', rk, o, o + 15, 'WITHSCORES')
+    if #e == 0 then
+      off[jt] = o
+      return
+    end
+    local removed = false
+    for i = 1, #e, 2 do
+      local id = N(tonumber(e[i]))
+      local f = fields(id, HEAD_FIELDS)
+      local st = f.status
+      if not (st == 'pending' or st == 'failed' or st == 'waiting') then
+        ready_rem(id, jt, f.group_id) -- stale entry
+        redis.call('HDEL', jk(id), 'loc')
+        removed = true
+      elseif st ~= 'waiting' and not f.resume
+          and tonumber(f.attempts) >= tonumber(f.max_attempts) then
+        ready_rem(id, jt, f.group_id) -- no attempts left: never claimable
+        redis.call('HDEL', jk(id), 'loc')
+        removed = true
+      elseif st == 'pending' and f.dep_drain and not drain_ok(f.dep_drain, f.tags) then
+        ready_rem(id, jt, f.group_id) -- a tag drain filled up again: block it
+        redis.call('SADD', B .. 'dwait:' .. f.dep_drain, id)
+        redis.call('HSET', jk(id), 'loc', 'b')
+        removed = true
+      elseif cap > 0 and f.group_id and gcount(f.group_id) >= cap then
+        o = o + 1
+      else
+        off[jt] = o
+        head[jt] = { score = tonumber(e[i + 1]), m = e[i], id = id, g = f.group_id }
+        return
+      end
+      if removed then break end
+    end
+  end
+end
+
+local function claim_one(id, jt, g)
+  local k = jk(id)
+  local f = fields(id, { 'status', 'attempts', 'started_at', 'resume' })
+  ready_rem(id, jt, g)
+  redis.call('HDEL', k, 'loc', 'pending_reason')
+  if f.status == 'waiting' then
+    redis.call('HDEL', k, 'wait_until', 'wait_token_id')
+  elseif f.resume then
+    redis.call('HDEL', k, 'resume')
+  else
+    local a = tonumber(f.attempts or '0')
+    if a > 0 then redis.call('HSET', k, 'last_retried_at', N(t)) end
+    redis.call('HSET', k, 'attempts', N(a + 1))
+  end
+  if not f.started_at then redis.call('HSET', k, 'started_at', N(t)) end
+  redis.call('HSET', k, 'locked_by', worker, 'locked_at', N(t), 'lease_expires_at', N(t + lease))
+  redis.call('HINCRBY', k, 'lock_version', 1)
+  set_status(id, f.status, 'processing')
+  if g then redis.call('HINCRBY', B .. 'gact', g, 1) end
+  redis.call('ZADD', B .. 'leases', N(t + lease), id)
+  redis.call('ZADD', B .. 'locked', N(t), id)
+  add_event(id, 'processing', nil)
+end
+
+for _, jt in ipairs(types) do find_head(jt) end
+local out = {}
+while #out < limit do
+  local best, bt = nil, nil
+  for _, jt in ipairs(types) do
+    local h = head[jt]
+    if h and (not best or h.score < best.score or (h.score == best.score and h.m < best.m)) then
+      best, bt = h, jt
+    end
+  end
+  if not best then break end
+  if cap > 0 and best.g and gcount(best.g) >= cap then
+    off[bt] = (off[bt] or 0) + 1 -- its group filled up during this claim
+  else
+    claim_one(best.id, bt, best.g)
+    if best.g then gcache[best.g] = gcount(best.g) + 1 end
+    out[#out + 1] = redis.call('HGETALL', jk(best.id))
+  end
+  find_head(bt)
+end
+return out

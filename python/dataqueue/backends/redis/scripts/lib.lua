@@ -1,0 +1,492 @@
+-- Shared helpers, prepended to every script by the loader (python/.../redis/scripts.py).
+--
+-- KEYS[1] is the queue's base key ("<prefix>{<tag>}:"); every key a script touches is built
+-- from it, so all of them carry the queue's hash tag and live in one cluster slot.
+-- Absent values are absent hash fields (never a sentinel string). Times are server time in
+-- integer microseconds (redis TIME), formatted with N() so they never turn into 1e+15.
+
+local B = KEYS[1]
+local NOW = nil
+local WAKE = 0
+local HAS_DRAINS = nil
+local ACTIVE = { pending = true, processing = true, waiting = true }
+
+local function now()
+  if not NOW then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return NOW
+end
+
+local function N(x) return string.format('%.0f', x) end
+local function jk(id) return B .. 'j:' .. id end
+local function pad(id) return string.format('%016d', tonumber(id)) end
+local function js(s) return cjson.encode(s) end
+
+-- ISO 8601 (UTC, microseconds) from epoch microseconds; civil-from-days (H. Hinnant).
+local function iso(us)
+  local secs = math.floor(us / 1000000)
+  local micro = us - secs * 1000000
+  local days = math.floor(secs / 86400)
+  local rem = secs - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00', y, m, d,
+    math.floor(rem / 3600), math.floor((rem % 3600) / 60), rem % 60, micro)
+end
+
+-- HMGET into a table keyed by field name (absent fields stay nil).
+local function fields(id, names)
+  local v = redis.call('HMGET', jk(id), unpack(names))
+  local t = {}
+  for i, n in ipairs(names) do
+    if v[i] then t[n] = v[i] end
+  end
+  return t
+end
+
+local function add_event(id, etype, meta)
+  local eid = redis.call('INCR', B .. 'evid')
+  local t = now()
+  redis.call('RPUSH', B .. 'ev:' .. id, '{"id":' .. N(eid) .. ',"job_id":' .. id
+    .. ',"event_type":"' .. etype .. '","created_at":' .. N(t) .. ',"metadata":'
+    .. (meta or 'null') .. '}')
+  redis.call('ZADD', B .. 'evidx', 'NX', N(t), id)
+end
+
+local function wake()
+  if WAKE > 0 then
+    local n = math.min(WAKE, 8)
+    for _ = 1, n do redis.call('LPUSH', B .. 'wake', '1') end
+    redis.call('LTRIM', B .. 'wake', 0, 15)
+  end
+end
+
+-- -- tag drains --------------------------------------------------------------------------------
+-- A drain is the sorted JSON list of the tags a job waits to drain. dcnt[drain] counts active
+-- jobs (pending/processing/waiting) whose tags are a superset of it, kept exact on every status
+-- change, so checking a drain is one HGET instead of a scan of every active job.
+
+local function has_drains()
+  if HAS_DRAINS == nil then HAS_DRAINS = redis.call('EXISTS', B .. 'dcnt') == 1 end
+  return HAS_DRAINS
+end
+
+local function tagset(tags)
+  local s = {}
+  for _, t in ipairs(tags) do s[t] = true end
+  return s
+end
+
+local function superset(set, tags)
+  for _, t in ipairs(tags) do
+    if not set[t] then return false end
+  end
+  return true
+end
+
+local function drain_key(tags)
+  local c = {}
+  for i, t in ipairs(tags) do c[i] = t end
+  table.sort(c)
+  return cjson.encode(c)
+end
+
+local function matching_drains(tags)
+  local out, seen = {}, {}
+  local set = tagset(tags)
+  for _, t in ipairs(tags) do
+    for _, d in ipairs(redis.call('SMEMBERS', B .. 'dbt:' .. t)) do
+      if not seen[d] then
+        seen[d] = true
+        if superset(set, cjson.decode(d)) then out[#out + 1] = d end
+      end
+    end
+  end
+  return out
+end
+
+local function register_drain(d)
+  if redis.call('HEXISTS', B .. 'dcnt', d) == 1 then return end
+  local tags = cjson.decode(d)
+  local best, bestn = nil, nil
+  for _, t in ipairs(tags) do
+    local n = redis.call('ZCARD', B .. 'tag:' .. t)
+    if not bestn or n < bestn then best, bestn = t, n end
+  end
+  local c = 0
+  if bestn and bestn > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', B .. 'tag:' .. best, 0, -1)) do
+      local f = redis.call('HMGET', jk(id), 'status', 'tags')
+      if f[1] and ACTIVE[f[1]] and f[2] and superset(tagset(cjson.decode(f[2])), tags) then
+        c = c + 1
+      end
+    end
+  end
+  redis.call('HSET', B .. 'dcnt', d, c)
+  for _, t in ipairs(tags) do redis.call('SADD', B .. 'dbt:' .. t, d) end
+  HAS_DRAINS = true
+end
+
+-- Is the drain clear for this (active) job? It may count itself.
+local function drain_ok(drain, tags_json)
+  local c = tonumber(redis.call('HGET', B .. 'dcnt', drain) or '0')
+  if c <= 0 then return true end
+  if c > 1 or not tags_json then return false end
+  return superset(tagset(cjson.decode(tags_json)), cjson.decode(drain))
+end
+
+-- -- ready sets ---------------------------------------------------------------------------------
+-- rdy:<type> orders by (-priority, zero-padded id): exact priority-then-FIFO for any int32
+-- priority. A grouped job sits in grdy:<type>:<group>; only each group's head is in rdy:<type>,
+-- so a capped group costs the claimer one skipped entry, however many jobs it holds.
+
+local function gkey(jt, g) return B .. 'grdy:' .. #jt .. ':' .. jt .. ':' .. g end
+
+local function ready_add(id, jt, g, prio)
+  local m = pad(id)
+  local score = N(-tonumber(prio or 0))
+  local rk = B .. 'rdy:' .. jt
+  if g then
+    local gk = gkey(jt, g)
+    local old = redis.call('ZRANGE', gk, 0, 0)[1]
+    redis.call('ZADD', gk, score, m)
+    local new = redis.call('ZRANGE', gk, 0, 0, 'WITHSCORES')
+    if new[1] ~= old then
+      if old then redis.call('ZREM', rk, old) end
+      redis.call('ZADD', rk, new[2], new[1])
+    end
+  else
+    redis.call('ZADD', rk, score, m)
+  end
+  redis.call('SADD', B .. 'rtypes', jt)
+  WAKE = WAKE + 1
+end
+
+local function ready_rem(id, jt, g)
+  local m = pad(id)
+  local rk = B .. 'rdy:' .. jt
+  if g then
+    local gk = gkey(jt, g)
+    local head = redis.call('ZRANGE', gk, 0, 0)[1]
+    redis.call('ZREM', gk, m)
+    if head == m then
+      redis.call('ZREM', rk, m)
+      local new = redis.call('ZRANGE', gk, 0, 0, 'WITHSCORES')
+      if new[1] then redis.call('ZADD', rk, new[2], new[1]) end
+    end
+  else
+    redis.call('ZREM', rk, m)
+  end
+  if redis.call('ZCARD', rk) == 0 then redis.call('SREM', B .. 'rtypes', jt) end
+end
+
+-- Where a not-running job sits: loc r = ready set, d = delayed zset, b = blocked.
+local PLACE_FIELDS = { 'loc', 'job_type', 'group_id', 'dep_drain', 'priority' }
+
+local function unplace(id, f)
+  if f.loc == 'r' then
+    ready_rem(id, f.job_type, f.group_id)
+  elseif f.loc == 'd' then
+    redis.call('ZREM', B .. 'delayed', id)
+  elseif f.loc == 'b' and f.dep_drain then
+    redis.call('SREM', B .. 'dwait:' .. f.dep_drain, id)
+  end
+  if f.loc then redis.call('HDEL', jk(id), 'loc') end
+end
+
+-- Put a runnable job where claimers find it: delayed until `at`, else ready now.
+local function place(id, f, at)
+  if at and at > now() then
+    redis.call('ZADD', B .. 'delayed', N(at), id)
+    redis.call('HSET', jk(id), 'loc', 'd')
+  else
+    ready_add(id, f.job_type, f.group_id, f.priority)
+    redis.call('HSET', jk(id), 'loc', 'r')
+  end
+end
+
+-- A pending, blocked job whose prerequisites may now be met: move it to ready/delayed.
+local function try_release(w)
+  local f = fields(w, { 'status', 'unmet', 'dep_drain', 'tags', 'run_at', 'job_type',
+    'group_id', 'priority', 'loc' })
+  if f.status ~= 'pending' then
+    if f.dep_drain then redis.call('SREM', B .. 'dwait:' .. f.dep_drain, w) end
+    return
+  end
+  if f.loc == 'r' or f.loc == 'd' then return end
+  if tonumber(f.unmet or '0') > 0 then return end
+  if f.dep_drain then
+    if not drain_ok(f.dep_drain, f.tags) then
+      redis.call('SADD', B .. 'dwait:' .. f.dep_drain, w)
+      redis.call('HSET', jk(w), 'loc', 'b')
+      return
+    end
+    redis.call('SREM', B .. 'dwait:' .. f.dep_drain, w)
+  end
+  place(w, f, tonumber(f.run_at))
+end
+
+local function drain_adjust(tags, delta)
+  if not has_drains() then return end
+  for _, d in ipairs(matching_drains(tags)) do
+    local c = redis.call('HINCRBY', B .. 'dcnt', d, delta)
+    if delta < 0 and c <= 1 then
+      for _, w in ipairs(redis.call('SMEMBERS', B .. 'dwait:' .. d)) do try_release(w) end
+    end
+  end
+end
+
+-- Move a job between statuses, keeping the status index and the drain counts exact.
+local function set_status(id, old, new)
+  local k = jk(id)
+  if old then redis.call('ZREM', B .. 'st:' .. old, id) end
+  redis.call('ZADD', B .. 'st:' .. new, id, id)
+  redis.call('HSET', k, 'status', new, 'updated_at', N(now()))
+  if (ACTIVE[old] or false) ~= (ACTIVE[new] or false) and has_drains() then
+    local tj = redis.call('HGET', k, 'tags')
+    if tj then drain_adjust(cjson.decode(tj), ACTIVE[new] and 1 or -1) end
+  end
+end
+
+local function gact_dec(g)
+  if g then
+    local c = redis.call('HINCRBY', B .. 'gact', g, -1)
+    if c <= 0 then redis.call('HDEL', B .. 'gact', g) end
+    WAKE = WAKE + 1
+  end
+end
+
+local function leave_processing(id, g)
+  gact_dec(g)
+  redis.call('ZREM', B .. 'leases', id)
+  redis.call('ZREM', B .. 'locked', id)
+  redis.call('HDEL', jk(id), 'lease_expires_at')
+end
+
+-- -- insert -------------------------------------------------------------------------------------
+
+local function opt_num(v) if v ~= nil and v ~= cjson.null then return N(v) end return nil end
+local function opt_str(v) if v ~= nil and v ~= cjson.null then return v end return nil end
+local function opt_bool(v)
+  if v == true then return '1' elseif v == false then return '0' end
+  return nil
+end
+
+local function added_meta(s, deps)
+  local m = '{"job_type":' .. js(s.job_type) .. ',"payload":' .. s.payload
+  m = m .. ',"tags":' .. ((s.tags and #s.tags > 0) and js(s.tags) or 'null')
+  m = m .. ',"idempotency_key":' .. (opt_str(s.ikey) and js(s.ikey) or 'null')
+  if (deps and #deps > 0) or (s.dtags and #s.dtags > 0) then
+    m = m .. ',"depends_on":{"job_ids":' .. ((deps and #deps > 0) and js(deps) or '[]')
+      .. ',"tags":' .. ((s.dtags and #s.dtags > 0) and js(s.dtags) or '[]') .. '}'
+  end
+  return m .. '}'
+end
+
+-- Write a new pending job. `s`: job_type, payload (JSON text), max_attempts, priority,
+-- run_at (µs), timeout_ms, fk, tags, ikey, retry_delay, retry_backoff, retry_delay_max, dlt,
+-- gid, gtier, deps (resolved ids), dtags. `meta`: the added event's metadata (default built).
+local function insert_job(id, s, meta)
+  local k = jk(id)
+  local t = now()
+  local run_at = (s.run_at ~= nil and s.run_at ~= cjson.null) and s.run_at or t
+  local prio = (s.priority ~= nil and s.priority ~= cjson.null) and s.priority or 0
+  local h = { 'id', id, 'job_type', s.job_type, 'payload', s.payload, 'status', 'pending',
+    'created_at', N(t), 'updated_at', N(t), 'run_at', N(run_at), 'priority', N(prio),
+    'attempts', '0', 'max_attempts', N(s.max_attempts or 3), 'lock_version', '0',
+    'force_kill_on_timeout', s.fk == true and '1' or '0' }
+  local function opt(name, v)
+    if v ~= nil then
+      h[#h + 1] = name
+      h[#h + 1] = v
+    end
+  end
+  opt('timeout_ms', opt_num(s.timeout_ms))
+  local tags = (s.tags and s.tags ~= cjson.null and #s.tags > 0) and s.tags or nil
+  local tags_json = tags and cjson.encode(tags) or nil
+  opt('tags', tags_json)
+  opt('idempotency_key', opt_str(s.ikey))
+  opt('retry_delay', opt_num(s.retry_delay))
+  opt('retry_backoff', opt_bool(s.retry_backoff))
+  opt('retry_delay_max', opt_num(s.retry_delay_max))
+  opt('dead_letter_job_type', opt_str(s.dlt))
+  local g = opt_str(s.gid)
+  opt('group_id', g)
+  opt('group_tier', opt_str(s.gtier))
+  local deps = (s.deps and s.deps ~= cjson.null and #s.deps > 0) and s.deps or nil
+  local unmet = 0
+  if deps then
+    opt('depends_on_job_ids', cjson.encode(deps))
+    for _, p in ipairs(deps) do
+      if redis.call('HGET', jk(p), 'status') ~= 'completed' then
+        unmet = unmet + 1
+        redis.call('SADD', B .. 'rd:' .. N(p), id)
+      end
+    end
+    if unmet > 0 then opt('unmet', N(unmet)) end
+  end
+  local dtags = (s.dtags and s.dtags ~= cjson.null and #s.dtags > 0) and s.dtags or nil
+  local drain = nil
+  if dtags then
+    drain = drain_key(dtags)
+    opt('depends_on_tags', cjson.encode(dtags))
+    opt('dep_drain', drain)
+    register_drain(drain)
+    redis.call('SADD', B .. 'dj:' .. drain, id)
+  end
+  redis.call('HSET', k, unpack(h))
+  redis.call('ZADD', B .. 'all', id, id)
+  redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
+  redis.call('ZADD', B .. 'st:pending', id, id)
+  if tags then
+    for _, tg in ipairs(tags) do redis.call('ZADD', B .. 'tag:' .. tg, id, id) end
+    if has_drains() then drain_adjust(tags, 1) end
+  end
+  if opt_str(s.ikey) then redis.call('SET', B .. 'idem:' .. s.ikey, id) end
+  local f = { job_type = s.job_type, group_id = g, priority = prio }
+  if unmet > 0 then
+    redis.call('HSET', k, 'loc', 'b')
+  elseif drain and not drain_ok(drain, tags_json) then
+    redis.call('SADD', B .. 'dwait:' .. drain, id)
+    redis.call('HSET', k, 'loc', 'b')
+  else
+    place(id, f, run_at)
+  end
+  add_event(id, 'added', meta or added_meta(s, deps))
+end
+
+-- -- cancellation and cascade -------------------------------------------------------------------
+
+local function cancel_one(id, old, meta)
+  local k = jk(id)
+  local f = fields(id, PLACE_FIELDS)
+  unplace(id, f)
+  redis.call('HDEL', k, 'wait_until', 'wait_token_id', 'resume')
+  redis.call('HSET', k, 'last_cancelled_at', N(now()))
+  set_status(id, old, 'cancelled')
+  if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
+  redis.call('ZADD', B .. 'fin:cancelled', N(now()), id)
+  add_event(id, 'cancelled', meta)
+end
+
+-- Cancel, transitively, every pending/waiting job depending on `root` (by id or by a drain
+-- of tags it carries). Returns how many were cancelled.
+local function cascade(root)
+  root = tostring(root)
+  local meta = '{"root_job_id":' .. root .. ',"dependency_cascade":true}'
+  local frontier = { root }
+  local n = 0
+  while #frontier > 0 do
+    local nxt = {}
+    for _, p in ipairs(frontier) do
+      local deps = redis.call('SMEMBERS', B .. 'rd:' .. p)
+      redis.call('DEL', B .. 'rd:' .. p)
+      local tj = redis.call('HGET', jk(p), 'tags')
+      if tj and has_drains() then
+        for _, d in ipairs(matching_drains(cjson.decode(tj))) do
+          for _, x in ipairs(redis.call('SMEMBERS', B .. 'dj:' .. d)) do deps[#deps + 1] = x end
+        end
+      end
+      for _, d in ipairs(deps) do
+        if d ~= root then
+          local st = redis.call('HGET', jk(d), 'status')
+          if st == 'pending' or st == 'waiting' then
+            cancel_one(d, st, meta)
+            n = n + 1
+            nxt[#nxt + 1] = d
+          end
+        end
+      end
+    end
+    frontier = nxt
+  end
+  return n
+end
+
+-- -- failure ------------------------------------------------------------------------------------
+
+local FAIL_FIELDS = { 'status', 'locked_by', 'lock_version', 'attempts', 'max_attempts',
+  'group_id', 'job_type', 'dead_letter_job_type', 'payload', 'error_history', 'dep_drain',
+  'loc', 'priority' }
+
+-- Record a failure of job `id` (fields `f`, status `f.status`): retry after delay_s if
+-- attempts remain, else fail terminally with dead-letter routing and cascade.
+-- Returns will_retry (bool), dead-letter id (or nil).
+local function do_fail(id, f, msg, reason, delay_s)
+  local k = jk(id)
+  local t = now()
+  local attempts = tonumber(f.attempts or '0')
+  local maxa = tonumber(f.max_attempts or '1')
+  local will_retry = attempts < maxa
+  local entry = '{"message":' .. js(msg) .. ',"timestamp":"' .. iso(t) .. '"}'
+  local errs = f.error_history
+  if not errs or errs == '[]' then
+    errs = '[' .. entry .. ']'
+  else
+    errs = string.sub(errs, 1, -2) .. ',' .. entry .. ']'
+  end
+  redis.call('HSET', k, 'error_history', errs, 'last_failed_at', N(t))
+  if reason then
+    redis.call('HSET', k, 'failure_reason', reason)
+  else
+    redis.call('HDEL', k, 'failure_reason')
+  end
+  if f.status == 'processing' then
+    leave_processing(id, f.group_id)
+  else
+    unplace(id, f)
+  end
+  redis.call('HDEL', k, 'resume')
+  set_status(id, f.status, 'failed')
+  local dl = nil
+  if will_retry then
+    local at = t + math.floor(delay_s * 1000000)
+    redis.call('HSET', k, 'next_attempt_at', N(at))
+    place(id, f, at)
+  else
+    redis.call('HDEL', k, 'next_attempt_at')
+    redis.call('ZADD', B .. 'fin:failed', N(t), id)
+    if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
+    if f.dead_letter_job_type then
+      dl = redis.call('INCR', B .. 'id')
+      local env = '{"original_job":{"id":' .. id .. ',"job_type":' .. js(f.job_type)
+        .. ',"attempts":' .. N(attempts) .. ',"max_attempts":' .. N(maxa)
+        .. '},"original_payload":' .. (f.payload or 'null') .. ',"failure":{"message":'
+        .. js(msg) .. ',"reason":' .. (reason and js(reason) or 'null') .. ',"failed_at":"'
+        .. iso(t) .. '"}}'
+      insert_job(N(dl), { job_type = f.dead_letter_job_type, payload = env, max_attempts = 1,
+        priority = 0 }, '{"job_type":' .. js(f.dead_letter_job_type) .. ',"source_job_id":'
+        .. id .. ',"source_job_type":' .. js(f.job_type) .. '}')
+      redis.call('HSET', k, 'dead_lettered_at', N(t), 'dead_letter_job_id', N(dl))
+    end
+    cascade(id)
+  end
+  add_event(id, 'failed', '{"message":' .. js(msg) .. ',"failure_reason":'
+    .. (reason and js(reason) or 'null') .. ',"dead_letter_job_id":' .. (dl and N(dl) or 'null')
+    .. ',"will_retry":' .. (will_retry and 'true' or 'false') .. '}')
+  return will_retry, dl
+end
+
+-- Resume a job parked on a token: back to pending without spending an attempt on the claim.
+local function resume_from_token(job_id, token_id)
+  local f = fields(job_id, { 'status', 'wait_token_id', 'job_type', 'group_id', 'priority' })
+  if f.status == 'waiting' and f.wait_token_id == token_id then
+    redis.call('HDEL', jk(job_id), 'wait_token_id', 'wait_until')
+    redis.call('HSET', jk(job_id), 'resume', '1')
+    set_status(job_id, 'waiting', 'pending')
+    place(job_id, f, nil)
+    return true
+  end
+  return false
+end
