@@ -16,9 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dataqueue.errors import MigrationError
 from psycopg import AsyncConnection, Connection, sql
 from psycopg import errors as pg_errors
+
+from dataqueue.errors import MigrationError
 
 __all__ = ["Migration", "MigrationStep", "load_migrations", "migrate_async", "migrate_sync"]
 
@@ -68,9 +69,9 @@ class MigrationStep:
     def lock(self) -> tuple[str, tuple[Any, ...]]:
         return "SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,)
 
-    def prepare(self) -> list[sql.Composable]:
+    def prepare(self) -> list[sql.Composed | sql.SQL]:
         """Create the schema and the bookkeeping table (after the lock, so no race)."""
-        stmts: list[sql.Composable] = []
+        stmts: list[sql.Composed | sql.SQL] = []
         if self.schema:
             ident = sql.Identifier(self.schema)
             stmts.append(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))

@@ -1,0 +1,1 @@
+"""The PostgreSQL backend: ``AsyncPostgresBackend`` and its generated twin ``PostgresBackend``."""

@@ -1,0 +1,692 @@
+"""The PostgreSQL backend (asyncio). The blocking ``PostgresBackend`` in ``backend_sync.py`` is
+generated from this file by ``tools/gen_sync.py``: edit this one.
+
+All SQL lives in ``sql.py``; this module only decides which statements run, in which
+transaction, and turns rows into records (``rows.py``). Single-statement operations run in
+autocommit; operations that must see rows committed while they waited for a lock use two
+statements in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio  # sync: import threading
+import contextlib
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor, sql
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool
+
+from dataqueue.backends.base_async import AsyncBackend
+from dataqueue.backends.postgres import migrate as M
+from dataqueue.backends.postgres import rows as R
+from dataqueue.backends.postgres.config import PostgresSettings
+from dataqueue.backends.postgres.enqueue import plan_add
+from dataqueue.backends.postgres.sql import (
+    Statements,
+    cron_assignments,
+    edit_assignments,
+    filter_clause,
+    notify_channel,
+    pg_text_array,
+    tag_clause,
+)
+from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.errors import (
+    BackendError,
+    CronError,
+    DataQueueError,
+    InvalidJobError,
+    UnknownPrerequisiteError,
+)
+from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json
+from dataqueue.records import (
+    CronScheduleRecord,
+    CronStatus,
+    FailureReason,
+    JobEvent,
+    JobRecord,
+    JobStatus,
+    TagQueryMode,
+    WaitpointRecord,
+)
+
+__all__ = ["AsyncPostgresBackend"]
+
+_ACTIVE_GROUP_LOCK_TRIES = 4
+_CRON_MAX_PER_CALL = 1000
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """psycopg errors → dataqueue errors: bad values → InvalidJobError, the rest BackendError."""
+    try:
+        yield
+    except DataQueueError:
+        raise
+    except (pg_errors.DataError, pg_errors.IntegrityConstraintViolation) as exc:
+        raise InvalidJobError(f"rejected by PostgreSQL: {exc}") from exc
+    except pg_errors.UndefinedTable as exc:
+        raise BackendError(f"dataqueue tables are missing (run migrate()): {exc}") from exc
+    except psycopg.DataError as exc:  # raised client-side, e.g. NUL characters
+        raise InvalidJobError(f"rejected by PostgreSQL: {exc}") from exc
+    except psycopg.Error as exc:
+        raise BackendError(f"PostgreSQL error: {exc}") from exc
+
+
+class AsyncPostgresBackend(AsyncBackend):
+    """Jobs, events, tokens and cron schedules in PostgreSQL tables (see ``migrations/``)."""
+
+    name = "postgres"
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self.settings = settings
+        self.schema = settings.schema
+        self.channel = notify_channel(settings.schema)
+        self._sql = Statements(settings.schema)
+        self._owns_pool = settings.pool is None
+        self._pool: AsyncConnectionPool[Any] = settings.pool or AsyncConnectionPool(
+            settings.conninfo,
+            kwargs=settings.connection_kwargs(),
+            min_size=settings.min_size,
+            max_size=settings.max_size,
+            open=False,
+        )
+        self._opened = not self._owns_pool
+        self._open_lock = asyncio.Lock()  # sync: self._open_lock = threading.Lock()
+        self._listener: AsyncConnection[Any] | None = None
+        self._closed = False
+        key = hashlib.sha256(b"dataqueue-groups:" + (settings.schema or "").encode()).digest()
+        self._group_lock_ns = int.from_bytes(key[:4], "big", signed=True)
+        # Statements that take no arguments, rendered once.
+        self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
+        self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
+        self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
+        self._q_fail = {f: self._sql.fail(fenced=f) for f in (False, True)}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        """The connection pool (the caller's own, or ours: opened on first use)."""
+        return self._pool
+
+    def get_pool(self) -> AsyncConnectionPool[Any]:
+        """The connection pool (see ``pool``)."""
+        return self._pool
+
+    async def _open(self) -> None:
+        async with self._open_lock:  # sync: with self._open_lock:
+            if not self._opened:
+                if self._closed:
+                    raise BackendError("the PostgreSQL backend is closed")
+                with translate_errors():
+                    await self._pool.open(wait=False)
+                self._opened = True
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[AsyncConnection[Any]]:
+        if not self._opened:
+            await self._open()
+        with translate_errors():
+            async with self._pool.connection() as conn:
+                yield conn
+
+    async def _all(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async with self._conn() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchall()
+
+    async def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        rows = await self._all(query, params)
+        return rows[0]
+
+    async def _run(self, query: str, params: dict[str, Any]) -> int:
+        async with self._conn() as conn:
+            cur = await conn.execute(query, params)
+            return cur.rowcount
+
+    async def close(self) -> None:
+        self._closed = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                await listener.close()
+        if self._owns_pool and self._opened:
+            await self._pool.close()
+            self._opened = False
+
+    async def migrate(self) -> list[str]:
+        async with self._conn() as conn:
+            if not conn.autocommit and conn.info.transaction_status != 0:
+                await conn.commit()
+            schema = self.schema
+            return await M.migrate_async(conn, schema)  # sync: return M.migrate_sync(conn, schema)
+
+    # -- enqueue ---------------------------------------------------------------------------------
+    async def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+        if not jobs:
+            return []
+        plan = plan_add(jobs)
+        if db is None:
+            async with self._conn() as conn:
+                return await self._add(conn, plan)
+        conn = db.connection if isinstance(db, AsyncCursor) else db
+        if not isinstance(conn, AsyncConnection):
+            raise InvalidJobError(
+                f"db must be a psycopg AsyncConnection or AsyncCursor, got {type(db).__name__}"
+            )
+        with translate_errors():
+            return await self._add(conn, plan)
+
+    async def _add(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
+        if not plan.has_refs:
+            return await self._add_write(conn, plan)
+        # Placeholders: allocate ids, resolve, write — atomically (a savepoint inside a
+        # caller's transaction).
+        async with conn.transaction():
+            cur = await conn.execute(self._sql.allocate_ids, {"n": len(plan.jobs)})
+            row = await cur.fetchone()
+            allocated: list[int] = list(row[0]) if row else []
+            existing: dict[str, int] = {}
+            if plan.keys:
+                cur = await conn.execute(self._sql.ids_by_keys, {"keys": plan.keys})
+                existing = {k: i for k, i in await cur.fetchall()}
+            new = plan.resolve(allocated, existing)
+            results = await self._add_write(conn, plan)
+            for i in new:
+                if not results[i].created:
+                    # A concurrent insert took this idempotency key after we looked:
+                    # placeholders pointing at it would be wrong, so undo and report.
+                    raise BackendError(
+                        "a concurrent add_jobs inserted the same idempotency key; retry"
+                    )
+            return results
+
+    async def _add_write(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
+        cur = await conn.execute(self._q_add[plan.full], plan.params(self.channel))
+        row = await cur.fetchone()
+        assert row is not None
+        ids, ok, found = row[0], row[1], row[2]
+        if not ok:
+            missing = sorted(set(plan.prereqs) - set(found or ()))
+            raise UnknownPrerequisiteError(f"depends_on.job_ids: job id(s) {missing} do not exist")
+        created = row[4] if plan.full else None
+        if any(i is None for i in ids):
+            # Lost a race for an idempotency key: the winner has committed by now.
+            cur = await conn.execute(self._sql.ids_by_keys, {"keys": plan.keys})
+            by_key = {k: i for k, i in await cur.fetchall()}
+            ids = [
+                i if i is not None else by_key[j.idempotency_key]
+                for i, j in zip(ids, plan.jobs, strict=True)
+            ]
+        return plan.results(ids, created)  # type: ignore[no-any-return]
+
+    # -- read ------------------------------------------------------------------------------------
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        rows = await self._all(self._sql.get_job, {"id": job_id})
+        return R.job_from_row(rows[0]) if rows else None
+
+    async def get_jobs(
+        self, filters: JobFilters, limit: int, offset: int, cursor: int | None
+    ) -> list[JobRecord]:
+        where, params = filter_clause(filters)
+        use_cursor = bool(cursor)
+        params.update(limit=limit, offset=offset, cursor=cursor)
+        rows = await self._all(self._sql.get_jobs(where, cursor=use_cursor), params)
+        return [R.job_from_row(r) for r in rows]
+
+    async def get_jobs_by_status(
+        self, status: JobStatus, limit: int, offset: int
+    ) -> list[JobRecord]:
+        query = self._sql.list_jobs("AND j.status = %(status)s")
+        rows = await self._all(
+            query, {"status": JobStatus(status).value, "limit": limit, "offset": offset}
+        )
+        return [R.job_from_row(r) for r in rows]
+
+    async def get_all_jobs(self, limit: int, offset: int) -> list[JobRecord]:
+        rows = await self._all(self._sql.list_jobs(""), {"limit": limit, "offset": offset})
+        return [R.job_from_row(r) for r in rows]
+
+    async def get_jobs_by_tags(
+        self, tags: Sequence[str], mode: TagQueryMode, limit: int, offset: int
+    ) -> list[JobRecord]:
+        query = self._sql.list_jobs("AND " + tag_clause(tags, TagQueryMode(mode)))
+        params = {"f_tags": list(tags), "limit": limit, "offset": offset}
+        rows = await self._all(query, params)
+        return [R.job_from_row(r) for r in rows]
+
+    async def get_job_events(self, job_id: int) -> list[JobEvent]:
+        rows = await self._all(self._sql.get_job_events, {"id": job_id})
+        return [R.event_from_row(r) for r in rows]
+
+    # -- manage ----------------------------------------------------------------------------------
+    async def retry_job(self, job_id: int) -> bool:
+        row = await self._one(self._sql.retry, {"id": job_id, "channel": self.channel})
+        return bool(row[0])
+
+    async def cancel_job(self, job_id: int) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            cur = await conn.execute(self._sql.cancel, {"id": job_id})
+            row = await cur.fetchone()
+            if not row or not row[0]:
+                return False
+            await conn.execute(self._sql.cascade_after_cancel, {"roots": [job_id]})
+            return True
+
+    async def edit_job(self, job_id: int, updates: JobUpdates) -> bool:
+        if not updates:
+            return False
+        return await self._edit("AND j.id = %(id)s", {"id": job_id}, updates) > 0
+
+    async def edit_all_pending_jobs(self, filters: JobFilters, updates: JobUpdates) -> int:
+        if not updates:
+            return 0
+        where, params = filter_clause(filters)
+        return await self._edit(where, params, updates)
+
+    async def _edit(self, where: str, params: dict[str, Any], updates: JobUpdates) -> int:
+        assignments, values = edit_assignments(updates)
+        params.update(values)
+        params["meta"] = dump_json(updates.event_metadata(), "edit")
+        params["channel"] = self.channel
+        row = await self._one(self._sql.edit(assignments, where), params)
+        return int(row[0])
+
+    async def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
+        where, params = filter_clause(filters)
+        async with self._conn() as conn, conn.transaction():
+            cur = await conn.execute(self._sql.cancel_upcoming(where), params)
+            row = await cur.fetchone()
+            ids: list[int] = list(row[0]) if row else []
+            if ids:
+                await conn.execute(self._sql.cascade_after_cancel, {"roots": ids})
+            return len(ids)
+
+    async def cleanup_old_jobs(
+        self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
+    ) -> int:
+        wanted = [JobStatus(s).value for s in statuses]
+        total = 0
+        params = {"days": days_to_keep, "statuses": wanted, "batch": batch_size}
+        while True:
+            row = await self._one(self._sql.cleanup_jobs, params)
+            total += int(row[0])
+            if row[0] < batch_size:
+                break
+        await self._run(self._sql.cleanup_tokens, {"days": days_to_keep})
+        return total
+
+    async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int:
+        total = 0
+        params = {"days": days_to_keep, "batch": batch_size}
+        while True:
+            row = await self._one(self._sql.cleanup_events, params)
+            total += int(row[0])
+            if row[0] < batch_size:
+                return total
+
+    async def reclaim_stuck_jobs(self, max_processing_time_minutes: float) -> int:
+        stuck = await self._all(
+            self._sql.find_stuck, {"seconds": float(max_processing_time_minutes) * 60.0}
+        )
+        requeue = [(r[0], r[2]) for r in stuck if not r[3]]
+        count = 0
+        if requeue:
+            row = await self._one(
+                self._sql.requeue,
+                {
+                    "ids": [i for i, _ in requeue],
+                    "versions": [v for _, v in requeue],
+                    "channel": self.channel,
+                },
+            )
+            count += int(row[0])
+        for job_id, worker, version, exhausted in stuck:
+            if exhausted:
+                outcome = await self._fail(
+                    job_id,
+                    worker,
+                    version,
+                    "worker lost: the job's lease expired with no attempts left",
+                    FailureReason.WORKER_LOST,
+                    0.0,
+                    fenced=worker is not None,
+                )
+                count += int(outcome.applied)
+        return count
+
+    # -- worker side -----------------------------------------------------------------------------
+    async def claim_jobs(
+        self,
+        worker_id: str,
+        limit: int,
+        *,
+        job_types: Sequence[str] | None = None,
+        group_concurrency: int | None = None,
+        lease: timedelta,
+    ) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        typed = job_types is not None
+        params: dict[str, Any] = {
+            "worker": worker_id,
+            "lease": lease,
+            "types": list(job_types) if job_types is not None else None,
+        }
+        if group_concurrency is None:
+            params["limit"] = limit
+            rows = await self._all(self._q_claim[typed], params)
+            return [R.job_from_row(r) for r in rows]
+        async with self._conn() as conn:
+            try:
+                async with conn.transaction():
+                    return await self._claim_grouped(conn, params, limit, group_concurrency)
+            except pg_errors.DeadlockDetected:
+                return []  # two claimers met in opposite group order; the next poll retries
+
+    async def _claim_grouped(
+        self, conn: AsyncConnection[Any], params: dict[str, Any], limit: int, cap: int
+    ) -> list[JobRecord]:
+        """Lock candidates, then (per group, under an advisory lock, in a new snapshot)
+        count processing jobs so concurrent claimers never exceed ``cap``."""
+        typed = params["types"] is not None
+        chosen: list[int] = []
+        seen: list[int] = []
+        full: set[str] = set()
+        active: dict[str, int] = {}
+        for _ in range(_ACTIVE_GROUP_LOCK_TRIES):
+            want = limit - len(chosen)
+            fetch = want * 2 + 8
+            cur = await conn.execute(
+                self._q_candidates[typed],
+                {**params, "limit": fetch, "full": sorted(full), "seen": seen},
+            )
+            cands = await cur.fetchall()
+            new_groups = sorted({g for _, g in cands if g is not None and g not in active})
+            if new_groups:
+                await conn.execute(
+                    self._sql.lock_groups, {"ns": self._group_lock_ns, "groups": new_groups}
+                )
+                cur = await conn.execute(self._sql.count_active_groups, {"groups": new_groups})
+                counts = dict(await cur.fetchall())
+                for g in new_groups:
+                    active[g] = int(counts.get(g, 0))
+            for job_id, group in cands:
+                seen.append(job_id)
+                if len(chosen) >= limit:
+                    break
+                if group is None:
+                    chosen.append(job_id)
+                elif active[group] < cap:
+                    chosen.append(job_id)
+                    active[group] += 1
+                if group is not None and active[group] >= cap:
+                    full.add(group)
+            if len(chosen) >= limit or len(cands) < fetch:
+                break
+        if not chosen:
+            return []
+        cur = await conn.execute(self._sql.claim_ids, {**params, "ids": chosen})
+        return [R.job_from_row(r) for r in await cur.fetchall()]
+
+    async def complete_job(
+        self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP
+    ) -> bool:
+        keep = output is KEEP
+        params = {
+            "id": job_id,
+            "worker": worker_id,
+            "version": lock_version,
+            "keep": keep,
+            "output": None if keep else dump_json(output, "output"),
+            "channel": self.channel,
+        }
+        async with self._conn() as conn, conn.transaction():
+            cur = await conn.execute(self._sql.complete, params)
+            row = await cur.fetchone()
+            if not row or not row[0]:
+                return False
+            await conn.execute(self._sql.release_dependents, params)
+            return True
+
+    async def fail_job(
+        self,
+        job_id: int,
+        worker_id: str | None,
+        lock_version: int | None,
+        message: str,
+        reason: FailureReason | None,
+        retry_delay_seconds: float,
+    ) -> FailOutcome:
+        return await self._fail(
+            job_id, worker_id, lock_version, message, reason, retry_delay_seconds,
+            fenced=worker_id is not None,
+        )  # fmt: skip
+
+    async def _fail(
+        self,
+        job_id: int,
+        worker_id: str | None,
+        lock_version: int | None,
+        message: str,
+        reason: FailureReason | None,
+        retry_delay_seconds: float,
+        *,
+        fenced: bool,
+    ) -> FailOutcome:
+        params = {
+            "id": job_id,
+            "worker": worker_id,
+            "version": lock_version,
+            "message": message,
+            "reason": FailureReason(reason).value if reason is not None else None,
+            "delay": timedelta(seconds=max(0.0, float(retry_delay_seconds))),
+            "channel": self.channel,
+        }
+        async with self._conn() as conn, conn.transaction():
+            cur = await conn.execute(self._q_fail[fenced], params)
+            row = await cur.fetchone()
+            if row is None:
+                return FailOutcome(applied=False, will_retry=False)
+            will_retry, dl_id = bool(row[0]), row[1]
+            if not will_retry:
+                await conn.execute(self._sql.cascade_after_fail, {"roots": [job_id]})
+            return FailOutcome(applied=True, will_retry=will_retry, dead_letter_job_id=dl_id)
+
+    async def wait_job(
+        self,
+        job_id: int,
+        worker_id: str,
+        lock_version: int,
+        *,
+        wait_until: datetime | None,
+        token_id: str | None,
+        step_data: dict[str, Any],
+    ) -> bool:
+        params = {
+            "id": job_id,
+            "worker": worker_id,
+            "version": lock_version,
+            "until": wait_until,
+            "token": token_id,
+            "step_data": dump_json(step_data, "step_data"),
+        }
+        row = await self._one(self._sql.wait, params)
+        return bool(row[0])
+
+    async def prolong_job(
+        self, job_id: int, worker_id: str, lock_version: int, lease: timedelta
+    ) -> bool:
+        params = {"id": job_id, "worker": worker_id, "version": lock_version, "lease": lease}
+        row = await self._one(self._sql.prolong, params)
+        return bool(row[0])
+
+    async def heartbeat(self, worker_id: str, job_ids: Sequence[int], lease: timedelta) -> int:
+        if not job_ids:
+            return 0
+        params = {"ids": list(job_ids), "worker": worker_id, "lease": lease}
+        return await self._run(self._sql.heartbeat, params)
+
+    async def set_progress(self, job_id: int, progress: int) -> None:
+        await self._run(self._sql.set_progress, {"id": job_id, "progress": progress})
+
+    async def set_output(self, job_id: int, output_json: str) -> None:
+        await self._run(self._sql.set_output, {"id": job_id, "output": output_json})
+
+    async def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
+        params = {"id": job_id, "step_data": dump_json(step_data, "step_data")}
+        await self._run(self._sql.set_step_data, params)
+
+    async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
+        await self._run(self._sql.set_pending_reason, {"job_type": job_type, "reason": reason})
+
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Wait for a NOTIFY on this queue's channel (new or newly unblocked jobs). Jobs that
+        merely come due (future run_at, retry or wait times) send no notification: the
+        processor's poll interval covers those."""
+        try:
+            conn = await self._listen_connection()
+            async for _ in conn.notifies(timeout=max(0.0, timeout), stop_after=1):
+                return True
+            return False
+        except psycopg.Error as exc:
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                with contextlib.suppress(psycopg.Error):
+                    await listener.close()
+            raise BackendError(f"LISTEN connection failed: {exc}") from exc
+
+    async def _listen_connection(self) -> AsyncConnection[Any]:
+        if self._listener is None or self._listener.closed:
+            if self._closed:
+                raise BackendError("the PostgreSQL backend is closed")
+            kwargs = self.settings.connection_kwargs()
+            kwargs["autocommit"] = True
+            conn = await AsyncConnection.connect(self.settings.conninfo, **kwargs)
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            self._listener = conn
+        return self._listener
+
+    # -- tokens ----------------------------------------------------------------------------------
+    async def create_token(
+        self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
+    ) -> WaitpointRecord:
+        params = {
+            "id": f"wp_{uuid.uuid4()}",
+            "job_id": job_id,
+            "timeout": timeout,
+            "tags": pg_text_array(tags) if tags else None,
+        }
+        row = await self._one(self._sql.create_token, params)
+        return R.token_from_row(row)
+
+    async def complete_token(self, token_id: str, output_json: str | None) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            cur = await conn.execute(
+                self._sql.complete_token, {"id": token_id, "output": output_json}
+            )
+            if await cur.fetchone() is None:
+                return False
+            await conn.execute(
+                self._sql.resume_token_waiters, {"tokens": [token_id], "channel": self.channel}
+            )
+            return True
+
+    async def get_token(self, token_id: str) -> WaitpointRecord | None:
+        rows = await self._all(self._sql.get_token, {"id": token_id})
+        return R.token_from_row(rows[0]) if rows else None
+
+    async def expire_timed_out_tokens(self) -> int:
+        async with self._conn() as conn, conn.transaction():
+            cur = await conn.execute(self._sql.expire_tokens)
+            tokens = [r[0] for r in await cur.fetchall()]
+            if tokens:
+                await conn.execute(
+                    self._sql.resume_token_waiters, {"tokens": tokens, "channel": self.channel}
+                )
+            return len(tokens)
+
+    # -- cron ------------------------------------------------------------------------------------
+    async def add_cron_job(self, schedule: CronInput) -> int:
+        params = {
+            name: getattr(schedule, name)
+            for name in (
+                "schedule_name", "cron_expression", "job_type", "payload_json", "max_attempts",
+                "priority", "timeout_ms", "force_kill_on_timeout", "timezone", "allow_overlap",
+                "retry_delay", "retry_backoff", "retry_delay_max", "dead_letter_job_type",
+                "next_run_at",
+            )
+        }  # fmt: skip
+        params["tags"] = list(schedule.tags) if schedule.tags else None
+        try:
+            row = await self._one(self._sql.add_cron, params)
+        except InvalidJobError as exc:
+            if isinstance(exc.__cause__, pg_errors.UniqueViolation):
+                raise CronError(
+                    f'Cron schedule with name "{schedule.schedule_name}" already exists'
+                ) from None
+            raise CronError(str(exc)) from exc
+        return int(row[0])
+
+    async def get_cron_job(self, cron_id: int) -> CronScheduleRecord | None:
+        rows = await self._all(self._sql.cron_select("id = %(id)s"), {"id": cron_id})
+        return R.cron_from_row(rows[0]) if rows else None
+
+    async def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None:
+        query = self._sql.cron_select("schedule_name = %(name)s")
+        rows = await self._all(query, {"name": name})
+        return R.cron_from_row(rows[0]) if rows else None
+
+    async def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]:
+        where = "true" if status is None else "status = %(status)s"
+        query = self._sql.cron_select(where, "ORDER BY created_at, id")
+        params = {"status": None if status is None else CronStatus(status).value}
+        return [R.cron_from_row(r) for r in await self._all(query, params)]
+
+    async def edit_cron_job(self, cron_id: int, values: dict[str, Any]) -> bool:
+        if not values:
+            return await self.get_cron_job(cron_id) is not None
+        assignments, params = cron_assignments(values)
+        params["id"] = cron_id
+        return await self._run(self._sql.edit_cron(assignments), params) > 0
+
+    async def set_cron_status(self, cron_id: int, status: CronStatus) -> bool:
+        params = {"id": cron_id, "status": CronStatus(status).value}
+        return await self._run(self._sql.set_cron_status, params) > 0
+
+    async def remove_cron_job(self, cron_id: int) -> bool:
+        return await self._run(self._sql.remove_cron, {"id": cron_id}) > 0
+
+    async def enqueue_due_cron_jobs(self, next_run: NextRunFn) -> int:
+        """One transaction per due schedule: lock it (others skip it), enqueue unless its
+        last job is still active, advance ``next_run_at`` — so an occurrence is enqueued once."""
+        count = 0
+        seen: list[int] = []
+        async with self._conn() as conn:
+            for _ in range(_CRON_MAX_PER_CALL):
+                async with conn.transaction():
+                    cur = await conn.execute(self._sql.lock_due_cron, {"seen": seen})
+                    row = await cur.fetchone()
+                    if row is None:
+                        break
+                    record, now = R.cron_from_row(row[:-1]), row[-1]
+                    seen.append(record.id)
+                    cur = await conn.execute(
+                        self._sql.enqueue_cron,
+                        {
+                            "id": record.id,
+                            "next_run_at": next_run(record, now),
+                            "channel": self.channel,
+                        },
+                    )
+                    result = await cur.fetchone()
+                    if result is not None and result[0] is not None:
+                        count += 1
+        return count

@@ -1,0 +1,143 @@
+"""Planning ``add_jobs`` (sans-IO): validate the batch and lay it out as column arrays.
+
+A batch becomes one ``INSERT … SELECT FROM unnest(<arrays>)`` statement (see ``sql.ADD_*``).
+Batches with placeholders (``batch_dep_ref``) get their ids allocated first so that the
+placeholders can be resolved here, with ``dataqueue._core``, before the single write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataqueue import _core
+from dataqueue.backends.postgres.sql import ADD_ARRAYS, pg_text_array
+from dataqueue.backends.types import AddedJob
+from dataqueue.errors import UnknownPrerequisiteError
+from dataqueue.options import NewJob
+
+__all__ = ["AddPlan", "plan_add"]
+
+
+def _id_array(ids: Sequence[int] | None) -> str | None:
+    return None if not ids else "{" + ",".join(map(str, ids)) + "}"
+
+
+@dataclass(slots=True)
+class AddPlan:
+    """One batch, ready to be written."""
+
+    jobs: Sequence[NewJob]
+    deps: list[list[int]]
+    has_refs: bool
+    keys: list[str]
+    prereqs: list[int]
+    arrays: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def full(self) -> bool:
+        """Whether the statement must look up keys or prerequisites (else the simple one)."""
+        return bool(self.keys) or bool(self.prereqs)
+
+    def params(self, channel: str) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.arrays)
+        out["channel"] = channel
+        if self.full:
+            out["keys"] = self.keys
+            out["prereqs"] = self.prereqs
+        return out
+
+    def resolve(self, allocated: Sequence[int], existing: dict[str, int]) -> set[int]:
+        """Placeholder batches: pick each entry's id (an idempotency hit keeps the existing
+        job's id; a key repeated in the batch maps to its first entry), resolve placeholders
+        and count unmet prerequisites. Returns the batch indexes that will be inserted."""
+        final: list[int] = []
+        new: set[int] = set()
+        first_by_key: dict[str, int] = {}
+        for i, job in enumerate(self.jobs):
+            key = job.idempotency_key
+            if key is not None and key in existing:
+                final.append(existing[key])
+            elif key is not None and key in first_by_key:
+                final.append(final[first_by_key[key]])
+            else:
+                if key is not None:
+                    first_by_key[key] = i
+                final.append(allocated[i])
+                new.add(i)
+        resolved = _core.resolve_batch_refs(self.deps, final)
+        prereqs = set(self.prereqs)
+        unmet_new: list[int] = []
+        dep_ids: list[str | None] = []
+        for i, (raw, ids) in enumerate(zip(self.deps, resolved, strict=True)):
+            count = 0
+            for ref in raw:
+                if ref < 0:
+                    target = -ref - 1
+                    if final[target] == final[i]:
+                        # An idempotency hit made the entry depend on itself.
+                        raise UnknownPrerequisiteError(
+                            f"job {i} of the batch depends on itself through its idempotency key"
+                        )
+                    if target in new:
+                        count += 1
+                    else:
+                        prereqs.add(final[target])
+            unmet_new.append(count)
+            dep_ids.append(_id_array(ids))
+        self.arrays["id"] = list(allocated)
+        self.arrays["unmet_new"] = unmet_new
+        self.arrays["dep_ids"] = dep_ids
+        self.prereqs = sorted(prereqs)
+        return new
+
+    def results(self, ids: Sequence[int | None], created: Sequence[bool] | None) -> list[AddedJob]:
+        if created is None:
+            return [AddedJob(int(i), True) for i in ids]  # type: ignore[arg-type]
+        return [AddedJob(int(i), bool(c)) for i, c in zip(ids, created, strict=True)]  # type: ignore[arg-type]
+
+
+def plan_add(jobs: Sequence[NewJob]) -> AddPlan:
+    """Validate the batch's dependency graph and build the column arrays."""
+    n = len(jobs)
+    deps = [list(j.depends_on_job_ids or ()) for j in jobs]
+    has_refs = any(d < 0 for ds in deps for d in ds)
+    if has_refs:
+        _core.plan_batch(deps)  # placeholders in range, no self references, no cycles
+    prereqs = sorted({d for ds in deps for d in ds if d > 0})
+    keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key is not None})
+    cols: dict[str, list[Any]] = {name: [None] * n for name in ADD_ARRAYS}
+    c_type, c_payload, c_max, c_prio = (
+        cols["job_type"], cols["payload"], cols["max_attempts"], cols["priority"],
+    )  # fmt: skip
+    c_run, c_timeout, c_fk, c_tags = cols["run_at"], cols["timeout_ms"], cols["fk"], cols["tags"]
+    c_idem, c_rd, c_rb, c_rdm = (
+        cols["idem"], cols["retry_delay"], cols["retry_backoff"], cols["retry_delay_max"],
+    )  # fmt: skip
+    c_dlq, c_gid, c_gt = cols["dlq"], cols["group_id"], cols["group_tier"]
+    c_dids, c_dtags, c_unmet = cols["dep_ids"], cols["dep_tags"], cols["unmet_new"]
+    for i, job in enumerate(jobs):
+        c_type[i] = job.job_type
+        c_payload[i] = job.payload_json
+        c_max[i] = job.max_attempts
+        c_prio[i] = job.priority
+        c_run[i] = job.run_at
+        c_timeout[i] = job.timeout_ms
+        c_fk[i] = job.force_kill_on_timeout
+        if job.tags:
+            c_tags[i] = pg_text_array(job.tags)
+        c_idem[i] = job.idempotency_key
+        c_rd[i] = job.retry_delay
+        c_rb[i] = job.retry_backoff
+        c_rdm[i] = job.retry_delay_max
+        c_dlq[i] = job.dead_letter_job_type
+        c_gid[i] = job.group_id
+        c_gt[i] = job.group_tier
+        if job.depends_on_job_ids:
+            c_dids[i] = _id_array(job.depends_on_job_ids)
+        if job.depends_on_tags:
+            c_dtags[i] = pg_text_array(job.depends_on_tags)
+        c_unmet[i] = 0
+    return AddPlan(jobs=jobs, deps=deps, has_refs=has_refs, keys=keys, prereqs=prereqs,
+                   arrays=cols)  # fmt: skip

@@ -1,0 +1,991 @@
+"""Every SQL statement of the PostgreSQL backend, in one place (sans-IO).
+
+``Statements(schema)`` renders the templates once for a schema (``{s}`` becomes the quoted
+schema prefix). User values are never put into SQL text: they are always parameters, and the
+few dynamic parts (edit columns, filter clauses) come from fixed whitelists in this module.
+
+Conventions: ``ready_at`` is the claim key (see migrations/0001_jobs.sql); every transition
+below keeps it right. Statements that must see rows committed while they waited for a lock
+are separate statements in one transaction (READ COMMITTED takes a snapshot per statement).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from dataqueue.backends.postgres.config import quote_ident
+from dataqueue.backends.postgres.rows import CRON_COLUMNS, EVENT_COLUMNS, JOB_COLUMNS, TOKEN_COLUMNS
+from dataqueue.errors import CronError
+from dataqueue.options import JobFilters, JobUpdates
+from dataqueue.records import TagQueryMode
+
+__all__ = ["Statements", "filter_clause", "notify_channel", "pg_text_array"]
+
+_JCOLS: Final = ", ".join(f"j.{c}" for c in JOB_COLUMNS)
+_COLS: Final = ", ".join(JOB_COLUMNS)
+
+# Clears everything a worker holds on a job.
+_UNLOCK: Final = "locked_at = NULL, locked_by = NULL, lease_expires_at = NULL, heartbeat_at = NULL"
+
+# The fence of SPEC §10.2: only the current holder of this attempt may finish it.
+_FENCE: Final = (
+    "j.id = %(id)s AND j.locked_by = %(worker)s AND j.lock_version = %(version)s"
+    " AND j.status = 'processing'"
+)
+
+_CLAIMABLE: Final = """
+    j.ready_at IS NOT NULL AND j.unmet_dependencies = 0 AND j.ready_at <= now()
+    AND (j.attempts < j.max_attempts OR j.status = 'waiting' OR j.resume_claim)
+    AND (j.depends_on_tags IS NULL OR NOT EXISTS (
+        SELECT 1 FROM {s}job_queue o
+        WHERE o.tags @> j.depends_on_tags AND o.id <> j.id
+          AND o.status IN ('pending', 'processing', 'waiting')))
+"""
+
+# Claiming: resuming a wait (status waiting, or a resumed token wait) consumes no attempt.
+_CLAIM_SET: Final = """
+    status = 'processing',
+    attempts = j.attempts
+        + CASE WHEN j.status = 'waiting' OR j.resume_claim THEN 0 ELSE 1 END,
+    last_retried_at = CASE WHEN j.attempts > 0 AND j.status <> 'waiting' AND NOT j.resume_claim
+                           THEN now() ELSE j.last_retried_at END,
+    started_at = coalesce(j.started_at, now()),
+    locked_at = now(), locked_by = %(worker)s, lock_version = j.lock_version + 1,
+    lease_expires_at = now() + %(lease)s, heartbeat_at = NULL,
+    updated_at = now(), pending_reason = NULL, wait_until = NULL, wait_token_id = NULL,
+    ready_at = NULL, resume_claim = false
+"""
+
+_ADD_EVENT_META: Final = """
+    jsonb_build_object('job_type', job_type, 'payload', payload, 'tags', tags,
+                       'idempotency_key', idempotency_key)
+    || CASE WHEN depends_on_job_ids IS NULL AND depends_on_tags IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('depends_on', jsonb_build_object(
+                     'job_ids', coalesce(depends_on_job_ids, '{}'),
+                     'tags', coalesce(depends_on_tags, '{}'))) END
+"""
+
+_INPUT_COLUMNS: Final = (
+    ("id", "bigint"), ("job_type", "text"), ("payload", "text"), ("max_attempts", "int"),
+    ("priority", "int"), ("run_at", "timestamptz"), ("timeout_ms", "bigint"), ("fk", "bool"),
+    ("tags", "text"), ("idem", "text"), ("retry_delay", "int"), ("retry_backoff", "bool"),
+    ("retry_delay_max", "int"), ("dlq", "text"), ("group_id", "text"), ("group_tier", "text"),
+    ("dep_ids", "text"), ("dep_tags", "text"), ("unmet_new", "int"),
+)  # fmt: skip
+
+#: Parameter names of ``add_jobs`` arrays, in statement order.
+ADD_ARRAYS: Final = tuple(name for name, _ in _INPUT_COLUMNS)
+
+_UNNEST: Final = ", ".join(f"%({n})s::{t}[]" for n, t in _INPUT_COLUMNS)
+_UNNEST_NAMES: Final = ", ".join(n for n, _ in _INPUT_COLUMNS)
+
+# The insert of add_jobs, shared by both variants: ``rows`` holds the rows to insert with
+# ``new_id``; ``blocked`` counts prerequisites that exist but have not completed.
+_ADD_INSERT: Final = """
+ins AS (
+    INSERT INTO {s}job_queue (
+        id, job_type, payload, max_attempts, priority, run_at, ready_at, timeout_ms,
+        force_kill_on_timeout, tags, idempotency_key, retry_delay, retry_backoff,
+        retry_delay_max, dead_letter_job_type, group_id, group_tier, depends_on_job_ids,
+        depends_on_tags, unmet_dependencies)
+    SELECT r.new_id, r.job_type, r.payload::jsonb, r.max_attempts, r.priority,
+           coalesce(r.run_at, now()), coalesce(r.run_at, now()), r.timeout_ms, r.fk,
+           r.tags::text[], r.idem, r.retry_delay, r.retry_backoff, r.retry_delay_max, r.dlq,
+           r.group_id, r.group_tier, r.dep_ids::bigint[], r.dep_tags::text[],
+           r.unmet_new + coalesce(b.n, 0)
+    FROM rows r LEFT JOIN blocked b ON b.ord = r.ord
+    {on_conflict}
+    RETURNING id, job_type, payload, tags, idempotency_key, depends_on_job_ids,
+              depends_on_tags, unmet_dependencies
+),
+ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT id, 'added', {meta} FROM ins
+),
+edges AS (
+    INSERT INTO {s}job_dependencies (prerequisite_id, job_id)
+    SELECT DISTINCT d.pid, ins.id
+    FROM ins CROSS JOIN LATERAL unnest(ins.depends_on_job_ids) AS d(pid)
+    WHERE ins.depends_on_job_ids IS NOT NULL
+    ON CONFLICT DO NOTHING
+)
+"""
+
+# Simple batches (no idempotency keys, no prerequisite ids): no lookups at all.
+ADD_SIMPLE: Final = (
+    """
+WITH rows AS MATERIALIZED (
+    SELECT i.*, coalesce(i.id, nextval('{seq}')) AS new_id
+    FROM unnest({unnest}) WITH ORDINALITY AS i({names}, ord)
+),
+blocked AS (SELECT NULL::bigint AS ord, 0::bigint AS n WHERE false),
+"""
+    + _ADD_INSERT
+    + """
+SELECT array_agg(new_id ORDER BY ord), true, NULL::bigint[],
+       (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM ins LIMIT 1) x)
+FROM rows
+"""
+)
+
+# Full batches: idempotency keys (existing → returned, duplicates in the batch → first one)
+# and prerequisites that must exist (locked FOR SHARE so a concurrent completion cannot slip
+# between reading their status and writing our edges; nothing is written if any is missing).
+ADD_FULL: Final = (
+    """
+WITH input AS MATERIALIZED (
+    SELECT * FROM unnest({unnest}) WITH ORDINALITY AS i({names}, ord)
+),
+pre AS MATERIALIZED (
+    SELECT p.id, p.status FROM {s}job_queue p
+    WHERE p.id = ANY(%(prereqs)s::bigint[]) ORDER BY p.id FOR SHARE
+),
+ok AS MATERIALIZED (
+    SELECT count(*) = cardinality(%(prereqs)s::bigint[]) AS ok FROM pre
+),
+hit AS MATERIALIZED (
+    SELECT j.idempotency_key AS idem, j.id FROM {s}job_queue j
+    WHERE j.idempotency_key = ANY(%(keys)s::text[])
+),
+firsts AS MATERIALIZED (
+    SELECT DISTINCT ON (idem) idem, ord FROM input WHERE idem IS NOT NULL ORDER BY idem, ord
+),
+rows AS MATERIALIZED (
+    SELECT i.*, coalesce(i.id, nextval('{seq}')) AS new_id
+    FROM input i
+    WHERE (SELECT ok FROM ok)
+      AND (i.idem IS NULL
+           OR (i.ord IN (SELECT ord FROM firsts) AND i.idem NOT IN (SELECT idem FROM hit)))
+),
+blocked AS (
+    SELECT r.ord, count(*) AS n
+    FROM rows r CROSS JOIN LATERAL unnest(r.dep_ids::bigint[]) AS d(pid)
+    JOIN pre p ON p.id = d.pid
+    WHERE p.status <> 'completed'
+    GROUP BY r.ord
+),
+"""
+    + _ADD_INSERT
+    + """,
+resolved AS (
+    SELECT i.ord,
+           coalesce(ins.id, h.id, fi.id) AS id,
+           ins.id IS NOT NULL AS created
+    FROM input i
+    LEFT JOIN rows r ON r.ord = i.ord
+    LEFT JOIN ins ON ins.id = r.new_id
+    LEFT JOIN hit h ON h.idem = i.idem
+    LEFT JOIN (SELECT f.idem, ins2.id FROM firsts f JOIN rows r2 ON r2.ord = f.ord
+               JOIN ins ins2 ON ins2.id = r2.new_id) fi
+           ON fi.idem = i.idem AND r.ord IS NULL
+)
+SELECT array_agg(id ORDER BY ord), (SELECT ok FROM ok),
+       (SELECT array_agg(id) FROM pre),
+       (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM ins LIMIT 1) x),
+       array_agg(created ORDER BY ord)
+FROM resolved
+"""
+)
+
+
+def pg_text_array(values: Sequence[str] | None) -> str | None:
+    """A PostgreSQL array literal for ``values`` (quotes and backslashes escaped)."""
+    if values is None:
+        return None
+    return (
+        "{"
+        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
+
+
+def notify_channel(schema: str | None) -> str:
+    """The LISTEN/NOTIFY channel of a schema's queue (fits PostgreSQL's 63-byte names)."""
+    if not schema:
+        return "dataqueue"
+    name = f"dataqueue.{schema}"
+    if len(name.encode()) <= 63:
+        return name
+    return "dataqueue." + hashlib.sha256(schema.encode()).hexdigest()[:40]
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+_RUN_AT_OPS: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
+_TAG_SQL: Final = {
+    TagQueryMode.ALL: "j.tags @> %({p})s::text[]",
+    TagQueryMode.ANY: "j.tags && %({p})s::text[]",
+    TagQueryMode.NONE: "(j.tags IS NULL OR NOT j.tags && %({p})s::text[])",
+    TagQueryMode.EXACT: "(j.tags @> %({p})s::text[] AND j.tags <@ %({p})s::text[])",
+}
+
+
+def tag_clause(tags: Sequence[str], mode: TagQueryMode, param: str = "f_tags") -> str:
+    """Set-semantics tag match (``exact`` = set equality, ``none`` includes untagged jobs)."""
+    return _TAG_SQL[mode].format(p=param)
+
+
+def filter_clause(filters: JobFilters) -> tuple[str, dict[str, Any]]:
+    """``JobFilters`` → (``AND …`` SQL over alias ``j``, parameters)."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.job_type is not None:
+        parts.append("j.job_type = %(f_job_type)s")
+        params["f_job_type"] = filters.job_type
+    if filters.priority is not None:
+        parts.append("j.priority = %(f_priority)s")
+        params["f_priority"] = filters.priority
+    if filters.run_at is not None:
+        for op, value in filters.run_at.items():
+            parts.append(f"j.run_at {_RUN_AT_OPS[op]} %(f_run_at_{op})s")
+            params[f"f_run_at_{op}"] = value
+    if filters.tags is not None:
+        parts.append(tag_clause(filters.tags.values, filters.tags.mode))
+        params["f_tags"] = list(filters.tags.values)
+    return "".join(f" AND {p}" for p in parts), params
+
+
+# -- edits --------------------------------------------------------------------------------------
+
+_EDIT_SQL: Final = {
+    "payload_json": "payload = %(e_payload_json)s::jsonb",
+    "max_attempts": "max_attempts = %(e_max_attempts)s",
+    "priority": "priority = %(e_priority)s",
+    "run_at": "run_at = coalesce(%(e_run_at)s::timestamptz, now()),"
+    " ready_at = coalesce(%(e_run_at)s::timestamptz, now())",
+    "timeout_ms": "timeout_ms = %(e_timeout_ms)s",
+    "tags": "tags = %(e_tags)s::text[]",
+    "retry_delay": "retry_delay = %(e_retry_delay)s",
+    "retry_backoff": "retry_backoff = %(e_retry_backoff)s",
+    "retry_delay_max": "retry_delay_max = %(e_retry_delay_max)s",
+    "dead_letter_job_type": "dead_letter_job_type = %(e_dead_letter_job_type)s",
+}
+
+
+def edit_assignments(updates: JobUpdates) -> tuple[str, dict[str, Any]]:
+    """``JobUpdates`` → (``SET`` list, parameters)."""
+    sets: list[str] = []
+    params: dict[str, Any] = {}
+    for key, value in updates.values.items():
+        sets.append(_EDIT_SQL[key])
+        params[f"e_{key}"] = list(value) if isinstance(value, tuple) else value
+    return ", ".join(sets), params
+
+
+_CRON_EDITABLE: Final = frozenset(
+    {
+        "cron_expression", "payload_json", "max_attempts", "priority", "timeout_ms",
+        "force_kill_on_timeout", "tags", "timezone", "allow_overlap", "retry_delay",
+        "retry_backoff", "retry_delay_max", "dead_letter_job_type", "next_run_at",
+    }
+)  # fmt: skip
+
+
+def cron_assignments(values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Cron ``edit`` values (column names; ``payload_json`` for the payload) → SET list."""
+    unknown = set(values) - _CRON_EDITABLE
+    if unknown:
+        raise CronError(f"cannot edit cron field(s) {sorted(unknown)}")
+    sets: list[str] = []
+    params: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "payload_json":
+            sets.append("payload = %(c_payload_json)s::jsonb")
+        elif key == "tags":
+            sets.append("tags = %(c_tags)s::text[]")
+        else:
+            sets.append(f"{key} = %(c_{key})s")
+        params[f"c_{key}"] = list(value) if isinstance(value, tuple) else value
+    return ", ".join(sets), params
+
+
+# -- the statements -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statements:
+    """All statements, rendered for one schema (None = the connection's search_path)."""
+
+    schema: str | None
+
+    def _r(self, template: str, **extra: str) -> str:
+        prefix = quote_ident(self.schema) + "." if self.schema else ""
+        text = template.replace("{s}", prefix).replace("{seq}", _seq(self.schema))
+        text = text.replace("{jcols}", _JCOLS).replace("{cols}", _COLS)
+        for key, value in extra.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    # enqueue -----------------------------------------------------------------------------------
+    def add(self, *, full: bool) -> str:
+        template = ADD_FULL if full else ADD_SIMPLE
+        on_conflict = (
+            "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+            if full
+            else ""
+        )
+        return self._r(
+            template.replace("{on_conflict}", on_conflict).replace("{meta}", _ADD_EVENT_META),
+            unnest=_UNNEST,
+            names=_UNNEST_NAMES,
+        )
+
+    @property
+    def allocate_ids(self) -> str:
+        return self._r("SELECT array_agg(nextval('{seq}')) FROM generate_series(1, %(n)s)")
+
+    @property
+    def ids_by_keys(self) -> str:
+        return self._r(
+            "SELECT idempotency_key, id FROM {s}job_queue"
+            " WHERE idempotency_key = ANY(%(keys)s::text[])"
+        )
+
+    # reads -------------------------------------------------------------------------------------
+    @property
+    def get_job(self) -> str:
+        return self._r("SELECT {jcols} FROM {s}job_queue j WHERE j.id = %(id)s")
+
+    def get_jobs(self, where: str, *, cursor: bool) -> str:
+        page = "AND j.id < %(cursor)s" if cursor else ""
+        offset = "" if cursor else "OFFSET %(offset)s"
+        return self._r(
+            "SELECT {jcols} FROM {s}job_queue j WHERE true " + where + " " + page
+            + " ORDER BY j.id DESC LIMIT %(limit)s " + offset
+        )  # fmt: skip
+
+    def list_jobs(self, where: str) -> str:
+        return self._r(
+            "SELECT {jcols} FROM {s}job_queue j WHERE true " + where
+            + " ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s OFFSET %(offset)s"
+        )  # fmt: skip
+
+    @property
+    def get_job_events(self) -> str:
+        cols = ", ".join(EVENT_COLUMNS)
+        return self._r(f"SELECT {cols} FROM {{s}}job_events WHERE job_id = %(id)s ORDER BY id")
+
+    # claim -------------------------------------------------------------------------------------
+    def claim(self, *, typed: bool) -> str:
+        """Claim without group caps: one statement (lock, update, events)."""
+        return self._r(
+            """
+WITH cand AS (
+    SELECT j.id FROM {s}job_queue j
+    WHERE """
+            + _CLAIMABLE
+            + ("AND j.job_type = ANY(%(types)s::text[])" if typed else "")
+            + """
+    ORDER BY j.priority DESC, j.created_at, j.id
+    LIMIT %(limit)s
+    FOR UPDATE OF j SKIP LOCKED
+),
+upd AS (
+    UPDATE {s}job_queue j SET """
+            + _CLAIM_SET
+            + """
+    FROM cand WHERE j.id = cand.id
+    RETURNING {jcols}
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'processing' FROM upd)
+SELECT {cols} FROM upd ORDER BY priority DESC, created_at, id
+"""
+        )
+
+    def claim_candidates(self, *, typed: bool) -> str:
+        """Grouped claim, step 1: lock candidates (skipping full groups and ones seen)."""
+        return self._r(
+            """
+SELECT j.id, j.group_id FROM {s}job_queue j
+WHERE """
+            + _CLAIMABLE
+            + ("AND j.job_type = ANY(%(types)s::text[])" if typed else "")
+            + """
+  AND (j.group_id IS NULL OR j.group_id <> ALL(%(full)s::text[]))
+  AND j.id <> ALL(%(seen)s::bigint[])
+ORDER BY j.priority DESC, j.created_at, j.id
+LIMIT %(limit)s
+FOR UPDATE OF j SKIP LOCKED
+"""
+        )
+
+    @property
+    def lock_groups(self) -> str:
+        """Grouped claim, step 2: serialise claimers of the same groups (sorted: no deadlock)."""
+        return (
+            "SELECT count(pg_advisory_xact_lock(%(ns)s, h)) FROM"
+            " (SELECT DISTINCT hashtext(g) AS h FROM unnest(%(groups)s::text[]) g ORDER BY 1) x"
+        )
+
+    @property
+    def count_active_groups(self) -> str:
+        """Grouped claim, step 3 (a new snapshot, after the locks): processing per group."""
+        return self._r(
+            "SELECT group_id, count(*) FROM {s}job_queue"
+            " WHERE status = 'processing' AND group_id = ANY(%(groups)s::text[])"
+            " GROUP BY group_id"
+        )
+
+    @property
+    def claim_ids(self) -> str:
+        """Grouped claim, step 4: claim the chosen (already locked) ids."""
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET """
+            + _CLAIM_SET
+            + """
+    WHERE j.id = ANY(%(ids)s::bigint[])
+    RETURNING {jcols}
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'processing' FROM upd)
+SELECT {cols} FROM upd ORDER BY priority DESC, created_at, id
+"""
+        )
+
+    # finish ------------------------------------------------------------------------------------
+    @property
+    def complete(self) -> str:
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET status = 'completed', completed_at = now(), updated_at = now(),
+        output = CASE WHEN %(keep)s THEN j.output ELSE %(output)s::jsonb END,
+        step_data = '{}'::jsonb, wait_until = NULL, wait_token_id = NULL,
+        lease_expires_at = NULL, heartbeat_at = NULL, ready_at = NULL, resume_claim = false
+    WHERE """
+            + _FENCE
+            + """
+    RETURNING j.id
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'completed' FROM upd)
+SELECT count(*) FROM upd
+"""
+        )
+
+    @property
+    def release_dependents(self) -> str:
+        """After a completion (same transaction, new snapshot): one fewer unmet prerequisite
+        for each dependent; wake workers if one became claimable. ``now()`` identifies the
+        completion made by this transaction."""
+        return self._r(
+            """
+WITH dec AS (
+    UPDATE {s}job_queue d SET unmet_dependencies = d.unmet_dependencies - 1
+    FROM {s}job_dependencies e
+    WHERE e.prerequisite_id = %(id)s AND d.id = e.job_id AND d.unmet_dependencies > 0
+      AND EXISTS (SELECT 1 FROM {s}job_queue p WHERE p.id = %(id)s
+                  AND p.status = 'completed' AND p.completed_at = now())
+    RETURNING d.unmet_dependencies, d.ready_at
+)
+SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM
+    (SELECT 1 FROM dec WHERE unmet_dependencies = 0 AND ready_at IS NOT NULL LIMIT 1) x)
+FROM dec
+"""
+        )
+
+    def fail(self, *, fenced: bool) -> str:
+        fence = (
+            _FENCE
+            if fenced
+            else "j.id = %(id)s AND j.status IN ('processing', 'pending', 'waiting')"
+        )
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET
+        status = 'failed', updated_at = now(), last_failed_at = now(),
+        failure_reason = %(reason)s,
+        error_history = j.error_history || jsonb_build_array(
+            jsonb_build_object('message', %(message)s::text, 'timestamp', now())),
+        next_attempt_at = CASE WHEN j.attempts < j.max_attempts
+                               THEN now() + %(delay)s END,
+        ready_at = CASE WHEN j.attempts < j.max_attempts THEN now() + %(delay)s END,
+        dead_letter_job_id = CASE WHEN j.attempts >= j.max_attempts
+                                   AND j.dead_letter_job_type IS NOT NULL
+                                  THEN nextval('{seq}') ELSE j.dead_letter_job_id END,
+        dead_lettered_at = CASE WHEN j.attempts >= j.max_attempts
+                                 AND j.dead_letter_job_type IS NOT NULL
+                                THEN now() ELSE j.dead_lettered_at END,
+        wait_until = NULL, wait_token_id = NULL, resume_claim = false, """
+            + _UNLOCK
+            + """
+    WHERE """
+            + fence
+            + """
+    RETURNING j.id, j.job_type, j.attempts, j.max_attempts, j.payload,
+              j.dead_letter_job_type, j.next_attempt_at IS NOT NULL AS will_retry,
+              CASE WHEN j.attempts >= j.max_attempts AND j.dead_letter_job_type IS NOT NULL
+                   THEN j.dead_letter_job_id END AS dl_id
+),
+dl AS (
+    INSERT INTO {s}job_queue (id, job_type, payload, max_attempts, priority, run_at, ready_at)
+    SELECT dl_id, dead_letter_job_type, jsonb_build_object(
+            'original_job', jsonb_build_object('id', id, 'job_type', job_type,
+                                               'attempts', attempts,
+                                               'max_attempts', max_attempts),
+            'original_payload', payload,
+            'failure', jsonb_build_object('message', %(message)s::text,
+                                          'reason', %(reason)s::text, 'failed_at', now())),
+        1, 0, now(), now()
+    FROM upd WHERE dl_id IS NOT NULL
+    RETURNING id, job_type
+),
+dl_ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT dl.id, 'added', jsonb_build_object('job_type', dl.job_type,
+                                              'source_job_id', upd.id,
+                                              'source_job_type', upd.job_type)
+    FROM dl, upd
+),
+ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT id, 'failed', jsonb_build_object('message', %(message)s::text,
+                                            'failure_reason', %(reason)s::text,
+                                            'dead_letter_job_id', dl_id,
+                                            'will_retry', will_retry)
+    FROM upd
+)
+SELECT will_retry, dl_id, (SELECT count(pg_notify(%(channel)s, '')) FROM dl) FROM upd
+"""
+        )
+
+    def cascade(self, guard: str) -> str:
+        """Cancel, transitively, pending/waiting jobs that depend on the roots — by id or by
+        a tag drain the root's tags satisfy. ``guard`` restricts which roots count (it
+        identifies the transition made by this transaction)."""
+        return self._r(
+            """
+WITH RECURSIVE roots AS (
+    SELECT j.id, j.tags FROM {s}job_queue j WHERE j.id = ANY(%(roots)s::bigint[]) AND """
+            + guard
+            + """
+),
+down(id, tags, root) AS (
+    SELECT id, tags, id FROM roots
+    UNION
+    SELECT j.id, j.tags, down.root
+    FROM down
+    CROSS JOIN LATERAL (
+        SELECT e.job_id AS id FROM {s}job_dependencies e WHERE e.prerequisite_id = down.id
+        UNION ALL
+        SELECT o.id FROM {s}job_queue o
+        WHERE down.tags IS NOT NULL AND o.depends_on_tags IS NOT NULL
+          AND o.depends_on_tags <@ down.tags
+    ) n
+    JOIN {s}job_queue j ON j.id = n.id
+    WHERE j.status IN ('pending', 'waiting')
+),
+victims AS (
+    SELECT DISTINCT ON (id) id, root FROM down WHERE id <> root ORDER BY id, root
+),
+upd AS (
+    UPDATE {s}job_queue j SET status = 'cancelled', updated_at = now(),
+        last_cancelled_at = now(), wait_until = NULL, wait_token_id = NULL,
+        ready_at = NULL, resume_claim = false,
+        pending_reason = jsonb_build_object('root_job_id', v.root,
+                                            'dependency_cascade', true)::text
+    FROM victims v
+    WHERE j.id = v.id AND j.status IN ('pending', 'waiting')
+    RETURNING j.id, v.root
+),
+ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT id, 'cancelled', jsonb_build_object('root_job_id', root, 'dependency_cascade', true)
+    FROM upd
+)
+SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM upd
+"""
+        )
+
+    @property
+    def cascade_after_fail(self) -> str:
+        return self.cascade(
+            "j.status = 'failed' AND j.ready_at IS NULL AND j.last_failed_at = now()"
+        )
+
+    @property
+    def cascade_after_cancel(self) -> str:
+        return self.cascade("j.status = 'cancelled' AND j.last_cancelled_at = now()")
+
+    @property
+    def wait(self) -> str:
+        return self._r(
+            """
+WITH tok AS (
+    SELECT w.status FROM {s}waitpoints w WHERE w.id = %(token)s::text FOR SHARE
+),
+flag AS (SELECT EXISTS (SELECT 1 FROM tok WHERE status <> 'waiting') AS done),
+upd AS (
+    UPDATE {s}job_queue j SET
+        status = CASE WHEN f.done THEN 'pending' ELSE 'waiting' END,
+        wait_until = CASE WHEN f.done THEN NULL ELSE %(until)s::timestamptz END,
+        wait_token_id = CASE WHEN f.done THEN NULL ELSE %(token)s::text END,
+        ready_at = CASE WHEN f.done THEN now()
+                        WHEN %(token)s::text IS NULL THEN %(until)s::timestamptz END,
+        resume_claim = f.done,
+        step_data = %(step_data)s::jsonb, updated_at = now(), """
+            + _UNLOCK
+            + """
+    FROM flag f
+    WHERE """
+            + _FENCE
+            + """
+    RETURNING j.id
+),
+ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT id, 'waiting', jsonb_build_object('wait_until', %(until)s::timestamptz,
+                                             'wait_token_id', %(token)s::text)
+    FROM upd
+)
+SELECT count(*) FROM upd
+"""
+        )
+
+    @property
+    def prolong(self) -> str:
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET locked_at = now(), lease_expires_at = now() + %(lease)s,
+        updated_at = now()
+    WHERE """
+            + _FENCE
+            + """
+    RETURNING j.id
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'prolonged' FROM upd)
+SELECT count(*) FROM upd
+"""
+        )
+
+    @property
+    def heartbeat(self) -> str:
+        return self._r(
+            "UPDATE {s}job_queue SET lease_expires_at = now() + %(lease)s, heartbeat_at = now()"
+            " WHERE id = ANY(%(ids)s::bigint[]) AND locked_by = %(worker)s"
+            " AND status = 'processing'"
+        )
+
+    @property
+    def set_progress(self) -> str:
+        return self._r(
+            "UPDATE {s}job_queue SET progress = %(progress)s, updated_at = now() WHERE id = %(id)s"
+        )
+
+    @property
+    def set_output(self) -> str:
+        return self._r(
+            "UPDATE {s}job_queue SET output = %(output)s::jsonb, updated_at = now()"
+            " WHERE id = %(id)s"
+        )
+
+    @property
+    def set_step_data(self) -> str:
+        return self._r(
+            "UPDATE {s}job_queue SET step_data = %(step_data)s::jsonb, updated_at = now()"
+            " WHERE id = %(id)s"
+        )
+
+    @property
+    def set_pending_reason(self) -> str:
+        return self._r(
+            "UPDATE {s}job_queue SET pending_reason = %(reason)s, updated_at = now()"
+            " WHERE job_type = %(job_type)s AND status = 'pending'"
+        )
+
+    # manage ------------------------------------------------------------------------------------
+    @property
+    def retry(self) -> str:
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue SET status = 'pending', attempts = 0, updated_at = now(),
+        last_retried_at = now(), lock_version = lock_version + 1, next_attempt_at = NULL,
+        ready_at = now(), resume_claim = false, wait_until = NULL, wait_token_id = NULL,
+        pending_reason = NULL, """
+            + _UNLOCK
+            + """
+    WHERE id = %(id)s AND status IN ('failed', 'processing')
+    RETURNING id, unmet_dependencies
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'retried' FROM upd)
+SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM upd
+                  WHERE unmet_dependencies = 0) FROM upd
+"""
+        )
+
+    @property
+    def cancel(self) -> str:
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue SET status = 'cancelled', updated_at = now(),
+        last_cancelled_at = now(), wait_until = NULL, wait_token_id = NULL, ready_at = NULL,
+        resume_claim = false
+    WHERE id = %(id)s AND status IN ('pending', 'waiting')
+    RETURNING id
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
+SELECT count(*) FROM upd
+"""
+        )
+
+    def cancel_upcoming(self, where: str) -> str:
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET status = 'cancelled', updated_at = now(),
+        last_cancelled_at = now(), ready_at = NULL, resume_claim = false
+    WHERE j.status = 'pending' """
+            + where
+            + """
+    RETURNING j.id
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
+SELECT coalesce(array_agg(id), '{}') FROM upd
+"""
+        )
+
+    def edit(self, assignments: str, where: str) -> str:
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET """
+            + assignments
+            + """, updated_at = now()
+    WHERE j.status = 'pending' """
+            + where
+            + """
+    RETURNING j.id
+),
+ev AS (INSERT INTO {s}job_events (job_id, event_type, metadata)
+       SELECT id, 'edited', %(meta)s::jsonb FROM upd)
+SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM upd LIMIT 1) x)
+FROM upd
+"""
+        )
+
+    @property
+    def cleanup_jobs(self) -> str:
+        return self._r(
+            """
+WITH victims AS MATERIALIZED (
+    SELECT id, depends_on_job_ids FROM {s}job_queue
+    WHERE status = ANY(%(statuses)s::text[]) AND ready_at IS NULL
+      AND status IN ('completed', 'failed', 'cancelled')
+      AND updated_at < now() - make_interval(days => %(days)s)
+    ORDER BY updated_at
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+),
+down_edges AS (
+    DELETE FROM {s}job_dependencies e USING victims v WHERE e.prerequisite_id = v.id
+),
+up_edges AS (
+    DELETE FROM {s}job_dependencies e
+    USING (SELECT id, unnest(depends_on_job_ids) AS pid FROM victims
+           WHERE depends_on_job_ids IS NOT NULL) v
+    WHERE e.prerequisite_id = v.pid AND e.job_id = v.id
+),
+del AS (DELETE FROM {s}job_queue j USING victims v WHERE j.id = v.id RETURNING j.id)
+SELECT count(*) FROM del
+"""
+        )
+
+    @property
+    def cleanup_tokens(self) -> str:
+        """Finished standalone tokens (job-bound ones go with their job)."""
+        return self._r(
+            "DELETE FROM {s}waitpoints WHERE job_id IS NULL AND status <> 'waiting'"
+            " AND created_at < now() - make_interval(days => %(days)s)"
+        )
+
+    @property
+    def cleanup_events(self) -> str:
+        return self._r(
+            """
+WITH victims AS (
+    SELECT id FROM {s}job_events
+    WHERE created_at < now() - make_interval(days => %(days)s)
+    LIMIT %(batch)s
+),
+del AS (DELETE FROM {s}job_events e USING victims v WHERE e.id = v.id RETURNING 1)
+SELECT count(*) FROM del
+"""
+        )
+
+    @property
+    def find_stuck(self) -> str:
+        """Processing jobs whose lease expired, or without a sign of life (claim, prolong or
+        heartbeat) for longer than max(N minutes, timeout_ms)."""
+        return self._r(
+            """
+SELECT id, locked_by, lock_version, attempts >= max_attempts AS exhausted
+FROM {s}job_queue
+WHERE status = 'processing'
+  AND (lease_expires_at < now()
+       OR greatest(locked_at, heartbeat_at) < now() - greatest(
+              make_interval(secs => %(seconds)s),
+              coalesce(timeout_ms, 0) * interval '1 millisecond'))
+"""
+        )
+
+    @property
+    def requeue(self) -> str:
+        """Reclaim: back to pending (the consumed attempt stays consumed)."""
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET status = 'pending', updated_at = now(), ready_at = now(),
+        lock_version = j.lock_version + 1, """
+            + _UNLOCK
+            + """
+    FROM unnest(%(ids)s::bigint[], %(versions)s::bigint[]) AS s(id, version)
+    WHERE j.id = s.id AND j.lock_version = s.version AND j.status = 'processing'
+    RETURNING j.id
+)
+SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM upd LIMIT 1) x)
+FROM upd
+"""
+        )
+
+    # tokens ------------------------------------------------------------------------------------
+    @property
+    def create_token(self) -> str:
+        cols = ", ".join(TOKEN_COLUMNS)
+        return self._r(
+            "INSERT INTO {s}waitpoints (id, job_id, timeout_at, tags)"
+            " VALUES (%(id)s, %(job_id)s, now() + %(timeout)s::interval, %(tags)s::text[])"
+            f" RETURNING {cols}"
+        )
+
+    @property
+    def get_token(self) -> str:
+        cols = ", ".join(TOKEN_COLUMNS)
+        return self._r(f"SELECT {cols} FROM {{s}}waitpoints WHERE id = %(id)s")
+
+    @property
+    def complete_token(self) -> str:
+        return self._r(
+            "UPDATE {s}waitpoints SET status = 'completed', output = %(output)s::jsonb,"
+            " completed_at = now() WHERE id = %(id)s AND status = 'waiting' RETURNING id"
+        )
+
+    @property
+    def expire_tokens(self) -> str:
+        return self._r(
+            "UPDATE {s}waitpoints SET status = 'timed_out'"
+            " WHERE status = 'waiting' AND timeout_at <= now() RETURNING id"
+        )
+
+    @property
+    def resume_token_waiters(self) -> str:
+        """Jobs waiting on finished tokens resume; that claim consumes no attempt."""
+        return self._r(
+            """
+WITH upd AS (
+    UPDATE {s}job_queue j SET status = 'pending', resume_claim = true, ready_at = now(),
+        wait_until = NULL, wait_token_id = NULL, updated_at = now()
+    WHERE j.wait_token_id = ANY(%(tokens)s::text[]) AND j.status = 'waiting'
+      AND EXISTS (SELECT 1 FROM {s}waitpoints w
+                  WHERE w.id = j.wait_token_id AND w.status <> 'waiting')
+    RETURNING j.id
+)
+SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM upd LIMIT 1) x)
+FROM upd
+"""
+        )
+
+    # cron --------------------------------------------------------------------------------------
+    @property
+    def add_cron(self) -> str:
+        return self._r(
+            """
+INSERT INTO {s}cron_schedules (schedule_name, cron_expression, job_type, payload, max_attempts,
+    priority, timeout_ms, force_kill_on_timeout, tags, timezone, allow_overlap, retry_delay,
+    retry_backoff, retry_delay_max, dead_letter_job_type, next_run_at)
+VALUES (%(schedule_name)s, %(cron_expression)s, %(job_type)s, %(payload_json)s::jsonb,
+    %(max_attempts)s, %(priority)s, %(timeout_ms)s, %(force_kill_on_timeout)s,
+    %(tags)s::text[], %(timezone)s, %(allow_overlap)s, %(retry_delay)s, %(retry_backoff)s,
+    %(retry_delay_max)s, %(dead_letter_job_type)s, %(next_run_at)s)
+RETURNING id
+"""
+        )
+
+    def cron_select(self, where: str, order: str = "") -> str:
+        cols = ", ".join(CRON_COLUMNS)
+        return self._r(f"SELECT {cols} FROM {{s}}cron_schedules WHERE {where} {order}")
+
+    def edit_cron(self, assignments: str) -> str:
+        return self._r(
+            f"UPDATE {{s}}cron_schedules SET {assignments}, updated_at = now() WHERE id = %(id)s"
+        )
+
+    @property
+    def set_cron_status(self) -> str:
+        return self._r(
+            "UPDATE {s}cron_schedules SET status = %(status)s, updated_at = now() WHERE id = %(id)s"
+        )
+
+    @property
+    def remove_cron(self) -> str:
+        return self._r("DELETE FROM {s}cron_schedules WHERE id = %(id)s")
+
+    @property
+    def lock_due_cron(self) -> str:
+        """One due active schedule, locked for this transaction (others skip it)."""
+        cols = ", ".join(CRON_COLUMNS)
+        return self._r(
+            f"SELECT {cols}, now() FROM {{s}}cron_schedules"
+            " WHERE status = 'active' AND next_run_at <= now()"
+            " AND id <> ALL(%(seen)s::bigint[])"
+            " ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+        )
+
+    @property
+    def enqueue_cron(self) -> str:
+        """Insert the locked schedule's job unless its last one is still active (no overlap),
+        and advance the schedule — in the schedule's transaction."""
+        return self._r(
+            """
+WITH c AS (SELECT * FROM {s}cron_schedules WHERE id = %(id)s),
+busy AS (
+    SELECT 1 FROM {s}job_queue j, c
+    WHERE j.id = c.last_job_id AND j.status IN ('pending', 'processing', 'waiting')
+),
+ins AS (
+    INSERT INTO {s}job_queue (job_type, payload, max_attempts, priority, timeout_ms,
+        force_kill_on_timeout, tags, retry_delay, retry_backoff, retry_delay_max,
+        dead_letter_job_type, run_at, ready_at)
+    SELECT job_type, payload, max_attempts, priority, timeout_ms, force_kill_on_timeout, tags,
+        retry_delay, retry_backoff, retry_delay_max, dead_letter_job_type, now(), now()
+    FROM c WHERE c.allow_overlap OR NOT EXISTS (SELECT 1 FROM busy)
+    RETURNING id, job_type, payload, tags
+),
+ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT id, 'added', jsonb_build_object('job_type', job_type, 'payload', payload,
+                                           'tags', tags, 'idempotency_key', NULL,
+                                           'cron_schedule_id', %(id)s::bigint)
+    FROM ins
+),
+upd AS (
+    UPDATE {s}cron_schedules s SET last_enqueued_at = now(),
+        last_job_id = coalesce((SELECT id FROM ins), s.last_job_id),
+        next_run_at = %(next_run_at)s, updated_at = now()
+    WHERE s.id = %(id)s
+)
+SELECT (SELECT id FROM ins), (SELECT count(pg_notify(%(channel)s, '')) FROM ins)
+"""
+        )
+
+
+def _seq(schema: str | None) -> str:
+    # A regclass literal: the quoted, schema-qualified sequence name, inside '…'.
+    name = (quote_ident(schema) + "." if schema else "") + "job_queue_id_seq"
+    return name.replace("'", "''")
