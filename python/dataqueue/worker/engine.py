@@ -11,7 +11,6 @@ fallback tick (and the cron tick). Completions are group-committed: while one
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import inspect
 import logging
@@ -35,6 +34,7 @@ from dataqueue.worker.context import (
 )
 from dataqueue.worker.execution import error_message, is_transient, retry_delay, with_retries
 from dataqueue.worker.forcekill import JobTimeoutError, run_force_killed
+from dataqueue.worker.threads import DaemonThreadPool
 
 if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
@@ -213,7 +213,7 @@ class Engine:
         self._flush_task: asyncio.Task[None] | None = None
         self._hb_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: DaemonThreadPool | None = None
         self._running = False
         self._stopping = False
         self._shutting_down = False
@@ -266,11 +266,9 @@ class Engine:
         except Exception as exc:
             log.exception("on_error raised", exc_info=exc)
 
-    def _executor_for_sync(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _executor_for_sync(self) -> DaemonThreadPool:
         if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self.opts.concurrency, thread_name_prefix="dataqueue-handler"
-            )
+            self._executor = DaemonThreadPool(self.opts.concurrency)
         return self._executor
 
     def _abandon_thread(self) -> None:

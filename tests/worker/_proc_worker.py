@@ -1,0 +1,74 @@
+"""A worker process for the multi-process tests: ``python _proc_worker.py OPTIONS``.
+
+Each handler appends one line per event to ``--out`` (one file per process), so the test can
+check what ran where: ``run <job_id> <pid>`` (mode ``record``), ``start``/``end`` lines with
+wall-clock times (mode ``spans``), or ``start`` then a long sleep ignoring cancellation (mode
+``hang``). The process runs ``processor.run()`` until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from dataqueue import init_job_queue
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--key-prefix")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--mode", choices=["record", "spans", "hang"], default="record")
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--group-concurrency", type=int)
+    parser.add_argument("--lease", type=float, default=30.0)
+    parser.add_argument("--grace", type=float, default=30.0)
+    args = parser.parse_args()
+
+    out = open(args.out, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+
+    def write(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    def record(payload: Any, ctx: Any) -> None:
+        write(f"run {ctx.job_id} {os.getpid()}")
+
+    def spans(payload: Any, ctx: Any) -> None:
+        start = time.time()
+        time.sleep(payload.get("sleep", 0.05))
+        write(f"span {ctx.job_id} {start} {time.time()}")
+
+    def hang(payload: Any, ctx: Any) -> None:
+        write(f"start {ctx.job_id}")
+        time.sleep(120)  # ignores ctx.cancelled on purpose
+        write(f"end {ctx.job_id}")
+
+    handler = {"record": record, "spans": spans, "hang": hang}[args.mode]
+    options: dict[str, Any] = {}
+    if args.key_prefix:
+        options["key_prefix"] = args.key_prefix
+    queue = init_job_queue(args.url, **options)
+    processor = queue.create_processor(
+        {"job": handler},
+        concurrency=args.concurrency,
+        batch_size=args.concurrency,
+        group_concurrency=args.group_concurrency,
+        poll_interval=0.2,
+        lease_seconds=args.lease,
+        shutdown_grace=args.grace,
+    )
+    write(f"ready {os.getpid()}")
+    processor.run()
+    processor.close(timeout=1)
+    queue.close()
+    write(f"exit {os.getpid()}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+"""Processor behaviour on the real backends (inventory §12.3 plus SPEC §10 fixes)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from dataqueue.errors import ConfigurationError
+
+from ._helpers import Gauge, wait_status, wait_until
+
+
+def test_handler_success_stores_output(q: Any, make_processor: Any) -> None:
+    job_id = q.add_job("greet", {"name": "Ada"})
+    proc = make_processor({"greet": lambda payload, ctx: {"hello": payload["name"]}})
+    assert proc.start() == 1
+    job = q.get_job(job_id)
+    assert job.status.value == "completed"
+    assert job.output == {"hello": "Ada"}
+    assert job.attempts == 1
+
+
+def test_async_handler_success(q: Any, make_processor: Any) -> None:
+    async def handler(payload: Any, ctx: Any) -> Any:
+        await asyncio.sleep(0)
+        await ctx.set_progress(40)
+        return [payload, ctx.job_id, ctx.attempt]
+
+    job_id = q.add_job("a", 7)
+    make_processor({"a": handler}).start()
+    job = q.get_job(job_id)
+    assert job.status.value == "completed"
+    assert job.output == [7, job_id, 1]
+    assert job.progress == 40
+
+
+def test_handler_error_fails_and_retries(q: Any, make_processor: Any) -> None:
+    def boom(payload: Any, ctx: Any) -> None:
+        raise ValueError("kaboom")
+
+    job_id = q.add_job("boom", {}, max_attempts=3)
+    make_processor({"boom": boom}).start()
+    job = q.get_job(job_id)
+    assert job.status.value == "failed"
+    assert job.failure_reason.value == "handler_error"
+    assert job.error_history[-1]["message"] == "kaboom"
+    assert job.next_attempt_at is not None
+
+
+def test_dead_letter_on_exhaustion(q: Any, make_processor: Any) -> None:
+    def boom(payload: Any, ctx: Any) -> None:
+        raise RuntimeError("nope")
+
+    job_id = q.add_job("boom", {"a": 1}, max_attempts=1, dead_letter_job_type="dlq")
+    make_processor({"boom": boom}, job_type="boom").start()
+    job = q.get_job(job_id)
+    assert job.status.value == "failed"
+    assert job.dead_letter_job_id is not None
+    dead = q.get_job(job.dead_letter_job_id)
+    assert dead.job_type == "dlq"
+    assert dead.payload["original_payload"] == {"a": 1}
+    assert dead.payload["failure"]["reason"] == "handler_error"
+    assert dead.payload["failure"]["message"] == "nope"
+
+
+def test_missing_handler_fails_with_no_handler(q: Any, make_processor: Any) -> None:
+    job_id = q.add_job("unknown", {}, max_attempts=1)
+    make_processor({"other": lambda p, c: None}).start()
+    job = q.get_job(job_id)
+    assert job.status.value == "failed"
+    assert job.failure_reason.value == "no_handler"
+    assert "unknown" in job.error_history[-1]["message"]
+
+
+def test_start_processes_a_batch_and_filters_job_types(q: Any, make_processor: Any) -> None:
+    a = q.add_job("a", {})
+    b = q.add_job("b", {})
+    c = q.add_job("c", {})
+    handlers = {t: (lambda p, c: None) for t in "abc"}
+    assert make_processor(handlers, job_type="a").start() == 1
+    assert [q.get_job(i).status.value for i in (a, b, c)] == ["completed", "pending", "pending"]
+    assert make_processor(handlers, job_type=["b", "c"]).start() == 2
+    assert [q.get_job(i).status.value for i in (b, c)] == ["completed", "completed"]
+    assert make_processor(handlers).start() == 0
+
+
+def _gauge_handler(gauge: Gauge, seconds: float = 0.15) -> Any:
+    def handler(payload: Any, ctx: Any) -> None:
+        with gauge:
+            time.sleep(seconds)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("options", "jobs", "limit"),
+    [({}, 6, 3), ({"concurrency": 2}, 6, 2), ({"concurrency": 1}, 3, 1)],
+    ids=["default-3", "custom-2", "sequential"],
+)
+def test_concurrency_limit_in_one_shot(
+    q: Any, make_processor: Any, options: dict[str, Any], jobs: int, limit: int
+) -> None:
+    gauge = Gauge()
+    q.add_jobs([{"job_type": "w", "payload": {}} for _ in range(jobs)])
+    assert make_processor({"w": _gauge_handler(gauge)}, **options).start() == jobs
+    assert gauge.peak == limit
+
+
+def test_one_shot_never_claims_more_than_batch_size(q: Any, make_processor: Any) -> None:
+    gauge = Gauge()
+    q.add_jobs([{"job_type": "w", "payload": {}} for _ in range(5)])
+    assert make_processor({"w": _gauge_handler(gauge)}, batch_size=2, concurrency=5).start() == 2
+    assert gauge.peak <= 2
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, -1, True])
+def test_invalid_group_concurrency(q: Any, bad: Any) -> None:
+    with pytest.raises(ConfigurationError, match="group_concurrency"):
+        q.create_processor({"a": lambda p, c: None}, group_concurrency=bad)
+
+
+def test_continuous_pool_refills_slots_behind_a_slow_job(q: Any, make_processor: Any) -> None:
+    release = threading.Event()
+    gauge = Gauge()
+
+    def slow(payload: Any, ctx: Any) -> None:
+        with gauge:
+            release.wait(20)
+
+    def fast(payload: Any, ctx: Any) -> None:
+        with gauge:
+            time.sleep(0.02)
+
+    slow_id = q.add_job("slow", {}, group={"id": "g"})
+    fast_ids = q.add_jobs(
+        [{"job_type": "fast", "payload": {}, "group": {"id": "g"}} for _ in range(5)]
+    )
+    proc = make_processor({"slow": slow, "fast": fast}, concurrency=4, group_concurrency=2)
+    proc.start_in_background()
+    try:
+        for job_id in fast_ids:
+            wait_status(q, job_id, "completed")
+        assert q.get_job(slow_id).status.value == "processing"
+        assert gauge.peak <= 2
+    finally:
+        release.set()
+    wait_status(q, slow_id, "completed")
+
+
+def test_run_in_background_stop_and_is_running(q: Any, make_processor: Any) -> None:
+    proc = make_processor({"t": lambda p, c: p})
+    assert not proc.is_running()
+    proc.start_in_background()
+    proc.start_in_background()  # idempotent
+    wait_until(proc.is_running)
+    job_id = q.add_job("t", 1)
+    wait_status(q, job_id, "completed", timeout=5)
+    proc.stop_and_drain(5)
+    assert not proc.is_running()
+    later = q.add_job("t", 2)
+    time.sleep(0.5)
+    assert q.get_job(later).status.value == "pending"
+
+
+def test_idle_worker_picks_up_new_jobs_quickly(q: Any, make_processor: Any) -> None:
+    # poll_interval is long: pickup must come from the backend's wake-up, not polling.
+    proc = make_processor({"t": lambda p, c: None}, poll_interval=30.0)
+    proc.start_in_background()
+    time.sleep(0.3)
+    job_id = q.add_job("t", {})
+    wait_status(q, job_id, "completed", timeout=5)
+
+
+def test_events_and_hooks(q: Any, make_processor: Any) -> None:
+    seen: list[tuple[str, Any]] = []
+    for event in ("job:processing", "job:completed", "job:failed", "job:progress", "job:output"):
+        q.on(event, lambda payload, e=event: seen.append((e, payload)))
+
+    def handler(payload: Any, ctx: Any) -> None:
+        ctx.set_progress(50)
+        ctx.set_output({"partial": True})
+
+    ok = q.add_job("ok", {})
+    bad = q.add_job("bad", {}, max_attempts=1)
+    make_processor({"ok": handler, "bad": lambda p, c: 1 / 0}).start()
+    names = [name for name, _ in seen]
+    assert names.count("job:processing") == 2
+    assert ("job:progress", {"job_id": ok, "progress": 50}) in seen
+    assert ("job:output", {"job_id": ok, "output": {"partial": True}}) in seen
+    assert ("job:completed", {"job_id": ok, "job_type": "ok"}) in seen
+    failed = [p for name, p in seen if name == "job:failed"]
+    assert len(failed) == 1
+    assert failed[0]["job_id"] == bad
+    assert failed[0]["will_retry"] is False
+    assert isinstance(failed[0]["error"], ZeroDivisionError)
+    assert q.get_job(ok).output == {"partial": True}  # set_output wins over return None
+
+
+def test_will_retry_is_exact(q: Any, make_processor: Any) -> None:
+    flags: list[bool] = []
+    q.on("job:failed", lambda p: flags.append(p["will_retry"]))
+    job_id = q.add_job("bad", {}, max_attempts=2, retry_delay=0, retry_backoff=False)
+
+    def bad(payload: Any, ctx: Any) -> None:
+        raise ValueError("x")
+
+    proc = make_processor({"bad": bad})
+    proc.start_in_background()
+    wait_until(lambda: len(flags) == 2)
+    assert flags == [True, False]
+    assert q.get_job(job_id).status.value == "failed"
+    assert q.get_job(job_id).attempts == 2
+
+
+def test_output_semantics(q: Any, make_processor: Any) -> None:
+    def returns_none(payload: Any, ctx: Any) -> None:
+        ctx.set_output("kept")
+
+    def set_then_return(payload: Any, ctx: Any) -> str:
+        ctx.set_output("explicit")
+        return "returned"
+
+    a = q.add_job("none", {})
+    b = q.add_job("both", {})
+    c = q.add_job("scalar", {})
+    d = q.add_job("null", {})
+    make_processor(
+        {
+            "none": returns_none,
+            "both": set_then_return,
+            "scalar": lambda p, c: 42,
+            "null": lambda p, c: None,
+        },
+        batch_size=10,
+    ).start()
+    assert q.get_job(a).output == "kept"
+    assert q.get_job(b).output == "explicit"
+    assert q.get_job(c).output == 42
+    assert q.get_job(d).output is None
+
+
+def test_listener_and_on_error_exceptions_do_not_change_outcomes(
+    q: Any, make_processor: Any
+) -> None:
+    errors: list[BaseException] = []
+
+    def bad_listener(payload: Any) -> None:
+        raise RuntimeError("listener broke")
+
+    for event in ("job:processing", "job:completed", "job:failed"):
+        q.on(event, bad_listener)
+    q.on("error", errors.append)
+
+    def bad_on_error(exc: BaseException) -> None:
+        raise RuntimeError("on_error broke")
+
+    ok = q.add_job("ok", {})
+    bad = q.add_job("bad", {}, max_attempts=1)
+    proc = make_processor(
+        {"ok": lambda p, c: "fine", "bad": lambda p, c: 1 / 0}, on_error=bad_on_error
+    )
+    assert proc.start() == 2
+    assert q.get_job(ok).status.value == "completed"
+    assert q.get_job(ok).output == "fine"
+    assert q.get_job(bad).status.value == "failed"
+    assert any("listener broke" in str(e) for e in errors)
+
+
+def test_set_progress_persists_rounds_and_validates(q: Any, make_processor: Any) -> None:
+    problems: list[str] = []
+
+    def handler(payload: Any, ctx: Any) -> None:
+        ctx.set_progress(33.6)
+        for bad in (-1, 101, "50"):
+            try:
+                ctx.set_progress(bad)
+            except ValueError as exc:
+                problems.append(str(exc))
+
+    job_id = q.add_job("p", {})
+    make_processor({"p": handler}).start()
+    assert q.get_job(job_id).progress == 34
+    assert len(problems) == 3
+    assert "between 0 and 100" in problems[0]
+
+
+class TestDependencies:
+    def test_chain_and_diamond_run_in_order(self, q: Any, make_processor: Any) -> None:
+        lock = threading.Lock()
+        spans: dict[int, list[float]] = {}
+
+        def handler(payload: Any, ctx: Any) -> None:
+            with lock:
+                spans[ctx.job_id] = [time.monotonic()]
+            time.sleep(0.05)
+            with lock:
+                spans[ctx.job_id].append(time.monotonic())
+
+        a = q.add_job("t", {"n": "a"})
+        b = q.add_job("t", {"n": "b"}, depends_on={"job_ids": [a]})
+        c = q.add_job("t", {"n": "c"}, depends_on={"job_ids": [b]})
+        top = q.add_job("t", {"n": "top"})
+        left = q.add_job("t", {"n": "left"}, depends_on={"job_ids": [top]})
+        right = q.add_job("t", {"n": "right"}, depends_on={"job_ids": [top]})
+        bottom = q.add_job("t", {"n": "bottom"}, depends_on={"job_ids": [left, right]})
+        make_processor({"t": handler}, concurrency=10).start_in_background()
+        for job_id in (c, bottom):
+            wait_status(q, job_id, "completed")
+        for before, after in [
+            (a, b),
+            (b, c),
+            (top, left),
+            (top, right),
+            (left, bottom),
+            (right, bottom),
+        ]:
+            assert spans[before][1] <= spans[after][0], (before, after)
+
+    def test_tag_drain_barrier(self, q: Any, make_processor: Any) -> None:
+        lock = threading.Lock()
+        finished: list[int] = []
+        barrier_started_after: list[int] = []
+
+        def work(payload: Any, ctx: Any) -> None:
+            time.sleep(0.05 * payload["n"])
+            with lock:
+                finished.append(ctx.job_id)
+
+        def barrier(payload: Any, ctx: Any) -> None:
+            with lock:
+                barrier_started_after.extend(finished)
+
+        workers = q.add_jobs(
+            [{"job_type": "work", "payload": {"n": n}, "tags": ["batch-1", "x"]} for n in range(5)]
+        )
+        gate = q.add_job("barrier", {}, depends_on={"tags": ["batch-1"]})
+        make_processor({"work": work, "barrier": barrier}, concurrency=10).start_in_background()
+        wait_status(q, gate, "completed")
+        assert sorted(barrier_started_after) == sorted(workers)
+
+    def test_terminal_failure_cascades_retryable_does_not(
+        self, q: Any, make_processor: Any
+    ) -> None:
+        attempts: dict[int, int] = {}
+
+        def flaky(payload: Any, ctx: Any) -> None:
+            attempts[ctx.job_id] = ctx.attempt
+            if payload["fail_until"] >= ctx.attempt:
+                raise RuntimeError("not yet")
+
+        retried = q.add_job(
+            "flaky", {"fail_until": 1}, max_attempts=2, retry_delay=0, retry_backoff=False
+        )
+        after_retried = q.add_job("noop", {}, depends_on={"job_ids": [retried]})
+        doomed = q.add_job("flaky", {"fail_until": 5}, max_attempts=1)
+        after_doomed = q.add_job("noop", {}, depends_on={"job_ids": [doomed]})
+        make_processor({"flaky": flaky, "noop": lambda p, c: None}).start_in_background()
+        wait_status(q, after_retried, "completed")
+        assert attempts[retried] == 2
+        assert wait_status(q, after_doomed, "cancelled").status.value == "cancelled"
+        assert q.get_job(doomed).status.value == "failed"
