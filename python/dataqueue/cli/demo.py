@@ -14,6 +14,7 @@ The story, all in ONE ``add_jobs`` call (``batch_dep_ref`` links entries of the 
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
@@ -115,12 +116,31 @@ def build_pipeline(run_tag: str, speed: float = 1.0) -> list[JobOptions]:
 
 def _label(job: JobRecord) -> str:
     payload = job.payload if isinstance(job.payload, dict) else {}
-    detail = payload.get("file") or payload.get("endpoint") or payload.get("to") or ""
-    if job.job_type == "demo.aggregate":
-        detail = f"{len(payload.get('files', []))} files"
-    if job.job_type == "demo.finalize":
-        detail = "after the pipeline drains"
+    detail = {
+        "demo.aggregate": "report",
+        "demo.finalize": "publish",
+        "demo.upload": "to partner",
+        "demo.notify": "partner",
+    }.get(job.job_type, str(payload.get("file", "")))
     return f"{job.job_type.removeprefix('demo.')} {detail}".strip()
+
+
+class _QuietDemoFailures(logging.Filter):
+    """The worker logs every handler failure; the demo's own are shown in its table."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "(demo." not in record.getMessage()
+
+
+def _configure_logging() -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=console, show_path=False)
+    handler.addFilter(_QuietDemoFailures())
+    logger = logging.getLogger("dataqueue")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
 
 
 def is_settled(job: JobRecord) -> bool:
@@ -176,15 +196,7 @@ class _Watch:
                 continue
             needs = [f"#{d}" for d in job.depends_on_job_ids or ()]
             if job.depends_on_tags:
-                needs.append(
-                    "tags "
-                    + "+".join(
-                        t
-                        for t in job.depends_on_tags
-                        if t != "pipeline" and not t.startswith("demo:")
-                    )
-                    or "drain"
-                )
+                needs.append("tag drain")
             table.add_row(
                 str(job.id),
                 _label(job),
@@ -222,17 +234,16 @@ def _note(job: JobRecord, events: list[JobEvent]) -> str:
             None,
         )
         if after is not None:
-            notes.append(
-                f"failed, retried after {(after - fail_event.created_at).total_seconds():.1f} s"
-            )
+            delay = (after - fail_event.created_at).total_seconds()
+            notes.append(f"failed, retried after {delay:.1f} s backoff")
         else:
-            notes.append("failed terminally (no attempts left)")
+            notes.append("failed, no attempt left")
     for e in events:
         meta = e.metadata or {}
         if e.event_type == JobEventType.CANCELLED and meta.get("dependency_cascade"):
-            notes.append(f"cancelled by cascade: prerequisite #{meta.get('root_job_id')} failed")
+            notes.append(f"cascade: #{meta.get('root_job_id')} failed")
     if job.depends_on_tags and job.status == JobStatus.COMPLETED:
-        notes.append("waited for the tag drain")
+        notes.append("ran after the tag drain")
     return "; ".join(notes) or "-"
 
 
@@ -255,9 +266,10 @@ def _summary(q: Any, watch: _Watch, backend: str) -> Group:
         events = q.get_job_events(job_id)
         counts[job.status.value] = counts.get(job.status.value, 0) + 1
         start = _first(events, JobEventType.PROCESSING)
+        last_start = _last(events, JobEventType.PROCESSING)  # the successful attempt's run
         end = _last(events, JobEventType.COMPLETED) or _last(events, JobEventType.FAILED)
         waited = f"{(start - job.created_at).total_seconds():.1f} s" if start else "-"
-        ran = f"{(end - start).total_seconds():.1f} s" if start and end else "-"
+        ran = f"{(end - last_start).total_seconds():.1f} s" if last_start and end else "-"
         retries += sum(1 for e in events if e.event_type == JobEventType.FAILED) - (
             1 if job.status == JobStatus.FAILED else 0
         )
@@ -313,6 +325,7 @@ def demo(
     if backend == "postgres" and where.is_redis:
         raise fail("--backend postgres was given with a Redis URL")
     run_tag = f"demo:{uuid.uuid4().hex[:8]}"
+    _configure_logging()
     with where.queue() as q:
         label = q.backend_name if where.url else "postgres (embedded)"
         watch = _Watch(ids=[])
@@ -335,5 +348,8 @@ def demo(
                     time.sleep(0.1)
                 live.update(watch.render(label))
         finally:
-            processor.stop_and_drain(10)
+            processor.close(10)
+        console.print()
+        if not console.is_terminal:
+            console.print()  # the last live frame ends without a newline when not a terminal
         console.print(_summary(q, watch, label))

@@ -131,5 +131,6 @@ def worker(
             processor.run()
         finally:
             if supervisor is not None:
-                supervisor.stop()
+                supervisor.stop_and_drain(10)
+            processor.close(10)
     console.print("worker stopped")
