@@ -71,12 +71,10 @@ def translate_errors() -> Iterator[None]:
         yield
     except DataQueueError:
         raise
-    except (pg_errors.DataError, pg_errors.IntegrityConstraintViolation) as exc:
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
         raise InvalidJobError(f"rejected by PostgreSQL: {exc}") from exc
     except pg_errors.UndefinedTable as exc:
         raise BackendError(f"dataqueue tables are missing (run migrate()): {exc}") from exc
-    except psycopg.DataError as exc:  # raised client-side, e.g. NUL characters
-        raise InvalidJobError(f"rejected by PostgreSQL: {exc}") from exc
     except psycopg.Error as exc:
         raise BackendError(f"PostgreSQL error: {exc}") from exc
 

@@ -455,7 +455,9 @@ WITH upd AS (
     UPDATE {s}job_queue j SET status = 'completed', completed_at = now(), updated_at = now(),
         output = CASE WHEN %(keep)s THEN j.output ELSE %(output)s::jsonb END,
         step_data = '{}'::jsonb, wait_until = NULL, wait_token_id = NULL,
-        lease_expires_at = NULL, heartbeat_at = NULL, ready_at = NULL, resume_claim = false
+        ready_at = NULL, resume_claim = false, """
+            + _UNLOCK
+            + """
     WHERE """
             + _FENCE
             + """
