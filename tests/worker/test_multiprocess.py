@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import VARIANTS
 
 from ._helpers import wait_until
 
 WORKER = Path(__file__).with_name("_proc_worker.py")
-SYNC_VARIANTS = [("postgres", "sync"), ("redis", "sync")]
-pytestmark = pytest.mark.parametrize("variant", SYNC_VARIANTS, ids=["postgres", "redis"])
+SYNC_VARIANTS = sorted({(backend, "sync") for backend, _ in VARIANTS})
+pytestmark = pytest.mark.parametrize("variant", SYNC_VARIANTS, ids=[b for b, _ in SYNC_VARIANTS])
 
 
 class Workers:
@@ -29,7 +30,9 @@ class Workers:
         self.tmp = tmp
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, mode: str = "record", **options: Any) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(
+        self, mode: str = "record", wait: bool = True, **options: Any
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         out = self.tmp / f"worker-{len(self.procs)}.log"
         cmd = [
             sys.executable,
@@ -48,8 +51,13 @@ class Workers:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         proc = subprocess.Popen(cmd, env=env)
         self.procs.append((proc, out))
-        wait_until(lambda: out.exists() and "ready" in out.read_text(), timeout=30)
+        if wait:
+            self.wait_ready()
         return proc, out
+
+    def wait_ready(self) -> None:
+        for _, out in self.procs:
+            wait_until(lambda out=out: out.exists() and "ready" in out.read_text(), timeout=60)
 
     def lines(self, prefix: str) -> list[list[str]]:
         rows = []
@@ -86,10 +94,11 @@ def _count(q: Any, status: str) -> int:
 
 def test_four_processes_run_each_job_exactly_once(q: Any, workers: Workers) -> None:
     total = 2000
+    for _ in range(4):
+        workers.start(concurrency=10, wait=False)
+    workers.wait_ready()
     for start in range(0, total, 500):
         q.add_jobs([{"job_type": "job", "payload": {"i": i}} for i in range(start, start + 500)])
-    for _ in range(4):
-        workers.start(concurrency=10)
     wait_until(lambda: _count(q, "completed") == total, timeout=120, interval=0.5)
     workers.stop_all()
     runs = workers.lines("run")
