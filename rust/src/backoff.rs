@@ -30,6 +30,12 @@ fn invalid(message: String) -> CoreError {
     CoreError::new(ErrorKind::InvalidJob, message)
 }
 
+fn negative_attempts(attempts: i64) -> CoreError {
+    invalid(format!(
+        "attempts must be a non-negative integer, got {attempts}"
+    ))
+}
+
 fn check_non_negative(name: &str, value: Option<i64>) -> CoreResult<()> {
     match value {
         Some(v) if v < 0 => Err(invalid(format!(
@@ -48,10 +54,11 @@ pub fn check_rand(rand: f64) -> CoreResult<f64> {
     }
 }
 
-/// `2^min(exponent, 64)` as an exact f64.
+/// `2^min(exponent, 64)` as an exact f64, built from its bits (no `powi` libcall).
 fn pow2(exponent: i64) -> f64 {
-    // The clamp keeps the cast lossless.
-    2_f64.powi(exponent.min(MAX_EXPONENT) as i32)
+    // 0 <= exponent <= 64, so the biased exponent is a normal f64 exponent.
+    let clamped = exponent.clamp(0, MAX_EXPONENT) as u64;
+    f64::from_bits((clamped + 1023) << 52)
 }
 
 impl RetryPolicy {
@@ -81,6 +88,10 @@ impl RetryPolicy {
 
     /// Delays for many attempt counts; `rands` (same length as `attempts`) or fresh draws.
     pub fn delays(&self, attempts: &[i64], rands: Option<&[f64]>) -> CoreResult<Vec<f64>> {
+        // Validate everything first, then compute without error paths (an exact-size collect).
+        if let Some(&bad) = attempts.iter().find(|&&a| a < 0) {
+            return Err(negative_attempts(bad));
+        }
         match rands {
             Some(rands) => {
                 if rands.len() != attempts.len() {
@@ -90,18 +101,21 @@ impl RetryPolicy {
                         attempts.len()
                     )));
                 }
-                attempts
+                for &r in rands {
+                    check_rand(r)?;
+                }
+                Ok(attempts
                     .iter()
                     .zip(rands)
-                    .map(|(&a, &r)| self.delay_seconds(a, check_rand(r)?))
-                    .collect()
+                    .map(|(&a, &r)| self.delay_unchecked(a, r))
+                    .collect())
             }
             None => {
                 let mut rng = fastrand::Rng::new();
-                attempts
+                Ok(attempts
                     .iter()
-                    .map(|&a| self.delay_seconds(a, rng.f64()))
-                    .collect()
+                    .map(|&a| self.delay_unchecked(a, rng.f64()))
+                    .collect())
             }
         }
     }
@@ -109,24 +123,27 @@ impl RetryPolicy {
     /// Delay in seconds after `attempts` attempts, with `rand` in [0, 1) as the jitter draw.
     pub fn delay_seconds(&self, attempts: i64, rand: f64) -> CoreResult<f64> {
         if attempts < 0 {
-            return Err(invalid(format!(
-                "attempts must be a non-negative integer, got {attempts}"
-            )));
+            return Err(negative_attempts(attempts));
         }
+        Ok(self.delay_unchecked(attempts, rand))
+    }
+
+    /// The formula itself, for `attempts >= 0` and `rand` in [0, 1).
+    fn delay_unchecked(&self, attempts: i64, rand: f64) -> f64 {
         let cap = MAX_DELAY_SECONDS as f64;
         if self.is_legacy() {
-            return Ok((pow2(attempts) * 60.0).min(cap));
+            return (pow2(attempts) * 60.0).min(cap);
         }
         let base = self.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY) as f64;
         if self.retry_backoff == Some(false) {
-            return Ok(base.min(cap));
+            return base.min(cap);
         }
         // `retry_delay_max` of 0 or unset means "no maximum" (then the global cap applies).
         let max = match self.retry_delay_max {
             Some(m) if m > 0 => (m as f64).min(cap),
             _ => cap,
         };
-        Ok((base * pow2(attempts)).min(max) * (0.5 + 0.5 * rand))
+        (base * pow2(attempts)).min(max) * (0.5 + 0.5 * rand)
     }
 }
 
@@ -198,6 +215,14 @@ mod tests {
             MAX_DELAY_SECONDS as f64 / 2.0
         );
         assert_eq!(d(5, Some(0), Some(true), None, 0.7), 0.0);
+    }
+
+    #[test]
+    fn pow2_is_exact() {
+        for e in 0..=64 {
+            assert_eq!(pow2(e), 2_f64.powi(e as i32));
+        }
+        assert_eq!(pow2(1000), pow2(64));
     }
 
     #[test]

@@ -9,6 +9,78 @@ use std::hash::BuildHasher;
 use crate::dag::find_cycle_from;
 use crate::error::{CoreError, CoreResult, ErrorKind};
 
+/// The `depends_on` lists of a batch in one flat buffer: entry `i` is
+/// `ids[offsets[i]..offsets[i + 1]]`. Built with [`BatchDeps::push_id`] and
+/// [`BatchDeps::end_entry`] (ids pushed after the last `end_entry` belong to no entry yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchDeps {
+    offsets: Vec<usize>,
+    ids: Vec<i64>,
+}
+
+impl Default for BatchDeps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchDeps {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self {
+            offsets: vec![0],
+            ids: Vec::new(),
+        }
+    }
+
+    /// Copy nested lists into the flat form.
+    pub fn from_lists<L: AsRef<[i64]>>(lists: &[L]) -> Self {
+        let mut deps = Self::new();
+        deps.offsets.reserve(lists.len());
+        for list in lists {
+            deps.ids.extend_from_slice(list.as_ref());
+            deps.end_entry();
+        }
+        deps
+    }
+
+    /// Reserve room for `entries` more entries.
+    pub fn reserve(&mut self, entries: usize) {
+        self.offsets.reserve(entries);
+        self.ids.reserve(entries);
+    }
+
+    /// Append an id to the entry being built.
+    pub fn push_id(&mut self, id: i64) {
+        self.ids.push(id);
+    }
+
+    /// Close the entry being built.
+    pub fn end_entry(&mut self) {
+        self.offsets.push(self.ids.len());
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// True for a batch without entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `depends_on` ids of entry `i`.
+    pub fn entry(&self, i: usize) -> &[i64] {
+        &self.ids[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// Every entry in order.
+    pub fn entries(&self) -> impl Iterator<Item = &[i64]> + '_ {
+        self.offsets.windows(2).map(move |w| &self.ids[w[0]..w[1]])
+    }
+}
+
 /// Encode batch entry `index` as the placeholder id `-(index+1)`.
 pub fn batch_dep_ref(index: i64) -> CoreResult<i64> {
     if index < 0 {
@@ -37,8 +109,8 @@ fn out_of_range(placeholder: i64, index: usize, size: usize) -> CoreError {
 
 /// Replace every placeholder `-(k+1)` with `ids[k]`, keep real ids, and drop duplicates while
 /// keeping the first occurrence.
-pub fn resolve_batch_refs(deps: &[Vec<i64>], ids: &[i64]) -> CoreResult<Vec<Vec<i64>>> {
-    deps.iter()
+pub fn resolve_batch_refs(deps: &BatchDeps, ids: &[i64]) -> CoreResult<Vec<Vec<i64>>> {
+    deps.entries()
         .map(|entry| {
             let mut out: Vec<i64> = Vec::with_capacity(entry.len());
             for &dep in entry {
@@ -83,7 +155,7 @@ fn cycle_error(labels: impl Iterator<Item = String>) -> CoreError {
 /// (`Dependency`), a self reference or a cycle (`Cycle`, naming one cycle, `a -> b` meaning
 /// "a depends on b"). Linear apart from the heap: O((n + e) log n).
 pub fn plan_batch<S: BuildHasher>(
-    deps: &[Vec<i64>],
+    deps: &BatchDeps,
     existing_edges: Option<&HashMap<i64, Vec<i64>, S>>,
 ) -> CoreResult<Vec<usize>> {
     let n = deps.len();
@@ -91,7 +163,7 @@ pub fn plan_batch<S: BuildHasher>(
     let mut indegree = vec![0_u32; n];
     let mut dependents_count = vec![0_u32; n];
     let mut has_existing = false;
-    for (i, entry) in deps.iter().enumerate() {
+    for (i, entry) in deps.entries().enumerate() {
         for &dep in entry {
             match placeholder_index(dep) {
                 Some(k) if k >= n => return Err(out_of_range(dep, k, n)),
@@ -124,7 +196,7 @@ pub fn plan_batch<S: BuildHasher>(
     }
     let mut fill = offsets.clone();
     let mut dependents = vec![0_usize; offsets[n]];
-    for (i, entry) in deps.iter().enumerate() {
+    for (i, entry) in deps.entries().enumerate() {
         for &dep in entry {
             if let Some(k) = placeholder_index(dep) {
                 dependents[fill[k]] = i;
@@ -155,7 +227,7 @@ pub fn plan_batch<S: BuildHasher>(
     // depend on a job that is not written yet), so search from the batch's real prerequisites.
     if let (true, Some(edges)) = (has_existing, existing_edges) {
         if !edges.is_empty() {
-            let starts = deps.iter().flatten().copied().filter(|&d| d > 0);
+            let starts = deps.entries().flatten().copied().filter(|&d| d > 0);
             let next = |id: i64| edges.get(&id).map_or(&[][..], Vec::as_slice);
             if let Some(cycle) = find_cycle_from(starts, next) {
                 return Err(cycle_error(cycle.into_iter().map(|id| format!("job {id}"))));
@@ -169,7 +241,7 @@ pub fn plan_batch<S: BuildHasher>(
 ///
 /// Every such entry still has an unplaced prerequisite, so following unplaced prerequisites
 /// from any of them must revisit an entry; the revisited stretch is a cycle. Linear time.
-fn batch_cycle(deps: &[Vec<i64>], indegree: &[u32]) -> Vec<usize> {
+fn batch_cycle(deps: &BatchDeps, indegree: &[u32]) -> Vec<usize> {
     const UNSEEN: usize = usize::MAX;
     let mut position = vec![UNSEEN; deps.len()];
     let mut path: Vec<usize> = Vec::new();
@@ -180,7 +252,8 @@ fn batch_cycle(deps: &[Vec<i64>], indegree: &[u32]) -> Vec<usize> {
         }
         position[node] = path.len();
         path.push(node);
-        let next = deps[node]
+        let next = deps
+            .entry(node)
             .iter()
             .filter_map(|&dep| placeholder_index(dep))
             .find(|&k| indegree[k] > 0);
@@ -202,7 +275,30 @@ mod tests {
     }
 
     fn plan(deps: &[Vec<i64>]) -> CoreResult<Vec<usize>> {
-        plan_batch::<rustc_hash::FxBuildHasher>(deps, None)
+        plan_batch::<rustc_hash::FxBuildHasher>(&BatchDeps::from_lists(deps), None)
+    }
+
+    fn plan_with(deps: &[Vec<i64>], edges: &FxHashMap<i64, Vec<i64>>) -> CoreResult<Vec<usize>> {
+        plan_batch(&BatchDeps::from_lists(deps), Some(edges))
+    }
+
+    fn resolve(deps: &[Vec<i64>], ids: &[i64]) -> CoreResult<Vec<Vec<i64>>> {
+        resolve_batch_refs(&BatchDeps::from_lists(deps), ids)
+    }
+
+    #[test]
+    fn batch_deps_flat_form() {
+        let mut deps = BatchDeps::new();
+        assert!(deps.is_empty());
+        deps.push_id(-2);
+        deps.push_id(7);
+        deps.end_entry();
+        deps.end_entry();
+        assert_eq!(deps.len(), 2);
+        assert_eq!(deps.entry(0), &[-2, 7]);
+        assert_eq!(deps.entry(1), &[] as &[i64]);
+        assert_eq!(deps, BatchDeps::from_lists(&[vec![-2, 7], vec![]]));
+        assert_eq!(deps.entries().count(), 2);
     }
 
     /// Every prerequisite placeholder appears before its dependent in `order`.
@@ -265,17 +361,14 @@ mod tests {
     fn resolve_replaces_placeholders_and_dedupes() {
         let ids = [100, 101, 102];
         assert_eq!(
-            resolve_batch_refs(&[vec![-1, -3], vec![7, -2, 7, -2], vec![]], &ids),
+            resolve(&[vec![-1, -3], vec![7, -2, 7, -2], vec![]], &ids),
             Ok(vec![vec![100, 102], vec![7, 101], vec![]])
         );
-        assert_eq!(
-            resolve_batch_refs(&[vec![-1, 100]], &ids),
-            Ok(vec![vec![100]])
-        );
-        let err = resolve_batch_refs(&[vec![-4]], &ids).unwrap_err();
+        assert_eq!(resolve(&[vec![-1, 100]], &ids), Ok(vec![vec![100]]));
+        let err = resolve(&[vec![-4]], &ids).unwrap_err();
         assert_eq!(err.kind, ErrorKind::UnknownPrerequisite);
         assert!(err.message.contains("-4") && err.message.contains('3'));
-        let err = resolve_batch_refs(&[vec![i64::MIN]], &ids).unwrap_err();
+        let err = resolve(&[vec![i64::MIN]], &ids).unwrap_err();
         assert_eq!(err.kind, ErrorKind::UnknownPrerequisite);
     }
 
@@ -333,9 +426,9 @@ mod tests {
         edges.insert(10, vec![11]);
         edges.insert(11, vec![12]);
         let deps = vec![vec![10], vec![r(0), 12]];
-        assert_eq!(plan_batch(&deps, Some(&edges)), Ok(vec![0, 1]));
+        assert_eq!(plan_with(&deps, &edges), Ok(vec![0, 1]));
         edges.insert(12, vec![10]);
-        let err = plan_batch(&deps, Some(&edges)).unwrap_err();
+        let err = plan_with(&deps, &edges).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Cycle);
         assert_eq!(
             err.message,
@@ -343,7 +436,7 @@ mod tests {
         );
         // An unrelated cycle among existing jobs is not the batch's problem.
         let deps = vec![vec![99]];
-        assert_eq!(plan_batch(&deps, Some(&edges)), Ok(vec![0]));
+        assert_eq!(plan_with(&deps, &edges), Ok(vec![0]));
     }
 
     #[test]

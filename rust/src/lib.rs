@@ -9,7 +9,7 @@ pub mod error;
 pub mod tags;
 
 pub use backoff::{retry_delay_seconds, retry_delays, RetryPolicy, MAX_DELAY_SECONDS};
-pub use batch::{batch_dep_ref, placeholder_index, plan_batch, resolve_batch_refs};
+pub use batch::{batch_dep_ref, placeholder_index, plan_batch, resolve_batch_refs, BatchDeps};
 pub use dag::DependencyGraph;
 pub use error::{CoreError, CoreResult, ErrorKind};
 pub use tags::{tags_match, tags_match_many, TagMode, TagQuery};

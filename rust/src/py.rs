@@ -72,39 +72,56 @@ fn optional_int_arg(
     }
 }
 
-/// A sequence of ints, fast path first; on failure, walk it to name the bad entry.
+/// A list/tuple/iterable of ints (not bools); the error names the bad entry.
 fn int_list(obj: &Bound<'_, PyAny>, what: &str, kind: ErrorKind) -> PyResult<Vec<i64>> {
-    if let Ok(values) = obj.extract::<Vec<i64>>() {
-        return Ok(values);
-    }
     let py = obj.py();
-    if obj.is_instance_of::<PyString>() {
-        return Err(error(
-            py,
-            kind,
-            format!("{what} must be a list of integers, got {}", show(obj)),
-        ));
-    }
-    let items = obj.try_iter().map_err(|_| {
+    let mut out = Vec::with_capacity(obj.downcast::<PyList>().map_or(0, |l| l.len()));
+    let not_ints = || {
         error(
             py,
             kind,
             format!("{what} must be a list of integers, got {}", show(obj)),
         )
+    };
+    for_each_item(obj, not_ints, |item| {
+        match item.extract::<i64>() {
+            Ok(value) if !item.is_instance_of::<PyBool>() => out.push(value),
+            // Wrong type, bool, or beyond i64: int_arg names it (or saturates an overflow).
+            _ => out.push(int_arg(&item, &format!("{what} entry"), kind)?),
+        }
+        Ok(())
     })?;
-    let mut out = Vec::new();
-    for item in items {
-        out.push(int_arg(&item?, &format!("{what} entry"), kind)?);
-    }
     Ok(out)
 }
 
-/// `depends_on` lists of a batch.
-fn deps_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<i64>>> {
-    if let Ok(values) = obj.extract::<Vec<Vec<i64>>>() {
-        return Ok(values);
+/// Call `each` for every item of a list, tuple or other non-str iterable (lists and tuples
+/// are walked by index, which skips creating an iterator object).
+fn for_each_item<'py>(
+    obj: &Bound<'py, PyAny>,
+    not_iterable: impl Fn() -> PyErr,
+    mut each: impl FnMut(Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    if let Ok(list) = obj.downcast::<PyList>() {
+        list.iter().try_for_each(each)
+    } else if let Ok(tuple) = obj.downcast::<PyTuple>() {
+        tuple.iter().try_for_each(each)
+    } else if obj.is_instance_of::<PyString>() {
+        Err(not_iterable())
+    } else {
+        for item in obj.try_iter().map_err(|_| not_iterable())? {
+            each(item?)?;
+        }
+        Ok(())
     }
+}
+
+/// `depends_on` lists of a batch, copied straight into the flat form.
+fn deps_arg(obj: &Bound<'_, PyAny>) -> PyResult<batch::BatchDeps> {
     let py = obj.py();
+    let mut deps = batch::BatchDeps::new();
+    if let Ok(list) = obj.downcast::<PyList>() {
+        deps.reserve(list.len());
+    }
     let not_lists = || {
         error(
             py,
@@ -112,18 +129,40 @@ fn deps_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<i64>>> {
             format!("deps must be a list of lists of job ids, got {}", show(obj)),
         )
     };
-    if obj.is_instance_of::<PyString>() {
-        return Err(not_lists());
-    }
-    let mut out = Vec::new();
-    for (i, entry) in obj.try_iter().map_err(|_| not_lists())?.enumerate() {
-        out.push(int_list(
-            &entry?,
-            &format!("depends_on of batch[{i}]"),
-            ErrorKind::Dependency,
-        )?);
-    }
-    Ok(out)
+    let mut index = 0_usize;
+    for_each_item(obj, not_lists, |entry| {
+        let not_ids = || {
+            error(
+                py,
+                ErrorKind::Dependency,
+                format!(
+                    "depends_on of batch[{index}] must be a list of job ids, got {}",
+                    show(&entry)
+                ),
+            )
+        };
+        for_each_item(&entry, not_ids, |item| {
+            let id = match item.extract::<i64>() {
+                Ok(id) if !item.is_instance_of::<PyBool>() => id,
+                _ => {
+                    return Err(error(
+                        py,
+                        ErrorKind::Dependency,
+                        format!(
+                            "depends_on of batch[{index}] must hold integer job ids, got {}",
+                            show(&item)
+                        ),
+                    ))
+                }
+            };
+            deps.push_id(id);
+            Ok(())
+        })?;
+        deps.end_entry();
+        index += 1;
+        Ok(())
+    })?;
+    Ok(deps)
 }
 
 fn edges_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<FxHashMap<i64, Vec<i64>>>> {
