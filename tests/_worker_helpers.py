@@ -40,13 +40,19 @@ def claimed_ids(q: Any, limit: int = 100, **kwargs: Any) -> list[int]:
 def claim_job(q: Any, job_id: int, **kwargs: Any) -> JobRecord:
     """Claim and return job ``job_id``; fail the test if it is not claimable right now.
 
-    Other jobs claimed on the way are left ``processing``: call it on queues where that does not
-    matter, or claim with ``job_types`` to narrow the claim.
+    Claims one job at a time, narrowed to the job's type (unless ``job_types`` is given); jobs
+    of that type ahead of it in claim order are left ``processing``.
     """
-    for job in claim(q, 1000, **kwargs):
-        if job.id == job_id:
-            return job
-    raise AssertionError(f"job {job_id} was not claimable")
+    if "job_types" not in kwargs:
+        record = q.get_job(job_id)
+        assert record is not None, f"job {job_id} does not exist"
+        kwargs["job_types"] = [record.job_type]
+    while True:  # one at a time, so jobs queued behind this one stay pending
+        got = claim(q, 1, **kwargs)
+        if not got:
+            raise AssertionError(f"job {job_id} was not claimable")
+        if got[0].id == job_id:
+            return got[0]
 
 
 def complete(q: Any, job: JobRecord, output: Any = KEEP) -> bool:
