@@ -81,3 +81,22 @@ def test_retry_delays(benchmark: Any, impl: str) -> None:
     attempts = attempt_counts(1_000_000)
     delays = benchmark(IMPLS[impl].retry_delays, attempts, 5, True, 3600)
     assert len(delays) == len(attempts) and max(delays) <= 3600
+
+
+@cache
+def dag_edges(size: int) -> list[tuple[int, int]]:
+    """(job, prerequisite) edges of a random DAG over job ids 1..size (about 1.5 per job)."""
+    rng = random.Random(size)
+    return [
+        (job, rng.randrange(1, job)) for job in range(2, size + 1) for _ in range(rng.randrange(4))
+    ]
+
+
+@pytest.mark.parametrize("impl", list(IMPLS))
+def test_downstream(benchmark: Any, impl: str) -> None:
+    """Cascade closure: every job downstream of the 10 oldest jobs in a 100k-job DAG."""
+    benchmark.group = "downstream 100,000 jobs"
+    graph = IMPLS[impl].DependencyGraph()
+    graph.add_edges(dag_edges(100_000))
+    result = benchmark(graph.downstream, list(range(1, 11)))
+    assert len(result) > 1000
