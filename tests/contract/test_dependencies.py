@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from _worker_helpers import claim, claim_job, claimed_ids, complete, fail, fail_terminally
+from _worker_helpers import WORKER, claim, claim_job, claimed_ids, complete, fail, fail_terminally
 from dataqueue import (
     DependencyCycleError,
     DependencyError,
@@ -219,6 +220,21 @@ def test_tag_drain_counts_jobs_added_later(q: Any) -> None:
     late = q.add_job("late", tags=["t"])  # added after the dependent: still a barrier
     assert claimed_ids(q, job_types=["drain"]) == []
     complete(q, claim_job(q, late, job_types=["late"]))
+    assert claimed_ids(q) == [drain]
+
+
+def test_tag_drain_counts_waiting_jobs(q: Any) -> None:
+    sleeper = q.add_job("sleeper", tags=["t"])
+    drain = q.add_job("drain", depends_on={"tags": ["t"]})
+    job = claim_job(q, sleeper)
+    soon = datetime.now(timezone.utc) + timedelta(milliseconds=150)
+    assert q._backend.wait_job(
+        sleeper, WORKER, job.lock_version, wait_until=soon, token_id=None, step_data={}
+    )
+    assert status(q, sleeper) == JobStatus.WAITING
+    assert claimed_ids(q, job_types=["drain"]) == []  # a waiting job still holds the drain
+    time.sleep(0.3)
+    complete(q, claim_job(q, sleeper))
     assert claimed_ids(q) == [drain]
 
 

@@ -536,3 +536,36 @@ def test_reclaim_respects_live_lease(q: Any) -> None:
     q._backend.claim_jobs("w", 1, lease=LEASE)
     assert q.reclaim_stuck_jobs(10) == 0
     assert q.get_job(job_id).status == JobStatus.PROCESSING
+
+
+def test_retry_delay_sets_next_attempt(q: Any) -> None:
+    job_id = q.add_job("t")
+    before = datetime.now(UTC)
+    fail(q, claim_job(q, job_id), retry_delay_seconds=10)
+    next_at = q.get_job(job_id).next_attempt_at
+    assert before + timedelta(seconds=8) <= next_at <= datetime.now(UTC) + timedelta(seconds=12)
+
+
+def test_retry_config_is_stored_and_editable(q: Any) -> None:
+    plain = q.get_job(q.add_job("t"))
+    assert (plain.retry_delay, plain.retry_backoff, plain.retry_delay_max) == (None, None, None)
+    job_id = q.add_job("t", retry_delay=5, retry_backoff=True, retry_delay_max=30)
+    assert q.edit_job(job_id, retry_delay=10, retry_backoff=False, retry_delay_max=None)
+    job = q.get_job(job_id)
+    assert (job.retry_delay, job.retry_backoff, job.retry_delay_max) == (10, False, None)
+
+
+def test_cleanup_removes_tokens_of_deleted_jobs(q: Any) -> None:
+    job_id = q.add_job("t")
+    job = claim_job(q, job_id)
+    token = q._backend.create_token(job_id, None, None)
+    q._backend.wait_job(
+        job_id, WORKER, job.lock_version, wait_until=None, token_id=token.id, step_data={}
+    )
+    assert q.complete_token(token.id, {"ok": True})
+    complete(q, claim_job(q, job_id))
+    standalone = q.create_token()
+    time.sleep(0.02)
+    assert q.cleanup_old_jobs(0) == 1
+    assert q.get_token(token.id) is None  # its job is gone: the token went with it
+    assert q.get_token(standalone.id) is not None  # still waiting: not an orphan
