@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Final, cast
 
@@ -447,7 +447,7 @@ class JobQueue:
     # -- tokens ----------------------------------------------------------------------------
 
     def create_token(
-        self, timeout: str | float | Any = None, tags: Sequence[str] | None = None
+        self, timeout: str | float | timedelta | None = None, tags: Sequence[str] | None = None
     ) -> WaitpointRecord:
         """Create a wait token not bound to any job and return its record (``.id`` is what
         ``complete_token`` and ``ctx.wait_for_token`` take).
