@@ -244,6 +244,20 @@ fn query_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     ))
 }
 
+/// The UTF-8 view of a str; a lone surrogate cannot be a tag (or a mode).
+fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    text.to_str().map_err(|_| {
+        error(
+            text.py(),
+            ErrorKind::InvalidFilter,
+            format!(
+                "tags must be valid Unicode text, got {}",
+                show(text.as_any())
+            ),
+        )
+    })
+}
+
 fn mode_arg(py: Python<'_>, mode: &Bound<'_, PyAny>) -> PyResult<tags::TagMode> {
     let text = mode.downcast::<PyString>().map_err(|_| {
         error(
@@ -252,7 +266,7 @@ fn mode_arg(py: Python<'_>, mode: &Bound<'_, PyAny>) -> PyResult<tags::TagMode> 
             format!("tag mode must be a string, got {}", show(mode)),
         )
     })?;
-    text.to_str()?.parse().map_err(|e| raise(py, e))
+    utf8(text)?.parse().map_err(|e| raise(py, e))
 }
 
 /// Feed one job's tag list (None = untagged) to `query` without copying the strings.
@@ -273,7 +287,7 @@ fn match_one(query: &tags::TagQuery, job_tags: &Bound<'_, PyAny>) -> PyResult<bo
     };
     let mut feed = |tag: Bound<'_, PyAny>| -> PyResult<Option<bool>> {
         let text = tag.downcast::<PyString>().map_err(|_| bad(&tag))?;
-        Ok(state.feed(text.to_str()?))
+        Ok(state.feed(utf8(text)?))
     };
     if let Ok(list) = job_tags.downcast::<PyList>() {
         for tag in list.iter() {

@@ -240,7 +240,14 @@ def test_unknown_tag_mode(impl: Any, mode: str) -> None:
 
 @pytest.mark.parametrize(
     ("job", "query", "mode"),
-    [([1], ["a"], "all"), ("ab", ["a"], "all"), (["a"], "a", "all"), (["a"], ["a"], 3)],
+    [
+        ([1], ["a"], "all"),
+        ("ab", ["a"], "all"),
+        (["a"], "a", "all"),
+        (["a"], ["a"], 3),
+        (["\ud800"], ["a"], "all"),
+        (["a"], ["a"], "\ud800"),
+    ],
 )
 def test_malformed_tags_are_filter_errors(job: Any, query: Any, mode: Any) -> None:
     with pytest.raises(errors.InvalidFilterError):
