@@ -78,7 +78,8 @@ class AsyncRedisBackend(AsyncBackend):
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
-        self.client: Any = settings.build_async_client()
+        build = settings.build_async_client  # sync: build = settings.build_sync_client
+        self.client: Any = build()
         self._owns_client = settings.owns_client
         self.keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
@@ -166,8 +167,8 @@ class AsyncRedisBackend(AsyncBackend):
             )
         if not jobs:
             return []
-        flat = await self._run("add_jobs", [codec.job_specs(jobs)])
-        return [AddedJob(int(flat[i]), flat[i + 1] == 1) for i in range(0, len(flat), 2)]
+        ids, flags = await self._run("add_jobs", [codec.job_specs(jobs)])
+        return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags)]
 
     # -- read --------------------------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class AsyncRedisBackend(AsyncBackend):
             return []
         rows = await self._run("claim", [worker_id, limit, _us(lease),
                                          group_concurrency or 0, types])
-        return [codec.job_from_hash(codec.pairs(r)) for r in rows]
+        return [codec.job_from_hash(json.loads(r)) for r in rows]
 
     async def complete_job(self, job_id: int, worker_id: str, lock_version: int,
                            output: Any = KEEP) -> bool:

@@ -79,7 +79,8 @@ class RedisBackend(Backend):
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
-        self.client: Any = settings.build_async_client()
+        build = settings.build_sync_client
+        self.client: Any = build()
         self._owns_client = settings.owns_client
         self.keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
@@ -177,8 +178,8 @@ class RedisBackend(Backend):
             )
         if not jobs:
             return []
-        flat = self._run("add_jobs", [codec.job_specs(jobs)])
-        return [AddedJob(int(flat[i]), flat[i + 1] == 1) for i in range(0, len(flat), 2)]
+        ids, flags = self._run("add_jobs", [codec.job_specs(jobs)])
+        return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags)]
 
     # -- read --------------------------------------------------------------------------------
 
@@ -312,7 +313,7 @@ class RedisBackend(Backend):
         if job_types is not None and not job_types:
             return []
         rows = self._run("claim", [worker_id, limit, _us(lease), group_concurrency or 0, types])
-        return [codec.job_from_hash(codec.pairs(r)) for r in rows]
+        return [codec.job_from_hash(json.loads(r)) for r in rows]
 
     def complete_job(
         self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP

@@ -1,7 +1,7 @@
 -- Insert a batch of jobs atomically. ARGV[1]: JSON array of job specs (see insert_job);
 -- `deps` may hold batch placeholders -(k+1). Idempotency keys resolve to existing ids (also
 -- within the batch). Unknown prerequisites → error reply "DQ_UNKNOWN_PREREQ <ids>", nothing
--- written. Returns a flat array id1, created1, id2, created2, ...
+-- written. Returns {comma-separated ids, string of 1/0 created flags} (compact to parse).
 local specs = cjson.decode(ARGV[1])
 local ids, created, by_key = {}, {}, {}
 local fresh = 0
@@ -38,6 +38,7 @@ if #missing > 0 then
 end
 local first = 0
 if fresh > 0 then first = redis.call('INCRBY', B .. 'id', fresh) - fresh end
+EV_BLOCK = math.max(fresh, 1)
 -- Turn fresh ordinals into real ids.
 local final = {}
 for i = 1, #specs do
@@ -64,9 +65,6 @@ for i, s in ipairs(specs) do
   end
 end
 wake()
-local res = {}
-for i = 1, #specs do
-  res[#res + 1] = final[i]
-  res[#res + 1] = created[i] == true and 1 or 0
-end
-return res
+local flags = {}
+for i = 1, #specs do flags[i] = created[i] == true and '1' or '0' end
+return { table.concat(final, ','), table.concat(flags) }

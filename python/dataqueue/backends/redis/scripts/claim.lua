@@ -2,7 +2,7 @@
 -- of the wanted types. ARGV[3]: lease (µs); ARGV[4]: group cap (0 = none); ARGV[5]: JSON list
 -- of job types or '' for all. Blocked jobs are never in a ready set and a capped group shows
 -- only its head, so nothing ahead of an eligible job can starve it.
--- Returns one flat HGETALL array per claimed job.
+-- Returns one JSON object (the job's hash) per claimed job: cheap for the client to parse.
 local worker, limit, lease, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = now()
 
@@ -55,7 +55,7 @@ local function find_head(jt)
         redis.call('HDEL', jk(id), 'loc')
         removed = true
       elseif st ~= 'waiting' and not f.resume
-          and tonumber(f.attempts) >= tonumber(f.max_attempts) then
+          and tonumber(f.attempts or '0') >= tonumber(f.max_attempts) then
         ready_rem(id, jt, f.group_id) -- no attempts left: never claimable
         redis.call('HDEL', jk(id), 'loc')
         removed = true
@@ -116,7 +116,10 @@ while #out < limit do
   else
     claim_one(best.id, bt, best.g)
     if best.g then gcache[best.g] = gcount(best.g) + 1 end
-    out[#out + 1] = redis.call('HGETALL', jk(best.id))
+    local flat = redis.call('HGETALL', jk(best.id))
+    local obj = {}
+    for i = 1, #flat, 2 do obj[flat[i]] = flat[i + 1] end
+    out[#out + 1] = cjson.encode(obj)
   end
   find_head(bt)
 end

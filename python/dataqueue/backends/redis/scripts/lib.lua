@@ -9,6 +9,7 @@ local B = KEYS[1]
 local NOW = nil
 local WAKE = 0
 local HAS_DRAINS = nil
+local RTYPES_SEEN = {}
 local ACTIVE = { pending = true, processing = true, waiting = true }
 
 local function now()
@@ -55,13 +56,21 @@ local function fields(id, names)
   return t
 end
 
+-- Event ids come from evid; a script writing many events reserves them in one block.
+local EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
 local function add_event(id, etype, meta)
-  local eid = redis.call('INCR', B .. 'evid')
-  local t = now()
+  if EV_NEXT > EV_LAST then
+    EV_LAST = redis.call('INCRBY', B .. 'evid', EV_BLOCK)
+    EV_NEXT = EV_LAST - EV_BLOCK + 1
+    EV_BLOCK = 1
+  end
+  local eid = EV_NEXT
+  EV_NEXT = EV_NEXT + 1
+  local t = N(now())
   redis.call('RPUSH', B .. 'ev:' .. id, '{"id":' .. N(eid) .. ',"job_id":' .. id
-    .. ',"event_type":"' .. etype .. '","created_at":' .. N(t) .. ',"metadata":'
+    .. ',"event_type":"' .. etype .. '","created_at":' .. t .. ',"metadata":'
     .. (meta or 'null') .. '}')
-  redis.call('ZADD', B .. 'evidx', 'NX', N(t), id)
+  redis.call('ZADD', B .. 'evidx', 'NX', t, id)
 end
 
 local function wake()
@@ -169,7 +178,10 @@ local function ready_add(id, jt, g, prio)
   else
     redis.call('ZADD', rk, score, m)
   end
-  redis.call('SADD', B .. 'rtypes', jt)
+  if not RTYPES_SEEN[jt] then
+    redis.call('SADD', B .. 'rtypes', jt)
+    RTYPES_SEEN[jt] = true
+  end
   WAKE = WAKE + 1
 end
 
@@ -188,7 +200,10 @@ local function ready_rem(id, jt, g)
   else
     redis.call('ZREM', rk, m)
   end
-  if redis.call('ZCARD', rk) == 0 then redis.call('SREM', B .. 'rtypes', jt) end
+  if redis.call('ZCARD', rk) == 0 then
+    redis.call('SREM', B .. 'rtypes', jt)
+    RTYPES_SEEN[jt] = nil
+  end
 end
 
 -- Where a not-running job sits: loc r = ready set, d = delayed zset, b = blocked.
@@ -271,7 +286,7 @@ local function leave_processing(id, g)
   gact_dec(g)
   redis.call('ZREM', B .. 'leases', id)
   redis.call('ZREM', B .. 'locked', id)
-  redis.call('HDEL', jk(id), 'lease_expires_at')
+  redis.call('HDEL', jk(id), 'lease_expires_at', 'locked_by', 'locked_at')
 end
 
 -- -- insert -------------------------------------------------------------------------------------
@@ -297,6 +312,7 @@ end
 -- Write a new pending job. `s`: job_type, payload (JSON text), max_attempts, priority,
 -- run_at (µs), timeout_ms, fk, tags, ikey, retry_delay, retry_backoff, retry_delay_max, dlt,
 -- gid, gtier, deps (resolved ids), dtags. `meta`: the added event's metadata (default built).
+-- Defaults (attempts 0, lock_version 0, force_kill false) are absent fields.
 local function insert_job(id, s, meta)
   local k = jk(id)
   local t = now()
@@ -304,65 +320,73 @@ local function insert_job(id, s, meta)
   local prio = (s.priority ~= nil and s.priority ~= cjson.null) and s.priority or 0
   local h = { 'id', id, 'job_type', s.job_type, 'payload', s.payload, 'status', 'pending',
     'created_at', N(t), 'updated_at', N(t), 'run_at', N(run_at), 'priority', N(prio),
-    'attempts', '0', 'max_attempts', N(s.max_attempts or 3), 'lock_version', '0',
-    'force_kill_on_timeout', s.fk == true and '1' or '0' }
-  local function opt(name, v)
-    if v ~= nil then
-      h[#h + 1] = name
-      h[#h + 1] = v
-    end
-  end
-  opt('timeout_ms', opt_num(s.timeout_ms))
+    'max_attempts', N(s.max_attempts or 3) }
+  local n = #h
+  if s.fk == true then h[n + 1] = 'force_kill_on_timeout'; h[n + 2] = '1'; n = n + 2 end
+  local v = opt_num(s.timeout_ms)
+  if v then h[n + 1] = 'timeout_ms'; h[n + 2] = v; n = n + 2 end
   local tags = (s.tags and s.tags ~= cjson.null and #s.tags > 0) and s.tags or nil
   local tags_json = tags and cjson.encode(tags) or nil
-  opt('tags', tags_json)
-  opt('idempotency_key', opt_str(s.ikey))
-  opt('retry_delay', opt_num(s.retry_delay))
-  opt('retry_backoff', opt_bool(s.retry_backoff))
-  opt('retry_delay_max', opt_num(s.retry_delay_max))
-  opt('dead_letter_job_type', opt_str(s.dlt))
+  if tags_json then h[n + 1] = 'tags'; h[n + 2] = tags_json; n = n + 2 end
+  local ikey = opt_str(s.ikey)
+  if ikey then h[n + 1] = 'idempotency_key'; h[n + 2] = ikey; n = n + 2 end
+  v = opt_num(s.retry_delay)
+  if v then h[n + 1] = 'retry_delay'; h[n + 2] = v; n = n + 2 end
+  v = opt_bool(s.retry_backoff)
+  if v then h[n + 1] = 'retry_backoff'; h[n + 2] = v; n = n + 2 end
+  v = opt_num(s.retry_delay_max)
+  if v then h[n + 1] = 'retry_delay_max'; h[n + 2] = v; n = n + 2 end
+  v = opt_str(s.dlt)
+  if v then h[n + 1] = 'dead_letter_job_type'; h[n + 2] = v; n = n + 2 end
   local g = opt_str(s.gid)
-  opt('group_id', g)
-  opt('group_tier', opt_str(s.gtier))
+  if g then h[n + 1] = 'group_id'; h[n + 2] = g; n = n + 2 end
+  v = opt_str(s.gtier)
+  if v then h[n + 1] = 'group_tier'; h[n + 2] = v; n = n + 2 end
   local deps = (s.deps and s.deps ~= cjson.null and #s.deps > 0) and s.deps or nil
   local unmet = 0
   if deps then
-    opt('depends_on_job_ids', cjson.encode(deps))
+    h[n + 1] = 'depends_on_job_ids'; h[n + 2] = cjson.encode(deps); n = n + 2
     for _, p in ipairs(deps) do
-      if redis.call('HGET', jk(p), 'status') ~= 'completed' then
+      if redis.call('HGET', jk(N(p)), 'status') ~= 'completed' then
         unmet = unmet + 1
         redis.call('SADD', B .. 'rd:' .. N(p), id)
       end
     end
-    if unmet > 0 then opt('unmet', N(unmet)) end
+    if unmet > 0 then h[n + 1] = 'unmet'; h[n + 2] = N(unmet); n = n + 2 end
   end
   local dtags = (s.dtags and s.dtags ~= cjson.null and #s.dtags > 0) and s.dtags or nil
   local drain = nil
   if dtags then
     drain = drain_key(dtags)
-    opt('depends_on_tags', cjson.encode(dtags))
-    opt('dep_drain', drain)
+    h[n + 1] = 'depends_on_tags'; h[n + 2] = cjson.encode(dtags)
+    h[n + 3] = 'dep_drain'; h[n + 4] = drain; n = n + 4
     register_drain(drain)
     redis.call('SADD', B .. 'dj:' .. drain, id)
   end
-  redis.call('HSET', k, unpack(h))
-  redis.call('ZADD', B .. 'all', id, id)
-  redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
+  -- Count the job in the drains it belongs to before deciding whether its own drain is clear.
   redis.call('ZADD', B .. 'st:pending', id, id)
   if tags then
     for _, tg in ipairs(tags) do redis.call('ZADD', B .. 'tag:' .. tg, id, id) end
     if has_drains() then drain_adjust(tags, 1) end
   end
-  if opt_str(s.ikey) then redis.call('SET', B .. 'idem:' .. s.ikey, id) end
-  local f = { job_type = s.job_type, group_id = g, priority = prio }
+  local loc
   if unmet > 0 then
-    redis.call('HSET', k, 'loc', 'b')
+    loc = 'b'
   elseif drain and not drain_ok(drain, tags_json) then
     redis.call('SADD', B .. 'dwait:' .. drain, id)
-    redis.call('HSET', k, 'loc', 'b')
+    loc = 'b'
+  elseif run_at > t then
+    redis.call('ZADD', B .. 'delayed', N(run_at), id)
+    loc = 'd'
   else
-    place(id, f, run_at)
+    ready_add(id, s.job_type, g, prio)
+    loc = 'r'
   end
+  h[n + 1] = 'loc'; h[n + 2] = loc
+  redis.call('HSET', k, unpack(h))
+  redis.call('ZADD', B .. 'all', id, id)
+  redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
+  if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
   add_event(id, 'added', meta or added_meta(s, deps))
 end
 
