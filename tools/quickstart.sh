@@ -3,5 +3,5 @@
 # and run the live demo. With no --url / DATAQUEUE_URL the demo uses an embedded PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DQ_EXTRAS="${DQ_EXTRAS:-all,embedded}" bash tools/bootstrap.sh
+DQ_EXTRAS="${DQ_EXTRAS:-postgres,redis,cli,embedded}" bash tools/bootstrap.sh
 exec .venv/bin/dataqueue demo "$@"
