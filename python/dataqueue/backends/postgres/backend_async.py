@@ -29,6 +29,7 @@ from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres.config import PostgresSettings
 from dataqueue.backends.postgres.enqueue import plan_add
 from dataqueue.backends.postgres.sql import (
+    CLAIM_PLANNER_SETTINGS,
     Statements,
     cron_assignments,
     edit_assignments,
@@ -76,6 +77,14 @@ def translate_errors() -> Iterator[None]:
         raise BackendError(f"dataqueue tables are missing (run migrate()): {exc}") from exc
     except psycopg.Error as exc:
         raise BackendError(f"PostgreSQL error: {exc}") from exc
+
+
+def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
+    """Claimed rows come back unordered (sorting them in SQL would need the sort the claim
+    disables): order them priority DESC, created_at, id here."""
+    jobs = [R.job_from_row(r) for r in rows]
+    jobs.sort(key=lambda j: (-j.priority, j.created_at, j.id))
+    return jobs
 
 
 class AsyncPostgresBackend(AsyncBackend):
@@ -378,13 +387,19 @@ class AsyncPostgresBackend(AsyncBackend):
             "lease": lease,
             "types": list(job_types) if job_types is not None else None,
         }
-        if group_concurrency is None:
-            params["limit"] = limit
-            rows = await self._all(self._q_claim[typed], params)
-            return [R.job_from_row(r) for r in rows]
         async with self._conn() as conn:
+            if group_concurrency is None:
+                params["limit"] = limit
+                # One round trip: BEGIN, planner settings, the claim statement, COMMIT.
+                async with conn.pipeline():
+                    async with conn.transaction():
+                        await conn.execute(CLAIM_PLANNER_SETTINGS)
+                        cur = await conn.execute(self._q_claim[typed], params)
+                    rows = await cur.fetchall()
+                return _in_claim_order(rows)
             try:
                 async with conn.transaction():
+                    await conn.execute(CLAIM_PLANNER_SETTINGS)
                     return await self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
@@ -432,7 +447,7 @@ class AsyncPostgresBackend(AsyncBackend):
         if not chosen:
             return []
         cur = await conn.execute(self._sql.claim_ids, {**params, "ids": chosen})
-        return [R.job_from_row(r) for r in await cur.fetchall()]
+        return _in_claim_order(await cur.fetchall())
 
     async def complete_job(
         self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP

@@ -30,6 +30,7 @@ from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres.config import PostgresSettings
 from dataqueue.backends.postgres.enqueue import plan_add
 from dataqueue.backends.postgres.sql import (
+    CLAIM_PLANNER_SETTINGS,
     Statements,
     cron_assignments,
     edit_assignments,
@@ -77,6 +78,14 @@ def translate_errors() -> Iterator[None]:
         raise BackendError(f"dataqueue tables are missing (run migrate()): {exc}") from exc
     except psycopg.Error as exc:
         raise BackendError(f"PostgreSQL error: {exc}") from exc
+
+
+def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
+    """Claimed rows come back unordered (sorting them in SQL would need the sort the claim
+    disables): order them priority DESC, created_at, id here."""
+    jobs = [R.job_from_row(r) for r in rows]
+    jobs.sort(key=lambda j: (-j.priority, j.created_at, j.id))
+    return jobs
 
 
 class PostgresBackend(Backend):
@@ -376,13 +385,19 @@ class PostgresBackend(Backend):
             "lease": lease,
             "types": list(job_types) if job_types is not None else None,
         }
-        if group_concurrency is None:
-            params["limit"] = limit
-            rows = self._all(self._q_claim[typed], params)
-            return [R.job_from_row(r) for r in rows]
         with self._conn() as conn:
+            if group_concurrency is None:
+                params["limit"] = limit
+                # One round trip: BEGIN, planner settings, the claim statement, COMMIT.
+                with conn.pipeline():
+                    with conn.transaction():
+                        conn.execute(CLAIM_PLANNER_SETTINGS)
+                        cur = conn.execute(self._q_claim[typed], params)
+                    rows = cur.fetchall()
+                return _in_claim_order(rows)
             try:
                 with conn.transaction():
+                    conn.execute(CLAIM_PLANNER_SETTINGS)
                     return self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
@@ -430,7 +445,7 @@ class PostgresBackend(Backend):
         if not chosen:
             return []
         cur = conn.execute(self._sql.claim_ids, {**params, "ids": chosen})
-        return [R.job_from_row(r) for r in cur.fetchall()]
+        return _in_claim_order(cur.fetchall())
 
     def complete_job(
         self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP

@@ -22,7 +22,13 @@ from dataqueue.errors import CronError
 from dataqueue.options import JobFilters, JobUpdates
 from dataqueue.records import TagQueryMode
 
-__all__ = ["Statements", "filter_clause", "notify_channel", "pg_text_array"]
+__all__ = [
+    "CLAIM_PLANNER_SETTINGS",
+    "Statements",
+    "filter_clause",
+    "notify_channel",
+    "pg_text_array",
+]
 
 _JCOLS: Final = ", ".join(f"j.{c}" for c in JOB_COLUMNS)
 _COLS: Final = ", ".join(JOB_COLUMNS)
@@ -37,13 +43,20 @@ _FENCE: Final = (
 )
 
 _CLAIMABLE: Final = """
-    j.ready_at IS NOT NULL AND j.unmet_dependencies = 0 AND j.ready_at <= now()
+    j.ready_at IS NOT NULL AND j.ready_at <= now()
     AND (j.attempts < j.max_attempts OR j.status = 'waiting' OR j.resume_claim)
-    AND (j.depends_on_tags IS NULL OR NOT EXISTS (
-        SELECT 1 FROM {s}job_queue o
-        WHERE o.tags @> j.depends_on_tags AND o.id <> j.id
-          AND o.status IN ('pending', 'processing', 'waiting')))
+    AND (j.depends_on_tags IS NULL OR {s}dataqueue_tag_drain_clear(j.depends_on_tags, j.id))
 """
+
+#: Run first in a claim's transaction. With sorting penalised the only cheap way to produce
+#: claim order is the ordered claim index, so the planner cannot swap it for a scan + sort
+#: when its estimates are off (a freshly bulk-loaded, never-analysed table, or a selective
+#: ``job_types`` filter whose default selectivity makes a full sort look cheap). JIT is off
+#: because the penalty inflates the estimated cost past its threshold (compiling would cost
+#: far more than the few rows a claim touches).
+CLAIM_PLANNER_SETTINGS: Final = (
+    "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
+)
 
 # Claiming: resuming a wait (status waiting, or a resumed token wait) consumes no attempt.
 _CLAIM_SET: Final = """
@@ -92,7 +105,9 @@ ins AS (
         retry_delay_max, dead_letter_job_type, group_id, group_tier, depends_on_job_ids,
         depends_on_tags, unmet_dependencies)
     SELECT r.new_id, r.job_type, r.payload::jsonb, r.max_attempts, r.priority,
-           coalesce(r.run_at, now()), coalesce(r.run_at, now()), r.timeout_ms, r.fk,
+           coalesce(r.run_at, now()),
+           CASE WHEN r.unmet_new + coalesce(b.n, 0) = 0 THEN coalesce(r.run_at, now()) END,
+           r.timeout_ms, r.fk,
            r.tags::text[], r.idem, r.retry_delay, r.retry_backoff, r.retry_delay_max, r.dlq,
            r.group_id, r.group_tier, r.dep_ids::bigint[], r.dep_tags::text[],
            r.unmet_new + coalesce(b.n, 0)
@@ -255,7 +270,8 @@ _EDIT_SQL: Final = {
     "max_attempts": "max_attempts = %(e_max_attempts)s",
     "priority": "priority = %(e_priority)s",
     "run_at": "run_at = coalesce(%(e_run_at)s::timestamptz, now()),"
-    " ready_at = coalesce(%(e_run_at)s::timestamptz, now())",
+    " ready_at = CASE WHEN j.unmet_dependencies = 0"
+    " THEN coalesce(%(e_run_at)s::timestamptz, now()) END",
     "timeout_ms": "timeout_ms = %(e_timeout_ms)s",
     "tags": "tags = %(e_tags)s::text[]",
     "retry_delay": "retry_delay = %(e_retry_delay)s",
@@ -391,7 +407,7 @@ upd AS (
     RETURNING {jcols}
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'processing' FROM upd)
-SELECT {cols} FROM upd ORDER BY priority DESC, created_at, id
+SELECT {cols} FROM upd
 """
         )
 
@@ -442,7 +458,7 @@ WITH upd AS (
     RETURNING {jcols}
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'processing' FROM upd)
-SELECT {cols} FROM upd ORDER BY priority DESC, created_at, id
+SELECT {cols} FROM upd
 """
         )
 
@@ -476,7 +492,9 @@ SELECT count(*) FROM upd
         return self._r(
             """
 WITH dec AS (
-    UPDATE {s}job_queue d SET unmet_dependencies = d.unmet_dependencies - 1
+    UPDATE {s}job_queue d SET unmet_dependencies = d.unmet_dependencies - 1,
+        ready_at = CASE WHEN d.unmet_dependencies = 1 AND d.status = 'pending'
+                        THEN d.run_at ELSE d.ready_at END
     FROM {s}job_dependencies e
     WHERE e.prerequisite_id = %(id)s AND d.id = e.job_id AND d.unmet_dependencies > 0
       AND EXISTS (SELECT 1 FROM {s}job_queue p WHERE p.id = %(id)s
@@ -505,7 +523,8 @@ WITH upd AS (
             jsonb_build_object('message', %(message)s::text, 'timestamp', now())),
         next_attempt_at = CASE WHEN j.attempts < j.max_attempts
                                THEN now() + %(delay)s END,
-        ready_at = CASE WHEN j.attempts < j.max_attempts THEN now() + %(delay)s END,
+        ready_at = CASE WHEN j.attempts < j.max_attempts AND j.unmet_dependencies = 0
+                        THEN now() + %(delay)s END,
         dead_letter_job_id = CASE WHEN j.attempts >= j.max_attempts
                                    AND j.dead_letter_job_type IS NOT NULL
                                   THEN nextval('{seq}') ELSE j.dead_letter_job_id END,
@@ -708,8 +727,8 @@ SELECT count(*) FROM upd
 WITH upd AS (
     UPDATE {s}job_queue SET status = 'pending', attempts = 0, updated_at = now(),
         last_retried_at = now(), lock_version = lock_version + 1, next_attempt_at = NULL,
-        ready_at = now(), resume_claim = false, wait_until = NULL, wait_token_id = NULL,
-        pending_reason = NULL, """
+        ready_at = CASE WHEN unmet_dependencies = 0 THEN now() END, resume_claim = false,
+        wait_until = NULL, wait_token_id = NULL, pending_reason = NULL, """
             + _UNLOCK
             + """
     WHERE id = %(id)s AND status IN ('failed', 'processing')
