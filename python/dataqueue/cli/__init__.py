@@ -86,11 +86,24 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _quiet_logging(debug: bool) -> None:
+    """Driver warnings (e.g. a connection pool retrying) must not spill onto the terminal: the
+    command reports the error itself. ``worker`` and ``demo`` install their own handlers."""
+    import logging
+
+    root = logging.getLogger()
+    if debug:
+        logging.basicConfig(level=logging.INFO)
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line (``argv`` defaults to ``sys.argv[1:]``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or env_flag("DATAQUEUE_DEBUG")
     args = [a for a in args if a != "--debug"]
+    _quiet_logging(debug)
     try:
         app(args=args, prog_name="dataqueue")
     except SystemExit:

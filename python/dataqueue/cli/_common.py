@@ -129,6 +129,8 @@ class Target:
             options["key_prefix"] = self.key_prefix
         if self.schema is not None:
             options["schema"] = self.schema
+        if server is None and not self.is_redis:
+            _probe_postgres(url)
         try:
             q = init_job_queue(url, **options)
             try:
@@ -140,6 +142,37 @@ class Target:
         finally:
             if server is not None and started and self.ephemeral:
                 server.stop()
+
+
+def _probe_postgres(url: str) -> None:
+    """Connect once, briefly, so a wrong URL fails in seconds with the server's own reason
+    (the pool would retry for its full timeout and then report only that it timed out)."""
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).scheme.lower() not in {"postgres", "postgresql"}:
+        return  # not a Postgres URL: the queue factory reports what is wrong with it
+    try:
+        import psycopg
+    except ImportError:
+        return  # the factory names the missing extra
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigurationError(
+            f"cannot connect to PostgreSQL at {_redact(url)}: {reason}"
+        ) from None
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def target(
