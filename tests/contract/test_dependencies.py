@@ -318,3 +318,78 @@ def test_cascade_spares_finished_dependents(q: Any) -> None:
     fail_terminally(q, root)
     assert status(q, done) == JobStatus.COMPLETED
     assert status(q, child) == JobStatus.CANCELLED
+
+
+def test_editing_tags_moves_a_job_in_or_out_of_a_drain(q: Any) -> None:
+    blocker = q.add_job("blocker", tags=["t"], run_at=datetime(2031, 1, 1, tzinfo=timezone.utc))
+    drain = q.add_job("drain", depends_on={"tags": ["t"]})
+    assert claimed_ids(q) == []
+    assert q.edit_job(blocker, tags=["other"])  # no longer carries the drained tag
+    assert claimed_ids(q) == [drain]
+    late = q.add_job("late", run_at=datetime(2031, 1, 1, tzinfo=timezone.utc))
+    drain2 = q.add_job("drain2", depends_on={"tags": ["t"]})
+    assert q.edit_job(late, tags=["t", "x"])  # now it does: a barrier again
+    assert claimed_ids(q) == []
+    assert q.edit_job(late, tags=None)
+    assert claimed_ids(q) == [drain2]
+
+
+def test_cancelling_a_tagged_job_cascades_to_its_drain(q: Any) -> None:
+    blocker = q.add_job("blocker", tags=["t"])
+    drain = q.add_job("drain", depends_on={"tags": ["t"]})
+    assert q.cancel_job(blocker)
+    assert status(q, drain) == JobStatus.CANCELLED
+    assert cascade_metadata(q, drain) == {"root_job_id": blocker, **CASCADE}
+
+
+def test_worker_lost_on_last_attempt_cascades(q: Any) -> None:
+    root = q.add_job("root", max_attempts=1)
+    child = q.add_job("child", depends_on={"job_ids": [root]})
+    claim_job(q, root)
+    time.sleep(0.02)
+    assert q.reclaim_stuck_jobs(0) == 1
+    assert status(q, root) == JobStatus.FAILED
+    assert status(q, child) == JobStatus.CANCELLED
+    assert cascade_metadata(q, child) == {"root_job_id": root, **CASCADE}
+
+
+def test_retrying_a_failed_prerequisite_does_not_revive_dependents(q: Any) -> None:
+    root = q.add_job("root", max_attempts=1)
+    child = q.add_job("child", depends_on={"job_ids": [root]})
+    fail_terminally(q, root)
+    assert q.retry_job(root)
+    assert status(q, child) == JobStatus.CANCELLED
+    complete(q, claim_job(q, root))
+    assert status(q, child) == JobStatus.CANCELLED
+    assert claimed_ids(q) == []
+
+
+def test_long_chain_resolves_in_order(q: Any) -> None:
+    ids = q.add_jobs(
+        [{"job_type": "step"}]
+        + [{"job_type": "step", "depends_on": {"job_ids": [batch_dep_ref(i)]}} for i in range(9)]
+    )
+    order = []
+    while got := claim(q, 10):
+        assert len(got) == 1  # each step waits for the one before
+        order.append(got[0].id)
+        complete(q, got[0])
+    assert order == ids
+
+
+def test_diamond_waits_for_both_branches(q: Any) -> None:
+    top, left, right, bottom = q.add_jobs(
+        [
+            {"job_type": "top"},
+            {"job_type": "left", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
+            {"job_type": "right", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
+            {"job_type": "bottom", "depends_on": {"job_ids": [batch_dep_ref(1), batch_dep_ref(2)]}},
+        ]
+    )
+    complete(q, claim_job(q, top))
+    branches = {j.id: j for j in claim(q)}
+    assert set(branches) == {left, right}
+    complete(q, branches[left])
+    assert claimed_ids(q) == []
+    complete(q, branches[right])
+    assert claimed_ids(q) == [bottom]

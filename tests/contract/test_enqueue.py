@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from _worker_helpers import claim_job, claimed_ids, complete
 from dataqueue import (
     DependsOn,
     InvalidJobError,
@@ -163,8 +165,6 @@ def test_naive_datetime_rejected(q: Any) -> None:
 
 
 def test_negative_priority_is_allowed_and_runs_after_zero(q: Any) -> None:
-    from _worker_helpers import claimed_ids
-
     low = q.add_job("t", priority=-5)
     normal = q.add_job("t")
     assert q.get_job(low).priority == -5
@@ -312,3 +312,28 @@ def test_dependson_object_and_mapping_forms(q: Any) -> None:
     assert jb.depends_on_job_ids == (a,) and jb.depends_on_tags == ("x",)
     assert jc.depends_on_job_ids == (a,) and jc.depends_on_tags is None
     assert jd.depends_on_job_ids is None and jd.depends_on_tags is None
+
+
+def test_idempotency_key_released_when_job_is_cleaned_up(q: Any) -> None:
+    first = q.add_job("t", idempotency_key="reuse")
+    complete(q, claim_job(q, first))
+    time.sleep(0.02)
+    assert q.cleanup_old_jobs(0) == 1
+    second = q.add_job("t", idempotency_key="reuse")
+    assert second != first
+    assert q.get_job(second).idempotency_key == "reuse"
+
+
+def test_extreme_priorities_keep_fifo_order(q: Any) -> None:
+    top = 2**31 - 1
+    bottom = -(2**31)
+    high = [q.add_job("t", priority=top) for _ in range(3)]
+    low = [q.add_job("t", priority=bottom) for _ in range(3)]
+    mid = [q.add_job("t", priority=0) for _ in range(3)]
+    assert claimed_ids(q) == high + mid + low
+
+
+def test_priority_out_of_int32_range_rejected(q: Any) -> None:
+    with pytest.raises(InvalidJobError):
+        q.add_job("t", priority=2**31)
+    assert q.get_all_jobs() == []

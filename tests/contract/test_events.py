@@ -85,6 +85,7 @@ def test_lifecycle_timestamps(q: Any) -> None:
     complete(q, second)
     done = q.get_job(job_id)
     assert done.completed_at is not None and done.completed_at >= second.locked_at
+    assert done.locked_by is None and done.locked_at is None
     assert done.status == JobStatus.COMPLETED
     other = q.add_job("t")
     q.cancel_job(other)
