@@ -237,3 +237,12 @@ def test_url_of_a_stopped_server_is_an_error(data_dir: Path) -> None:
     assert "Traceback" not in r.stderr
     with pytest.raises(EmbeddedPostgresError):
         EmbeddedPostgres(data_dir).url()
+
+
+@needs_binaries
+def test_demo_on_the_embedded_default(data_dir: Path) -> None:
+    r = cli("demo", "--data-dir", str(data_dir), "--ephemeral", timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "10 jobs on postgres (embedded)" in r.stdout
+    assert "8 completed" in r.stdout and "1 cancelled" in r.stdout
+    assert not EmbeddedPostgres(data_dir).status().running  # --ephemeral stopped it
