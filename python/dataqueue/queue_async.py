@@ -201,7 +201,8 @@ class AsyncJobQueue:
         must exist (batch placeholders are only valid in :meth:`add_jobs`). With an
         ``idempotency_key`` that already exists, the existing job's id is returned and nothing
         is written. ``db`` (Postgres only) is a psycopg connection or cursor: the insert then
-        joins the caller's transaction.
+        joins the caller's transaction (``job:added`` is emitted when this method returns, so a
+        later rollback does not retract it).
 
         Raises ``InvalidJobError`` (or a ``DependencyError`` subclass) before writing anything.
         """
