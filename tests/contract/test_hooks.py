@@ -146,3 +146,21 @@ def test_unknown_event_and_bad_listener_rejected(q: Any) -> None:
 def test_listener_usable_as_decorator(q: Any) -> None:
     rec = Recorder()
     assert q.on("job:added", rec) is rec
+
+
+def test_async_listener_exception_is_reported(q: Any) -> None:
+    reported = threading.Event()
+    errors: list[Any] = []
+
+    def on_error(exc: Any) -> None:
+        errors.append(exc)
+        reported.set()
+
+    async def bad(payload: Any) -> None:
+        raise KeyError("async listener failed")
+
+    q.on("error", on_error)
+    q.on("job:added", bad)
+    q.add_job("t")
+    assert reported.wait(5)
+    assert isinstance(errors[0], KeyError)

@@ -36,3 +36,24 @@ def test_create_supervisor_does_maintenance(q: Any) -> None:
     assert result.expired_tokens == 1
     assert q.get_job(stuck).status == JobStatus.PENDING
     assert q.get_token(token.id).status == TokenStatus.TIMED_OUT
+
+
+def test_listener_exception_never_changes_a_job_outcome(q: Any, twin: str) -> None:
+    errors: list[Any] = []
+
+    def explode(payload: Any) -> None:
+        raise RuntimeError("listener bug")
+
+    q.on("error", errors.append)
+    q.on("job:completed", explode)
+    q.on("job:processing", explode)
+    job_id = q.add_job("ok")
+    processor = q.create_processor({"ok": lambda payload, ctx: "fine"})
+    try:
+        assert processor.start() == 1
+    finally:
+        if twin == "sync":
+            processor.close()
+    job = q.get_job(job_id)
+    assert job.status == JobStatus.COMPLETED and job.output == "fine"
+    assert len(errors) == 2 and all(isinstance(e, RuntimeError) for e in errors)
