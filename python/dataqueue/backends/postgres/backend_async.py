@@ -27,7 +27,7 @@ from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres.config import PostgresSettings
-from dataqueue.backends.postgres.enqueue import plan_add
+from dataqueue.backends.postgres.enqueue import plan_add, single_params
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     Statements,
@@ -115,6 +115,7 @@ class AsyncPostgresBackend(AsyncBackend):
         self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
+        self._q_add_one = self._sql.add_one
         self._q_fail = {f: self._sql.fail(fenced=f) for f in (False, True)}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -179,9 +180,13 @@ class AsyncPostgresBackend(AsyncBackend):
     async def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
         if not jobs:
             return []
-        plan = plan_add(jobs)
+        # One job without prerequisite ids (the usual add_job): the short VALUES statement.
+        one = single_params(jobs[0], self.channel) if len(jobs) == 1 else None
+        plan = None if one is not None else plan_add(jobs)
         if db is None:
             async with self._conn() as conn:
+                if one is not None:
+                    return await self._add_one(conn, one)
                 return await self._add(conn, plan)
         conn = db.connection if isinstance(db, AsyncCursor) else db
         if not isinstance(conn, AsyncConnection):
@@ -189,7 +194,19 @@ class AsyncPostgresBackend(AsyncBackend):
                 f"db must be a psycopg AsyncConnection or AsyncCursor, got {type(db).__name__}"
             )
         with translate_errors():
+            if one is not None:
+                return await self._add_one(conn, one)
             return await self._add(conn, plan)
+
+    async def _add_one(self, conn: AsyncConnection[Any], params: dict[str, Any]) -> list[AddedJob]:
+        cur = await conn.execute(self._q_add_one, params)
+        row = await cur.fetchone()
+        assert row is not None
+        job_id = row[0]
+        if job_id is None:  # lost a race for the idempotency key: it is committed now
+            cur = await conn.execute(self._sql.ids_by_keys, {"keys": [params["idem"]]})
+            job_id = dict(await cur.fetchall())[params["idem"]]
+        return [AddedJob(int(job_id), bool(row[1]))]
 
     async def _add(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
         if not plan.has_refs:

@@ -17,7 +17,7 @@ from dataqueue.backends.types import AddedJob
 from dataqueue.errors import UnknownPrerequisiteError
 from dataqueue.options import NewJob
 
-__all__ = ["AddPlan", "plan_add"]
+__all__ = ["AddPlan", "plan_add", "single_params"]
 
 
 def _id_array(ids: Sequence[int] | None) -> str | None:
@@ -98,6 +98,32 @@ class AddPlan:
         return [AddedJob(int(i), bool(c)) for i, c in zip(ids, created, strict=True)]  # type: ignore[arg-type]
 
 
+def single_params(job: NewJob, channel: str) -> dict[str, Any] | None:
+    """Parameters of ``sql.ADD_ONE`` for one job, or None if it needs the batch statements
+    (prerequisite ids must be checked and locked)."""
+    if job.depends_on_job_ids:
+        return None
+    return {
+        "job_type": job.job_type,
+        "payload": job.payload_json,
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "run_at": job.run_at,
+        "timeout_ms": job.timeout_ms,
+        "fk": job.force_kill_on_timeout,
+        "tags": pg_text_array(job.tags) if job.tags else None,
+        "idem": job.idempotency_key,
+        "retry_delay": job.retry_delay,
+        "retry_backoff": job.retry_backoff,
+        "retry_delay_max": job.retry_delay_max,
+        "dlq": job.dead_letter_job_type,
+        "group_id": job.group_id,
+        "group_tier": job.group_tier,
+        "dep_tags": pg_text_array(job.depends_on_tags) if job.depends_on_tags else None,
+        "channel": channel,
+    }
+
+
 def plan_add(jobs: Sequence[NewJob]) -> AddPlan:
     """Validate the batch's dependency graph and build the column arrays."""
     n = len(jobs)
@@ -107,37 +133,28 @@ def plan_add(jobs: Sequence[NewJob]) -> AddPlan:
         _core.plan_batch(deps)  # placeholders in range, no self references, no cycles
     prereqs = sorted({d for ds in deps for d in ds if d > 0})
     keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key is not None})
-    cols: dict[str, list[Any]] = {name: [None] * n for name in ADD_ARRAYS}
-    c_type, c_payload, c_max, c_prio = (
-        cols["job_type"], cols["payload"], cols["max_attempts"], cols["priority"],
-    )  # fmt: skip
-    c_run, c_timeout, c_fk, c_tags = cols["run_at"], cols["timeout_ms"], cols["fk"], cols["tags"]
-    c_idem, c_rd, c_rb, c_rdm = (
-        cols["idem"], cols["retry_delay"], cols["retry_backoff"], cols["retry_delay_max"],
-    )  # fmt: skip
-    c_dlq, c_gid, c_gt = cols["dlq"], cols["group_id"], cols["group_tier"]
-    c_dids, c_dtags, c_unmet = cols["dep_ids"], cols["dep_tags"], cols["unmet_new"]
-    for i, job in enumerate(jobs):
-        c_type[i] = job.job_type
-        c_payload[i] = job.payload_json
-        c_max[i] = job.max_attempts
-        c_prio[i] = job.priority
-        c_run[i] = job.run_at
-        c_timeout[i] = job.timeout_ms
-        c_fk[i] = job.force_kill_on_timeout
-        if job.tags:
-            c_tags[i] = pg_text_array(job.tags)
-        c_idem[i] = job.idempotency_key
-        c_rd[i] = job.retry_delay
-        c_rb[i] = job.retry_backoff
-        c_rdm[i] = job.retry_delay_max
-        c_dlq[i] = job.dead_letter_job_type
-        c_gid[i] = job.group_id
-        c_gt[i] = job.group_tier
-        if job.depends_on_job_ids:
-            c_dids[i] = _id_array(job.depends_on_job_ids)
-        if job.depends_on_tags:
-            c_dtags[i] = pg_text_array(job.depends_on_tags)
-        c_unmet[i] = 0
+    # One comprehension per column: much cheaper than filling rows field by field.
+    cols: dict[str, list[Any]] = {
+        "id": [None] * n,
+        "job_type": [j.job_type for j in jobs],
+        "payload": [j.payload_json for j in jobs],
+        "max_attempts": [j.max_attempts for j in jobs],
+        "priority": [j.priority for j in jobs],
+        "run_at": [j.run_at for j in jobs],
+        "timeout_ms": [j.timeout_ms for j in jobs],
+        "fk": [j.force_kill_on_timeout for j in jobs],
+        "tags": [pg_text_array(j.tags) if j.tags else None for j in jobs],
+        "idem": [j.idempotency_key for j in jobs],
+        "retry_delay": [j.retry_delay for j in jobs],
+        "retry_backoff": [j.retry_backoff for j in jobs],
+        "retry_delay_max": [j.retry_delay_max for j in jobs],
+        "dlq": [j.dead_letter_job_type for j in jobs],
+        "group_id": [j.group_id for j in jobs],
+        "group_tier": [j.group_tier for j in jobs],
+        "dep_ids": [_id_array(j.depends_on_job_ids) for j in jobs],
+        "dep_tags": [pg_text_array(j.depends_on_tags) if j.depends_on_tags else None for j in jobs],
+        "unmet_new": [0] * n,
+    }
+    assert tuple(cols) == ADD_ARRAYS
     return AddPlan(jobs=jobs, deps=deps, has_refs=has_refs, keys=keys, prereqs=prereqs,
                    arrays=cols)  # fmt: skip
