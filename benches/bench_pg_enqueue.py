@@ -135,7 +135,7 @@ def main() -> None:
                   "   (job row + 'added' event + NOTIFY, one statement)")  # fmt: skip
             print(f"  raw psycopg INSERT        {r_best * 1e6:8.0f} µs  {r_med * 1e6:8.0f} µs"
                   "   (one row)")  # fmt: skip
-            print(f"  ratio backend / raw        {b_best / r_best:8.2f}×   {b_med / r_med:8.2f}×")
+            print(f"  ratio backend / raw        {b_best / r_best:8.2f}x   {b_med / r_med:8.2f}x")
 
             # -- COPY reference ----------------------------------------------------------------
             def copy_rows() -> float:
@@ -149,7 +149,7 @@ def main() -> None:
                 return time.perf_counter() - start
 
             best, med = _best(args.runs, copy_rows)
-            print(f"raw COPY of {n} rows (jobs only, no events/edges): {n / best:10,.0f} rows/s best"
+            print(f"raw COPY of {n} rows (jobs only, no events): {n / best:10,.0f} rows/s best"
                   f"  {n / med:10,.0f} rows/s median")  # fmt: skip
         backend.close()
     finally:
