@@ -205,6 +205,11 @@ class Engine:
         self.handlers = dict(handlers)
         self.opts = options
         self._async_handlers = {name: is_async_callable(fn) for name, fn in self.handlers.items()}
+        from dataqueue.backends.base_async import AsyncBackend
+
+        self._batch_complete = (
+            getattr(type(backend), "complete_jobs", None) is not AsyncBackend.complete_jobs
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
         self._in_flight: dict[int, _Slot] = {}
@@ -530,7 +535,7 @@ class Engine:
             items = [(s.job.id, self.worker_id, s.job.lock_version, out) for s, out in batch]
             results: list[bool | None]
             try:
-                results = list(await with_retries(self.backend.complete_jobs, items))
+                results = await self._complete(items)
             except Exception as exc:  # left processing: the lease brings them back
                 self.report(exc)
                 results = [None] * len(batch)
@@ -543,6 +548,24 @@ class Engine:
                 elif ok is False:
                     log.warning("job %s: completion discarded (fenced off)", state.job.id)
             self._kick_loop()  # completed prerequisites may have unblocked dependents
+
+    async def _complete(self, items: list[tuple[int, str, int, Any]]) -> list[bool | None]:
+        if self._batch_complete or len(items) == 1:
+            return list(await with_retries(self.backend.complete_jobs, items))
+        # The backend has no batch statement: complete concurrently over its pool instead
+        # of one after another.
+        results = await asyncio.gather(
+            *(with_retries(self.backend.complete_job, *item) for item in items),
+            return_exceptions=True,
+        )
+        out: list[bool | None] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                self.report(result)
+                out.append(None)
+            else:
+                out.append(bool(result))
+        return out
 
     async def _drain_completions(self) -> None:
         while self._flush_task is not None and not self._flush_task.done():

@@ -1,0 +1,208 @@
+"""Processing throughput and pickup latency of one worker process.
+
+    python benches/throughput.py [--backend postgres|redis|both] [--jobs 10000] [--rate 200]
+
+1. Throughput: enqueue ``--jobs`` no-op jobs, then drain them with ONE worker process
+   (``AsyncProcessor``, concurrency 10, batch size 10); jobs/s = jobs / drain time (the clock runs
+   in the worker from its first claim to its last recorded completion).
+2. Latency: with the worker idle and waiting, enqueue jobs one by one at ``--rate`` jobs/s; the
+   handler records ``handler start - time just before add_job``; prints p50/p99.
+
+Servers: ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL`` (defaults: local). Each run
+uses a throwaway database (Postgres) or key prefix (Redis), removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+PG_URL = os.environ.get(
+    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TARGETS = {
+    "postgres": {"throughput": 3500, "p50": 3.0, "p99": 10.0},
+    "redis": {"throughput": 5000, "p50": 2.0, "p99": 8.0},
+}
+
+
+# -- storage ----------------------------------------------------------------------------------
+class Storage:
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.key_prefix: str | None = None
+        if backend == "postgres":
+            import psycopg
+
+            self.dbname = f"dq_bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.dbname}"')
+            self.url = urlunsplit(urlsplit(PG_URL)._replace(path="/" + self.dbname))
+        else:
+            self.url = REDIS_URL
+            self.key_prefix = f"dqbench_{uuid.uuid4().hex[:10]}:"
+
+    def options(self) -> dict[str, Any]:
+        return {"key_prefix": self.key_prefix} if self.key_prefix else {}
+
+    def args(self) -> list[str]:
+        return ["--url", self.url] + (["--key-prefix", self.key_prefix] if self.key_prefix else [])
+
+    def drop(self) -> None:
+        if self.backend == "postgres":
+            import psycopg
+
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+        else:
+            import redis
+
+            client = redis.Redis.from_url(REDIS_URL)
+            keys = list(client.scan_iter(match=f"*{self.key_prefix}*", count=1000))
+            for i in range(0, len(keys), 500):
+                client.delete(*keys[i : i + 500])
+            client.close()
+
+
+# -- the worker process -----------------------------------------------------------------------
+async def worker_main(args: argparse.Namespace) -> None:
+    from dataqueue import init_async_job_queue
+
+    opts: dict[str, Any] = {"key_prefix": args.key_prefix} if args.key_prefix else {}
+    queue = init_async_job_queue(args.url, **opts)
+    latencies: list[float] = []
+    done = asyncio.Event()
+    count = 0
+    first_claim: float | None = None
+    last_done = 0.0
+
+    async def noop(payload: Any, ctx: Any) -> None:
+        nonlocal first_claim
+        if first_claim is None:
+            first_claim = time.perf_counter()
+        if "t" in payload:
+            latencies.append((time.time() - payload["t"]) * 1000.0)
+
+    def on_completed(_: Any) -> None:
+        nonlocal count, last_done
+        count += 1
+        last_done = time.perf_counter()
+        if count >= args.n:
+            done.set()
+
+    queue.on("job:completed", on_completed)
+    proc = queue.create_processor({"noop": noop}, concurrency=10, batch_size=10, poll_interval=5.0)
+    proc.start_in_background()
+    print(json.dumps({"ready": True}), flush=True)
+    await asyncio.wait_for(done.wait(), 600)
+    await proc.stop_and_drain(5)
+    await queue.close()
+    elapsed = last_done - (first_claim or last_done)
+    print(json.dumps({"n": count, "elapsed": elapsed, "latencies": latencies}), flush=True)
+
+
+def start_worker(storage: Storage, n: int) -> subprocess.Popen[str]:
+    cmd = [sys.executable, __file__, "--role", "worker", "--n", str(n), *storage.args()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line or not json.loads(line).get("ready"):
+        raise RuntimeError("the worker did not start")
+    return proc
+
+
+def finish_worker(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=600)
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# -- the two measurements ---------------------------------------------------------------------
+def bench_backend(backend: str, jobs: int, rate: float, samples: int) -> dict[str, Any]:
+    from dataqueue import init_job_queue
+
+    storage = Storage(backend)
+    try:
+        queue = init_job_queue(storage.url, **storage.options())
+        queue.migrate()
+        started = time.perf_counter()
+        for i in range(0, jobs, 1000):
+            queue.add_jobs(
+                [{"job_type": "noop", "payload": {}} for _ in range(min(1000, jobs - i))]
+            )
+        enqueue_rate = jobs / (time.perf_counter() - started)
+        drained = finish_worker(start_worker(storage, jobs))
+        throughput = drained["n"] / drained["elapsed"]
+
+        worker = start_worker(storage, samples)
+        time.sleep(1.0)  # let it settle into its idle wait
+        interval = 1.0 / rate
+        next_at = time.perf_counter()
+        for _ in range(samples):
+            next_at += interval
+            queue.add_job("noop", {"t": time.time()})
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        lat = sorted(finish_worker(worker)["latencies"])
+        queue.close()
+        return {
+            "backend": backend,
+            "enqueue": enqueue_rate,
+            "throughput": throughput,
+            "p50": statistics.median(lat),
+            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+        }
+    finally:
+        storage.drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["postgres", "redis", "both"], default="both")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument(
+        "--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--key-prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "worker":
+        asyncio.run(worker_main(args))
+        return
+    backends = ["postgres", "redis"] if args.backend == "both" else [args.backend]
+    rows = [bench_backend(b, args.jobs, args.rate, args.samples) for b in backends]
+    print()
+    print(
+        f"{args.jobs} no-op jobs, one worker process (concurrency 10); "
+        f"latency at {args.rate:.0f} jobs/s, {args.samples} samples"
+    )
+    header = (
+        f"{'backend':<10} {'enqueue/s':>10} {'drain jobs/s':>13} {'target':>7} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'targets':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        t = TARGETS[r["backend"]]
+        print(
+            f"{r['backend']:<10} {r['enqueue']:>10.0f} {r['throughput']:>13.0f} "
+            f"{t['throughput']:>7} {r['p50']:>7.2f} {r['p99']:>7.2f} "
+            f"{t['p50']:>4} / {t['p99']:<4}"
+        )
+
+
+if __name__ == "__main__":
+    main()
