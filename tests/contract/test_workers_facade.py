@@ -9,6 +9,14 @@ from _worker_helpers import claim_job
 from dataqueue import JobStatus, TokenStatus
 
 
+def _close(processor: Any, twin: str) -> None:
+    """Release the processor's resources (its heartbeat, its connections)."""
+    if twin == "sync":
+        processor.close()
+    else:
+        processor.stop_and_drain(5)
+
+
 def test_create_processor_runs_a_job(q: Any, twin: str) -> None:
     seen: list[Any] = []
     q.on("job:completed", seen.append)
@@ -17,8 +25,7 @@ def test_create_processor_runs_a_job(q: Any, twin: str) -> None:
     try:
         assert processor.start() == 1
     finally:
-        if twin == "sync":
-            processor.close()
+        _close(processor, twin)
     job = q.get_job(job_id)
     assert job.status == JobStatus.COMPLETED
     assert job.output == 42
@@ -52,8 +59,7 @@ def test_listener_exception_never_changes_a_job_outcome(q: Any, twin: str) -> No
     try:
         assert processor.start() == 1
     finally:
-        if twin == "sync":
-            processor.close()
+        _close(processor, twin)
     job = q.get_job(job_id)
     assert job.status == JobStatus.COMPLETED and job.output == "fine"
     assert len(errors) == 2 and all(isinstance(e, RuntimeError) for e in errors)
