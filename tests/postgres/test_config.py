@@ -144,7 +144,7 @@ def test_async_twin_end_to_end(pg_url: str) -> None:
             await other.add_jobs([normalize_job({"job_type": "b"})])
             assert await woke
             jobs = await backend.claim_jobs("w", 10, lease=LEASE, group_concurrency=3)
-            assert [j.id for j in jobs][0] == added.id
+            assert jobs[0].id == added.id
             for job in jobs:
                 assert await backend.complete_job(job.id, "w", job.lock_version, None)
             done = await backend.get_job(added.id)
