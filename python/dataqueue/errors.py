@@ -1,4 +1,4 @@
-"""The exception hierarchy of dataqueue. Every error the library raises on purpose is one of these."""
+"""The exception hierarchy of dataqueue: every error the library raises on purpose."""
 
 from __future__ import annotations
 

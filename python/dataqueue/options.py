@@ -130,12 +130,20 @@ def _name(value: Any, what: str, *, optional: bool = False) -> str | None:
     if not isinstance(value, str) or not value:
         raise InvalidJobError(f"{what} must be a non-empty string, got {value!r}")
     if len(value) > MAX_NAME_LENGTH:
-        raise InvalidJobError(f"{what} is longer than {MAX_NAME_LENGTH} characters: {value[:40]!r}…")
+        raise InvalidJobError(
+            f"{what} is longer than {MAX_NAME_LENGTH} characters: {value[:40]!r}…"
+        )
     return value
 
 
-def _int(value: Any, what: str, *, minimum: int | None = None, optional: bool = False,
-         maximum: int = INT32_MAX) -> int | None:
+def _int(
+    value: Any,
+    what: str,
+    *,
+    minimum: int | None = None,
+    optional: bool = False,
+    maximum: int = INT32_MAX,
+) -> int | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -183,6 +191,8 @@ def _group(value: Any) -> tuple[str | None, str | None]:
         return None, None
     if isinstance(value, str):
         return _name(value, "group"), None
+    gid: Any
+    tier: Any
     if isinstance(value, JobGroup):
         gid, tier = value.id, value.tier
     elif isinstance(value, Mapping):
@@ -285,7 +295,7 @@ class TagFilter:
 
 @dataclass(frozen=True, slots=True)
 class JobFilters:
-    """Validated filters for ``get_jobs``, ``edit_all_pending_jobs``, ``cancel_all_upcoming_jobs``."""
+    """Validated filters for ``get_jobs`` and the bulk edit/cancel methods."""
 
     job_type: str | None = None
     priority: int | None = None
@@ -309,13 +319,21 @@ class JobFilters:
         priority = filters.get("priority")
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
             raise InvalidFilterError(f"priority filter must be an int, got {priority!r}")
-        return cls(job_type, priority, _parse_run_at(filters.get("run_at")),
-                   parse_tag_filter(filters.get("tags")))
+        return cls(
+            job_type,
+            priority,
+            _parse_run_at(filters.get("run_at")),
+            parse_tag_filter(filters.get("tags")),
+        )
 
     @property
     def is_empty(self) -> bool:
-        return self.job_type is None and self.priority is None and self.run_at is None \
+        return (
+            self.job_type is None
+            and self.priority is None
+            and self.run_at is None
             and self.tags is None
+        )
 
 
 def _filter_dt(value: Any, what: str) -> datetime:
@@ -356,7 +374,9 @@ def parse_tag_filter(value: Any) -> TagFilter | None:
     if isinstance(value, TagFilter):
         return value
     if not isinstance(value, Mapping):
-        raise InvalidFilterError(f"tags filter must be {{'values': [...], 'mode': ...}}, got {value!r}")
+        raise InvalidFilterError(
+            f"tags filter must be {{'values': [...], 'mode': ...}}, got {value!r}"
+        )
     unknown = set(value) - {"values", "mode"}
     if unknown:
         raise InvalidFilterError(f"unknown tags filter key(s): {sorted(unknown)}")
@@ -372,8 +392,16 @@ def parse_tag_filter(value: Any) -> TagFilter | None:
 # -- edits ------------------------------------------------------------------------------------
 
 EDITABLE_FIELDS: Final = (
-    "payload", "max_attempts", "priority", "run_at", "timeout_ms", "tags",
-    "retry_delay", "retry_backoff", "retry_delay_max", "dead_letter_job_type",
+    "payload",
+    "max_attempts",
+    "priority",
+    "run_at",
+    "timeout_ms",
+    "tags",
+    "retry_delay",
+    "retry_backoff",
+    "retry_delay_max",
+    "dead_letter_job_type",
 )
 
 
@@ -438,7 +466,7 @@ MAX_TOKEN_TIMEOUT: Final = timedelta(days=365)
 
 
 def parse_token_timeout(value: str | int | float | timedelta | None) -> timedelta | None:
-    """Token timeouts: ``"30s"``, ``"10m"``, ``"2h"``, ``"1d"``, seconds, or a timedelta (≤ 365 d)."""
+    """Token timeout: ``"30s"``, ``"10m"``, ``"2h"``, ``"1d"``, seconds or a timedelta (≤ 365 d)."""
     from dataqueue.errors import InvalidTokenError
 
     if value is None:
@@ -449,8 +477,12 @@ def parse_token_timeout(value: str | int | float | timedelta | None) -> timedelt
         if not math.isfinite(value):
             raise InvalidTokenError(f"invalid timeout {value!r}")
         delta = timedelta(seconds=value)
-    elif isinstance(value, str) and len(value) > 1 and value[:-1].isdigit() \
-            and value[-1] in _DURATION_UNITS:
+    elif (
+        isinstance(value, str)
+        and len(value) > 1
+        and value[:-1].isdigit()
+        and value[-1] in _DURATION_UNITS
+    ):
         delta = timedelta(seconds=int(value[:-1]) * _DURATION_UNITS[value[-1]])
     else:
         raise InvalidTokenError(

@@ -1,4 +1,4 @@
-"""Records returned by the queue: frozen dataclasses with snake_case fields, and the enums they use."""
+"""Records returned by the queue (frozen dataclasses) and the enums they use."""
 
 from __future__ import annotations
 
@@ -31,7 +31,11 @@ class JobStatus(str, enum.Enum):
 
 
 #: Statuses in which a job still counts as active (blocks tag drains, cron overlap).
-ACTIVE_STATUSES: tuple[JobStatus, ...] = (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.WAITING)
+ACTIVE_STATUSES: tuple[JobStatus, ...] = (
+    JobStatus.PENDING,
+    JobStatus.PROCESSING,
+    JobStatus.WAITING,
+)
 
 
 class JobEventType(str, enum.Enum):

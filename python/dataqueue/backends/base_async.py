@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
-
 from dataqueue.options import JobFilters, JobUpdates, NewJob
 from dataqueue.records import (
     CronScheduleRecord,
@@ -63,21 +62,24 @@ class AsyncBackend(abc.ABC):
     async def get_job(self, job_id: int) -> JobRecord | None: ...
 
     @abc.abstractmethod
-    async def get_jobs(self, filters: JobFilters, limit: int, offset: int,
-                       cursor: int | None) -> list[JobRecord]:
+    async def get_jobs(
+        self, filters: JobFilters, limit: int, offset: int, cursor: int | None
+    ) -> list[JobRecord]:
         """Newest id first; ``cursor`` = return ids below it (offset ignored)."""
 
     @abc.abstractmethod
-    async def get_jobs_by_status(self, status: JobStatus, limit: int,
-                                 offset: int) -> list[JobRecord]:
+    async def get_jobs_by_status(
+        self, status: JobStatus, limit: int, offset: int
+    ) -> list[JobRecord]:
         """Newest first (created_at DESC, id DESC)."""
 
     @abc.abstractmethod
     async def get_all_jobs(self, limit: int, offset: int) -> list[JobRecord]: ...
 
     @abc.abstractmethod
-    async def get_jobs_by_tags(self, tags: Sequence[str], mode: TagQueryMode, limit: int,
-                               offset: int) -> list[JobRecord]: ...
+    async def get_jobs_by_tags(
+        self, tags: Sequence[str], mode: TagQueryMode, limit: int, offset: int
+    ) -> list[JobRecord]: ...
 
     @abc.abstractmethod
     async def get_job_events(self, job_id: int) -> list[JobEvent]: ...
@@ -102,8 +104,9 @@ class AsyncBackend(abc.ABC):
     async def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int: ...
 
     @abc.abstractmethod
-    async def cleanup_old_jobs(self, days_to_keep: int, statuses: Sequence[JobStatus],
-                               batch_size: int) -> int: ...
+    async def cleanup_old_jobs(
+        self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
+    ) -> int: ...
 
     @abc.abstractmethod
     async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int: ...
@@ -116,17 +119,23 @@ class AsyncBackend(abc.ABC):
 
     # -- worker side -------------------------------------------------------------------------
     @abc.abstractmethod
-    async def claim_jobs(self, worker_id: str, limit: int, *,
-                         job_types: Sequence[str] | None = None,
-                         group_concurrency: int | None = None,
-                         lease: timedelta) -> list[JobRecord]:
+    async def claim_jobs(
+        self,
+        worker_id: str,
+        limit: int,
+        *,
+        job_types: Sequence[str] | None = None,
+        group_concurrency: int | None = None,
+        lease: timedelta,
+    ) -> list[JobRecord]:
         """Atomically claim up to ``limit`` eligible jobs in priority/FIFO order and record
         their ``processing`` events. Claiming a pending/failed job bumps ``attempts``;
         resuming a due time-wait does not. Each claim bumps ``lock_version``."""
 
     @abc.abstractmethod
-    async def complete_job(self, job_id: int, worker_id: str, lock_version: int,
-                           output: Any = KEEP) -> bool:
+    async def complete_job(
+        self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP
+    ) -> bool:
         """Fenced: only the holder of (worker_id, lock_version) may complete; else False."""
 
     async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
@@ -139,21 +148,35 @@ class AsyncBackend(abc.ABC):
         return [await self.complete_job(j, w, v, o) for j, w, v, o in items]
 
     @abc.abstractmethod
-    async def fail_job(self, job_id: int, worker_id: str | None, lock_version: int | None,
-                       message: str, reason: FailureReason | None,
-                       retry_delay_seconds: float) -> FailOutcome:
+    async def fail_job(
+        self,
+        job_id: int,
+        worker_id: str | None,
+        lock_version: int | None,
+        message: str,
+        reason: FailureReason | None,
+        retry_delay_seconds: float,
+    ) -> FailOutcome:
         """Record a failure. Retries after ``retry_delay_seconds`` if attempts remain, else
         fails terminally: dead-letter job and dependency cascade in the same transaction.
         ``worker_id=None`` skips fencing (administrative use)."""
 
     @abc.abstractmethod
-    async def wait_job(self, job_id: int, worker_id: str, lock_version: int, *,
-                       wait_until: datetime | None, token_id: str | None,
-                       step_data: dict[str, Any]) -> bool: ...
+    async def wait_job(
+        self,
+        job_id: int,
+        worker_id: str,
+        lock_version: int,
+        *,
+        wait_until: datetime | None,
+        token_id: str | None,
+        step_data: dict[str, Any],
+    ) -> bool: ...
 
     @abc.abstractmethod
-    async def prolong_job(self, job_id: int, worker_id: str, lock_version: int,
-                          lease: timedelta) -> bool:
+    async def prolong_job(
+        self, job_id: int, worker_id: str, lock_version: int, lease: timedelta
+    ) -> bool:
         """Extend the lease (and locked_at) of a job the caller holds; records ``prolonged``."""
 
     @abc.abstractmethod
@@ -179,8 +202,9 @@ class AsyncBackend(abc.ABC):
 
     # -- tokens ------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def create_token(self, job_id: int | None, timeout: timedelta | None,
-                           tags: tuple[str, ...] | None) -> WaitpointRecord: ...
+    async def create_token(
+        self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
+    ) -> WaitpointRecord: ...
 
     @abc.abstractmethod
     async def complete_token(self, token_id: str, output_json: str | None) -> bool: ...
