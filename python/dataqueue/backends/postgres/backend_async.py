@@ -159,6 +159,18 @@ class AsyncPostgresBackend(AsyncBackend):
             cur = await conn.execute(query, params)
             return cur.rowcount
 
+    async def _pair(
+        self, first: str, second: str, params: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """Run two statements in one transaction and one round trip (pipeline): the second
+        sees what the first waited for (new snapshot) and guards itself in SQL, so it can be
+        sent before the first's result is known. Returns the first statement's row."""
+        async with self._conn() as conn, conn.pipeline():
+            async with conn.transaction():
+                cur = await conn.execute(first, params)
+                await conn.execute(second, params)
+            return await cur.fetchone()
+
     async def close(self) -> None:
         self._closed = True
         listener, self._listener = self._listener, None
@@ -296,13 +308,9 @@ class AsyncPostgresBackend(AsyncBackend):
         return bool(row[0])
 
     async def cancel_job(self, job_id: int) -> bool:
-        async with self._conn() as conn, conn.transaction():
-            cur = await conn.execute(self._sql.cancel, {"id": job_id})
-            row = await cur.fetchone()
-            if not row or not row[0]:
-                return False
-            await conn.execute(self._sql.cascade_after_cancel, {"roots": [job_id]})
-            return True
+        params = {"id": job_id, "roots": [job_id]}
+        row = await self._pair(self._sql.cancel, self._sql.cascade_after_cancel, params)
+        return bool(row and row[0])
 
     async def edit_job(self, job_id: int, updates: JobUpdates) -> bool:
         if not updates:
@@ -478,13 +486,8 @@ class AsyncPostgresBackend(AsyncBackend):
             "output": None if keep else dump_json(output, "output"),
             "channel": self.channel,
         }
-        async with self._conn() as conn, conn.transaction():
-            cur = await conn.execute(self._sql.complete, params)
-            row = await cur.fetchone()
-            if not row or not row[0]:
-                return False
-            await conn.execute(self._sql.release_dependents, params)
-            return True
+        row = await self._pair(self._sql.complete, self._sql.release_dependents, params)
+        return bool(row and row[0])
 
     async def fail_job(
         self,
@@ -519,16 +522,13 @@ class AsyncPostgresBackend(AsyncBackend):
             "reason": FailureReason(reason).value if reason is not None else None,
             "delay": timedelta(seconds=max(0.0, float(retry_delay_seconds))),
             "channel": self.channel,
+            "roots": [job_id],
         }
-        async with self._conn() as conn, conn.transaction():
-            cur = await conn.execute(self._q_fail[fenced], params)
-            row = await cur.fetchone()
-            if row is None:
-                return FailOutcome(applied=False, will_retry=False)
-            will_retry, dl_id = bool(row[0]), row[1]
-            if not will_retry:
-                await conn.execute(self._sql.cascade_after_fail, {"roots": [job_id]})
-            return FailOutcome(applied=True, will_retry=will_retry, dead_letter_job_id=dl_id)
+        # The cascade runs only if this transaction made the failure terminal (SQL guard).
+        row = await self._pair(self._q_fail[fenced], self._sql.cascade_after_fail, params)
+        if row is None:
+            return FailOutcome(applied=False, will_retry=False)
+        return FailOutcome(applied=True, will_retry=bool(row[0]), dead_letter_job_id=row[1])
 
     async def wait_job(
         self,
@@ -618,16 +618,14 @@ class AsyncPostgresBackend(AsyncBackend):
         return R.token_from_row(row)
 
     async def complete_token(self, token_id: str, output_json: str | None) -> bool:
-        async with self._conn() as conn, conn.transaction():
-            cur = await conn.execute(
-                self._sql.complete_token, {"id": token_id, "output": output_json}
-            )
-            if await cur.fetchone() is None:
-                return False
-            await conn.execute(
-                self._sql.resume_token_waiters, {"tokens": [token_id], "channel": self.channel}
-            )
-            return True
+        params = {
+            "id": token_id,
+            "output": output_json,
+            "tokens": [token_id],
+            "channel": self.channel,
+        }
+        row = await self._pair(self._sql.complete_token, self._sql.resume_token_waiters, params)
+        return row is not None
 
     async def get_token(self, token_id: str) -> WaitpointRecord | None:
         rows = await self._all(self._sql.get_token, {"id": token_id})
