@@ -362,3 +362,54 @@ class TestDependencies:
         assert attempts[retried] == 2
         assert wait_status(q, after_doomed, "cancelled").status.value == "cancelled"
         assert q.get_job(doomed).status.value == "failed"
+
+
+def test_processor_for_a_queue_on_a_caller_pool_or_client(
+    backend_name: str, native: Any, queue_factory: Any, make_processor: Any
+) -> None:
+    if backend_name == "postgres":
+        queue = queue_factory(url=None, pool=native.pg_pool())
+    else:
+        queue = queue_factory(url=None, client=native.redis_client())
+    job_id = queue.add_job("t", 1)
+    assert make_processor({"t": lambda p, c: p + 1}, queue=queue).start() == 1
+    assert queue.get_job(job_id).output == 2
+
+
+def test_invalid_options_raise(q: Any) -> None:
+    for options in (
+        {"concurrency": 0},
+        {"batch_size": -1},
+        {"poll_interval": 0},
+        {"job_type": []},
+        {"lease_seconds": "x"},
+    ):
+        with pytest.raises(ConfigurationError):
+            q.create_processor({"a": lambda p, c: None}, **options)
+    with pytest.raises(ConfigurationError):
+        q.create_processor({"a": "not callable"})
+
+
+def test_processor_enqueues_due_cron_jobs(q: Any, make_processor: Any) -> None:
+    ran: list[int] = []
+    q.add_cron_job("every-second", "* * * * * *", "tick", {"k": 1})
+    proc = make_processor({"tick": lambda p, c: ran.append(c.job_id)}, poll_interval=0.2)
+    proc.start_in_background()
+    wait_until(lambda: len(ran) >= 2, timeout=10)
+    proc.stop_and_drain(5)
+    assert len(set(ran)) == len(ran)
+    schedule = q.get_cron_job_by_name("every-second")
+    assert schedule.last_job_id in ran or q.get_job(schedule.last_job_id) is not None
+
+
+def test_cron_occurrence_enqueued_once_with_many_processors(q: Any, make_processor: Any) -> None:
+    q.add_cron_job("every-second", "* * * * * *", "tick", {})
+    procs = [make_processor({"tick": lambda p, c: None}, poll_interval=0.1) for _ in range(3)]
+    for proc in procs:
+        proc.start_in_background()
+    time.sleep(2.5)
+    for proc in procs:
+        proc.stop_and_drain(5)
+    jobs = q.get_jobs({"job_type": "tick"}, limit=100)
+    # One job per elapsed second at most (2.5 s → 2 or 3 occurrences, never one per processor).
+    assert 1 <= len(jobs) <= 4

@@ -315,14 +315,43 @@ def create_processor(queue: Any, handlers: Any, **options: Any) -> Processor | A
     blocking ``Processor`` for a ``JobQueue`` (see the module docstring for the options)."""
     checked = check_handlers(handlers)
     parsed = parse_options(**options)
+    if parsed.verbose:
+        from dataqueue.config import enable_verbose_logging
+
+        enable_verbose_logging()
     hooks = _emitter_of(queue)
     backend = getattr(queue, "_backend", None)
     if isinstance(backend, AsyncBackend):
         return AsyncProcessor(backend, hooks, checked, parsed)
+    return Processor(_async_backend_factory(queue), True, hooks, checked, parsed)
+
+
+def _async_backend_factory(queue: Any) -> Callable[[], AsyncBackend]:
+    """How a blocking queue's processor gets an asyncio backend for the same storage.
+
+    Preferred: the sync backend's settings ``async_twin()`` (keeps the caller's connection
+    parameters, drops a caller's sync pool/client, which an asyncio backend cannot use).
+    """
+    backend = getattr(queue, "_backend", None)
+    settings = getattr(backend, "settings", None)
+    twin = getattr(settings, "async_twin", None)
+    name = getattr(backend, "name", None)
+    if twin is not None and name in ("postgres", "redis"):
+
+        def build() -> AsyncBackend:
+            if name == "postgres":
+                from dataqueue.backends.postgres.backend_async import AsyncPostgresBackend
+
+                return AsyncPostgresBackend(twin())
+            from dataqueue.backends.redis.backend_async import AsyncRedisBackend
+
+            return AsyncRedisBackend(twin())
+
+        return build
     config = getattr(queue, "_config", None)
     if config is None or not hasattr(config, "build_async"):
         raise ConfigurationError(
             "this queue cannot create a processor: it has neither an asyncio backend nor the "
             "settings to build one"
         )
-    return Processor(config.build_async, True, hooks, checked, parsed)
+    return config.build_async  # type: ignore[no-any-return]
