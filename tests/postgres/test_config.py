@@ -120,6 +120,18 @@ def test_bring_your_own_pool_is_not_closed(pg_url: str) -> None:
         pool.close()
 
 
+def test_a_callers_pool_with_dict_rows_works(pg_url: str) -> None:
+    from psycopg.rows import dict_row
+
+    with ConnectionPool(pg_url, kwargs={"row_factory": dict_row}, min_size=1) as pool:
+        backend = PostgresBackend(PostgresSettings.from_options(pool=pool))
+        job_id = add(backend, tags=["a"])
+        job = claim_one(backend)
+        assert job.id == job_id and job.tags == ("a",)
+        assert backend.complete_job(job_id, "w", job.lock_version, [1, 2])
+        assert [e.event_type for e in backend.get_job_events(job_id)][-1] == "completed"
+
+
 def test_own_pool_opens_lazily_and_closes(pg_url: str) -> None:
     backend = PostgresBackend(PostgresSettings.from_options(pg_url))
     assert backend.pool.closed  # nothing opened by the constructor

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg import errors as pg_errors
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from dataqueue.backends.base_async import AsyncBackend
@@ -77,6 +78,16 @@ def translate_errors() -> Iterator[None]:
         raise BackendError(f"dataqueue tables are missing (run migrate()): {exc}") from exc
     except psycopg.Error as exc:
         raise BackendError(f"PostgreSQL error: {exc}") from exc
+
+
+async def _execute(
+    conn: AsyncConnection[Any], query: Any, params: Any = None
+) -> AsyncCursor[tuple[Any, ...]]:
+    """Execute on a cursor with tuple rows, whatever row factory the connection has (a
+    caller's pool or ``db=`` connection may use dict rows)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, params)
+    return cur
 
 
 def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
@@ -147,7 +158,7 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def _all(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         async with self._conn() as conn:
-            cur = await conn.execute(query, params)
+            cur = await _execute(conn, query, params)
             return await cur.fetchall()
 
     async def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -156,7 +167,7 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def _run(self, query: str, params: dict[str, Any]) -> int:
         async with self._conn() as conn:
-            cur = await conn.execute(query, params)
+            cur = await _execute(conn, query, params)
             return cur.rowcount
 
     async def _pair(
@@ -167,8 +178,8 @@ class AsyncPostgresBackend(AsyncBackend):
         sent before the first's result is known. Returns the first statement's row."""
         async with self._conn() as conn, conn.pipeline():
             async with conn.transaction():
-                cur = await conn.execute(first, params)
-                await conn.execute(second, params)
+                cur = await _execute(conn, first, params)
+                await _execute(conn, second, params)
             return await cur.fetchone()
 
     async def close(self) -> None:
@@ -211,12 +222,12 @@ class AsyncPostgresBackend(AsyncBackend):
             return await self._add(conn, plan)
 
     async def _add_one(self, conn: AsyncConnection[Any], params: dict[str, Any]) -> list[AddedJob]:
-        cur = await conn.execute(self._q_add_one, params)
+        cur = await _execute(conn, self._q_add_one, params)
         row = await cur.fetchone()
         assert row is not None
         job_id = row[0]
         if job_id is None:  # lost a race for the idempotency key: it is committed now
-            cur = await conn.execute(self._sql.ids_by_keys, {"keys": [params["idem"]]})
+            cur = await _execute(conn, self._sql.ids_by_keys, {"keys": [params["idem"]]})
             job_id = dict(await cur.fetchall())[params["idem"]]
         return [AddedJob(int(job_id), bool(row[1]))]
 
@@ -226,12 +237,12 @@ class AsyncPostgresBackend(AsyncBackend):
         # Placeholders: allocate ids, resolve, write — atomically (a savepoint inside a
         # caller's transaction).
         async with conn.transaction():
-            cur = await conn.execute(self._sql.allocate_ids, {"n": len(plan.jobs)})
+            cur = await _execute(conn, self._sql.allocate_ids, {"n": len(plan.jobs)})
             row = await cur.fetchone()
             allocated: list[int] = list(row[0]) if row else []
             existing: dict[str, int] = {}
             if plan.keys:
-                cur = await conn.execute(self._sql.ids_by_keys, {"keys": plan.keys})
+                cur = await _execute(conn, self._sql.ids_by_keys, {"keys": plan.keys})
                 existing = {k: i for k, i in await cur.fetchall()}
             new = plan.resolve(allocated, existing)
             results = await self._add_write(conn, plan)
@@ -245,7 +256,7 @@ class AsyncPostgresBackend(AsyncBackend):
             return results
 
     async def _add_write(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
-        cur = await conn.execute(self._q_add[plan.full], plan.params(self.channel))
+        cur = await _execute(conn, self._q_add[plan.full], plan.params(self.channel))
         row = await cur.fetchone()
         assert row is not None
         ids, ok, found = row[0], row[1], row[2]
@@ -255,7 +266,7 @@ class AsyncPostgresBackend(AsyncBackend):
         created = row[4] if plan.full else None
         if any(i is None for i in ids):
             # Lost a race for an idempotency key: the winner has committed by now.
-            cur = await conn.execute(self._sql.ids_by_keys, {"keys": plan.keys})
+            cur = await _execute(conn, self._sql.ids_by_keys, {"keys": plan.keys})
             by_key = {k: i for k, i in await cur.fetchall()}
             ids = [
                 i if i is not None else by_key[j.idempotency_key]
@@ -334,11 +345,11 @@ class AsyncPostgresBackend(AsyncBackend):
     async def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
         where, params = filter_clause(filters)
         async with self._conn() as conn, conn.transaction():
-            cur = await conn.execute(self._sql.cancel_upcoming(where), params)
+            cur = await _execute(conn, self._sql.cancel_upcoming(where), params)
             row = await cur.fetchone()
             ids: list[int] = list(row[0]) if row else []
             if ids:
-                await conn.execute(self._sql.cascade_after_cancel, {"roots": ids})
+                await _execute(conn, self._sql.cascade_after_cancel, {"roots": ids})
             return len(ids)
 
     async def cleanup_old_jobs(
@@ -418,13 +429,13 @@ class AsyncPostgresBackend(AsyncBackend):
                 # One round trip: BEGIN, planner settings, the claim statement, COMMIT.
                 async with conn.pipeline():
                     async with conn.transaction():
-                        await conn.execute(CLAIM_PLANNER_SETTINGS)
-                        cur = await conn.execute(self._q_claim[typed], params)
+                        await _execute(conn, CLAIM_PLANNER_SETTINGS)
+                        cur = await _execute(conn, self._q_claim[typed], params)
                     rows = await cur.fetchall()
                 return _in_claim_order(rows)
             try:
                 async with conn.transaction():
-                    await conn.execute(CLAIM_PLANNER_SETTINGS)
+                    await _execute(conn, CLAIM_PLANNER_SETTINGS)
                     return await self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
@@ -442,17 +453,18 @@ class AsyncPostgresBackend(AsyncBackend):
         for _ in range(_ACTIVE_GROUP_LOCK_TRIES):
             want = limit - len(chosen)
             fetch = want * 2 + 8
-            cur = await conn.execute(
+            cur = await _execute(
+                conn,
                 self._q_candidates[typed],
                 {**params, "limit": fetch, "full": sorted(full), "seen": seen},
             )
             cands = await cur.fetchall()
             new_groups = sorted({g for _, g in cands if g is not None and g not in active})
             if new_groups:
-                await conn.execute(
-                    self._sql.lock_groups, {"ns": self._group_lock_ns, "groups": new_groups}
+                await _execute(
+                    conn, self._sql.lock_groups, {"ns": self._group_lock_ns, "groups": new_groups}
                 )
-                cur = await conn.execute(self._sql.count_active_groups, {"groups": new_groups})
+                cur = await _execute(conn, self._sql.count_active_groups, {"groups": new_groups})
                 counts = dict(await cur.fetchall())
                 for g in new_groups:
                     active[g] = int(counts.get(g, 0))
@@ -471,7 +483,7 @@ class AsyncPostgresBackend(AsyncBackend):
                 break
         if not chosen:
             return []
-        cur = await conn.execute(self._sql.claim_ids, {**params, "ids": chosen})
+        cur = await _execute(conn, self._sql.claim_ids, {**params, "ids": chosen})
         return _in_claim_order(await cur.fetchall())
 
     async def complete_job(
@@ -600,7 +612,7 @@ class AsyncPostgresBackend(AsyncBackend):
             kwargs = self.settings.connection_kwargs()
             kwargs["autocommit"] = True
             conn = await AsyncConnection.connect(self.settings.conninfo, **kwargs)
-            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            await _execute(conn, sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
             self._listener = conn
         return self._listener
 
@@ -633,11 +645,13 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def expire_timed_out_tokens(self) -> int:
         async with self._conn() as conn, conn.transaction():
-            cur = await conn.execute(self._sql.expire_tokens)
+            cur = await _execute(conn, self._sql.expire_tokens)
             tokens = [r[0] for r in await cur.fetchall()]
             if tokens:
-                await conn.execute(
-                    self._sql.resume_token_waiters, {"tokens": tokens, "channel": self.channel}
+                await _execute(
+                    conn,
+                    self._sql.resume_token_waiters,
+                    {"tokens": tokens, "channel": self.channel},
                 )
             return len(tokens)
 
@@ -700,13 +714,14 @@ class AsyncPostgresBackend(AsyncBackend):
         async with self._conn() as conn:
             for _ in range(_CRON_MAX_PER_CALL):
                 async with conn.transaction():
-                    cur = await conn.execute(self._sql.lock_due_cron, {"seen": seen})
+                    cur = await _execute(conn, self._sql.lock_due_cron, {"seen": seen})
                     row = await cur.fetchone()
                     if row is None:
                         break
                     record, now = R.cron_from_row(row[:-1]), row[-1]
                     seen.append(record.id)
-                    cur = await conn.execute(
+                    cur = await _execute(
+                        conn,
                         self._sql.enqueue_cron,
                         {
                             "id": record.id,

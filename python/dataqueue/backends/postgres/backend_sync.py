@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import Connection, Cursor, sql
 from psycopg import errors as pg_errors
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from dataqueue.backends.base_sync import Backend
@@ -79,6 +80,14 @@ def translate_errors() -> Iterator[None]:
         raise BackendError(f"dataqueue tables are missing (run migrate()): {exc}") from exc
     except psycopg.Error as exc:
         raise BackendError(f"PostgreSQL error: {exc}") from exc
+
+
+def _execute(conn: Connection[Any], query: Any, params: Any = None) -> Cursor[tuple[Any, ...]]:
+    """Execute on a cursor with tuple rows, whatever row factory the connection has (a
+    caller's pool or ``db=`` connection may use dict rows)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    cur.execute(query, params)
+    return cur
 
 
 def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
@@ -148,7 +157,7 @@ class PostgresBackend(Backend):
 
     def _all(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
-            cur = conn.execute(query, params)
+            cur = _execute(conn, query, params)
             return cur.fetchall()
 
     def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -157,7 +166,7 @@ class PostgresBackend(Backend):
 
     def _run(self, query: str, params: dict[str, Any]) -> int:
         with self._conn() as conn:
-            cur = conn.execute(query, params)
+            cur = _execute(conn, query, params)
             return cur.rowcount
 
     def _pair(self, first: str, second: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -166,8 +175,8 @@ class PostgresBackend(Backend):
         sent before the first's result is known. Returns the first statement's row."""
         with self._conn() as conn, conn.pipeline():
             with conn.transaction():
-                cur = conn.execute(first, params)
-                conn.execute(second, params)
+                cur = _execute(conn, first, params)
+                _execute(conn, second, params)
             return cur.fetchone()
 
     def close(self) -> None:
@@ -210,12 +219,12 @@ class PostgresBackend(Backend):
             return self._add(conn, plan)
 
     def _add_one(self, conn: Connection[Any], params: dict[str, Any]) -> list[AddedJob]:
-        cur = conn.execute(self._q_add_one, params)
+        cur = _execute(conn, self._q_add_one, params)
         row = cur.fetchone()
         assert row is not None
         job_id = row[0]
         if job_id is None:  # lost a race for the idempotency key: it is committed now
-            cur = conn.execute(self._sql.ids_by_keys, {"keys": [params["idem"]]})
+            cur = _execute(conn, self._sql.ids_by_keys, {"keys": [params["idem"]]})
             job_id = dict(cur.fetchall())[params["idem"]]
         return [AddedJob(int(job_id), bool(row[1]))]
 
@@ -225,12 +234,12 @@ class PostgresBackend(Backend):
         # Placeholders: allocate ids, resolve, write — atomically (a savepoint inside a
         # caller's transaction).
         with conn.transaction():
-            cur = conn.execute(self._sql.allocate_ids, {"n": len(plan.jobs)})
+            cur = _execute(conn, self._sql.allocate_ids, {"n": len(plan.jobs)})
             row = cur.fetchone()
             allocated: list[int] = list(row[0]) if row else []
             existing: dict[str, int] = {}
             if plan.keys:
-                cur = conn.execute(self._sql.ids_by_keys, {"keys": plan.keys})
+                cur = _execute(conn, self._sql.ids_by_keys, {"keys": plan.keys})
                 existing = {k: i for k, i in cur.fetchall()}
             new = plan.resolve(allocated, existing)
             results = self._add_write(conn, plan)
@@ -244,7 +253,7 @@ class PostgresBackend(Backend):
             return results
 
     def _add_write(self, conn: Connection[Any], plan: Any) -> list[AddedJob]:
-        cur = conn.execute(self._q_add[plan.full], plan.params(self.channel))
+        cur = _execute(conn, self._q_add[plan.full], plan.params(self.channel))
         row = cur.fetchone()
         assert row is not None
         ids, ok, found = row[0], row[1], row[2]
@@ -254,7 +263,7 @@ class PostgresBackend(Backend):
         created = row[4] if plan.full else None
         if any(i is None for i in ids):
             # Lost a race for an idempotency key: the winner has committed by now.
-            cur = conn.execute(self._sql.ids_by_keys, {"keys": plan.keys})
+            cur = _execute(conn, self._sql.ids_by_keys, {"keys": plan.keys})
             by_key = {k: i for k, i in cur.fetchall()}
             ids = [
                 i if i is not None else by_key[j.idempotency_key]
@@ -331,11 +340,11 @@ class PostgresBackend(Backend):
     def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
         where, params = filter_clause(filters)
         with self._conn() as conn, conn.transaction():
-            cur = conn.execute(self._sql.cancel_upcoming(where), params)
+            cur = _execute(conn, self._sql.cancel_upcoming(where), params)
             row = cur.fetchone()
             ids: list[int] = list(row[0]) if row else []
             if ids:
-                conn.execute(self._sql.cascade_after_cancel, {"roots": ids})
+                _execute(conn, self._sql.cascade_after_cancel, {"roots": ids})
             return len(ids)
 
     def cleanup_old_jobs(
@@ -415,13 +424,13 @@ class PostgresBackend(Backend):
                 # One round trip: BEGIN, planner settings, the claim statement, COMMIT.
                 with conn.pipeline():
                     with conn.transaction():
-                        conn.execute(CLAIM_PLANNER_SETTINGS)
-                        cur = conn.execute(self._q_claim[typed], params)
+                        _execute(conn, CLAIM_PLANNER_SETTINGS)
+                        cur = _execute(conn, self._q_claim[typed], params)
                     rows = cur.fetchall()
                 return _in_claim_order(rows)
             try:
                 with conn.transaction():
-                    conn.execute(CLAIM_PLANNER_SETTINGS)
+                    _execute(conn, CLAIM_PLANNER_SETTINGS)
                     return self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
@@ -439,17 +448,18 @@ class PostgresBackend(Backend):
         for _ in range(_ACTIVE_GROUP_LOCK_TRIES):
             want = limit - len(chosen)
             fetch = want * 2 + 8
-            cur = conn.execute(
+            cur = _execute(
+                conn,
                 self._q_candidates[typed],
                 {**params, "limit": fetch, "full": sorted(full), "seen": seen},
             )
             cands = cur.fetchall()
             new_groups = sorted({g for _, g in cands if g is not None and g not in active})
             if new_groups:
-                conn.execute(
-                    self._sql.lock_groups, {"ns": self._group_lock_ns, "groups": new_groups}
+                _execute(
+                    conn, self._sql.lock_groups, {"ns": self._group_lock_ns, "groups": new_groups}
                 )
-                cur = conn.execute(self._sql.count_active_groups, {"groups": new_groups})
+                cur = _execute(conn, self._sql.count_active_groups, {"groups": new_groups})
                 counts = dict(cur.fetchall())
                 for g in new_groups:
                     active[g] = int(counts.get(g, 0))
@@ -468,7 +478,7 @@ class PostgresBackend(Backend):
                 break
         if not chosen:
             return []
-        cur = conn.execute(self._sql.claim_ids, {**params, "ids": chosen})
+        cur = _execute(conn, self._sql.claim_ids, {**params, "ids": chosen})
         return _in_claim_order(cur.fetchall())
 
     def complete_job(
@@ -595,7 +605,7 @@ class PostgresBackend(Backend):
             kwargs = self.settings.connection_kwargs()
             kwargs["autocommit"] = True
             conn = Connection.connect(self.settings.conninfo, **kwargs)
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            _execute(conn, sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
             self._listener = conn
         return self._listener
 
@@ -628,11 +638,13 @@ class PostgresBackend(Backend):
 
     def expire_timed_out_tokens(self) -> int:
         with self._conn() as conn, conn.transaction():
-            cur = conn.execute(self._sql.expire_tokens)
+            cur = _execute(conn, self._sql.expire_tokens)
             tokens = [r[0] for r in cur.fetchall()]
             if tokens:
-                conn.execute(
-                    self._sql.resume_token_waiters, {"tokens": tokens, "channel": self.channel}
+                _execute(
+                    conn,
+                    self._sql.resume_token_waiters,
+                    {"tokens": tokens, "channel": self.channel},
                 )
             return len(tokens)
 
@@ -695,13 +707,14 @@ class PostgresBackend(Backend):
         with self._conn() as conn:
             for _ in range(_CRON_MAX_PER_CALL):
                 with conn.transaction():
-                    cur = conn.execute(self._sql.lock_due_cron, {"seen": seen})
+                    cur = _execute(conn, self._sql.lock_due_cron, {"seen": seen})
                     row = cur.fetchone()
                     if row is None:
                         break
                     record, now = R.cron_from_row(row[:-1]), row[-1]
                     seen.append(record.id)
-                    cur = conn.execute(
+                    cur = _execute(
+                        conn,
                         self._sql.enqueue_cron,
                         {
                             "id": record.id,
