@@ -9,12 +9,13 @@ wall-clock times (mode ``spans``), or ``start`` then a long sleep ignoring cance
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
 from typing import Any
 
-from dataqueue import init_job_queue
+from dataqueue import init_async_job_queue, init_job_queue
 
 
 def main() -> None:
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--group-concurrency", type=int)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--grace", type=float, default=30.0)
+    parser.add_argument("--use-async", action="store_true", help="AsyncJobQueue + async handlers")
     args = parser.parse_args()
 
     out = open(args.out, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
@@ -48,20 +50,39 @@ def main() -> None:
         time.sleep(120)  # ignores ctx.cancelled on purpose
         write(f"end {ctx.job_id}")
 
+    async def hang_async(payload: Any, ctx: Any) -> None:
+        write(f"start {ctx.job_id}")
+        await asyncio.shield(asyncio.sleep(120))  # ignores cancellation until the task dies
+        write(f"end {ctx.job_id}")
+
     handler = {"record": record, "spans": spans, "hang": hang}[args.mode]
     options: dict[str, Any] = {}
     if args.key_prefix:
         options["key_prefix"] = args.key_prefix
+    processor_options: dict[str, Any] = {
+        "concurrency": args.concurrency,
+        "batch_size": args.concurrency,
+        "group_concurrency": args.group_concurrency,
+        "poll_interval": 0.2,
+        "lease_seconds": args.lease,
+        "shutdown_grace": args.grace,
+    }
+    if args.use_async:
+        if args.mode == "hang":
+            handler = hang_async
+
+        async def amain() -> None:
+            queue = init_async_job_queue(args.url, **options)
+            processor = queue.create_processor({"job": handler}, **processor_options)
+            write(f"ready {os.getpid()}")
+            await processor.run()
+            await queue.close()
+
+        asyncio.run(amain())
+        write(f"exit {os.getpid()}")
+        sys.exit(0)
     queue = init_job_queue(args.url, **options)
-    processor = queue.create_processor(
-        {"job": handler},
-        concurrency=args.concurrency,
-        batch_size=args.concurrency,
-        group_concurrency=args.group_concurrency,
-        poll_interval=0.2,
-        lease_seconds=args.lease,
-        shutdown_grace=args.grace,
-    )
+    processor = queue.create_processor({"job": handler}, **processor_options)
     write(f"ready {os.getpid()}")
     processor.run()
     processor.close(timeout=1)

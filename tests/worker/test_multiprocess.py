@@ -47,7 +47,9 @@ class Workers:
         if self.storage.key_prefix:
             cmd += ["--key-prefix", self.storage.key_prefix]
         for key, value in options.items():
-            cmd += [f"--{key.replace('_', '-')}", str(value)]
+            cmd.append(f"--{key.replace('_', '-')}")
+            if value != "":
+                cmd.append(str(value))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         proc = subprocess.Popen(cmd, env=env)
         self.procs.append((proc, out))
@@ -108,9 +110,11 @@ def test_four_processes_run_each_job_exactly_once(q: Any, workers: Workers) -> N
     assert len({r[2] for r in runs}) > 1  # the work really was shared
 
 
-def test_sigterm_leaves_no_job_lost(q: Any, workers: Workers) -> None:
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_sigterm_leaves_no_job_lost(q: Any, workers: Workers, flavour: str) -> None:
     ids = q.add_jobs([{"job_type": "job", "payload": {}} for _ in range(3)])
-    hung, _ = workers.start(mode="hang", concurrency=3, lease=2, grace=0.5)
+    extra = {"use_async": ""} if flavour == "async" else {}
+    hung, _ = workers.start(mode="hang", concurrency=3, lease=2, grace=0.5, **extra)
     wait_until(lambda: len(workers.lines("start")) == 3, timeout=30)
     hung.send_signal(signal.SIGTERM)
     assert hung.wait(20) == 0

@@ -413,3 +413,46 @@ def test_cron_occurrence_enqueued_once_with_many_processors(q: Any, make_process
     jobs = q.get_jobs({"job_type": "tick"}, limit=100)
     # One job per elapsed second at most (2.5 s → 2 or 3 occurrences, never one per processor).
     assert 1 <= len(jobs) <= 4
+
+
+def test_heartbeat_keeps_a_long_job_from_being_reclaimed(q: Any, make_processor: Any) -> None:
+    runs: list[int] = []
+
+    def long(payload: Any, ctx: Any) -> str:
+        runs.append(ctx.job_id)
+        time.sleep(2.5)
+        return "done"
+
+    job_id = q.add_job("long", {})
+    proc = make_processor({"long": long}, lease_seconds=1.0)
+    proc.start_in_background()
+    wait_status(q, job_id, "processing")
+    reclaimed = 0
+    end = time.monotonic() + 2.0
+    while time.monotonic() < end:
+        reclaimed += q.reclaim_stuck_jobs()
+        time.sleep(0.2)
+    assert reclaimed == 0
+    assert wait_status(q, job_id, "completed").output == "done"
+    assert runs == [job_id]
+
+
+def test_stop_and_drain_leaves_unfinished_jobs_for_reclaim(q: Any, make_processor: Any) -> None:
+    saw_cancel: list[bool] = []
+
+    def stubborn(payload: Any, ctx: Any) -> None:
+        saw_cancel.append(ctx.cancelled.wait_blocking(3))
+        time.sleep(0.5)
+
+    job_id = q.add_job("s", {})
+    proc = make_processor({"s": stubborn}, lease_seconds=1.0)
+    proc.start_in_background()
+    wait_status(q, job_id, "processing")
+    proc.stop_and_drain(0.2)
+    assert not proc.is_running()
+    wait_until(lambda: saw_cancel == [True], timeout=5)
+    time.sleep(0.6)  # the handler returned, but its result was abandoned
+    assert q.get_job(job_id).status.value == "processing"
+    time.sleep(1.0)  # no heartbeat: the lease runs out
+    assert q.reclaim_stuck_jobs() == 1
+    assert q.get_job(job_id).status.value == "pending"
