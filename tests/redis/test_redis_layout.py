@@ -1,0 +1,192 @@
+"""Every key of a queue carries the queue's hash tag: proven on a real Redis Cluster node."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from dataqueue.backends.redis.backend_sync import RedisBackend
+from dataqueue.backends.redis.config import RedisSettings
+from dataqueue.backends.redis.keys import base_for_prefix
+from dataqueue.backends.types import CronInput
+from dataqueue.options import JobFilters, JobUpdates, normalize_job
+from dataqueue.records import FailureReason, JobStatus
+
+from _redis_fixtures import REDIS_URL, delete_prefix
+
+LEASE = timedelta(seconds=30)
+
+
+def _workload(b: RedisBackend) -> None:
+    """Exercise every script: enqueue with dependencies, drains, groups, claims, failures with
+    dead letters and cascades, waits, tokens, edits, cancels, cron, reclaim and cleanup."""
+    now = datetime.now(timezone.utc)
+    ids = [a.id for a in b.add_jobs([normalize_job(j) for j in [
+        {"job_type": "a", "payload": 1, "tags": ["x", "y"], "group": "g1"},
+        {"job_type": "a", "payload": 2, "depends_on": {"job_ids": [-1], "tags": ["x"]}},
+        {"job_type": "b", "payload": 3, "idempotency_key": "k", "dead_letter_job_type": "dl",
+         "max_attempts": 1},
+        {"job_type": "b", "payload": 4, "depends_on": {"job_ids": [-3]}},
+        {"job_type": "c", "payload": 5, "run_at": now + timedelta(hours=1)},
+    ]])]
+    b.edit_job(ids[4], JobUpdates.parse({"run_at": None, "priority": 5, "tags": ["z"]}))
+    claimed = b.claim_jobs("w", 10, group_concurrency=1, lease=LEASE)
+    by_id = {j.id: j for j in claimed}
+    assert b.complete_jobs([(ids[0], "w", by_id[ids[0]].lock_version, {"ok": 1})]) == [True]
+    out = b.fail_job(ids[2], "w", by_id[ids[2]].lock_version, "boom",
+                     FailureReason.HANDLER_ERROR, 0)
+    assert out.dead_letter_job_id is not None
+    assert b.get_job(ids[3]).status is JobStatus.CANCELLED  # type: ignore[union-attr]
+    nxt = b.claim_jobs("w", 10, lease=LEASE)
+    job = next(j for j in nxt if j.id == ids[1])
+    token = b.create_token(job.id, timedelta(minutes=5), ("t",))
+    assert b.wait_job(job.id, "w", job.lock_version, wait_until=None, token_id=token.id,
+                      step_data={"s": 1})
+    assert b.complete_token(token.id, '{"v": 1}')
+    b.expire_timed_out_tokens()
+    b.heartbeat("w", [j.id for j in nxt], LEASE)
+    for j in nxt:
+        b.prolong_job(j.id, "w", j.lock_version, LEASE)
+        b.set_progress(j.id, 50)
+        b.set_step_data(j.id, {"a": 1})
+        b.set_output(j.id, "[1]")
+    b.retry_job(ids[2])
+    b.cancel_job(ids[2])
+    b.set_pending_reason_for_type("a", "no handler")
+    b.edit_all_pending_jobs(JobFilters(), JobUpdates.parse({"max_attempts": 4}))
+    b.cancel_all_upcoming_jobs(JobFilters(job_type="dl"))
+    cron_id = b.add_cron_job(CronInput(
+        "every-minute", "* * * * *", "c", "{}", 3, 0, None, False, ("cron",), "UTC", False,
+        None, None, None, None, now - timedelta(minutes=1)))
+    assert b.enqueue_due_cron_jobs(lambda rec, after: after + timedelta(minutes=1)) == 1
+    b.edit_cron_job(cron_id, {"priority": 2, "tags": None})
+    b.set_cron_status(cron_id, "paused")  # type: ignore[arg-type]
+    b.reclaim_stuck_jobs(0)
+    b.cleanup_old_jobs(0, [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED], 100)
+    b.cleanup_old_job_events(0, 100)
+    b.remove_cron_job(cron_id)
+    b.get_jobs(JobFilters(job_type="a"), 10, 0, None)
+    b.get_jobs_by_tags(["x"], "any", 10, 0)  # type: ignore[arg-type]
+
+
+def _slots(client: Any, prefix: str) -> set[int]:
+    return {key_slot(k.encode()) for k in client.scan_iter(f"{prefix}*", count=1000)}
+
+
+def test_base_key_carries_a_tag_derived_from_the_prefix() -> None:
+    assert base_for_prefix("dq:") == "dq:{dq}:"
+    assert base_for_prefix("app") == "app{app}:"
+    assert base_for_prefix("app:{orders}:") == "app:{orders}:"
+    assert key_slot(b"a:{a}:j:1") != key_slot(b"b:{b}:j:1")
+
+
+def test_every_key_of_a_queue_is_in_one_slot(backend: RedisBackend, prefix: str,
+                                             raw: redis.Redis) -> None:
+    _workload(backend)
+    slots = _slots(raw, prefix)
+    assert slots == {key_slot(base_for_prefix(prefix).encode())}
+
+
+_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_ESC = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", '"': '"', "\\": "\\"}
+
+
+def _unquote(text: str) -> str:
+    """Undo MONITOR's quoting of one argument (sdscatrepr)."""
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "x":
+                out.append(chr(int(text[i + 2 : i + 4], 16)))
+                i += 4
+                continue
+            out.append(_ESC.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _monitor_script_commands(url: str, run: Any) -> list[list[str]]:
+    """Run ``run()`` and return every command the server executed from a Lua script."""
+    mon = redis.Redis.from_url(url, decode_responses=True)
+    conn = mon.connection_pool.get_connection()
+    conn.send_command("MONITOR")
+    assert conn.read_response() == "OK"
+    lines: list[str] = []
+    marker = f"dq-monitor-stop-{uuid.uuid4().hex}"
+
+    def reader() -> None:
+        while True:
+            line = str(conn.read_response())
+            if marker in line:
+                return
+            lines.append(line)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        run()
+    finally:
+        with redis.Redis.from_url(url) as other:
+            other.echo(marker)
+        thread.join(timeout=30)
+        conn.disconnect()
+        mon.close()
+    return [[_unquote(a) for a in _ARG.findall(ln)] for ln in lines if " lua]" in ln]
+
+
+def test_scripts_touch_only_hash_tagged_keys(cluster_url: str) -> None:
+    """Run every script on a Redis Cluster node while MONITOR records each command the
+    scripts execute; the server itself (COMMAND GETKEYS) names the keys of each command, and
+    every one of them must be in the queue's slot."""
+    prefix = f"dqc_{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis.from_url(cluster_url, decode_responses=True)
+    backend = RedisBackend(RedisSettings.from_options(client=client, key_prefix=prefix))
+    slot = key_slot(base_for_prefix(prefix).encode())
+    try:
+        commands = _monitor_script_commands(cluster_url, lambda: _workload(backend))
+        assert len(commands) > 200
+        seen: set[str] = set()
+        checked = 0
+        for cmd in commands:
+            seen.add(cmd[0].upper())
+            try:
+                keys = client.command_getkeys(*cmd)
+            except redis.ResponseError:
+                keys = []  # a command without keys (TIME)
+            for key in keys:
+                assert key.startswith(prefix), cmd
+                assert key_slot(key.encode()) == slot, cmd
+                checked += 1
+        assert checked > 200
+        assert {"HSET", "ZADD", "RPUSH", "SADD", "DEL", "INCRBY", "TIME"} <= seen
+        assert len(_slots(client, prefix)) == 1
+    finally:
+        backend.close()
+        delete_prefix(cluster_url, prefix)
+        client.close()
+
+
+def test_two_prefixes_are_two_queues(prefix: str) -> None:
+    other = f"{prefix}other:"
+    a = RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+    b = RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=other))
+    try:
+        a.add_jobs([normalize_job({"job_type": "t"})])
+        assert b.claim_jobs("w", 10, lease=LEASE) == []
+        assert len(a.claim_jobs("w", 10, lease=LEASE)) == 1
+    finally:
+        a.close()
+        b.close()
+        delete_prefix(REDIS_URL, other)
