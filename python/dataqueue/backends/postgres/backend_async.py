@@ -145,7 +145,9 @@ class AsyncPostgresBackend(AsyncBackend):
                 if self._closed:
                     raise BackendError("the PostgreSQL backend is closed")
                 with translate_errors():
-                    await self._pool.open(wait=False)
+                    # wait=True: the first request must not find the pool empty, which would
+                    # make it grow a second connection at once.
+                    await self._pool.open(wait=True, timeout=self._pool.timeout)
                 self._opened = True
 
     @asynccontextmanager

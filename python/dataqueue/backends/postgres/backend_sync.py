@@ -145,7 +145,9 @@ class PostgresBackend(Backend):
                 if self._closed:
                     raise BackendError("the PostgreSQL backend is closed")
                 with translate_errors():
-                    self._pool.open(wait=False)
+                    # wait=True: the first request must not find the pool empty, which would
+                    # make it grow a second connection at once.
+                    self._pool.open(wait=True, timeout=self._pool.timeout)
                 self._opened = True
 
     @contextmanager
