@@ -456,3 +456,52 @@ def test_stop_and_drain_leaves_unfinished_jobs_for_reclaim(q: Any, make_processo
     time.sleep(1.0)  # no heartbeat: the lease runs out
     assert q.reclaim_stuck_jobs() == 1
     assert q.get_job(job_id).status.value == "pending"
+
+
+def test_transient_claim_errors_are_retried_and_reported(q: Any, make_processor: Any) -> None:
+    from _bridge import unwrap
+    from dataqueue.errors import BackendError
+
+    reported: list[BaseException] = []
+    proc = make_processor({"t": lambda p, c: "ok"}, on_error=reported.append)
+    proc.start_in_background()
+    wait_until(proc.is_running)
+    backend = unwrap(proc)._engine.backend
+    original = backend.claim_jobs
+    calls = {"n": 0}
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise BackendError("database went away")
+        return await original(*args, **kwargs)
+
+    backend.claim_jobs = flaky
+    job_id = q.add_job("t", {})
+    assert wait_status(q, job_id, "completed").output == "ok"
+    assert proc.is_running()
+    assert [str(e) for e in reported[:3]] == ["database went away"] * 3
+
+
+def test_a_fenced_off_worker_cannot_finish_the_job(q: Any, make_processor: Any) -> None:
+    release = threading.Event()
+    completed: list[int] = []
+    q.on("job:completed", lambda p: completed.append(p["job_id"]))
+
+    def slow(payload: Any, ctx: Any) -> str:
+        release.wait(20)
+        return "stale"
+
+    job_id = q.add_job("j", {})
+    first = make_processor({"j": slow}, concurrency=1)
+    first.start_in_background()
+    wait_status(q, job_id, "processing")
+    assert q.retry_job(job_id)  # SPEC §10.1: a processing job may be retried
+    assert make_processor({"j": lambda p, c: "fresh"}).start() == 1
+    assert q.get_job(job_id).output == "fresh"
+    release.set()
+    first.stop_and_drain(5)
+    job = q.get_job(job_id)
+    assert job.status.value == "completed"
+    assert job.output == "fresh"
+    assert completed == [job_id]
