@@ -505,3 +505,16 @@ def test_a_fenced_off_worker_cannot_finish_the_job(q: Any, make_processor: Any) 
     assert job.status.value == "completed"
     assert job.output == "fresh"
     assert completed == [job_id]
+
+
+def test_restart_after_stop_still_wakes_on_new_jobs(q: Any, make_processor: Any) -> None:
+    errors: list[BaseException] = []
+    proc = make_processor({"t": lambda p, c: None}, poll_interval=30.0, on_error=errors.append)
+    for _ in range(2):
+        proc.start_in_background()
+        wait_until(proc.is_running)
+        time.sleep(0.2)
+        job_id = q.add_job("t", {})
+        wait_status(q, job_id, "completed", timeout=5)
+        proc.stop_and_drain(5)
+    assert errors == []
