@@ -459,26 +459,35 @@ def _find_package_dir() -> Path:
 
 
 def _ensure_system_user(name: str) -> pwd.struct_passwd:
+    import fcntl
     import pwd
 
     try:
         return pwd.getpwnam(name)
     except KeyError:
         pass
-    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-    result = subprocess.run(
-        [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:  # exit 9 = created meanwhile by a concurrent process: fine either way
-        return pwd.getpwnam(name)
-    except KeyError:
-        raise EmbeddedPostgresError(
-            f"could not create the system user {name!r} to run PostgreSQL (which refuses to "
-            f"run as root): {_last_line(result.stderr)}"
-        ) from None
+    # Concurrent useradd runs can clobber each other's entry: create the user under one lock.
+    lock_dir = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+    with open(lock_dir / "dataqueue-useradd.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            return pwd.getpwnam(name)  # created while we waited for the lock
+        except KeyError:
+            pass
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        result = subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            raise EmbeddedPostgresError(
+                f"could not create the system user {name!r} to run PostgreSQL (which refuses "
+                f"to run as root): {_last_line(result.stderr)}"
+            ) from None
 
 
 def _run_as(
