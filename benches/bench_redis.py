@@ -18,7 +18,6 @@ import uuid
 from datetime import timedelta
 
 import redis
-
 from dataqueue.backends.redis.backend_async import AsyncRedisBackend
 from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.options import normalize_job
@@ -54,14 +53,17 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--url", default=os.environ.get("DATAQUEUE_TEST_REDIS_URL",
-                                                        "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--url", default=os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
     args = parser.parse_args()
     prefix = f"dqbench_{uuid.uuid4().hex[:8]}:"
     backend = AsyncRedisBackend(RedisSettings.from_options(args.url, key_prefix=prefix))
     try:
-        jobs = [normalize_job({"job_type": "bench", "payload": {"i": i}, "tags": ["b"]})
-                for i in range(args.jobs)]
+        jobs = [
+            normalize_job({"job_type": "bench", "payload": {"i": i}, "tags": ["b"]})
+            for i in range(args.jobs)
+        ]
         await backend.add_jobs(jobs[:10])  # warm up: script load
         t0 = time.perf_counter()
         await backend.add_jobs(jobs)
@@ -74,16 +76,16 @@ async def main() -> None:
         t_many = time.perf_counter() - t0
         print(f"add_jobs, batches of 500:           {args.jobs / t_many:10.0f} jobs/s")
 
-        total = 2 * args.jobs + 10
         for workers in (1, args.workers):
             if workers != 1:
                 await backend.add_jobs(jobs)
-                total = args.jobs
             t0 = time.perf_counter()
             n = await _drain(backend, args.batch, workers)
             dt = time.perf_counter() - t0
-            print(f"claim({args.batch})+complete_jobs, {workers} worker(s): {n / dt:8.0f} jobs/s "
-                  f"({n} jobs)")
+            print(
+                f"claim({args.batch})+complete_jobs, {workers} worker(s): {n / dt:8.0f} jobs/s "
+                f"({n} jobs)"
+            )
     finally:
         await backend.close()
         _cleanup(args.url, prefix)

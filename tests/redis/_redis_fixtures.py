@@ -16,10 +16,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
-
 from dataqueue.backends.redis.backend_sync import RedisBackend
 from dataqueue.backends.redis.config import RedisSettings
 
@@ -78,13 +78,29 @@ def cluster_url() -> Iterator[str]:
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="dq-cluster-")
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-         "--cluster-config-file", os.path.join(workdir, "nodes.conf"), "--save", "",
-         "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            os.path.join(workdir, "nodes.conf"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, decode_responses=True)
+    client: Any = redis.Redis.from_url(url, decode_responses=True)
     try:
         deadline = time.monotonic() + 10
         while True:

@@ -8,18 +8,15 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 import redis
-from redis.crc import key_slot
-
+from _redis_fixtures import REDIS_URL, delete_prefix
 from dataqueue.backends.redis.backend_sync import RedisBackend
 from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.backends.redis.keys import base_for_prefix
 from dataqueue.backends.types import CronInput
 from dataqueue.options import JobFilters, JobUpdates, normalize_job
 from dataqueue.records import FailureReason, JobStatus
-
-from _redis_fixtures import REDIS_URL, delete_prefix
+from redis.crc import key_slot
 
 LEASE = timedelta(seconds=30)
 
@@ -28,27 +25,42 @@ def _workload(b: RedisBackend) -> None:
     """Exercise every script: enqueue with dependencies, drains, groups, claims, failures with
     dead letters and cascades, waits, tokens, edits, cancels, cron, reclaim and cleanup."""
     now = datetime.now(timezone.utc)
-    ids = [a.id for a in b.add_jobs([normalize_job(j) for j in [
-        {"job_type": "a", "payload": 1, "tags": ["x", "y"], "group": "g1"},
-        {"job_type": "a", "payload": 2, "depends_on": {"job_ids": [-1], "tags": ["x"]}},
-        {"job_type": "b", "payload": 3, "idempotency_key": "k", "dead_letter_job_type": "dl",
-         "max_attempts": 1},
-        {"job_type": "b", "payload": 4, "depends_on": {"job_ids": [-3]}},
-        {"job_type": "c", "payload": 5, "run_at": now + timedelta(hours=1)},
-    ]])]
+    ids = [
+        a.id
+        for a in b.add_jobs(
+            [
+                normalize_job(j)
+                for j in [
+                    {"job_type": "a", "payload": 1, "tags": ["x", "y"], "group": "g1"},
+                    {"job_type": "a", "payload": 2, "depends_on": {"job_ids": [-1], "tags": ["x"]}},
+                    {
+                        "job_type": "b",
+                        "payload": 3,
+                        "idempotency_key": "k",
+                        "dead_letter_job_type": "dl",
+                        "max_attempts": 1,
+                    },
+                    {"job_type": "b", "payload": 4, "depends_on": {"job_ids": [-3]}},
+                    {"job_type": "c", "payload": 5, "run_at": now + timedelta(hours=1)},
+                ]
+            ]
+        )
+    ]
     b.edit_job(ids[4], JobUpdates.parse({"run_at": None, "priority": 5, "tags": ["z"]}))
     claimed = b.claim_jobs("w", 10, group_concurrency=1, lease=LEASE)
     by_id = {j.id: j for j in claimed}
     assert b.complete_jobs([(ids[0], "w", by_id[ids[0]].lock_version, {"ok": 1})]) == [True]
-    out = b.fail_job(ids[2], "w", by_id[ids[2]].lock_version, "boom",
-                     FailureReason.HANDLER_ERROR, 0)
+    out = b.fail_job(
+        ids[2], "w", by_id[ids[2]].lock_version, "boom", FailureReason.HANDLER_ERROR, 0
+    )
     assert out.dead_letter_job_id is not None
     assert b.get_job(ids[3]).status is JobStatus.CANCELLED  # type: ignore[union-attr]
     nxt = b.claim_jobs("w", 10, lease=LEASE)
     job = next(j for j in nxt if j.id == ids[1])
     token = b.create_token(job.id, timedelta(minutes=5), ("t",))
-    assert b.wait_job(job.id, "w", job.lock_version, wait_until=None, token_id=token.id,
-                      step_data={"s": 1})
+    assert b.wait_job(
+        job.id, "w", job.lock_version, wait_until=None, token_id=token.id, step_data={"s": 1}
+    )
     assert b.complete_token(token.id, '{"v": 1}')
     b.expire_timed_out_tokens()
     b.heartbeat("w", [j.id for j in nxt], LEASE)
@@ -62,9 +74,26 @@ def _workload(b: RedisBackend) -> None:
     b.set_pending_reason_for_type("a", "no handler")
     b.edit_all_pending_jobs(JobFilters(), JobUpdates.parse({"max_attempts": 4}))
     b.cancel_all_upcoming_jobs(JobFilters(job_type="dl"))
-    cron_id = b.add_cron_job(CronInput(
-        "every-minute", "* * * * *", "c", "{}", 3, 0, None, False, ("cron",), "UTC", False,
-        None, None, None, None, now - timedelta(minutes=1)))
+    cron_id = b.add_cron_job(
+        CronInput(
+            "every-minute",
+            "* * * * *",
+            "c",
+            "{}",
+            3,
+            0,
+            None,
+            False,
+            ("cron",),
+            "UTC",
+            False,
+            None,
+            None,
+            None,
+            None,
+            now - timedelta(minutes=1),
+        )
+    )
     assert b.enqueue_due_cron_jobs(lambda rec, after: after + timedelta(minutes=1)) == 1
     b.edit_cron_job(cron_id, {"priority": 2, "tags": None})
     b.set_cron_status(cron_id, "paused")  # type: ignore[arg-type]
@@ -87,8 +116,9 @@ def test_base_key_carries_a_tag_derived_from_the_prefix() -> None:
     assert key_slot(b"a:{a}:j:1") != key_slot(b"b:{b}:j:1")
 
 
-def test_every_key_of_a_queue_is_in_one_slot(backend: RedisBackend, prefix: str,
-                                             raw: redis.Redis) -> None:
+def test_every_key_of_a_queue_is_in_one_slot(
+    backend: RedisBackend, prefix: str, raw: redis.Redis
+) -> None:
     _workload(backend)
     slots = _slots(raw, prefix)
     assert slots == {key_slot(base_for_prefix(prefix).encode())}
@@ -120,7 +150,7 @@ def _unquote(text: str) -> str:
 def _monitor_script_commands(url: str, run: Any) -> list[list[str]]:
     """Run ``run()`` and return every command the server executed from a Lua script."""
     mon = redis.Redis.from_url(url, decode_responses=True)
-    conn = mon.connection_pool.get_connection()
+    conn: Any = mon.connection_pool.get_connection()
     conn.send_command("MONITOR")
     assert conn.read_response() == "OK"
     lines: list[str] = []
@@ -165,7 +195,7 @@ def test_scripts_touch_only_hash_tagged_keys(cluster_url: str) -> None:
                 keys = client.command_getkeys(*cmd)
             except redis.ResponseError:
                 keys = []  # a command without keys (TIME)
-            for key in keys:
+            for key in map(str, keys):
                 assert key.startswith(prefix), cmd
                 assert key_slot(key.encode()) == slot, cmd
                 checked += 1

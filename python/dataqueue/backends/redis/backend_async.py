@@ -109,28 +109,35 @@ class AsyncRedisBackend(AsyncBackend):
             secs, micros = await self.client.time()
         return int(secs) * _US_PER_S + int(micros)
 
-    async def _scan(self, index: str, *, want: int, offset: int, cursor: int | None,
-                    match: Any = None) -> list[str]:
+    async def _scan(
+        self, index: str, *, want: int, offset: int, cursor: int | None, match: Any = None
+    ) -> list[str]:
         """Ids of ``index`` newest first (below ``cursor``), filtered by ``match(row)`` on
         FILTER_FIELDS, skipping ``offset`` matches; reads the index a chunk at a time."""
         hi = f"({cursor}" if cursor else "+inf"
         if match is None:
             with _errors():
-                return list(dec(await self.client.zrevrangebyscore(
-                    index, hi, "-inf", start=offset, num=want)))
+                return list(
+                    dec(
+                        await self.client.zrevrangebyscore(
+                            index, hi, "-inf", start=offset, num=want
+                        )
+                    )
+                )
         out: list[str] = []
         skipped = 0
         while len(out) < want:
             with _errors():
-                ids = dec(await self.client.zrevrangebyscore(
-                    index, hi, "-inf", start=0, num=_SCAN_CHUNK))
+                ids = dec(
+                    await self.client.zrevrangebyscore(index, hi, "-inf", start=0, num=_SCAN_CHUNK)
+                )
                 if not ids:
                     break
                 async with self.client.pipeline(transaction=False) as pipe:
                     for i in ids:
                         pipe.hmget(self.keys.job(i), codec.FILTER_FIELDS)
                     rows = dec(await pipe.execute())
-            for i, row in zip(ids, rows):
+            for i, row in zip(ids, rows, strict=True):
                 if not match(row):
                     continue
                 if skipped < offset:
@@ -141,10 +148,20 @@ class AsyncRedisBackend(AsyncBackend):
         return out
 
     async def _matching_ids(self, filters: JobFilters, status: str | None) -> list[str]:
-        index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag,
-                                None if status is None else self.keys.status(status))
-        return await self._scan(index, want=2**62, offset=0, cursor=None,
-                                match=lambda row: codec.job_matches(row, filters, status))
+        index = codec.index_for(
+            filters,
+            self.keys.all,
+            self.keys.job_type,
+            self.keys.tag,
+            None if status is None else self.keys.status(status),
+        )
+        return await self._scan(
+            index,
+            want=2**62,
+            offset=0,
+            cursor=None,
+            match=lambda row: codec.job_matches(row, filters, status),
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -168,7 +185,7 @@ class AsyncRedisBackend(AsyncBackend):
         if not jobs:
             return []
         ids, flags = await self._run("add_jobs", [codec.job_specs(jobs)])
-        return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags)]
+        return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------
 
@@ -176,16 +193,19 @@ class AsyncRedisBackend(AsyncBackend):
         jobs = await self._jobs([job_id])
         return jobs[0] if jobs else None
 
-    async def get_jobs(self, filters: JobFilters, limit: int, offset: int,
-                       cursor: int | None) -> list[JobRecord]:
+    async def get_jobs(
+        self, filters: JobFilters, limit: int, offset: int, cursor: int | None
+    ) -> list[JobRecord]:
         index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
         match = None if filters.is_empty else (lambda row: codec.job_matches(row, filters))
-        ids = await self._scan(index, want=limit, offset=0 if cursor else offset,
-                               cursor=cursor, match=match)
+        ids = await self._scan(
+            index, want=limit, offset=0 if cursor else offset, cursor=cursor, match=match
+        )
         return await self._jobs(ids)
 
-    async def get_jobs_by_status(self, status: JobStatus, limit: int,
-                                 offset: int) -> list[JobRecord]:
+    async def get_jobs_by_status(
+        self, status: JobStatus, limit: int, offset: int
+    ) -> list[JobRecord]:
         st = JobStatus(status).value
         ids = await self._scan(self.keys.status(st), want=limit, offset=offset, cursor=None)
         return await self._jobs(ids)
@@ -194,8 +214,9 @@ class AsyncRedisBackend(AsyncBackend):
         ids = await self._scan(self.keys.all, want=limit, offset=offset, cursor=None)
         return await self._jobs(ids)
 
-    async def get_jobs_by_tags(self, tags: Sequence[str], mode: TagQueryMode, limit: int,
-                               offset: int) -> list[JobRecord]:
+    async def get_jobs_by_tags(
+        self, tags: Sequence[str], mode: TagQueryMode, limit: int, offset: int
+    ) -> list[JobRecord]:
         values = tuple(dict.fromkeys(tags))
         if not values:
             # An empty query: "all"/"none"/"exact" match by set logic, "any" matches nothing.
@@ -203,10 +224,18 @@ class AsyncRedisBackend(AsyncBackend):
             if mode is TagQueryMode.ANY:
                 return []
         filters = JobFilters(tags=TagFilter(values, TagQueryMode(mode)))
-        index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag) \
-            if values else self.keys.all
-        ids = await self._scan(index, want=limit, offset=offset, cursor=None,
-                               match=lambda row: codec.job_matches(row, filters))
+        index = (
+            codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
+            if values
+            else self.keys.all
+        )
+        ids = await self._scan(
+            index,
+            want=limit,
+            offset=offset,
+            cursor=None,
+            match=lambda row: codec.job_matches(row, filters),
+        )
         return await self._jobs(ids)
 
     async def get_job_events(self, job_id: int) -> list[JobEvent]:
@@ -248,8 +277,9 @@ class AsyncRedisBackend(AsyncBackend):
             n += len(await self._run("cancel", ["0", *chunk]))
         return n
 
-    async def cleanup_old_jobs(self, days_to_keep: int, statuses: Sequence[JobStatus],
-                               batch_size: int) -> int:
+    async def cleanup_old_jobs(
+        self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
+    ) -> int:
         keep = _us(timedelta(days=days_to_keep))
         names = [JobStatus(s).value for s in statuses]
         batch = max(1, batch_size)
@@ -276,21 +306,28 @@ class AsyncRedisBackend(AsyncBackend):
 
     # -- worker side -------------------------------------------------------------------------
 
-    async def claim_jobs(self, worker_id: str, limit: int, *,
-                         job_types: Sequence[str] | None = None,
-                         group_concurrency: int | None = None,
-                         lease: timedelta) -> list[JobRecord]:
+    async def claim_jobs(
+        self,
+        worker_id: str,
+        limit: int,
+        *,
+        job_types: Sequence[str] | None = None,
+        group_concurrency: int | None = None,
+        lease: timedelta,
+    ) -> list[JobRecord]:
         if limit <= 0:
             return []
         types = "" if job_types is None else json.dumps(list(job_types), ensure_ascii=False)
         if job_types is not None and not job_types:
             return []
-        rows = await self._run("claim", [worker_id, limit, _us(lease),
-                                         group_concurrency or 0, types])
+        rows = await self._run(
+            "claim", [worker_id, limit, _us(lease), group_concurrency or 0, types]
+        )
         return [codec.job_from_hash(json.loads(r)) for r in rows]
 
-    async def complete_job(self, job_id: int, worker_id: str, lock_version: int,
-                           output: Any = KEEP) -> bool:
+    async def complete_job(
+        self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP
+    ) -> bool:
         return (await self.complete_jobs([(job_id, worker_id, lock_version, output)]))[0]
 
     async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
@@ -302,29 +339,62 @@ class AsyncRedisBackend(AsyncBackend):
             args += [job_id, worker_id, lock_version, out]
         return [r == 1 for r in await self._run("complete", args)]
 
-    async def fail_job(self, job_id: int, worker_id: str | None, lock_version: int | None,
-                       message: str, reason: FailureReason | None,
-                       retry_delay_seconds: float) -> FailOutcome:
+    async def fail_job(
+        self,
+        job_id: int,
+        worker_id: str | None,
+        lock_version: int | None,
+        message: str,
+        reason: FailureReason | None,
+        retry_delay_seconds: float,
+    ) -> FailOutcome:
         fenced = worker_id is not None and lock_version is not None
-        res = await self._run("fail", [
-            job_id, "1" if fenced else "0", worker_id or "", lock_version or 0, message,
-            "" if reason is None else FailureReason(reason).value, repr(float(retry_delay_seconds)),
-        ])
+        res = await self._run(
+            "fail",
+            [
+                job_id,
+                "1" if fenced else "0",
+                worker_id or "",
+                lock_version or 0,
+                message,
+                "" if reason is None else FailureReason(reason).value,
+                repr(float(retry_delay_seconds)),
+            ],
+        )
         return FailOutcome(res[0] == 1, res[1] == 1, int(res[2]) or None)
 
-    async def wait_job(self, job_id: int, worker_id: str, lock_version: int, *,
-                       wait_until: datetime | None, token_id: str | None,
-                       step_data: dict[str, Any]) -> bool:
-        meta = {"wait_until": None if wait_until is None else wait_until.isoformat(),
-                "wait_token_id": token_id}
-        return bool(await self._run("wait", [
-            job_id, worker_id, lock_version, "" if wait_until is None else to_us(wait_until),
-            "N" if token_id is None else "T" + token_id,
-            json.dumps(step_data, ensure_ascii=False), json.dumps(meta),
-        ]))
+    async def wait_job(
+        self,
+        job_id: int,
+        worker_id: str,
+        lock_version: int,
+        *,
+        wait_until: datetime | None,
+        token_id: str | None,
+        step_data: dict[str, Any],
+    ) -> bool:
+        meta = {
+            "wait_until": None if wait_until is None else wait_until.isoformat(),
+            "wait_token_id": token_id,
+        }
+        return bool(
+            await self._run(
+                "wait",
+                [
+                    job_id,
+                    worker_id,
+                    lock_version,
+                    "" if wait_until is None else to_us(wait_until),
+                    "N" if token_id is None else "T" + token_id,
+                    json.dumps(step_data, ensure_ascii=False),
+                    json.dumps(meta),
+                ],
+            )
+        )
 
-    async def prolong_job(self, job_id: int, worker_id: str, lock_version: int,
-                          lease: timedelta) -> bool:
+    async def prolong_job(
+        self, job_id: int, worker_id: str, lock_version: int, lease: timedelta
+    ) -> bool:
         return bool(await self._run("prolong", [job_id, worker_id, lock_version, _us(lease)]))
 
     async def heartbeat(self, worker_id: str, job_ids: Sequence[int], lease: timedelta) -> int:
@@ -339,8 +409,9 @@ class AsyncRedisBackend(AsyncBackend):
         await self._run("job_fields", ["set", job_id, "output", output_json])
 
     async def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
-        await self._run("job_fields", ["set", job_id, "step_data",
-                                       json.dumps(step_data, ensure_ascii=False)])
+        await self._run(
+            "job_fields", ["set", job_id, "step_data", json.dumps(step_data, ensure_ascii=False)]
+        )
 
     async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         filters = JobFilters(job_type=job_type)
@@ -374,14 +445,20 @@ class AsyncRedisBackend(AsyncBackend):
 
     # -- tokens ------------------------------------------------------------------------------
 
-    async def create_token(self, job_id: int | None, timeout: timedelta | None,
-                           tags: tuple[str, ...] | None) -> WaitpointRecord:
+    async def create_token(
+        self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
+    ) -> WaitpointRecord:
         token_id = f"wp_{uuid.uuid4()}"
-        flat = await self._run("tokens", [
-            "create", token_id, "" if job_id is None else job_id,
-            "" if timeout is None else _us(timeout),
-            json.dumps(list(tags), ensure_ascii=False) if tags else "",
-        ])
+        flat = await self._run(
+            "tokens",
+            [
+                "create",
+                token_id,
+                "" if job_id is None else job_id,
+                "" if timeout is None else _us(timeout),
+                json.dumps(list(tags), ensure_ascii=False) if tags else "",
+            ],
+        )
         return codec.token_from_hash(codec.pairs(flat))
 
     async def complete_token(self, token_id: str, output_json: str | None) -> bool:
@@ -405,8 +482,11 @@ class AsyncRedisBackend(AsyncBackend):
     async def add_cron_job(self, schedule: CronInput) -> int:
         values = codec.cron_input_values(schedule)
         try:
-            return int(await self._run("cron", ["add", json.dumps(values, ensure_ascii=False),
-                                                schedule.schedule_name]))
+            return int(
+                await self._run(
+                    "cron", ["add", json.dumps(values, ensure_ascii=False), schedule.schedule_name]
+                )
+            )
         except BackendError as exc:
             if "DQ_CRON_EXISTS" in str(exc):
                 raise CronError(
@@ -434,8 +514,11 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def edit_cron_job(self, cron_id: int, values: dict[str, Any]) -> bool:
         to_set, clear = codec.cron_values(values)
-        return bool(await self._run("cron", [
-            "edit", cron_id, json.dumps(to_set, ensure_ascii=False), json.dumps(clear)]))
+        return bool(
+            await self._run(
+                "cron", ["edit", cron_id, json.dumps(to_set, ensure_ascii=False), json.dumps(clear)]
+            )
+        )
 
     async def set_cron_status(self, cron_id: int, status: CronStatus) -> bool:
         return bool(await self._run("cron", ["status", cron_id, CronStatus(status).value]))
@@ -459,8 +542,9 @@ class AsyncRedisBackend(AsyncBackend):
                 continue
             after = from_us(now_us)
             nxt = next_run(record, after)
-            res = await self._run("cron", [
-                "fire", cron_id, rows[0]["next_run_at"], "" if nxt is None else to_us(nxt)])
+            res = await self._run(
+                "cron", ["fire", cron_id, rows[0]["next_run_at"], "" if nxt is None else to_us(nxt)]
+            )
             if int(res) == 1:
                 count += 1
         return count

@@ -304,8 +304,7 @@ def cron_input_values(schedule: CronInput) -> dict[str, str]:
 # -- filtering ------------------------------------------------------------------------------
 
 
-def job_matches(row: Sequence[str | None], filters: JobFilters,
-                status: str | None = None) -> bool:
+def job_matches(row: Sequence[str | None], filters: JobFilters, status: str | None = None) -> bool:
     """Does a row of FILTER_FIELDS satisfy ``filters`` (and ``status`` when given)?"""
     st, job_type, priority, run_at, tags = row
     if st is None:
@@ -320,8 +319,13 @@ def job_matches(row: Sequence[str | None], filters: JobFilters,
         when = int(run_at)
         for op, bound in filters.run_at.items():
             b = to_us(bound)
-            ok = {"gt": when > b, "gte": when >= b, "lt": when < b, "lte": when <= b,
-                  "eq": when == b}[op]
+            ok = {
+                "gt": when > b,
+                "gte": when >= b,
+                "lt": when < b,
+                "lte": when <= b,
+                "eq": when == b,
+            }[op]
             if not ok:
                 return False
     return filters.tags is None or tags_match(tags, filters.tags)
@@ -332,14 +336,18 @@ def tags_match(tags_json: str | None, tag_filter: TagFilter) -> bool:
     return bool(_core.tags_match(tags, list(tag_filter.values), tag_filter.mode.value))
 
 
-def index_for(filters: JobFilters, keys_all: str, type_key: Any, tag_key: Any,
-              status_key: str | None = None) -> str:
+def index_for(
+    filters: JobFilters, keys_all: str, type_key: Any, tag_key: Any, status_key: str | None = None
+) -> str:
     """The narrowest index whose members are a superset of what ``filters`` can match."""
     if filters.job_type is not None:
         return str(type_key(filters.job_type))
     tf = filters.tags
-    if tf is not None and (tf.mode.value in ("all", "exact") or len(tf.values) == 1) \
-            and tf.mode.value != "none":
+    if (
+        tf is not None
+        and (tf.mode.value in ("all", "exact") or len(tf.values) == 1)
+        and tf.mode.value != "none"
+    ):
         return str(tag_key(tf.values[0]))
     return status_key or keys_all
 

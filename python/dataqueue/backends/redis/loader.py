@@ -46,8 +46,7 @@ class Scripts:
     """The registered scripts of one client, as attributes (``scripts.claim(keys, args)``)."""
 
     def __init__(self, client: Any) -> None:
-        self._by_name = {name: client.register_script(script_source(name))
-                         for name in SCRIPT_NAMES}
+        self._by_name = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
 
     def __getitem__(self, name: str) -> Any:
         return self._by_name[name]

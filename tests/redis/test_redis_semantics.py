@@ -1,0 +1,376 @@
+"""Redis-specific behaviour: sentinel-free storage, atomic batches, set moves, drains, wake-ups,
+cron exactly once, configuration and error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis
+from _redis_fixtures import REDIS_URL
+from dataqueue.backends.redis.backend_async import AsyncRedisBackend
+from dataqueue.backends.redis.backend_sync import RedisBackend
+from dataqueue.backends.redis.config import RedisSettings
+from dataqueue.backends.types import CronInput
+from dataqueue.errors import (
+    BackendError,
+    BackendNotSupportedError,
+    ConfigurationError,
+    DependencyCycleError,
+    UnknownPrerequisiteError,
+)
+from dataqueue.options import JobFilters, JobUpdates, TagFilter, normalize_job
+from dataqueue.records import FailureReason, JobStatus, TagQueryMode
+
+LEASE = timedelta(seconds=60)
+
+
+def _add(b: RedisBackend, *jobs: dict[str, Any]) -> list[int]:
+    return [a.id for a in b.add_jobs([normalize_job(j) for j in jobs])]
+
+
+def _claim_ids(b: RedisBackend, **kw: Any) -> list[int]:
+    return [j.id for j in b.claim_jobs("w", 100, lease=LEASE, **kw)]
+
+
+@pytest.mark.parametrize("name", ["null", "__NONE__", "None", "nil", "false", "0", " "])
+def test_values_that_look_like_nothing_are_values(backend: RedisBackend, name: str) -> None:
+    first = _add(
+        backend,
+        {
+            "job_type": name,
+            "tags": [name],
+            "idempotency_key": name,
+            "group": name,
+            "dead_letter_job_type": name,
+        },
+    )[0]
+    again = backend.add_jobs([normalize_job({"job_type": name, "idempotency_key": name})])
+    assert again[0].id == first and again[0].created is False
+    plain = _add(backend, {"job_type": name})[0]  # no key: a new job, not a "null" key hit
+    assert plain != first
+    job = backend.get_job(first)
+    assert job is not None
+    assert (job.job_type, job.tags, job.idempotency_key, job.group_id) == (
+        name,
+        (name,),
+        name,
+        name,
+    )
+    assert backend.get_job(plain).idempotency_key is None  # type: ignore[union-attr]
+    tagged = backend.get_jobs_by_tags([name], TagQueryMode.EXACT, 10, 0)
+    assert [j.id for j in tagged] == [first]
+    assert [j.id for j in backend.get_jobs(JobFilters(job_type=name), 10, 0, None)] == [
+        plain,
+        first,
+    ]
+    assert set(_claim_ids(backend, job_types=[name])) == {first, plain}
+    assert [e.event_type.value for e in backend.get_job_events(first)].count("added") == 1
+
+
+def test_add_jobs_with_an_unknown_prerequisite_writes_nothing(
+    backend: RedisBackend, raw: redis.Redis, prefix: str
+) -> None:
+    existing = _add(backend, {"job_type": "t"})[0]
+    before = sorted(raw.scan_iter(f"{prefix}*"))
+    snapshot = {k: raw.dump(k) for k in before}
+    with pytest.raises(UnknownPrerequisiteError, match="999999"):
+        _add(
+            backend,
+            {"job_type": "t", "idempotency_key": "a"},
+            {"job_type": "t", "depends_on": {"job_ids": [-1, existing, 999999]}},
+        )
+    with pytest.raises(DependencyCycleError):
+        _add(
+            backend,
+            {"job_type": "t", "depends_on": {"job_ids": [-2]}},
+            {"job_type": "t", "depends_on": {"job_ids": [-1]}},
+        )
+    after = sorted(raw.scan_iter(f"{prefix}*"))
+    assert after == before and {k: raw.dump(k) for k in after} == snapshot
+
+
+def test_batch_forward_references_and_idempotent_prerequisites(backend: RedisBackend) -> None:
+    done = _add(backend, {"job_type": "t", "idempotency_key": "k"})[0]
+    job = backend.claim_jobs("w", 1, lease=LEASE)[0]
+    backend.complete_job(done, "w", job.lock_version)
+    ids = _add(
+        backend,
+        {"job_type": "t", "depends_on": {"job_ids": [-2, -3]}},
+        {"job_type": "t"},
+        {"job_type": "t", "idempotency_key": "k"},
+    )
+    assert ids[2] == done
+    assert backend.get_job(ids[0]).depends_on_job_ids == (ids[1], done)  # type: ignore[union-attr]
+    assert _claim_ids(backend) == [ids[1]]
+    backend.complete_job(ids[1], "w", 1)
+    assert _claim_ids(backend) == [ids[0]]
+
+
+def test_edit_run_at_moves_between_ready_and_delayed(
+    backend: RedisBackend, raw: redis.Redis
+) -> None:
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    future, now_job = _add(backend, {"job_type": "t", "run_at": later}, {"job_type": "t"})
+    delayed = backend.keys.delayed
+    assert raw.zscore(delayed, future) is not None
+    assert backend.edit_job(future, JobUpdates.parse({"run_at": None}))
+    assert raw.zscore(delayed, future) is None
+    assert backend.edit_job(now_job, JobUpdates.parse({"run_at": later}))
+    assert raw.zscore(delayed, now_job) is not None
+    assert _claim_ids(backend) == [future]
+    assert backend.edit_job(
+        now_job,
+        JobUpdates.parse(
+            {"run_at": datetime.now(timezone.utc) - timedelta(seconds=1), "priority": 3}
+        ),
+    )
+    assert _claim_ids(backend) == [now_job]
+
+
+def test_tag_drain_is_live_and_counts_other_jobs_only(backend: RedisBackend) -> None:
+    holder = _add(backend, {"job_type": "h", "tags": ["x", "y"]})[0]
+    waiter = _add(backend, {"job_type": "t", "tags": ["x"], "depends_on": {"tags": ["x"]}})[0]
+    assert _claim_ids(backend, job_types=["t"]) == []  # blocked by the holder, not by itself
+    h = backend.claim_jobs("w", 1, job_types=["h"], lease=LEASE)[0]
+    assert _claim_ids(backend, job_types=["t"]) == []  # processing still blocks
+    backend.complete_job(holder, "w", h.lock_version)
+    late = _add(backend, {"job_type": "h", "tags": ["x"]})[0]  # a new matching job re-blocks
+    assert _claim_ids(backend, job_types=["t"]) == []
+    assert backend.cancel_job(waiter)  # cascade target check: cancelling waiter only
+    assert backend.get_job(late).status is JobStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_terminal_failure_of_a_drain_holder_cascades(backend: RedisBackend) -> None:
+    holder = _add(backend, {"job_type": "h", "tags": ["x"], "max_attempts": 1})[0]
+    other = _add(backend, {"job_type": "h", "tags": ["x"]})[0]
+    waiter = _add(backend, {"job_type": "t", "depends_on": {"tags": ["x"]}})[0]
+    got = {j.id: j for j in backend.claim_jobs("w", 2, job_types=["h"], lease=LEASE)}
+    backend.complete_job(other, "w", got[other].lock_version)
+    assert _claim_ids(backend, job_types=["t"]) == []
+    out = backend.fail_job(
+        holder, "w", got[holder].lock_version, "x", FailureReason.HANDLER_ERROR, 0
+    )
+    assert out.will_retry is False
+    # The failed holder carries the drained tags: its terminal failure cascades.
+    assert backend.get_job(waiter).status is JobStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def test_waits_do_not_consume_attempts(backend: RedisBackend) -> None:
+    job_id = _add(backend, {"job_type": "t", "max_attempts": 1})[0]
+    job = backend.claim_jobs("w", 1, lease=LEASE)[0]
+    assert backend.wait_job(
+        job_id,
+        "w",
+        job.lock_version,
+        step_data={"s": 1},
+        wait_until=datetime.now(timezone.utc),
+        token_id=None,
+    )
+    job = backend.claim_jobs("w", 1, lease=LEASE)[0]
+    assert (job.id, job.attempts) == (job_id, 1)
+    token = backend.create_token(job_id, None, None)
+    assert backend.wait_job(
+        job_id, "w", job.lock_version, step_data={}, wait_until=None, token_id=token.id
+    )
+    assert _claim_ids(backend) == []
+    assert backend.complete_token(token.id, '"ok"')
+    job = backend.claim_jobs("w", 1, lease=LEASE)[0]
+    assert (job.id, job.attempts) == (job_id, 1)
+    assert backend.complete_job(job_id, "w", job.lock_version)
+
+
+def test_reclaim_without_attempts_left_fails_with_worker_lost(backend: RedisBackend) -> None:
+    last, spare = _add(
+        backend,
+        {"job_type": "t", "max_attempts": 1, "dead_letter_job_type": "dl"},
+        {"job_type": "t", "max_attempts": 2},
+    )
+    backend.claim_jobs("w", 2, lease=timedelta(milliseconds=1))
+    time.sleep(0.01)
+    assert backend.reclaim_stuck_jobs(60) == 2
+    failed = backend.get_job(last)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.failure_reason is FailureReason.WORKER_LOST
+    assert failed.dead_letter_job_id is not None
+    assert backend.get_job(spare).status is JobStatus.PENDING  # type: ignore[union-attr]
+    assert backend.client.hgetall(backend.keys.base + "gact") == {}
+
+
+def test_heartbeat_keeps_a_live_job_from_being_reclaimed(backend: RedisBackend) -> None:
+    job_id = _add(backend, {"job_type": "t"})[0]
+    backend.claim_jobs("w", 1, lease=timedelta(milliseconds=200))
+    for _ in range(3):
+        time.sleep(0.1)
+        assert backend.heartbeat("w", [job_id], timedelta(milliseconds=200)) == 1
+        assert backend.reclaim_stuck_jobs(60) == 0
+    assert backend.heartbeat("someone-else", [job_id], LEASE) == 0
+
+
+def test_wait_for_work_wakes_on_enqueue_and_on_due_time(backend: RedisBackend, prefix: str) -> None:
+    other = RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+    try:
+        timer = threading.Timer(0.2, lambda: _add(other, {"job_type": "t"}))
+        timer.start()
+        t0 = time.monotonic()
+        assert backend.wait_for_work(5) is True
+        assert time.monotonic() - t0 < 1.5
+        timer.join()
+        backend.claim_jobs("w", 10, lease=LEASE)
+        backend.client.delete(backend.keys.wake)
+        _add(
+            other,
+            {"job_type": "t", "run_at": datetime.now(timezone.utc) + timedelta(milliseconds=300)},
+        )
+        backend.client.delete(backend.keys.wake)
+        t0 = time.monotonic()
+        assert backend.wait_for_work(5) is True
+        assert 0.1 < time.monotonic() - t0 < 2
+        t0 = time.monotonic()
+        backend.claim_jobs("w", 10, lease=LEASE)
+        assert backend.wait_for_work(0.2) is False
+    finally:
+        other.close()
+
+
+def test_cron_occurrence_is_enqueued_once_by_concurrent_callers(prefix: str) -> None:
+    setup = RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    setup.add_cron_job(
+        CronInput(
+            "c",
+            "* * * * *",
+            "t",
+            '{"a":1}',
+            3,
+            0,
+            None,
+            False,
+            None,
+            "UTC",
+            True,
+            None,
+            None,
+            None,
+            None,
+            past,
+        )
+    )
+    counts: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def caller() -> None:
+        b = RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+        barrier.wait()
+        counts.append(b.enqueue_due_cron_jobs(lambda rec, after: after + timedelta(hours=1)))
+        b.close()
+
+    threads = [threading.Thread(target=caller) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts) == 1
+    assert len(setup.get_all_jobs(100, 0)) == 1
+    setup.close()
+
+
+def test_db_option_is_not_supported(backend: RedisBackend) -> None:
+    with pytest.raises(BackendNotSupportedError):
+        backend.add_jobs([normalize_job({"job_type": "t"})], db=object())
+
+
+def test_configuration_is_validated() -> None:
+    with pytest.raises(ConfigurationError):
+        RedisSettings.from_options()
+    with pytest.raises(ConfigurationError, match="unknown"):
+        RedisSettings.from_options(redis_config={"hots": "x"})
+    with pytest.raises(ConfigurationError):
+        RedisSettings.from_options("http://x")
+    with pytest.raises(ConfigurationError):
+        RedisSettings.from_options(REDIS_URL, key_prefix="")
+    with pytest.raises(ConfigurationError):
+        RedisSettings.from_options(redis_config={"port": "6379"})
+    with pytest.raises(ConfigurationError, match="tls"):
+        RedisSettings.from_options(redis_config={"tls": {"verify": True}})
+    s = RedisSettings.from_options(
+        redis_config={"host": "127.0.0.1", "port": 6379, "db": 0, "key_prefix": "p:"}
+    )
+    assert (s.host, s.port, s.db, s.key_prefix) == ("127.0.0.1", 6379, 0, "p:")
+
+
+def test_byo_clients_are_not_closed_and_have_async_twins(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    settings = RedisSettings.from_options(client=client, key_prefix=prefix)
+    b = RedisBackend(settings)
+    _add(b, {"job_type": "t"})
+    b.close()
+    assert client.ping()
+    twin = settings.async_twin()
+    assert twin.client is None and twin.owns_client and twin.key_prefix == prefix
+
+    async def use_twin() -> int:
+        ab = AsyncRedisBackend(twin)
+        try:
+            return len(await ab.claim_jobs("w", 10, lease=LEASE))
+        finally:
+            await ab.close()
+
+    assert asyncio.run(use_twin()) == 1
+    client.close()
+
+
+def test_connection_errors_become_backend_errors() -> None:
+    b = RedisBackend(RedisSettings.from_options("redis://127.0.0.1:1/0"))
+    with pytest.raises(BackendError):
+        b.get_job(1)
+    with pytest.raises(BackendError):
+        b.add_jobs([normalize_job({"job_type": "t"})])
+
+
+def test_scripts_reload_after_script_flush(backend: RedisBackend) -> None:
+    _add(backend, {"job_type": "t"})
+    backend.client.script_flush()
+    assert len(_add(backend, {"job_type": "t"})) == 1
+    assert len(_claim_ids(backend)) == 2
+
+
+def test_tag_modes_match_postgres_semantics(backend: RedisBackend) -> None:
+    ab, ba, a, untagged = _add(
+        backend,
+        {"job_type": "t", "tags": ["a", "b"]},
+        {"job_type": "t", "tags": ["b", "a"]},
+        {"job_type": "t", "tags": ["a"]},
+        {"job_type": "t"},
+    )
+
+    def q(mode: str, *tags: str) -> set[int]:
+        f = JobFilters(tags=TagFilter(tags, TagQueryMode(mode)))
+        return {j.id for j in backend.get_jobs(f, 100, 0, None)}
+
+    assert q("exact", "a", "b") == {ab, ba}
+    assert q("exact", "a") == {a}
+    assert q("all", "a") == {ab, ba, a}
+    assert q("any", "b", "zz") == {ab, ba}
+    assert q("none", "b") == {a, untagged}
+
+
+def test_async_twin_round_trip(prefix: str) -> None:
+    async def main() -> None:
+        b = AsyncRedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+        try:
+            added = await b.add_jobs([normalize_job({"job_type": "t", "payload": [1]})])
+            jobs = await b.claim_jobs("w", 5, lease=LEASE)
+            assert [j.id for j in jobs] == [added[0].id]
+            assert await b.complete_jobs([(jobs[0].id, "w", jobs[0].lock_version, {"r": 1})]) == [
+                True
+            ]
+            assert (await b.get_job(added[0].id)).output == {"r": 1}  # type: ignore[union-attr]
+        finally:
+            await b.close()
+
+    asyncio.run(main())
