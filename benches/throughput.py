@@ -5,8 +5,9 @@
 1. Throughput: enqueue ``--jobs`` no-op jobs, then drain them with ONE worker process
    (``AsyncProcessor``, concurrency 10, batch size 10); jobs/s = jobs / drain time (the clock runs
    in the worker from its first claim to its last recorded completion).
-2. Latency: with the worker idle and waiting, enqueue jobs one by one at ``--rate`` jobs/s; the
-   handler records ``handler start - time just before add_job``; prints p50/p99.
+2. Latency: with the worker idle and waiting, enqueue jobs one by one at ``--rate`` jobs/s;
+   enqueue→start = handler start - time just before ``add_job`` (p50/p99); pickup = handler
+   start - time ``add_job`` returned (the job committed).
 
 Servers: ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL`` (defaults: local). Each run
 uses a throwaway database (Postgres) or key prefix (Redis), removed afterwards.
@@ -80,7 +81,7 @@ async def worker_main(args: argparse.Namespace) -> None:
 
     opts: dict[str, Any] = {"key_prefix": args.key_prefix} if args.key_prefix else {}
     queue = init_async_job_queue(args.url, **opts)
-    latencies: list[float] = []
+    starts: dict[int, float] = {}
     done = asyncio.Event()
     count = 0
     first_claim: float | None = None
@@ -91,7 +92,7 @@ async def worker_main(args: argparse.Namespace) -> None:
         if first_claim is None:
             first_claim = time.perf_counter()
         if "t" in payload:
-            latencies.append((time.time() - payload["t"]) * 1000.0)
+            starts[ctx.job_id] = time.time()
 
     def on_completed(_: Any) -> None:
         nonlocal count, last_done
@@ -108,7 +109,7 @@ async def worker_main(args: argparse.Namespace) -> None:
     await proc.stop_and_drain(5)
     await queue.close()
     elapsed = last_done - (first_claim or last_done)
-    print(json.dumps({"n": count, "elapsed": elapsed, "latencies": latencies}), flush=True)
+    print(json.dumps({"n": count, "elapsed": elapsed, "starts": starts}), flush=True)
 
 
 def start_worker(storage: Storage, n: int) -> subprocess.Popen[str]:
@@ -147,23 +148,34 @@ def bench_backend(backend: str, jobs: int, rate: float, samples: int) -> dict[st
         time.sleep(1.0)  # let it settle into its idle wait
         interval = 1.0 / rate
         next_at = time.perf_counter()
+        sent: dict[int, tuple[float, float]] = {}
         for _ in range(samples):
             next_at += interval
-            queue.add_job("noop", {"t": time.time()})
+            before = time.time()
+            job_id = queue.add_job("noop", {"t": before})
+            sent[job_id] = (before, time.time())
             delay = next_at - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        lat = sorted(finish_worker(worker)["latencies"])
+        starts = {int(k): v for k, v in finish_worker(worker)["starts"].items()}
+        lat = sorted((starts[i] - t0) * 1000.0 for i, (t0, _) in sent.items())
+        pickup = sorted((starts[i] - t1) * 1000.0 for i, (_, t1) in sent.items())
         queue.close()
         return {
             "backend": backend,
             "enqueue": enqueue_rate,
             "throughput": throughput,
             "p50": statistics.median(lat),
-            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+            "p99": _p99(lat),
+            "pickup_p50": statistics.median(pickup),
+            "pickup_p99": _p99(pickup),
         }
     finally:
         storage.drop()
+
+
+def _p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(len(values) * 0.99))]
 
 
 def main() -> None:
@@ -191,7 +203,7 @@ def main() -> None:
     )
     header = (
         f"{'backend':<10} {'enqueue/s':>10} {'drain jobs/s':>13} {'target':>7} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'targets':>10}"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'targets':>10}   {'pickup p50/p99 ms':>17}"
     )
     print(header)
     print("-" * len(header))
@@ -200,7 +212,7 @@ def main() -> None:
         print(
             f"{r['backend']:<10} {r['enqueue']:>10.0f} {r['throughput']:>13.0f} "
             f"{t['throughput']:>7} {r['p50']:>7.2f} {r['p99']:>7.2f} "
-            f"{t['p50']:>4} / {t['p99']:<4}"
+            f"{t['p50']:>4} / {t['p99']:<4}   {r['pickup_p50']:>7.2f} / {r['pickup_p99']:<7.2f}"
         )
 
 
