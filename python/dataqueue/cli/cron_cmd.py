@@ -24,7 +24,8 @@ from dataqueue.records import CronScheduleRecord, CronStatus
 app = typer.Typer(help="List, add, pause, resume and remove cron schedules.", no_args_is_help=True)
 
 ScheduleArg = Annotated[
-    str, typer.Argument(help="Schedule name (or numeric id).", show_default=False)
+    str,
+    typer.Argument(help="Schedule name (or numeric id).", metavar="SCHEDULE", show_default=False),
 ]
 
 
@@ -62,15 +63,20 @@ def list_schedules(
 
 @app.command("add")
 def add(
-    name: Annotated[str, typer.Argument(help="Unique schedule name.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(help="Unique schedule name.", metavar="NAME", show_default=False)
+    ],
     expression: Annotated[
         str,
         typer.Argument(
             help="Cron expression, 5 fields (or 6 with seconds), e.g. `*/5 * * * *`.",
+            metavar="EXPRESSION",
             show_default=False,
         ),
     ],
-    job_type: Annotated[str, typer.Argument(help="Job type to enqueue.", show_default=False)],
+    job_type: Annotated[
+        str, typer.Argument(help="Job type to enqueue.", metavar="JOB_TYPE", show_default=False)
+    ],
     payload: Annotated[
         str | None, typer.Option("--payload", "-p", help="Job payload as JSON.")
     ] = None,

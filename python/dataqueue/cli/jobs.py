@@ -23,7 +23,9 @@ from dataqueue.records import JobRecord, JobStatus, TagQueryMode
 
 app = typer.Typer(help="List, inspect, cancel and retry jobs.", no_args_is_help=True)
 
-JobIdsArg = Annotated[list[int], typer.Argument(help="Job id(s).", show_default=False)]
+JobIdsArg = Annotated[
+    list[int], typer.Argument(help="Job id(s).", metavar="ID", show_default=False)
+]
 
 
 @app.command("list")
@@ -93,7 +95,7 @@ def _jobs_table(jobs: list[JobRecord]) -> Any:
 
 @app.command("show")
 def show(
-    job_id: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    job_id: Annotated[int, typer.Argument(help="Job id.", metavar="ID", show_default=False)],
     as_json: JsonOpt = False,
     url: UrlOpt = None,
     key_prefix: KeyPrefixOpt = None,
@@ -117,7 +119,7 @@ def show(
 
 @app.command("events")
 def events(
-    job_id: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    job_id: Annotated[int, typer.Argument(help="Job id.", metavar="ID", show_default=False)],
     as_json: JsonOpt = False,
     url: UrlOpt = None,
     key_prefix: KeyPrefixOpt = None,
