@@ -215,6 +215,20 @@ def test_unmet_counter_and_cleanup_of_a_completed_prerequisite(
     assert sorted(j.id for j in backend.claim_jobs("w", 10, lease=LEASE)) == [third, fourth]
 
 
+def test_dependents_of_a_dead_prerequisite_are_cancelled_at_once(
+    backend: PostgresBackend,
+) -> None:
+    dead = add(backend)
+    assert backend.cancel_job(dead)
+    ids = [a.id for a in backend.add_jobs([
+        normalize_job({"job_type": "a", "depends_on": {"job_ids": [dead]}}),
+        normalize_job({"job_type": "b", "depends_on": {"job_ids": [batch_dep_ref(0)]}}),
+        normalize_job({"job_type": "c"}),
+    ])]  # fmt: skip
+    statuses = [backend.get_job(i).status for i in ids]  # type: ignore[union-attr]
+    assert statuses == [JobStatus.CANCELLED, JobStatus.CANCELLED, JobStatus.PENDING]
+
+
 def test_unknown_prerequisite_writes_nothing(backend: PostgresBackend) -> None:
     first = add(backend)
     with pytest.raises(UnknownPrerequisiteError, match="999"):

@@ -263,6 +263,11 @@ class PostgresBackend(Backend):
             missing = sorted(set(plan.prereqs) - set(found or ()))
             raise UnknownPrerequisiteError(f"depends_on.job_ids: job id(s) {missing} do not exist")
         created = row[4] if plan.full else None
+        dead = row[5] if plan.full else None
+        if dead:
+            # Prerequisites that can never complete: their new dependents are cancelled now
+            # (same connection; inside the caller's or our transaction when there is one).
+            _execute(conn, self._sql.cascade_from_dead, {"roots": list(dead)})
         if any(i is None for i in ids):
             # Lost a race for an idempotency key: the winner has committed by now.
             cur = _execute(conn, self._sql.ids_by_keys, {"keys": plan.keys})

@@ -158,7 +158,7 @@ WITH input AS MATERIALIZED (
     SELECT * FROM unnest({unnest}) WITH ORDINALITY AS i({names}, ord)
 ),
 pre AS MATERIALIZED (
-    SELECT p.id, p.status FROM {s}job_queue p
+    SELECT p.id, p.status, p.ready_at FROM {s}job_queue p
     WHERE p.id = ANY(%(prereqs)s::bigint[]) ORDER BY p.id FOR SHARE
 ),
 ok AS MATERIALIZED (
@@ -203,7 +203,9 @@ resolved AS (
 SELECT array_agg(id ORDER BY ord), (SELECT ok FROM ok),
        (SELECT array_agg(id) FROM pre),
        (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM ins LIMIT 1) x),
-       array_agg(created ORDER BY ord)
+       array_agg(created ORDER BY ord),
+       (SELECT array_agg(id) FROM pre
+        WHERE status = 'cancelled' OR (status = 'failed' AND ready_at IS NULL))
 FROM resolved
 """
 )
@@ -662,6 +664,14 @@ SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM upd
     def cascade_after_fail(self) -> str:
         return self.cascade(
             "j.status = 'failed' AND j.ready_at IS NULL AND j.last_failed_at = now()"
+        )
+
+    @property
+    def cascade_from_dead(self) -> str:
+        """For prerequisites that were already cancelled or terminally failed when dependents
+        were added: cancel those dependents (they could never run)."""
+        return self.cascade(
+            "(j.status = 'cancelled' OR (j.status = 'failed' AND j.ready_at IS NULL))"
         )
 
     @property
