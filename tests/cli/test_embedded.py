@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -246,3 +247,41 @@ def test_demo_on_the_embedded_default(data_dir: Path) -> None:
     assert "10 jobs on postgres (embedded)" in r.stdout
     assert "8 completed" in r.stdout and "1 cancelled" in r.stdout
     assert not EmbeddedPostgres(data_dir).status().running  # --ephemeral stopped it
+
+
+@needs_binaries
+def test_a_worker_and_a_demo_share_one_embedded_server(data_dir: Path) -> None:
+    d = str(data_dir)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dataqueue",
+            "worker",
+            "dataqueue.cli.demo_handlers:HANDLERS",
+            "--data-dir",
+            d,
+            "--poll-interval",
+            "0.2",
+            "--no-supervisor",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not EmbeddedPostgres(data_dir).status().ready and time.monotonic() < deadline:
+            assert worker.poll() is None, worker.communicate()
+            time.sleep(0.1)
+        pid = EmbeddedPostgres(data_dir).status().pid
+        r = cli("demo", "--data-dir", d, timeout=180)
+        assert r.returncode == 0, r.stderr
+        assert "8 completed" in r.stdout and "1 cancelled" in r.stdout
+        assert EmbeddedPostgres(data_dir).status().pid == pid  # the same server throughout
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "worker stopped" in out
