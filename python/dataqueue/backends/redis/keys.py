@@ -15,7 +15,7 @@ Layout (suffixes after ``base``)::
     grdy:<len>:<type>:<group> ZSET   ready jobs of one group and type
     rtypes                    SET    types whose ready set is not empty
     delayed                   ZSET   future run_at / retry time / time wait (score µs)
-    leases, locked            ZSET   processing jobs by lease expiry / last sign of life (µs)
+    leases                    ZSET   processing jobs by lease expiry (µs)
     st:<status>, all          ZSET   ids by status / every id (score = id: newest first)
     type:<type>, tag:<tag>    ZSET   ids by type / by tag (score = id)
     fin:<status>              ZSET   terminal jobs by finish time (cleanup)

@@ -34,15 +34,21 @@ end
 -- fill up during a claim, so they stay skipped); head[jt]: the first claimable entry.
 local off, head = {}, {}
 local HEAD_FIELDS = { 'status', 'group_id', 'dep_drain', 'tags', 'attempts', 'max_attempts',
-  'resume' }
+  'resume', 'started_at', 'lock_version' }
 local function find_head(jt)
   head[jt] = nil
   local rk = B .. 'rdy:' .. jt
   local o = off[jt] or 0
+  local width = 0 -- look at one entry first: usually the head is claimable
   while true do
-    local e = redis.call('ZRANGE', rk, o, o + 15, 'WITHSCORES')
+    local e = redis.call('ZRANGE', rk, o, o + width, 'WITHSCORES')
+    width = 15
     if #e == 0 then
       off[jt] = o
+      if o == 0 then -- drop an emptied type
+        redis.call('SREM', B .. 'rtypes', jt)
+        RTYPES_SEEN[jt] = nil
+      end
       return
     end
     local removed = false
@@ -68,7 +74,7 @@ local function find_head(jt)
         o = o + 1
       else
         off[jt] = o
-        head[jt] = { score = tonumber(e[i + 1]), m = e[i], id = id, g = f.group_id }
+        head[jt] = { score = tonumber(e[i + 1]), m = e[i], id = id, g = f.group_id, f = f }
         return
       end
       if removed then break end
@@ -76,27 +82,30 @@ local function find_head(jt)
   end
 end
 
-local function claim_one(id, jt, g)
+local function claim_one(id, jt, g, f)
   local k = jk(id)
-  local f = fields(id, { 'status', 'attempts', 'started_at', 'resume' })
   ready_rem(id, jt, g)
-  redis.call('HDEL', k, 'loc', 'pending_reason')
+  local h = { 'status', 'processing', 'updated_at', N(t), 'locked_by', worker,
+    'locked_at', N(t), 'lease_expires_at', N(t + lease),
+    'lock_version', N(tonumber(f.lock_version or '0') + 1) }
+  local del = { 'loc', 'pending_reason' }
   if f.status == 'waiting' then
-    redis.call('HDEL', k, 'wait_until', 'wait_token_id')
+    del[3] = 'wait_until'
+    del[4] = 'wait_token_id'
   elseif f.resume then
-    redis.call('HDEL', k, 'resume')
+    del[3] = 'resume'
   else
     local a = tonumber(f.attempts or '0')
-    if a > 0 then redis.call('HSET', k, 'last_retried_at', N(t)) end
-    redis.call('HSET', k, 'attempts', N(a + 1))
+    if a > 0 then h[#h + 1] = 'last_retried_at'; h[#h + 1] = N(t) end
+    h[#h + 1] = 'attempts'
+    h[#h + 1] = N(a + 1)
   end
-  if not f.started_at then redis.call('HSET', k, 'started_at', N(t)) end
-  redis.call('HSET', k, 'locked_by', worker, 'locked_at', N(t), 'lease_expires_at', N(t + lease))
-  redis.call('HINCRBY', k, 'lock_version', 1)
-  set_status(id, f.status, 'processing')
+  if not f.started_at then h[#h + 1] = 'started_at'; h[#h + 1] = N(t) end
+  redis.call('HSET', k, unpack(h))
+  redis.call('HDEL', k, unpack(del))
+  set_status(id, f.status, 'processing', true)
   if g then redis.call('HINCRBY', B .. 'gact', g, 1) end
   redis.call('ZADD', B .. 'leases', N(t + lease), id)
-  redis.call('ZADD', B .. 'locked', N(t), id)
   add_event(id, 'processing', nil)
 end
 
@@ -114,7 +123,7 @@ while #out < limit do
   if cap > 0 and best.g and gcount(best.g) >= cap then
     off[bt] = (off[bt] or 0) + 1 -- its group filled up during this claim
   else
-    claim_one(best.id, bt, best.g)
+    claim_one(best.id, bt, best.g, best.f)
     if best.g then gcache[best.g] = gcount(best.g) + 1 end
     local flat = redis.call('HGETALL', jk(best.id))
     local obj = {}

@@ -8,15 +8,20 @@ for i = 1, #ARGV, 4 do
   local k = jk(id)
   local f = fields(id, { 'status', 'locked_by', 'lock_version', 'group_id', 'dep_drain' })
   if f.status == 'processing' and f.locked_by == worker and f.lock_version == lv then
-    redis.call('HSET', k, 'completed_at', N(t))
-    if string.sub(out, 1, 1) == 'S' then redis.call('HSET', k, 'output', string.sub(out, 2)) end
-    redis.call('HDEL', k, 'step_data', 'wait_until', 'wait_token_id')
-    leave_processing(id, f.group_id)
-    set_status(id, 'processing', 'completed')
+    if string.sub(out, 1, 1) == 'S' then
+      redis.call('HSET', k, 'completed_at', N(t), 'status', 'completed', 'updated_at', N(t),
+        'output', string.sub(out, 2))
+    else
+      redis.call('HSET', k, 'completed_at', N(t), 'status', 'completed', 'updated_at', N(t))
+    end
+    redis.call('HDEL', k, 'step_data', 'wait_until', 'wait_token_id', unpack(LOCK_FIELDS))
+    leave_processing(id, f.group_id, true)
+    set_status(id, 'processing', 'completed', true)
     if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
     redis.call('ZADD', B .. 'fin:completed', N(t), id)
     add_event(id, 'completed', nil)
-    for _, d in ipairs(redis.call('SMEMBERS', B .. 'rd:' .. id)) do
+    local deps = redis.call('SMEMBERS', B .. 'rd:' .. id)
+    for _, d in ipairs(deps) do
       if redis.call('HGET', jk(d), 'status') == 'pending' then
         local u = redis.call('HINCRBY', jk(d), 'unmet', -1)
         if u <= 0 then
@@ -25,7 +30,7 @@ for i = 1, #ARGV, 4 do
         end
       end
     end
-    redis.call('DEL', B .. 'rd:' .. id)
+    if #deps > 0 then redis.call('DEL', B .. 'rd:' .. id) end
     res[#res + 1] = 1
   else
     res[#res + 1] = 0

@@ -6,9 +6,9 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local f = fields(id, { 'status', 'locked_by' })
   if f.status == 'processing' and f.locked_by == ARGV[1] then
-    redis.call('HSET', jk(id), 'lease_expires_at', exp)
+    -- beat_at: a sign of life for reclaim's age safety net
+    redis.call('HSET', jk(id), 'lease_expires_at', exp, 'beat_at', N(t))
     redis.call('ZADD', B .. 'leases', exp, id)
-    redis.call('ZADD', B .. 'locked', N(t), id) -- a sign of life for the age safety net
     n = n + 1
   end
 end

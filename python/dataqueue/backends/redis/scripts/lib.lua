@@ -67,10 +67,11 @@ local function add_event(id, etype, meta)
   local eid = EV_NEXT
   EV_NEXT = EV_NEXT + 1
   local t = N(now())
-  redis.call('RPUSH', B .. 'ev:' .. id, '{"id":' .. N(eid) .. ',"job_id":' .. id
+  local len = redis.call('RPUSH', B .. 'ev:' .. id, '{"id":' .. N(eid) .. ',"job_id":' .. id
     .. ',"event_type":"' .. etype .. '","created_at":' .. t .. ',"metadata":'
     .. (meta or 'null') .. '}')
-  redis.call('ZADD', B .. 'evidx', 'NX', t, id)
+  -- evidx: job id → time of its oldest event (a list starts with its first push)
+  if len == 1 then redis.call('ZADD', B .. 'evidx', t, id) end
 end
 
 local function wake()
@@ -200,10 +201,7 @@ local function ready_rem(id, jt, g)
   else
     redis.call('ZREM', rk, m)
   end
-  if redis.call('ZCARD', rk) == 0 then
-    redis.call('SREM', B .. 'rtypes', jt)
-    RTYPES_SEEN[jt] = nil
-  end
+  -- rtypes may keep a type whose ready set just emptied: the claim script drops it lazily.
 end
 
 -- Where a not-running job sits: loc r = ready set, d = delayed zset, b = blocked.
@@ -263,11 +261,12 @@ local function drain_adjust(tags, delta)
 end
 
 -- Move a job between statuses, keeping the status index and the drain counts exact.
-local function set_status(id, old, new)
+-- `hash_done`: the caller already wrote status and updated_at in its own HSET.
+local function set_status(id, old, new, hash_done)
   local k = jk(id)
   if old then redis.call('ZREM', B .. 'st:' .. old, id) end
   redis.call('ZADD', B .. 'st:' .. new, id, id)
-  redis.call('HSET', k, 'status', new, 'updated_at', N(now()))
+  if not hash_done then redis.call('HSET', k, 'status', new, 'updated_at', N(now())) end
   if (ACTIVE[old] or false) ~= (ACTIVE[new] or false) and has_drains() then
     local tj = redis.call('HGET', k, 'tags')
     if tj then drain_adjust(cjson.decode(tj), ACTIVE[new] and 1 or -1) end
@@ -282,11 +281,12 @@ local function gact_dec(g)
   end
 end
 
-local function leave_processing(id, g)
+local LOCK_FIELDS = { 'lease_expires_at', 'locked_by', 'locked_at', 'beat_at' }
+-- `hash_done`: the caller deletes LOCK_FIELDS itself (merged into its own HDEL).
+local function leave_processing(id, g, hash_done)
   gact_dec(g)
   redis.call('ZREM', B .. 'leases', id)
-  redis.call('ZREM', B .. 'locked', id)
-  redis.call('HDEL', jk(id), 'lease_expires_at', 'locked_by', 'locked_at')
+  if not hash_done then redis.call('HDEL', jk(id), unpack(LOCK_FIELDS)) end
 end
 
 -- -- insert -------------------------------------------------------------------------------------

@@ -8,6 +8,5 @@ local t = now()
 local exp = N(t + tonumber(ARGV[4]))
 redis.call('HSET', jk(id), 'locked_at', N(t), 'lease_expires_at', exp, 'updated_at', N(t))
 redis.call('ZADD', B .. 'leases', exp, id)
-redis.call('ZADD', B .. 'locked', N(t), id)
 add_event(id, 'prolonged', nil)
 return 1

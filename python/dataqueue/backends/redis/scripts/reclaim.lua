@@ -1,30 +1,22 @@
--- Reclaim processing jobs whose lease expired, or with no sign of life for
--- max(ARGV[1] µs, timeout_ms): back to pending if attempts remain, else failed (worker_lost).
+-- Reclaim processing jobs whose lease expired, or with no sign of life (claim, prolong or
+-- heartbeat) for max(ARGV[1] µs, timeout_ms): back to pending if attempts remain, else failed
+-- (worker_lost). `leases` holds every processing job, a set bounded by the workers' concurrency.
 local t = now()
 local maxage = tonumber(ARGV[1])
-local cands, seen = {}, {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', B .. 'leases', '-inf', N(t))) do
-  if not seen[id] then seen[id] = true; cands[#cands + 1] = id end
-end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', B .. 'locked', '-inf', N(t - maxage))) do
-  if not seen[id] then seen[id] = true; cands[#cands + 1] = id end
-end
 local n = 0
-for _, id in ipairs(cands) do
+for _, id in ipairs(redis.call('ZRANGE', B .. 'leases', 0, -1)) do
   local f = fields(id, FAIL_FIELDS)
-  local g = fields(id, { 'lease_expires_at', 'timeout_ms', 'run_at' })
+  local g = fields(id, { 'lease_expires_at', 'timeout_ms', 'locked_at', 'beat_at' })
   if f.status ~= 'processing' then
     redis.call('ZREM', B .. 'leases', id)
-    redis.call('ZREM', B .. 'locked', id)
   else
     local expired = g.lease_expires_at and tonumber(g.lease_expires_at) <= t
-    local alive = tonumber(redis.call('ZSCORE', B .. 'locked', id) or t)
+    local alive = math.max(tonumber(g.locked_at or t), tonumber(g.beat_at or 0))
     local limit = math.max(maxage, tonumber(g.timeout_ms or '0') * 1000)
     if expired or alive <= t - limit then
       n = n + 1
       if tonumber(f.attempts or '0') < tonumber(f.max_attempts or '1') then
         leave_processing(id, f.group_id)
-        redis.call('HDEL', jk(id), 'locked_by', 'locked_at')
         set_status(id, 'processing', 'pending')
         place(id, f, nil)
       else
