@@ -351,7 +351,8 @@ class EmbeddedPostgres:
         socket_dir = self._socket_dir()
         socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if account.uid is not None and account.gid is not None:
-            os.chown(socket_dir, account.uid, account.gid)
+            os.chown(socket_dir, account.uid, account.gid, follow_symlinks=False)
+        _check_private_dir(socket_dir, account.uid if account.uid is not None else os.getuid())
         args = [
             str(bindir / "postgres"),
             "-D",
@@ -531,6 +532,18 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
     for dirpath, dirnames, filenames in os.walk(path):
         for name in dirnames + filenames:
             os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+
+def _check_private_dir(path: Path, uid: int) -> None:
+    """The socket folder must be a real folder of the server user, closed to others: anyone
+    who controls it could stand in for the server (connections use trust authentication)."""
+    import stat
+
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        raise EmbeddedPostgresError(
+            f"{path} must be a folder owned by the server user with mode 0700; remove it"
+        )
 
 
 def _pid_alive(pid: int) -> bool:

@@ -285,3 +285,27 @@ def test_a_worker_and_a_demo_share_one_embedded_server(data_dir: Path) -> None:
         out, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
     assert "worker stopped" in out
+
+
+@needs_binaries
+def test_a_long_data_dir_puts_the_socket_in_a_short_private_folder(data_dir: Path) -> None:
+    deep = data_dir / ("d" * 60) / ("e" * 40)
+    deep.mkdir(parents=True)
+    if os.geteuid() == 0:  # the server user must be able to walk down to it
+        from dataqueue.embedded import SERVER_USER, _ensure_system_user
+
+        entry = _ensure_system_user(SERVER_USER)
+        for folder in (data_dir, deep.parent):
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+    server = EmbeddedPostgres(deep)
+    socket_dir: Path | None = None
+    try:
+        server.start()
+        socket_dir = server.status().socket_dir
+        assert socket_dir is not None and not str(socket_dir).startswith(str(deep))
+        assert (socket_dir.stat().st_mode & 0o777) == 0o700
+        assert _query(server.url(), "SELECT 1") == 1
+    finally:
+        server.stop()
+        if socket_dir is not None:
+            shutil.rmtree(socket_dir, ignore_errors=True)
