@@ -14,7 +14,7 @@ from typing import Any
 from dataqueue import _core
 from dataqueue.backends.postgres.sql import ADD_ARRAYS, pg_text_array
 from dataqueue.backends.types import AddedJob
-from dataqueue.errors import UnknownPrerequisiteError
+from dataqueue.errors import DependencyCycleError
 from dataqueue.options import NewJob
 
 __all__ = ["AddPlan", "plan_add", "single_params"]
@@ -52,6 +52,13 @@ class AddPlan:
         """Placeholder batches: pick each entry's id (an idempotency hit keeps the existing
         job's id; a key repeated in the batch maps to its first entry), resolve placeholders
         and count unmet prerequisites. Returns the batch indexes that will be inserted."""
+        if not self.keys:
+            # Every entry is new: each placeholder is one unmet prerequisite.
+            resolved = _core.resolve_batch_refs(self.deps, allocated)
+            self.arrays["id"] = list(allocated)
+            self.arrays["unmet_new"] = [sum(1 for d in ds if d < 0) for ds in self.deps]
+            self.arrays["dep_ids"] = [_id_array(ids) for ids in resolved]
+            return set(range(len(self.jobs)))
         final: list[int] = []
         new: set[int] = set()
         first_by_key: dict[str, int] = {}
@@ -77,7 +84,7 @@ class AddPlan:
                     target = -ref - 1
                     if final[target] == final[i]:
                         # An idempotency hit made the entry depend on itself.
-                        raise UnknownPrerequisiteError(
+                        raise DependencyCycleError(
                             f"job {i} of the batch depends on itself through its idempotency key"
                         )
                     if target in new:
