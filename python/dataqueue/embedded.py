@@ -237,7 +237,7 @@ class EmbeddedPostgres:
 
     def _prepare_root(self) -> None:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise EmbeddedPostgresError(f"cannot create data folder {self.root}: {exc}") from exc
 
