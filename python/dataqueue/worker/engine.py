@@ -489,7 +489,13 @@ class Engine:
             message,
             exc_info=exc if self.opts.verbose else None,
         )
-        delay = retry_delay(job.attempts, job.retry_delay, job.retry_backoff, job.retry_delay_max)
+        try:
+            delay = retry_delay(
+                job.attempts, job.retry_delay, job.retry_backoff, job.retry_delay_max
+            )
+        except DataQueueError as bad:  # a corrupt stored option must not strand the job
+            log.warning("job %s: cannot compute its retry delay (%s); using 60 s", job.id, bad)
+            delay = 60.0
         outcome = await with_retries(
             self.backend.fail_job, job.id, self.worker_id, job.lock_version, message, reason, delay
         )

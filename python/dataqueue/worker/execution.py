@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from dataqueue import _core
 from dataqueue.errors import BackendError
 
 __all__ = ["error_message", "is_transient", "retry_delay", "with_retries"]
@@ -25,19 +25,7 @@ def retry_delay(
     retry_delay_max: int | None,
 ) -> float:
     """Seconds until the next attempt (SPEC §5), computed by the Rust core."""
-    from dataqueue import _core
-
-    fn = getattr(_core, "retry_delay_seconds", None)
-    if fn is not None:
-        return float(fn(attempts, retry_delay, retry_backoff, retry_delay_max))
-    # Until the core exposes the formula (it owns it), mirror SPEC §5 so workers can run.
-    if retry_delay is None and retry_backoff is None and retry_delay_max is None:
-        return float(2**attempts * 60)
-    base = 60 if retry_delay is None else retry_delay
-    if retry_backoff is False:
-        return float(base)
-    cap = 2147483647 if retry_delay_max is None else retry_delay_max
-    return float(min(cap, base * 2**attempts)) * (0.5 + 0.5 * random.random())
+    return float(_core.retry_delay_seconds(attempts, retry_delay, retry_backoff, retry_delay_max))
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
