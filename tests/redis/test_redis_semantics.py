@@ -374,3 +374,36 @@ def test_async_twin_round_trip(prefix: str) -> None:
             await b.close()
 
     asyncio.run(main())
+
+
+def test_client_of_the_wrong_kind_is_rejected() -> None:
+    sync_client = redis.Redis.from_url(REDIS_URL)
+    with pytest.raises(ConfigurationError, match="redis.asyncio.Redis"):
+        AsyncRedisBackend(RedisSettings.from_options(client=sync_client))
+    sync_client.close()
+
+
+def test_tls_settings_build_a_tls_client(tmp_path: Any) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not checked until connect")
+    s = RedisSettings.from_options(
+        redis_config={
+            "host": "example.invalid",
+            "tls": {"ca": f"file://{ca}", "reject_unauthorized": False},
+        }
+    )
+    client = s.build_sync_client()
+    kwargs = client.connection_pool.connection_kwargs
+    assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+    assert (
+        kwargs["ssl_cert_reqs"] == "none" and kwargs["ssl_ca_data"] == "not checked until connect"
+    )
+    url_client = RedisSettings.from_options(
+        "redis://example.invalid:6380/2", redis_config={"tls": {}}
+    ).build_sync_client()
+    assert url_client.connection_pool.connection_class.__name__ == "SSLConnection"
+    assert url_client.connection_pool.connection_kwargs["db"] == 2
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        RedisSettings.from_options(
+            redis_config={"tls": {"ca": "file:///nonexistent/ca.pem"}}
+        ).build_sync_client()

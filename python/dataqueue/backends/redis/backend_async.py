@@ -78,6 +78,8 @@ class AsyncRedisBackend(AsyncBackend):
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
+        is_async = True  # sync: is_async = False
+        settings.require_client_kind(is_async=is_async)
         build = settings.build_async_client  # sync: build = settings.build_sync_client
         self.client: Any = build()
         self._owns_client = settings.owns_client

@@ -80,6 +80,8 @@ class RedisBackend(Backend):
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
+        is_async = False
+        settings.require_client_kind(is_async=is_async)
         build = settings.build_sync_client
         self.client: Any = build()
         self._owns_client = settings.owns_client

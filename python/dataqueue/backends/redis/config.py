@@ -145,6 +145,7 @@ class RedisSettings:
 
     def _client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"decode_responses": True}
+        url_mode = self.url is not None
         if self.username is not None:
             kwargs["username"] = self.username
         if self.password is not None:
@@ -152,7 +153,8 @@ class RedisSettings:
         if self.db is not None:
             kwargs["db"] = self.db
         if self.tls is not None:
-            kwargs["ssl"] = True
+            if not url_mode:
+                kwargs["ssl"] = True  # with a URL, the rediss:// scheme selects TLS
             kwargs["ssl_cert_reqs"] = "required" if self.tls.reject_unauthorized else "none"
             kwargs["ssl_check_hostname"] = self.tls.reject_unauthorized
             if self.tls.ca:
@@ -163,6 +165,22 @@ class RedisSettings:
                 kwargs["ssl_keyfile"] = _materialise(self.tls.key, "tls.key")
         return kwargs
 
+    def _tls_url(self) -> str:
+        assert self.url is not None
+        if self.tls is not None and self.url.startswith("redis://"):
+            return "rediss://" + self.url[len("redis://") :]
+        return self.url
+
+    def require_client_kind(self, *, is_async: bool) -> None:
+        """Reject a caller's client of the wrong kind (a blocking client for the asyncio
+        queue, or the reverse) before it fails in a confusing way."""
+        if self.client is not None and _is_async_client(self.client) != is_async:
+            want = "redis.asyncio.Redis" if is_async else "redis.Redis"
+            raise ConfigurationError(
+                f"this queue needs a {want} client, got {type(self.client).__module__}."
+                f"{type(self.client).__name__}"
+            )
+
     def build_async_client(self) -> Any:
         """The caller's client, or a new ``redis.asyncio.Redis`` for these settings."""
         if self.client is not None:
@@ -170,7 +188,7 @@ class RedisSettings:
         import redis.asyncio
 
         if self.url is not None:
-            return redis.asyncio.Redis.from_url(self.url, **self._client_kwargs())
+            return redis.asyncio.Redis.from_url(self._tls_url(), **self._client_kwargs())
         return redis.asyncio.Redis(host=self.host, port=self.port, **self._client_kwargs())
 
     def build_sync_client(self) -> Any:
@@ -180,7 +198,7 @@ class RedisSettings:
         import redis
 
         if self.url is not None:
-            return redis.Redis.from_url(self.url, **self._client_kwargs())
+            return redis.Redis.from_url(self._tls_url(), **self._client_kwargs())
         return redis.Redis(host=self.host, port=self.port, **self._client_kwargs())
 
 

@@ -21,7 +21,7 @@ if string.sub(ARGV[5], 1, 1) == 'T' then
   redis.call('HSET', k, 'wait_token_id', token)
   local ts = redis.call('HGET', B .. 'wp:' .. token, 'status')
   -- A token that finished before the job parked on it resumes the job at once.
-  due = (ts and ts ~= 'waiting') and now() or nil
+  if ts and ts ~= 'waiting' then due = now() end
 end
 if due then
   redis.call('ZADD', B .. 'delayed', N(due), id)
