@@ -378,7 +378,7 @@ def test_async_twin_round_trip(prefix: str) -> None:
 
 def test_client_of_the_wrong_kind_is_rejected() -> None:
     sync_client = redis.Redis.from_url(REDIS_URL)
-    with pytest.raises(ConfigurationError, match="redis.asyncio.Redis"):
+    with pytest.raises(ConfigurationError, match=r"redis\.asyncio\.Redis"):
         AsyncRedisBackend(RedisSettings.from_options(client=sync_client))
     sync_client.close()
 
