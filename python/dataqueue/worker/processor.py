@@ -75,6 +75,7 @@ class AsyncProcessor:
         """Process jobs until :meth:`stop` (or SIGINT/SIGTERM when ``handle_signals`` and this
         is the main thread: stop claiming, set ``ctx.cancelled``, wait ``shutdown_grace``)."""
         loop = asyncio.get_running_loop()
+        self._shutdown_task = None
         installed: list[signal.Signals] = []
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in _signals():
@@ -87,6 +88,7 @@ class AsyncProcessor:
             await self._engine.run_loop()
             if self._shutdown_task is not None:
                 await self._shutdown_task
+            await self._engine.close()
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -227,6 +229,8 @@ class Processor:
         """Process jobs until :meth:`stop` or SIGINT/SIGTERM (graceful: stop claiming, set
         ``ctx.cancelled``, wait ``shutdown_grace``; a second signal stops waiting)."""
         runner, engine = self._ensure()
+        self._signalled = 0
+        self._shutdown_future = None
         previous: dict[signal.Signals, Any] = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in _signals():
