@@ -212,3 +212,34 @@ def test_force_kill_without_timeout_runs_normally(
     job_id = q.add_job("f", {}, force_kill_on_timeout=True)
     make_processor({"f": lambda p, c: os.getpid()}).start()
     assert q.get_job(job_id).output == os.getpid()
+
+
+def test_on_timeout_combined_with_prolong(q: Any, make_processor: Any) -> None:
+    extensions: list[int] = []
+
+    async def handler(payload: Any, ctx: Any) -> str:
+        ctx.on_timeout(lambda: extensions.append(1) or (300 if len(extensions) < 2 else None))
+        await asyncio.sleep(0.15)
+        await ctx.prolong(300)  # re-armed before the first deadline: no callback yet
+        await asyncio.sleep(0.4)  # past the prolonged deadline: the callback extends once
+        return "ok"
+
+    job_id = q.add_job("p", {}, timeout_ms=200, max_attempts=1)
+    make_processor({"p": handler}).start()
+    assert q.get_job(job_id).status.value == "completed"
+    assert len(extensions) == 1
+
+
+def test_async_handler_sees_cancelled_on_timeout(q: Any, make_processor: Any) -> None:
+    observed: list[bool] = []
+
+    async def handler(payload: Any, ctx: Any) -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            observed.append(ctx.cancelled.is_set())
+
+    job_id = q.add_job("p", {}, timeout_ms=200, max_attempts=1)
+    make_processor({"p": handler}).start()
+    assert q.get_job(job_id).failure_reason.value == "timeout"
+    assert observed == [True]
