@@ -53,22 +53,19 @@ def progress_text(progress: int | None) -> str:
 
 def jobs_table(jobs: Iterable[JobRecord], title: str | None = None) -> Table:
     table = Table(title=title, header_style="bold", expand=False)
-    for name, justify in (
-        ("id", "right"),
-        ("type", "left"),
-        ("status", "left"),
-        ("attempt", "right"),
-        ("progress", "left"),
-        ("priority", "right"),
-        ("tags", "left"),
-        ("depends on", "left"),
-        ("created (UTC)", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("attempt", justify="right", no_wrap=True)
+    table.add_column("progress", no_wrap=True)
+    table.add_column("priority", justify="right", no_wrap=True)
+    table.add_column("tags")
+    table.add_column("depends on")
+    table.add_column("created (UTC)", no_wrap=True)
     for job in jobs:
         deps = [f"#{i}" for i in job.depends_on_job_ids or ()]
         if job.depends_on_tags:
-            deps.append("tags:" + ",".join(job.depends_on_tags))
+            deps.append("tags: " + ", ".join(job.depends_on_tags))
         table.add_row(
             str(job.id),
             job.job_type,
@@ -76,7 +73,7 @@ def jobs_table(jobs: Iterable[JobRecord], title: str | None = None) -> Table:
             f"{job.attempts}/{job.max_attempts}",
             progress_text(job.progress),
             str(job.priority),
-            ",".join(job.tags or ()) or "-",
+            ", ".join(job.tags or ()) or "-",
             " ".join(deps) or "-",
             when(job.created_at),
         )
