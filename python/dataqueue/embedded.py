@@ -189,6 +189,9 @@ class EmbeddedPostgres:
         self._prepare_root()
         with self._locked():
             st = self.status()
+            if st.running and st.state == "stopping" and st.pid is not None:
+                _wait_gone(st.pid, timeout)  # shut down from outside: start it afresh
+                st = self.status()
             if st.running:
                 if st.state != "ready":
                     self._wait_ready(st.pid, timeout)
