@@ -426,12 +426,11 @@ class RedisBackend(Backend):
         if block <= 0:
             return False
         try:
-            with _errors():
-                got = self.client.blpop([self.keys.wake], timeout=max(block, 0.001))
-        except BackendError:
-            if not due_first:
-                raise
-            got = None
+            got = self.client.blpop([self.keys.wake], timeout=max(block, 0.001))
+        except redis.exceptions.TimeoutError:
+            got = None  # a caller's client with a short socket timeout: just a quiet wait
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"redis error: {exc}") from exc
         return got is not None or due_first
 
     # -- tokens ------------------------------------------------------------------------------

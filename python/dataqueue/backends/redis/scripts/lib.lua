@@ -298,9 +298,9 @@ local function opt_bool(v)
   return nil
 end
 
-local function added_meta(s, deps)
+local function added_meta(s, deps, tags_json)
   local m = '{"job_type":' .. js(s.job_type) .. ',"payload":' .. s.payload
-  m = m .. ',"tags":' .. ((s.tags and #s.tags > 0) and js(s.tags) or 'null')
+  m = m .. ',"tags":' .. (tags_json or 'null')
   m = m .. ',"idempotency_key":' .. (opt_str(s.ikey) and js(s.ikey) or 'null')
   if (deps and #deps > 0) or (s.dtags and #s.dtags > 0) then
     m = m .. ',"depends_on":{"job_ids":' .. ((deps and #deps > 0) and js(deps) or '[]')
@@ -316,10 +316,12 @@ end
 local function insert_job(id, s, meta)
   local k = jk(id)
   local t = now()
+  local ts = N(t)
   local run_at = (s.run_at ~= nil and s.run_at ~= cjson.null) and s.run_at or t
   local prio = (s.priority ~= nil and s.priority ~= cjson.null) and s.priority or 0
   local h = { 'id', id, 'job_type', s.job_type, 'payload', s.payload, 'status', 'pending',
-    'created_at', N(t), 'updated_at', N(t), 'run_at', N(run_at), 'priority', N(prio),
+    'created_at', ts, 'updated_at', ts, 'run_at', run_at == t and ts or N(run_at),
+    'priority', N(prio),
     'max_attempts', N(s.max_attempts or 3) }
   local n = #h
   if s.fk == true then h[n + 1] = 'force_kill_on_timeout'; h[n + 2] = '1'; n = n + 2 end
@@ -387,7 +389,7 @@ local function insert_job(id, s, meta)
   redis.call('ZADD', B .. 'all', id, id)
   redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
   if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
-  add_event(id, 'added', meta or added_meta(s, deps))
+  add_event(id, 'added', meta or added_meta(s, deps, tags_json))
 end
 
 -- -- cancellation and cascade -------------------------------------------------------------------
