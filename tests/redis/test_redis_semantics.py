@@ -407,3 +407,30 @@ def test_tls_settings_build_a_tls_client(tmp_path: Any) -> None:
         RedisSettings.from_options(
             redis_config={"tls": {"ca": "file:///nonexistent/ca.pem"}}
         ).build_sync_client()
+
+
+def test_cleanup_leaves_no_trace_of_a_deleted_job(backend: RedisBackend, raw: redis.Redis) -> None:
+    job_id = _add(backend, {"job_type": "t", "tags": ["a"], "idempotency_key": "once"})[0]
+    keep = _add(backend, {"job_type": "t", "tags": ["a"]})[0]
+    job = next(j for j in backend.claim_jobs("w", 5, lease=LEASE) if j.id == job_id)
+    token = backend.create_token(job_id, None, None)
+    standalone = backend.create_token(None, None, None)
+    backend.complete_token(standalone.id, None)
+    assert backend.complete_job(job_id, "w", job.lock_version)
+    assert backend.cleanup_old_jobs(0, [JobStatus.COMPLETED], 10) == 1
+    k = backend.keys
+    assert not raw.exists(k.job(job_id), k.events(job_id), k.token(token.id))
+    assert backend.get_token(standalone.id) is None  # finished standalone token: cleaned
+    for index in (
+        k.all,
+        k.job_type("t"),
+        k.tag("a"),
+        k.status("completed"),
+        k.base + "fin:completed",
+        k.base + "evidx",
+    ):
+        assert raw.zscore(index, job_id) is None, index
+    assert raw.get(k.base + "idem:once") is None
+    assert backend.get_job(keep) is not None
+    # The key is free again.
+    assert _add(backend, {"job_type": "t", "idempotency_key": "once"})[0] != job_id

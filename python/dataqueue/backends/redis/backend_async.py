@@ -319,7 +319,7 @@ class AsyncRedisBackend(AsyncBackend):
     ) -> list[JobRecord]:
         if limit <= 0:
             return []
-        types = "" if job_types is None else json.dumps(list(job_types), ensure_ascii=False)
+        types = "" if job_types is None else json.dumps(list(dict.fromkeys(job_types)))
         if job_types is not None and not job_types:
             return []
         rows = await self._run(

@@ -312,7 +312,7 @@ class RedisBackend(Backend):
     ) -> list[JobRecord]:
         if limit <= 0:
             return []
-        types = "" if job_types is None else json.dumps(list(job_types), ensure_ascii=False)
+        types = "" if job_types is None else json.dumps(list(dict.fromkeys(job_types)))
         if job_types is not None and not job_types:
             return []
         rows = self._run("claim", [worker_id, limit, _us(lease), group_concurrency or 0, types])
