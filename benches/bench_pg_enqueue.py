@@ -4,7 +4,8 @@
 - ``add_jobs`` of 10,000 jobs with dependencies (chains of 10 via ``batch_dep_ref``), and
   without dependencies, through the blocking backend (``PostgresBackend``);
 - a single-job ``add_jobs`` round trip vs a raw one-row ``INSERT … RETURNING id`` with psycopg;
-- a raw ``COPY`` of 10,000 rows for reference.
+- a raw ``COPY`` of 10,000 rows for reference;
+- claim + complete of those jobs by one thread (a reference for the worker side).
 
 Usage: ``/work/venv/bin/python benches/bench_pg_enqueue.py [--url URL] [--jobs N]``. A scratch
 database is created on the server (``DATAQUEUE_TEST_PG_URL``) and dropped afterwards.
@@ -18,6 +19,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -171,6 +173,22 @@ def main() -> None:
             best, med = _best(args.runs, copy_rows)
             print(f"raw COPY of {n} rows (jobs only, no events): {n / best:10,.0f} rows/s best"
                   f"  {n / med:10,.0f} rows/s median")  # fmt: skip
+        # -- claim + complete (reference for the worker side) ----------------------------------
+        with psycopg.connect(url, autocommit=True) as raw:
+            raw.execute("TRUNCATE job_queue, job_events, job_dependencies, waitpoints")
+        backend.add_jobs(plain_batch(n))
+        lease = timedelta(seconds=60)
+        start = time.perf_counter()
+        done = 0
+        while True:
+            jobs = backend.claim_jobs("bench", 50, lease=lease)
+            if not jobs:
+                break
+            for job in jobs:
+                backend.complete_job(job.id, "bench", job.lock_version, None)
+            done += len(jobs)
+        elapsed = time.perf_counter() - start
+        print(f"claim (batches of 50) + complete each, one thread: {done / elapsed:,.0f} jobs/s")
         backend.close()
     finally:
         with psycopg.connect(args.url, autocommit=True) as admin:

@@ -83,8 +83,10 @@ CREATE INDEX IF NOT EXISTS job_queue_tags_idx
 CREATE INDEX IF NOT EXISTS job_queue_depends_on_tags_idx
     ON job_queue USING gin (depends_on_tags) WHERE depends_on_tags IS NOT NULL;
 
+-- Processing jobs (reclaim scans them). Keyed by id so that when the planner picks it for a
+-- fenced update ("id = … AND status = 'processing'") it is still a single-row lookup.
 CREATE INDEX IF NOT EXISTS job_queue_processing_idx
-    ON job_queue (locked_at) WHERE status = 'processing';
+    ON job_queue (id) WHERE status = 'processing';
 
 CREATE INDEX IF NOT EXISTS job_queue_processing_group_idx
     ON job_queue (group_id) WHERE status = 'processing' AND group_id IS NOT NULL;

@@ -503,46 +503,11 @@ SELECT {cols} FROM upd
     # finish ------------------------------------------------------------------------------------
     @property
     def complete(self) -> str:
+        """Fenced completion plus the release of dependents, in one call: see
+        migrations/0004_complete_function.sql for why it is a function."""
         return self._r(
-            """
-WITH upd AS (
-    UPDATE {s}job_queue j SET status = 'completed', completed_at = now(), updated_at = now(),
-        output = CASE WHEN %(keep)s THEN j.output ELSE %(output)s::jsonb END,
-        step_data = '{}'::jsonb, wait_until = NULL, wait_token_id = NULL,
-        ready_at = NULL, resume_claim = false, """
-            + _UNLOCK
-            + """
-    WHERE """
-            + _FENCE
-            + """
-    RETURNING j.id
-),
-ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'completed' FROM upd)
-SELECT count(*) FROM upd
-"""
-        )
-
-    @property
-    def release_dependents(self) -> str:
-        """After a completion (same transaction, new snapshot): one fewer unmet prerequisite
-        for each dependent; wake workers if one became claimable. ``now()`` identifies the
-        completion made by this transaction."""
-        return self._r(
-            """
-WITH dec AS (
-    UPDATE {s}job_queue d SET unmet_dependencies = d.unmet_dependencies - 1,
-        ready_at = CASE WHEN d.unmet_dependencies = 1 AND d.status = 'pending'
-                        THEN d.run_at ELSE d.ready_at END
-    FROM {s}job_dependencies e
-    WHERE e.prerequisite_id = %(id)s AND d.id = e.job_id AND d.unmet_dependencies > 0
-      AND EXISTS (SELECT 1 FROM {s}job_queue p WHERE p.id = %(id)s
-                  AND p.status = 'completed' AND p.completed_at = now())
-    RETURNING d.unmet_dependencies, d.ready_at
-)
-SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM
-    (SELECT 1 FROM dec WHERE unmet_dependencies = 0 AND ready_at IS NOT NULL LIMIT 1) x)
-FROM dec
-"""
+            "SELECT {s}dataqueue_complete(%(id)s, %(worker)s, %(version)s, %(keep)s,"
+            " %(output)s::jsonb, %(channel)s)"
         )
 
     def fail(self, *, fenced: bool) -> str:
@@ -662,9 +627,9 @@ SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM upd
 
     @property
     def cascade_after_fail(self) -> str:
-        return self.cascade(
-            "j.status = 'failed' AND j.ready_at IS NULL AND j.last_failed_at = now()"
-        )
+        # No status test in guards: with one, a never-analysed table may get a plan that walks
+        # a status index instead of the primary key.
+        return self.cascade("j.last_failed_at = now() AND j.next_attempt_at IS NULL")
 
     @property
     def cascade_from_dead(self) -> str:
@@ -676,7 +641,7 @@ SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM upd
 
     @property
     def cascade_after_cancel(self) -> str:
-        return self.cascade("j.status = 'cancelled' AND j.last_cancelled_at = now()")
+        return self.cascade("j.last_cancelled_at = now()")
 
     @property
     def wait(self) -> str:
