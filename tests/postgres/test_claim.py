@@ -215,6 +215,50 @@ def test_unmet_counter_and_cleanup_of_a_completed_prerequisite(
     assert sorted(j.id for j in backend.claim_jobs("w", 10, lease=LEASE)) == [third, fourth]
 
 
+def test_dependent_added_while_its_prerequisite_completes_is_released(
+    backend: PostgresBackend,
+) -> None:
+    # The adder locks the prerequisite while counting it; the completion either waits and
+    # then releases the new dependent, or goes first and the adder counts it as completed.
+    for _ in range(25):
+        prereq = add(backend, job_type="p")
+        job = claim_one(backend, job_types=["p"])
+        added: list[int] = []
+
+        def run(i: int, job: Any = job, prereq: int = prereq) -> None:
+            if i == 0:
+                added.append(add(backend, job_type="d", depends_on={"job_ids": [prereq]}))
+            else:
+                assert backend.complete_job(prereq, "w", job.lock_version)
+
+        _run_threads(2, run)
+        dependent = claim_one(backend, job_types=["d"])
+        assert dependent.id == added[0]
+        assert backend.complete_job(dependent.id, "w", dependent.lock_version)
+
+
+def test_completion_waiting_for_an_adder_still_releases_its_dependent(
+    backend: PostgresBackend, pg_url: str
+) -> None:
+    prereq = add(backend, job_type="p")
+    job = claim_one(backend)
+    results: list[bool] = []
+    with psycopg.connect(pg_url) as conn:  # the adder's transaction stays open a while
+        dependent = backend.add_jobs(
+            [normalize_job({"job_type": "d", "depends_on": {"job_ids": [prereq]}})], db=conn
+        )[0].id
+        worker = threading.Thread(
+            target=lambda: results.append(backend.complete_job(prereq, "w", job.lock_version))
+        )
+        worker.start()
+        time.sleep(0.3)
+        assert worker.is_alive()  # the completion waits for the adder's lock on the prerequisite
+        conn.commit()
+        worker.join()
+    assert results == [True]
+    assert claim_one(backend).id == dependent
+
+
 def test_dependents_of_a_dead_prerequisite_are_cancelled_at_once(
     backend: PostgresBackend,
 ) -> None:
