@@ -225,7 +225,7 @@ def test_dependent_added_while_its_prerequisite_completes_is_released(
         job = claim_one(backend, job_types=["p"])
         added: list[int] = []
 
-        def run(i: int, job: Any = job, prereq: int = prereq) -> None:
+        def run(i: int, job: Any = job, prereq: int = prereq, added: list[int] = added) -> None:
             if i == 0:
                 added.append(add(backend, job_type="d", depends_on={"job_ids": [prereq]}))
             else:
