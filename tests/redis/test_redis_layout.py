@@ -220,3 +220,20 @@ def test_two_prefixes_are_two_queues(prefix: str) -> None:
         a.close()
         b.close()
         delete_prefix(REDIS_URL, other)
+
+
+def test_works_through_a_redis_cluster_client(cluster_url: str) -> None:
+    """The same workload through redis-py's cluster client, which routes every command and
+    script by its keys' slot."""
+    from redis.cluster import RedisCluster
+
+    prefix = f"dqcc_{uuid.uuid4().hex[:8]}:"
+    client = RedisCluster.from_url(cluster_url)
+    backend = RedisBackend(RedisSettings.from_options(client=client, key_prefix=prefix))
+    try:
+        _workload(backend)
+        backend.wait_for_work(0.01)  # BLPOP routed by its key
+    finally:
+        backend.close()
+        delete_prefix(cluster_url, prefix)
+        client.close()
