@@ -11,13 +11,12 @@
   clients), bridged on the async twin, closed at teardown.
 - ``backend_name`` / ``twin``: the current parameters.
 
-Backends come from ``DQ_TEST_BACKENDS`` (default ``postgres,redis``; ``redis`` only when its
-backend module imports). Servers: ``DATAQUEUE_TEST_PG_URL``, ``DATAQUEUE_TEST_REDIS_URL``.
+Backends come from ``DQ_TEST_BACKENDS`` (default ``postgres,redis``; see ``tests/_variants.py``).
+Servers: ``DATAQUEUE_TEST_PG_URL``, ``DATAQUEUE_TEST_REDIS_URL``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,29 +25,14 @@ from typing import Any
 
 import pytest
 from _bridge import AsyncBridge, LoopThread, unwrap
+from _variants import VARIANTS
 
 PG_URL = os.environ.get(
     "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TWINS = ("sync", "async")
 
 
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
-
-
-def _selected_backends() -> list[str]:
-    wanted = [b.strip() for b in os.environ.get("DQ_TEST_BACKENDS", "postgres,redis").split(",")]
-    redis_ok = "redis" in wanted and _importable("dataqueue.backends.redis.backend_async")
-    return [b for b in wanted if b == "postgres" or (b == "redis" and redis_ok)]
-
-
-VARIANTS = [(b, t) for b in _selected_backends() for t in TWINS]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VARIANTS
+from _variants import VARIANTS
 
 from ._helpers import wait_until
 
