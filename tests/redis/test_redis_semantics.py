@@ -214,6 +214,7 @@ def test_heartbeat_keeps_a_live_job_from_being_reclaimed(backend: RedisBackend) 
 def test_wait_for_work_wakes_on_enqueue_and_on_due_time(backend: RedisBackend, prefix: str) -> None:
     other = RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
     try:
+        assert backend.wait_for_work(5) is True  # subscribes, then says "look again"
         timer = threading.Timer(0.2, lambda: _add(other, {"job_type": "t"}))
         timer.start()
         t0 = time.monotonic()
@@ -221,20 +222,42 @@ def test_wait_for_work_wakes_on_enqueue_and_on_due_time(backend: RedisBackend, p
         assert time.monotonic() - t0 < 1.5
         timer.join()
         backend.claim_jobs("w", 10, lease=LEASE)
-        backend.client.delete(backend.keys.wake)
-        _add(
-            other,
-            {"job_type": "t", "run_at": datetime.now(timezone.utc) + timedelta(milliseconds=300)},
-        )
-        backend.client.delete(backend.keys.wake)
+        later = datetime.now(timezone.utc) + timedelta(milliseconds=300)
+        _add(other, {"job_type": "t", "run_at": later})  # not claimable yet: no message
         t0 = time.monotonic()
-        assert backend.wait_for_work(5) is True
+        assert backend.wait_for_work(5) is True  # returns when it comes due
         assert 0.1 < time.monotonic() - t0 < 2
-        t0 = time.monotonic()
         backend.claim_jobs("w", 10, lease=LEASE)
         assert backend.wait_for_work(0.2) is False
     finally:
         other.close()
+
+
+def test_every_idle_worker_wakes_whatever_types_it_handles(prefix: str) -> None:
+    workers = [
+        RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix)) for _ in range(3)
+    ]
+    try:
+        for w in workers:
+            assert w.wait_for_work(0) is True  # subscribe
+        woke: list[float] = []
+        t0 = time.monotonic()
+
+        def idle(w: RedisBackend) -> None:
+            if w.wait_for_work(5):
+                woke.append(time.monotonic() - t0)
+
+        threads = [threading.Thread(target=idle, args=(w,)) for w in workers]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        _add(workers[0], {"job_type": "only-one-worker-handles-this"})
+        for t in threads:
+            t.join(timeout=10)
+        assert len(woke) == 3 and max(woke) < 2
+    finally:
+        for w in workers:
+            w.close()
 
 
 def test_cron_occurrence_is_enqueued_once_by_concurrent_callers(prefix: str) -> None:
@@ -434,3 +457,22 @@ def test_cleanup_leaves_no_trace_of_a_deleted_job(backend: RedisBackend, raw: re
     assert backend.get_job(keep) is not None
     # The key is free again.
     assert _add(backend, {"job_type": "t", "idempotency_key": "once"})[0] != job_id
+
+
+def test_async_wait_for_work_wakes_on_enqueue(prefix: str) -> None:
+    async def main() -> float:
+        b = AsyncRedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+        producer = AsyncRedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+        try:
+            assert await b.wait_for_work(5) is True  # subscribes
+            waiter = asyncio.create_task(b.wait_for_work(5))
+            await asyncio.sleep(0.1)
+            t0 = time.monotonic()
+            await producer.add_jobs([normalize_job({"job_type": "t"})])
+            assert await waiter is True
+            return time.monotonic() - t0
+        finally:
+            await b.close()
+            await producer.close()
+
+    assert asyncio.run(main()) < 1.5

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -87,6 +88,8 @@ class RedisBackend(Backend):
         self._owns_client = settings.owns_client
         self.keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
+        self._wake: Any = None  # pub/sub subscription to the wake channel, made on first wait
+        self._wake_supported = True
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -163,6 +166,10 @@ class RedisBackend(Backend):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._wake is not None:
+            with contextlib.suppress(redis.exceptions.RedisError):
+                self._wake.close()
+            self._wake = None
         if self._owns_client:
             with contextlib.suppress(redis.exceptions.RedisError):
                 self.client.close()
@@ -411,8 +418,10 @@ class RedisBackend(Backend):
             self._run("job_fields", ["reason", reason, *chunk])
 
     def wait_for_work(self, timeout: float) -> bool:
-        """Block on the queue's wake list (pushed by scripts that make jobs ready) until
-        ``timeout``, or until the nearest delayed job comes due."""
+        """Wait for a message on the queue's wake channel (published by every script that
+        makes a job claimable or frees group capacity) for up to ``timeout`` seconds, or until
+        the nearest delayed job comes due. The first call subscribes and returns True at once,
+        so nothing published before the subscription is missed."""
         with _errors():
             nearest = self.client.zrange(self.keys.delayed, 0, 0, withscores=True)
         block = max(0.0, timeout)
@@ -423,13 +432,33 @@ class RedisBackend(Backend):
                 return True
             if due_in < block:
                 block, due_first = due_in, True
-        if block <= 0:
-            return False
+        if self._wake is None and self._wake_supported:
+            try:
+                wake = self.client.pubsub(ignore_subscribe_messages=True)
+                wake.subscribe(self.keys.wake)
+            except (AttributeError, NotImplementedError):
+                self._wake_supported = False  # a client without pub/sub: poll instead
+            except redis.exceptions.RedisError as exc:
+                raise BackendError(f"redis error: {exc}") from exc
+            else:
+                self._wake = wake
+                return True
+        if self._wake is None:
+            time.sleep(block)
+            return due_first
         try:
-            got = self.client.blpop([self.keys.wake], timeout=max(block, 0.001))
-        except redis.exceptions.TimeoutError:
-            got = None  # a caller's client with a short socket timeout: just a quiet wait
+            # get_message returns None early for a skipped subscribe confirmation: loop.
+            deadline = time.monotonic() + block
+            got = None
+            while got is None and (left := deadline - time.monotonic()) > 0:
+                got = self._wake.get_message(timeout=left)
+            if got is not None:
+                while self._wake.get_message(timeout=0.0) is not None:
+                    pass  # one wake-up is enough for everything published so far
         except redis.exceptions.RedisError as exc:
+            wake, self._wake = self._wake, None
+            with contextlib.suppress(redis.exceptions.RedisError):
+                wake.close()
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None or due_first
 

@@ -22,7 +22,7 @@ Layout (suffixes after ``base``)::
     idem:<key>                STRING idempotency key → id
     gact                      HASH   group → jobs processing
     dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters
-    wake                      LIST   wake-up tokens for idle workers (BLPOP)
+    wake                      pub/sub channel: "a job may be claimable" (not a key)
     wp:<id>, wpto, wpall, jwp:<job>              tokens
     cr:<id>, crname:<name>, crons, crdue          cron schedules
     evidx                     ZSET   job id → time of its oldest event (event cleanup)

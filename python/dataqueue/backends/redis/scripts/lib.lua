@@ -74,12 +74,11 @@ local function add_event(id, etype, meta)
   if len == 1 then redis.call('ZADD', B .. 'evidx', t, id) end
 end
 
+-- Tell idle workers (subscribed to the queue's wake channel) that a job may be claimable.
+-- One message per script, however many jobs it made ready; every idle worker wakes, whatever
+-- job types it handles.
 local function wake()
-  if WAKE > 0 then
-    local n = math.min(WAKE, 8)
-    for _ = 1, n do redis.call('LPUSH', B .. 'wake', '1') end
-    redis.call('LTRIM', B .. 'wake', 0, 15)
-  end
+  if WAKE > 0 then redis.call('PUBLISH', B .. 'wake', '1') end
 end
 
 -- -- tag drains --------------------------------------------------------------------------------
