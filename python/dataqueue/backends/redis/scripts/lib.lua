@@ -133,9 +133,16 @@ local function register_drain(d)
     local n = redis.call('ZCARD', B .. 'tag:' .. t)
     if not bestn or n < bestn then best, bestn = t, n end
   end
+  -- Count once, from the smaller of: the jobs carrying the rarest tag, or the active jobs.
+  local sources = { B .. 'tag:' .. best }
+  local active = 0
+  for st in pairs(ACTIVE) do active = active + redis.call('ZCARD', B .. 'st:' .. st) end
+  if active < bestn then
+    sources = { B .. 'st:pending', B .. 'st:processing', B .. 'st:waiting' }
+  end
   local c = 0
-  if bestn and bestn > 0 then
-    for _, id in ipairs(redis.call('ZRANGE', B .. 'tag:' .. best, 0, -1)) do
+  for _, src in ipairs(sources) do
+    for _, id in ipairs(redis.call('ZRANGE', src, 0, -1)) do
       local f = redis.call('HMGET', jk(id), 'status', 'tags')
       if f[1] and ACTIVE[f[1]] and f[2] and superset(tagset(cjson.decode(f[2])), tags) then
         c = c + 1
