@@ -101,7 +101,8 @@ def _check(b: RedisBackend, raw: redis.Redis) -> None:
     groups: dict[str, int] = {}
     for h in jobs.values():
         if h["status"] == "processing" and "group_id" in h:
-            groups[h["group_id"]] = groups.get(h["group_id"], 0) + 1
+            group = str(h["group_id"])
+            groups[group] = groups.get(group, 0) + 1
     assert {g: int(c) for g, c in raw.hgetall(base + "gact").items()} == groups
 
 
