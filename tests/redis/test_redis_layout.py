@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,6 +15,7 @@ from _redis_fixtures import REDIS_URL, delete_prefix
 from dataqueue.backends.redis.backend_sync import RedisBackend
 from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.backends.redis.keys import base_for_prefix
+from dataqueue.backends.redis.loader import SCRIPT_NAMES, script_source
 from dataqueue.backends.types import CronInput
 from dataqueue.options import JobFilters, JobUpdates, normalize_job
 from dataqueue.records import FailureReason, JobStatus
@@ -101,6 +104,11 @@ def _workload(b: RedisBackend) -> None:
     b.cleanup_old_jobs(0, [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED], 100)
     b.cleanup_old_job_events(0, 100)
     b.remove_cron_job(cron_id)
+    soon = datetime.now(timezone.utc) + timedelta(milliseconds=50)
+    b.add_jobs([normalize_job({"job_type": "d", "run_at": soon})])
+    time.sleep(0.1)
+    b.wait_for_work(0)  # subscribes
+    b.wait_for_work(0)  # finds the due job and runs the promote script
     b.get_jobs(JobFilters(job_type="a"), 10, 0, None)
     b.get_jobs_by_tags(["x"], "any", 10, 0)  # type: ignore[arg-type]
 
@@ -147,8 +155,9 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-def _monitor_script_commands(url: str, run: Any) -> list[list[str]]:
-    """Run ``run()`` and return every command the server executed from a Lua script."""
+def _monitor(url: str, run: Any) -> list[list[str]]:
+    """Run ``run()`` and return every command the server executed, from clients and from
+    Lua scripts (the latter tagged ``lua``): ``[source, command, args...]``."""
     mon = redis.Redis.from_url(url, decode_responses=True)
     conn: Any = mon.connection_pool.get_connection()
     conn.send_command("MONITOR")
@@ -173,7 +182,10 @@ def _monitor_script_commands(url: str, run: Any) -> list[list[str]]:
         thread.join(timeout=30)
         conn.disconnect()
         mon.close()
-    return [[_unquote(a) for a in _ARG.findall(ln)] for ln in lines if " lua]" in ln]
+    return [
+        ["lua" if " lua]" in ln else "client", *(_unquote(a) for a in _ARG.findall(ln))]
+        for ln in lines
+    ]
 
 
 def test_scripts_touch_only_hash_tagged_keys(cluster_url: str) -> None:
@@ -185,8 +197,13 @@ def test_scripts_touch_only_hash_tagged_keys(cluster_url: str) -> None:
     backend = RedisBackend(RedisSettings.from_options(client=client, key_prefix=prefix))
     slot = key_slot(base_for_prefix(prefix).encode())
     try:
-        commands = _monitor_script_commands(cluster_url, lambda: _workload(backend))
+        monitored = _monitor(cluster_url, lambda: _workload(backend))
+        commands = [c[1:] for c in monitored if c[0] == "lua"]
         assert len(commands) > 200
+        # Every script of the backend ran in the workload.
+        called = {c[2] for c in monitored if c[0] == "client" and c[1].upper() == "EVALSHA"}
+        shas = {hashlib.sha1(script_source(n).encode()).hexdigest() for n in SCRIPT_NAMES}
+        assert called == shas
         seen: set[str] = set()
         checked = 0
         for cmd in commands:

@@ -476,3 +476,17 @@ def test_async_wait_for_work_wakes_on_enqueue(prefix: str) -> None:
             await producer.close()
 
     assert asyncio.run(main()) < 1.5
+
+
+def test_a_due_delayed_job_wakes_once_not_forever(backend: RedisBackend) -> None:
+    """A busy worker (not claiming) must not see the same due job as new work on every wait."""
+    past = datetime.now(timezone.utc) + timedelta(milliseconds=50)
+    _add(backend, {"job_type": "t", "run_at": past})
+    assert backend.wait_for_work(0) is True  # subscribes
+    time.sleep(0.1)
+    assert backend.wait_for_work(1) is True  # due: promoted and published
+    assert backend.wait_for_work(1) is True  # the publish of that promotion
+    t0 = time.monotonic()
+    assert backend.wait_for_work(0.3) is False  # nothing new: it blocks
+    assert time.monotonic() - t0 >= 0.25
+    assert len(_claim_ids(backend)) == 1

@@ -429,6 +429,9 @@ class RedisBackend(Backend):
         if nearest:
             due_in = (float(nearest[0][1]) - self._server_now_us()) / _US_PER_S
             if due_in <= 0:
+                # Promote it now (which publishes a wake-up): the next wait then blocks
+                # instead of finding the same due entry while this worker is busy.
+                self._run("promote", [])
                 return True
             if due_in < block:
                 block, due_first = due_in, True

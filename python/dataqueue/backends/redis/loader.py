@@ -28,6 +28,7 @@ SCRIPT_NAMES: Final = (
     "heartbeat",
     "job_fields",
     "prolong",
+    "promote",
     "reclaim",
     "retry",
     "tokens",

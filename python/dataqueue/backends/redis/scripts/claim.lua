@@ -6,16 +6,7 @@
 local worker, limit, lease, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = now()
 
--- Promote due delayed jobs (run_at reached, retry due, time wait over).
-local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', N(t), 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
-  redis.call('ZREM', B .. 'delayed', id)
-  local f = fields(id, { 'status', 'job_type', 'group_id', 'priority', 'loc' })
-  if f.loc == 'd' and (f.status == 'pending' or f.status == 'failed' or f.status == 'waiting') then
-    ready_add(id, f.job_type, f.group_id, f.priority)
-    redis.call('HSET', jk(id), 'loc', 'r')
-  end
-end
+promote_due()
 
 local types
 if ARGV[5] == '' then

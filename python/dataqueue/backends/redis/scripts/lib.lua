@@ -510,6 +510,21 @@ local function do_fail(id, f, msg, reason, delay_s)
   return will_retry, dl
 end
 
+-- Move due delayed jobs (run_at reached, retry due, time wait over) into the ready sets.
+local function promote_due()
+  local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', N(now()), 'LIMIT', 0, 1000)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', B .. 'delayed', id)
+    local f = fields(id, { 'status', 'job_type', 'group_id', 'priority', 'loc' })
+    local st = f.status
+    if f.loc == 'd' and (st == 'pending' or st == 'failed' or st == 'waiting') then
+      ready_add(id, f.job_type, f.group_id, f.priority)
+      redis.call('HSET', jk(id), 'loc', 'r')
+    end
+  end
+  return #due
+end
+
 -- Resume a job parked on a token: back to pending without spending an attempt on the claim.
 local function resume_from_token(job_id, token_id)
   local f = fields(job_id, { 'status', 'wait_token_id', 'job_type', 'group_id', 'priority' })
