@@ -45,10 +45,15 @@ def batch_dep_ref(index: int) -> int:
     return _core.batch_dep_ref(index)
 
 
+# One encoder for every call: ``json.dumps`` with options builds a new encoder each time,
+# a large share of the cost for small payloads. (Encoding keeps no state between calls.)
+_encode: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dump_json(value: Any, what: str = "payload") -> str:
     """Serialise ``value`` as JSON or raise ``InvalidJobError`` naming what was wrong."""
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        return _encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidJobError(f"{what} is not JSON-serialisable: {exc}") from None
 
@@ -233,38 +238,167 @@ def _depends_on(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | N
     return tuple(seen) or None, norm_tags
 
 
+# NewJob is frozen, so its generated __init__ sets each field through object.__setattr__;
+# setting the slots directly halves the cost of building one (it is per job in add_jobs).
+_new_object: Final = object.__new__
+
+
+def _slot_setter(name: str) -> Any:
+    return NewJob.__dict__[name].__set__
+
+
+_set_job_type: Final = _slot_setter("job_type")
+_set_payload_json: Final = _slot_setter("payload_json")
+_set_max_attempts: Final = _slot_setter("max_attempts")
+_set_priority: Final = _slot_setter("priority")
+_set_run_at: Final = _slot_setter("run_at")
+_set_timeout_ms: Final = _slot_setter("timeout_ms")
+_set_force_kill_on_timeout: Final = _slot_setter("force_kill_on_timeout")
+_set_tags: Final = _slot_setter("tags")
+_set_idempotency_key: Final = _slot_setter("idempotency_key")
+_set_retry_delay: Final = _slot_setter("retry_delay")
+_set_retry_backoff: Final = _slot_setter("retry_backoff")
+_set_retry_delay_max: Final = _slot_setter("retry_delay_max")
+_set_dead_letter_job_type: Final = _slot_setter("dead_letter_job_type")
+_set_group_id: Final = _slot_setter("group_id")
+_set_group_tier: Final = _slot_setter("group_tier")
+_set_depends_on_job_ids: Final = _slot_setter("depends_on_job_ids")
+_set_depends_on_tags: Final = _slot_setter("depends_on_tags")
+# _build sets every field, in this order: a field added to NewJob must be added there too.
+assert len(fields(NewJob)) == 17, "update _build for the new NewJob field"
+
+_DEPENDS_ON_KEYS: Final = frozenset({"job_ids", "tags"})
+
+
+def _depends_on_fast(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | None]:
+    """``_depends_on`` for the usual shape (a dict of non-zero int ids, no tags); anything
+    else goes to ``_depends_on``, which validates it and words the errors."""
+    if type(value) is dict and value.keys() <= _DEPENDS_ON_KEYS:
+        ids = value.get("job_ids") or ()
+        if not (value.get("tags") or ()) and type(ids) in (list, tuple):
+            for job_id in ids:
+                if type(job_id) is not int or job_id == 0:
+                    break
+            else:
+                if len(ids) > 1:
+                    ids = dict.fromkeys(ids)
+                return tuple(ids) or None, None
+    return _depends_on(value)
+
+
+def _build(
+    job_type: Any,
+    payload: Any,
+    max_attempts: Any,
+    priority: Any,
+    run_at: Any,
+    timeout_ms: Any,
+    force_kill_on_timeout: Any,
+    tags: Any,
+    idempotency_key: Any,
+    retry_delay: Any,
+    retry_backoff: Any,
+    retry_delay_max: Any,
+    dead_letter_job_type: Any,
+    group: Any,
+    depends_on: Any,
+) -> NewJob:
+    """Validate the fields of one job (in a fixed order, so the first problem reported is
+    always the same one). Values of the usual types are checked inline; any other value goes
+    to its field validator, which accepts or rejects it and words the error."""
+    group_id, group_tier = (None, None) if group is None else _group(group)
+    dep_ids, dep_tags = (None, None) if depends_on is None else _depends_on_fast(depends_on)
+    if timeout_ms is not None:
+        timeout_ms = _int(timeout_ms, "timeout_ms", minimum=1, optional=True, maximum=2**53)
+    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH:
+        job_type = _name(job_type, "job_type")
+    payload_json = "null" if payload is None else dump_json(payload)
+    if type(max_attempts) is not int or not 1 <= max_attempts <= INT32_MAX:
+        max_attempts = _int(max_attempts, "max_attempts", minimum=1)
+    if type(priority) is not int or not -INT32_MAX - 1 <= priority <= INT32_MAX:
+        priority = _int(priority, "priority")
+    if run_at is not None:
+        run_at = aware_datetime(run_at, "run_at")
+    if force_kill_on_timeout is not False and force_kill_on_timeout is not True:
+        force_kill_on_timeout = bool(_bool(force_kill_on_timeout, "force_kill_on_timeout"))
+    if tags is not None:
+        tags = _tags(tags, "tags")
+    if idempotency_key is not None:
+        idempotency_key = _name(idempotency_key, "idempotency_key")
+    if retry_delay is not None:
+        retry_delay = _int(retry_delay, "retry_delay", minimum=0)
+    if retry_backoff is not None:
+        retry_backoff = _bool(retry_backoff, "retry_backoff")
+    if retry_delay_max is not None:
+        retry_delay_max = _int(retry_delay_max, "retry_delay_max", minimum=0)
+    if dead_letter_job_type is not None:
+        dead_letter_job_type = _name(dead_letter_job_type, "dead_letter_job_type")
+    new = _new_object(NewJob)
+    _set_job_type(new, job_type)
+    _set_payload_json(new, payload_json)
+    _set_max_attempts(new, max_attempts)
+    _set_priority(new, priority)
+    _set_run_at(new, run_at)
+    _set_timeout_ms(new, timeout_ms)
+    _set_force_kill_on_timeout(new, force_kill_on_timeout)
+    _set_tags(new, tags)
+    _set_idempotency_key(new, idempotency_key)
+    _set_retry_delay(new, retry_delay)
+    _set_retry_backoff(new, retry_backoff)
+    _set_retry_delay_max(new, retry_delay_max)
+    _set_dead_letter_job_type(new, dead_letter_job_type)
+    _set_group_id(new, group_id)
+    _set_group_tier(new, group_tier)
+    _set_depends_on_job_ids(new, dep_ids)
+    _set_depends_on_tags(new, dep_tags)
+    return new
+
+
 def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
     """Validate one job's options; raise ``InvalidJobError`` (or a subclass) naming the problem."""
-    if isinstance(job, Mapping):
-        unknown = set(job) - JOB_OPTION_NAMES
-        if unknown:
-            raise InvalidJobError(f"unknown job option(s): {sorted(unknown)}")
-        if "job_type" not in job:
-            raise InvalidJobError("job_type is required")
-        job = JobOptions(**job)
-    elif not isinstance(job, JobOptions):
+    if isinstance(job, JobOptions):
+        return _build(
+            job.job_type,
+            job.payload,
+            job.max_attempts,
+            job.priority,
+            job.run_at,
+            job.timeout_ms,
+            job.force_kill_on_timeout,
+            job.tags,
+            job.idempotency_key,
+            job.retry_delay,
+            job.retry_backoff,
+            job.retry_delay_max,
+            job.dead_letter_job_type,
+            job.group,
+            job.depends_on,
+        )
+    if not isinstance(job, Mapping):
         raise InvalidJobError(f"a job must be JobOptions or a mapping, got {type(job).__name__}")
-    group_id, group_tier = _group(job.group)
-    dep_ids, dep_tags = _depends_on(job.depends_on)
-    timeout_ms = _int(job.timeout_ms, "timeout_ms", minimum=1, optional=True, maximum=2**53)
-    return NewJob(
-        job_type=_name(job.job_type, "job_type"),  # type: ignore[arg-type]
-        payload_json=dump_json(job.payload),
-        max_attempts=_int(job.max_attempts, "max_attempts", minimum=1),  # type: ignore[arg-type]
-        priority=_int(job.priority, "priority"),  # type: ignore[arg-type]
-        run_at=None if job.run_at is None else aware_datetime(job.run_at, "run_at"),
-        timeout_ms=timeout_ms,
-        force_kill_on_timeout=bool(_bool(job.force_kill_on_timeout, "force_kill_on_timeout")),
-        tags=_tags(job.tags, "tags"),
-        idempotency_key=_name(job.idempotency_key, "idempotency_key", optional=True),
-        retry_delay=_int(job.retry_delay, "retry_delay", minimum=0, optional=True),
-        retry_backoff=_bool(job.retry_backoff, "retry_backoff", optional=True),
-        retry_delay_max=_int(job.retry_delay_max, "retry_delay_max", minimum=0, optional=True),
-        dead_letter_job_type=_name(job.dead_letter_job_type, "dead_letter_job_type", optional=True),
-        group_id=group_id,
-        group_tier=group_tier,
-        depends_on_job_ids=dep_ids,
-        depends_on_tags=dep_tags,
+    if not job.keys() <= JOB_OPTION_NAMES:
+        unknown = set(job) - JOB_OPTION_NAMES
+        raise InvalidJobError(f"unknown job option(s): {sorted(unknown)}")
+    get = job.get
+    job_type = get("job_type", _UNSET)
+    if job_type is _UNSET:
+        raise InvalidJobError("job_type is required")
+    return _build(
+        job_type,
+        get("payload"),
+        get("max_attempts", DEFAULT_MAX_ATTEMPTS),
+        get("priority", DEFAULT_PRIORITY),
+        get("run_at"),
+        get("timeout_ms"),
+        get("force_kill_on_timeout", False),
+        get("tags"),
+        get("idempotency_key"),
+        get("retry_delay"),
+        get("retry_backoff"),
+        get("retry_delay_max"),
+        get("dead_letter_job_type"),
+        get("group"),
+        get("depends_on"),
     )
 
 
