@@ -213,9 +213,9 @@ def test_heartbeat_keeps_a_live_job_from_being_reclaimed(backend: RedisBackend) 
 
 def test_wait_for_work_wakes_on_enqueue_and_on_due_time(backend: RedisBackend, prefix: str) -> None:
     other = RedisBackend(RedisSettings.from_options(REDIS_URL, key_prefix=prefix))
+    timer = threading.Timer(0.2, lambda: _add(other, {"job_type": "t"}))
     try:
         assert backend.wait_for_work(5) is True  # subscribes, then says "look again"
-        timer = threading.Timer(0.2, lambda: _add(other, {"job_type": "t"}))
         timer.start()
         t0 = time.monotonic()
         assert backend.wait_for_work(5) is True
@@ -230,6 +230,9 @@ def test_wait_for_work_wakes_on_enqueue_and_on_due_time(backend: RedisBackend, p
         backend.claim_jobs("w", 10, lease=LEASE)
         assert backend.wait_for_work(0.2) is False
     finally:
+        timer.cancel()
+        if timer.is_alive():
+            timer.join()
         other.close()
 
 
