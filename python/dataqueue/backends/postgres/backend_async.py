@@ -137,7 +137,10 @@ class AsyncPostgresBackend(AsyncBackend):
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
         self._q_add_one = self._sql.add_one
+        # add_narrow statements by (varying columns, edges): few shapes occur in practice.
+        self._q_narrow: dict[tuple[frozenset[str], bool], str] = {}
         self._q_fail = {f: self._sql.fail(fenced=f) for f in (False, True)}
+        self._q_complete_many = self._sql.complete_many
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -268,11 +271,26 @@ class AsyncPostgresBackend(AsyncBackend):
                     )
             return results
 
+    def _narrow_query(self, varying: frozenset[str], edges: bool) -> str:
+        query = self._q_narrow.get((varying, edges))
+        if query is None:
+            if len(self._q_narrow) >= 64:  # unusual variety: keep the cache bounded
+                self._q_narrow.clear()
+            query = self._q_narrow[varying, edges] = self._sql.add_narrow(varying, edges=edges)
+        return query
+
     async def _add_write(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
-        cur = await _execute(conn, self._q_add[plan.full], plan.params(self.channel))
+        if plan.full:
+            query, params = self._q_add[True], plan.params(self.channel)
+        else:
+            varying, edges, params = plan.narrow_params(self.channel)
+            query = self._narrow_query(varying, edges)
+        cur = await _execute(conn, query, params)
         row = await cur.fetchone()
         assert row is not None
         ids, ok, found = row[0], row[1], row[2]
+        if ids is None:  # allocated beforehand
+            ids = plan.arrays["id"]
         if not ok:
             missing = sorted(set(plan.prereqs) - set(found or ()))
             raise UnknownPrerequisiteError(f"depends_on.job_ids: job id(s) {missing} do not exist")
@@ -519,6 +537,34 @@ class AsyncPostgresBackend(AsyncBackend):
         }
         row = await self._one(self._sql.complete, params)
         return bool(row[0])
+
+    async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
+        """Every item's fenced completion in one call (one round trip, one transaction).
+        Outputs are checked first: a bad one raises before anything is written."""
+        if not items:
+            return []
+        ids: list[int] = []
+        workers: list[str] = []
+        versions: list[int] = []
+        keep: list[bool] = []
+        outputs: list[str | None] = []
+        for job_id, worker_id, lock_version, output in items:
+            ids.append(job_id)
+            workers.append(worker_id)
+            versions.append(lock_version)
+            keep.append(output is KEEP)
+            outputs.append(None if output is KEEP else dump_json(output, "output"))
+        params = {
+            "ids": ids,
+            "workers": workers,
+            "versions": versions,
+            "keep": keep,
+            "outputs": outputs,
+            "channel": self.channel,
+        }
+        row = await self._one(self._q_complete_many, params)
+        done = set(row[0] or ())
+        return [i in done for i in range(1, len(items) + 1)]
 
     async def fail_job(
         self,

@@ -48,6 +48,22 @@ class AddPlan:
             out["prereqs"] = self.prereqs
         return out
 
+    def narrow_params(self, channel: str) -> tuple[frozenset[str], bool, dict[str, Any]]:
+        """For ``Statements.add_narrow`` (simple batches): the columns that vary between rows,
+        whether any row has prerequisite ids, and the parameters (a column with one value
+        throughout is passed as that value)."""
+        out: dict[str, Any] = {"channel": channel}
+        varying: list[str] = []
+        for name, col in self.arrays.items():
+            first = col[0]
+            if name != "payload" and col.count(first) == len(col):
+                out[name] = first
+            else:
+                out[name] = col
+                varying.append(name)
+        edges = "dep_ids" in varying or out["dep_ids"] is not None
+        return frozenset(varying), edges, out
+
     def resolve(self, allocated: Sequence[int], existing: dict[str, int]) -> set[int]:
         """Placeholder batches: pick each entry's id (an idempotency hit keeps the existing
         job's id; a key repeated in the batch maps to its first entry), resolve placeholders

@@ -149,6 +149,50 @@ FROM rows
 """
 )
 
+# Simple batches, narrow form: a column whose value is the same in every row of the batch
+# (usually most of them: no tags, default attempts, …) is one scalar parameter instead of an
+# array, so the server unnests only the columns that vary (``payload`` always does). With
+# ids allocated beforehand (placeholder batches) the ids need not come back either.
+ADD_NARROW: Final = """
+WITH rows AS {materialized} (
+    SELECT i.*, {new_id} AS new_id
+    FROM unnest({unnest}) WITH ORDINALITY AS i({names}, ord)
+),
+ins AS (
+    INSERT INTO {s}job_queue (
+        id, job_type, payload, max_attempts, priority, run_at, ready_at, timeout_ms,
+        force_kill_on_timeout, tags, idempotency_key, retry_delay, retry_backoff,
+        retry_delay_max, dead_letter_job_type, group_id, group_tier, depends_on_job_ids,
+        depends_on_tags, unmet_dependencies)
+    SELECT r.new_id, {c:job_type}, r.payload::jsonb, {c:max_attempts}, {c:priority},
+           coalesce({c:run_at}, now()),
+           CASE WHEN {c:unmet_new} = 0 THEN coalesce({c:run_at}, now()) END,
+           {c:timeout_ms}, {c:fk}, {c:tags}::text[], {c:idem}, {c:retry_delay},
+           {c:retry_backoff}, {c:retry_delay_max}, {c:dlq}, {c:group_id}, {c:group_tier},
+           {c:dep_ids}::bigint[], {c:dep_tags}::text[], {c:unmet_new}
+    FROM rows r
+    RETURNING id, job_type, payload, tags, idempotency_key, depends_on_job_ids,
+              depends_on_tags, unmet_dependencies
+),
+ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT id, 'added', {meta} FROM ins
+){edges}
+SELECT {ids}, true, NULL::bigint[],
+       (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM ins LIMIT 1) x)
+"""
+
+# The edges of ADD_NARROW, when some row has prerequisites (see _ADD_INSERT).
+_NARROW_EDGES: Final = """,
+edges AS (
+    INSERT INTO {s}job_dependencies (prerequisite_id, job_id)
+    SELECT d.pid, ins.id
+    FROM ins CROSS JOIN LATERAL unnest(ins.depends_on_job_ids) AS d(pid)
+    WHERE ins.depends_on_job_ids IS NOT NULL
+)"""
+
+_INPUT_TYPES: Final = dict(_INPUT_COLUMNS)
+
 # Full batches: idempotency keys (existing → returned, duplicates in the batch → first one)
 # and prerequisites that must exist (locked FOR SHARE so a concurrent completion cannot slip
 # between reading their status and writing our edges; nothing is written if any is missing).
@@ -387,6 +431,26 @@ class Statements:
             names=_UNNEST_NAMES,
         )
 
+    def add_narrow(self, varying: frozenset[str], *, edges: bool) -> str:
+        """``ADD_NARROW`` for a batch whose columns in ``varying`` differ between rows (they
+        are arrays; every other column is a scalar parameter of the same name). ``payload``
+        must vary; ``id`` varies when the ids were allocated beforehand."""
+        assert "payload" in varying and varying <= _INPUT_TYPES.keys()
+        arrays = [(n, t) for n, t in _INPUT_COLUMNS if n in varying]
+        given = "id" in varying
+        text = ADD_NARROW.replace("{edges}", _NARROW_EDGES if edges else "")
+        for name, typ in _INPUT_COLUMNS:
+            expr = f"r.{name}" if name in varying else f"%({name})s::{typ}"
+            text = text.replace("{c:" + name + "}", expr)
+        text = text.replace("{new_id}", "i.id" if given else "nextval('{seq}')")
+        return self._r(
+            text.replace("{meta}", _ADD_EVENT_META),
+            materialized="NOT MATERIALIZED" if given else "MATERIALIZED",
+            unnest=", ".join(f"%({n})b::{t}[]" for n, t in arrays),
+            names=", ".join(n for n, _ in arrays),
+            ids="NULL::bigint[]" if given else "(SELECT array_agg(new_id ORDER BY ord) FROM rows)",
+        )
+
     @property
     def allocate_ids(self) -> str:
         return self._r("SELECT array_agg(nextval('{seq}')) FROM generate_series(1, %(n)s)")
@@ -508,6 +572,15 @@ SELECT {cols} FROM upd
         return self._r(
             "SELECT {s}dataqueue_complete(%(id)s, %(worker)s, %(version)s, %(keep)s,"
             " %(output)s::jsonb, %(channel)s)"
+        )
+
+    @property
+    def complete_many(self) -> str:
+        """A batch of fenced completions in one call (migrations/0005_complete_many.sql):
+        returns the 1-based positions of the items that completed."""
+        return self._r(
+            "SELECT {s}dataqueue_complete_many(%(ids)s::bigint[], %(workers)s::text[],"
+            " %(versions)s::bigint[], %(keep)s::boolean[], %(outputs)s::jsonb[], %(channel)s)"
         )
 
     def fail(self, *, fenced: bool) -> str:
