@@ -33,8 +33,6 @@ PG_URL = os.environ.get(
 REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-
-
 @pytest.fixture(scope="session")
 def loop_thread() -> Iterator[LoopThread]:
     """One background event loop for every async-twin object of this test process."""
