@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from dataqueue.backends.postgres.config import PostgresSettings
 from dataqueue.backends.postgres.enqueue import plan_add, single_params
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
+    ONE_OPTIONAL,
     Statements,
     cron_assignments,
     edit_assignments,
@@ -136,7 +138,13 @@ class PostgresBackend(Backend):
         self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
-        self._q_add_one = self._sql.add_one
+        # Single-job statements by the options set (a handful of shapes in practice).
+        self._q_add_one: dict[frozenset[str], str] = {}
+        # One reusable cursor per pooled connection for _add_one_pooled (a connection is used
+        # by one caller at a time, and so is its cursor).
+        self._cursors: weakref.WeakKeyDictionary[Connection[Any], Cursor[tuple[Any, ...]]] = (
+            weakref.WeakKeyDictionary()
+        )
         # add_narrow statements by (varying columns, edges): few shapes occur in practice.
         self._q_narrow: dict[tuple[frozenset[str], bool], str] = {}
         self._q_fail = {f: self._sql.fail(fenced=f) for f in (False, True)}
@@ -218,6 +226,8 @@ class PostgresBackend(Backend):
             return []
         # One job without prerequisite ids (the usual add_job): the short VALUES statement.
         one = single_params(jobs[0], self.channel) if len(jobs) == 1 else None
+        if one is not None and db is None:
+            return self._add_one_pooled(one)
         plan = None if one is not None else plan_add(jobs)
         if db is None:
             with self._conn() as conn:
@@ -234,8 +244,49 @@ class PostgresBackend(Backend):
                 return self._add_one(conn, one)
             return self._add(conn, plan)
 
-    def _add_one(self, conn: Connection[Any], params: dict[str, Any]) -> list[AddedJob]:
-        cur = _execute(conn, self._q_add_one, params)
+    def _add_one_query(self, params: dict[str, Any]) -> str:
+        given = ONE_OPTIONAL.intersection(params)
+        query = self._q_add_one.get(given)
+        if query is None:
+            if len(self._q_add_one) >= 64:  # unusual variety: keep the cache bounded
+                self._q_add_one.clear()
+            query = self._q_add_one[given] = self._sql.add_one_with(given)
+        return query
+
+    def _add_one_pooled(self, params: dict[str, Any]) -> list[AddedJob]:
+        """The usual ``add_job``: one statement on a pooled connection, taken and returned
+        directly (the layers of ``_conn`` and a new cursor cost a tenth of the whole call)."""
+        if not self._opened:
+            self._open()
+        pool = self._pool
+        with translate_errors():
+            conn = pool.getconn()
+            try:
+                cur = self._cursors.get(conn)
+                if cur is None:
+                    cur = self._cursors[conn] = conn.cursor(row_factory=tuple_row)
+                result = self._add_one(conn, params, cur)
+                if not conn.autocommit:  # a caller's pool may hand out transactional ones
+                    conn.commit()
+                return result
+            except BaseException:
+                if not conn.autocommit and not conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
+                raise
+            finally:
+                pool.putconn(conn)
+
+    def _add_one(
+        self,
+        conn: Connection[Any],
+        params: dict[str, Any],
+        cur: Cursor[tuple[Any, ...]] | None = None,
+    ) -> list[AddedJob]:
+        if cur is None:
+            cur = _execute(conn, self._add_one_query(params), params)
+        else:
+            cur.execute(self._add_one_query(params), params)
         row = cur.fetchone()
         assert row is not None
         job_id = row[0]

@@ -15,13 +15,31 @@ from dataqueue import _core
 from dataqueue.backends.postgres.sql import ADD_ARRAYS, pg_text_array
 from dataqueue.backends.types import AddedJob
 from dataqueue.errors import DependencyCycleError
-from dataqueue.options import NewJob
+from dataqueue.options import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, NewJob
 
 __all__ = ["AddPlan", "plan_add", "single_params"]
 
 
 def _id_array(ids: Sequence[int] | None) -> str | None:
-    return None if not ids else "{" + ",".join(map(str, ids)) + "}"
+    if not ids:
+        return None
+    if len(ids) == 1:  # the usual case, and a third of the cost
+        return f"{{{ids[0]}}}"
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+# AddedJob is frozen: building it through its slots skips object.__setattr__ per field
+# (one per job of a batch).
+_new_object = object.__new__
+_set_added_id = AddedJob.__dict__["id"].__set__
+_set_added_created = AddedJob.__dict__["created"].__set__
+
+
+def _added(job_id: int, created: bool) -> AddedJob:
+    added: AddedJob = _new_object(AddedJob)
+    _set_added_id(added, job_id)
+    _set_added_created(added, created)
+    return added
 
 
 @dataclass(slots=True)
@@ -29,7 +47,7 @@ class AddPlan:
     """One batch, ready to be written."""
 
     jobs: Sequence[NewJob]
-    deps: list[list[int]]
+    deps: list[Sequence[int]]
     has_refs: bool
     keys: list[str]
     prereqs: list[int]
@@ -72,7 +90,10 @@ class AddPlan:
             # Every entry is new: each placeholder is one unmet prerequisite.
             resolved = _core.resolve_batch_refs(self.deps, allocated)
             self.arrays["id"] = list(allocated)
-            self.arrays["unmet_new"] = [sum(1 for d in ds if d < 0) for ds in self.deps]
+            if self.prereqs:
+                self.arrays["unmet_new"] = [sum(1 for d in ds if d < 0) for ds in self.deps]
+            else:  # every entry is a placeholder (lists are de-duplicated by options)
+                self.arrays["unmet_new"] = [len(ds) for ds in self.deps]
             self.arrays["dep_ids"] = [_id_array(ids) for ids in resolved]
             return set(range(len(self.jobs)))
         final: list[int] = []
@@ -117,44 +138,58 @@ class AddPlan:
 
     def results(self, ids: Sequence[int | None], created: Sequence[bool] | None) -> list[AddedJob]:
         if created is None:
-            return [AddedJob(int(i), True) for i in ids]  # type: ignore[arg-type]
-        return [AddedJob(int(i), bool(c)) for i, c in zip(ids, created, strict=True)]  # type: ignore[arg-type]
+            return [_added(int(i), True) for i in ids]  # type: ignore[arg-type]
+        return [_added(int(i), bool(c)) for i, c in zip(ids, created, strict=True)]  # type: ignore[arg-type]
 
 
 def single_params(job: NewJob, channel: str) -> dict[str, Any] | None:
-    """Parameters of ``sql.ADD_ONE`` for one job, or None if it needs the batch statements
-    (prerequisite ids must be checked and locked)."""
+    """Parameters of the single-job statement (``Statements.add_one_with``) for one job, only
+    for the options it sets, or None if it needs the batch statements (prerequisite ids must
+    be checked and locked)."""
     if job.depends_on_job_ids:
         return None
-    return {
-        "job_type": job.job_type,
-        "payload": job.payload_json,
-        "max_attempts": job.max_attempts,
-        "priority": job.priority,
-        "run_at": job.run_at,
-        "timeout_ms": job.timeout_ms,
-        "fk": job.force_kill_on_timeout,
-        "tags": pg_text_array(job.tags) if job.tags else None,
-        "idem": job.idempotency_key,
-        "retry_delay": job.retry_delay,
-        "retry_backoff": job.retry_backoff,
-        "retry_delay_max": job.retry_delay_max,
-        "dlq": job.dead_letter_job_type,
-        "group_id": job.group_id,
-        "group_tier": job.group_tier,
-        "dep_tags": pg_text_array(job.depends_on_tags) if job.depends_on_tags else None,
-        "channel": channel,
-    }
+    out: dict[str, Any] = {"job_type": job.job_type, "payload": job.payload_json}
+    if job.max_attempts != DEFAULT_MAX_ATTEMPTS:
+        out["max_attempts"] = job.max_attempts
+    if job.priority != DEFAULT_PRIORITY:
+        out["priority"] = job.priority
+    if job.run_at is not None:
+        out["run_at"] = job.run_at
+    if job.timeout_ms is not None:
+        out["timeout_ms"] = job.timeout_ms
+    if job.force_kill_on_timeout:
+        out["fk"] = True
+    if job.tags:
+        out["tags"] = pg_text_array(job.tags)
+    if job.idempotency_key is not None:
+        out["idem"] = job.idempotency_key
+    if job.retry_delay is not None:
+        out["retry_delay"] = job.retry_delay
+    if job.retry_backoff is not None:
+        out["retry_backoff"] = job.retry_backoff
+    if job.retry_delay_max is not None:
+        out["retry_delay_max"] = job.retry_delay_max
+    if job.dead_letter_job_type is not None:
+        out["dlq"] = job.dead_letter_job_type
+    if job.group_id is not None:
+        out["group_id"] = job.group_id
+    if job.group_tier is not None:
+        out["group_tier"] = job.group_tier
+    if job.depends_on_tags:
+        out["dep_tags"] = pg_text_array(job.depends_on_tags)
+    out["channel"] = channel
+    return out
 
 
 def plan_add(jobs: Sequence[NewJob]) -> AddPlan:
     """Validate the batch's dependency graph and build the column arrays."""
     n = len(jobs)
-    deps = [list(j.depends_on_job_ids or ()) for j in jobs]
-    has_refs = any(d < 0 for ds in deps for d in ds)
+    deps: list[Sequence[int]] = [j.depends_on_job_ids or () for j in jobs]
+    flat = [d for ds in deps if ds for d in ds]
+    has_refs = bool(flat) and min(flat) < 0
     if has_refs:
         _core.plan_batch(deps)  # placeholders in range, no self references, no cycles
-    prereqs = sorted({d for ds in deps for d in ds if d > 0})
+    prereqs = sorted({d for d in flat if d > 0}) if flat and max(flat) > 0 else []
     keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key is not None})
     # One comprehension per column: much cheaper than filling rows field by field.
     cols: dict[str, list[Any]] = {
@@ -174,7 +209,8 @@ def plan_add(jobs: Sequence[NewJob]) -> AddPlan:
         "dlq": [j.dead_letter_job_type for j in jobs],
         "group_id": [j.group_id for j in jobs],
         "group_tier": [j.group_tier for j in jobs],
-        "dep_ids": [_id_array(j.depends_on_job_ids) for j in jobs],
+        # With placeholders, resolve() fills in the real ids.
+        "dep_ids": [None] * n if has_refs else [_id_array(j.depends_on_job_ids) for j in jobs],
         "dep_tags": [pg_text_array(j.depends_on_tags) if j.depends_on_tags else None for j in jobs],
         "unmet_new": [0] * n,
     }

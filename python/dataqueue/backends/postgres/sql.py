@@ -19,7 +19,7 @@ from typing import Any, Final
 from dataqueue.backends.postgres.config import quote_ident
 from dataqueue.backends.postgres.rows import CRON_COLUMNS, EVENT_COLUMNS, JOB_COLUMNS, TOKEN_COLUMNS
 from dataqueue.errors import CronError
-from dataqueue.options import JobFilters, JobUpdates
+from dataqueue.options import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, JobFilters, JobUpdates
 from dataqueue.records import TagQueryMode
 
 __all__ = [
@@ -261,15 +261,8 @@ FROM resolved
 # visible comes back as NULL and is looked up again by the caller.
 ADD_ONE: Final = """
 WITH ins AS (
-    INSERT INTO {s}job_queue (
-        job_type, payload, max_attempts, priority, run_at, ready_at, timeout_ms,
-        force_kill_on_timeout, tags, idempotency_key, retry_delay, retry_backoff,
-        retry_delay_max, dead_letter_job_type, group_id, group_tier, depends_on_tags)
-    VALUES (%(job_type)s, %(payload)s::jsonb, %(max_attempts)s, %(priority)s,
-        coalesce(%(run_at)s::timestamptz, now()), coalesce(%(run_at)s::timestamptz, now()),
-        %(timeout_ms)s, %(fk)s, %(tags)s::text[], %(idem)s, %(retry_delay)s,
-        %(retry_backoff)s, %(retry_delay_max)s, %(dlq)s, %(group_id)s, %(group_tier)s,
-        %(dep_tags)s::text[])
+    INSERT INTO {s}job_queue ({columns})
+    VALUES ({values})
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, job_type, payload, tags, idempotency_key, depends_on_job_ids, depends_on_tags
 ),
@@ -281,6 +274,47 @@ SELECT coalesce((SELECT id FROM ins),
                 (SELECT id FROM {s}job_queue WHERE idempotency_key = %(idem)s)),
        (SELECT count(*) FROM ins),
        (SELECT count(pg_notify(%(channel)s, '')) FROM ins)
+"""
+
+
+# ADD_ONE specialised to the options a job actually sets (usually only job_type and payload):
+# an option left at its default is a constant in the statement, not a parameter, and with no
+# idempotency key there is no conflict to handle (ON CONFLICT would make the insert
+# speculative). (column, parameter, expression, constant when the parameter is absent)
+_ONE_VALUES: Final = (
+    ("job_type", "job_type", "%(job_type)s", None),
+    ("payload", "payload", "%(payload)s::jsonb", None),
+    ("max_attempts", "max_attempts", "%(max_attempts)s", str(DEFAULT_MAX_ATTEMPTS)),
+    ("priority", "priority", "%(priority)s", str(DEFAULT_PRIORITY)),
+    ("run_at", "run_at", "coalesce(%(run_at)s::timestamptz, now())", "now()"),
+    ("ready_at", "run_at", "coalesce(%(run_at)s::timestamptz, now())", "now()"),
+    ("timeout_ms", "timeout_ms", "%(timeout_ms)s", "NULL"),
+    ("force_kill_on_timeout", "fk", "%(fk)s", "false"),
+    ("tags", "tags", "%(tags)s::text[]", "NULL"),
+    ("idempotency_key", "idem", "%(idem)s", "NULL"),
+    ("retry_delay", "retry_delay", "%(retry_delay)s", "NULL"),
+    ("retry_backoff", "retry_backoff", "%(retry_backoff)s", "NULL"),
+    ("retry_delay_max", "retry_delay_max", "%(retry_delay_max)s", "NULL"),
+    ("dead_letter_job_type", "dlq", "%(dlq)s", "NULL"),
+    ("group_id", "group_id", "%(group_id)s", "NULL"),
+    ("group_tier", "group_tier", "%(group_tier)s", "NULL"),
+    ("depends_on_tags", "dep_tags", "%(dep_tags)s::text[]", "NULL"),
+)
+
+#: Parameter names of the single-job statement that may be left out (at their defaults).
+ONE_OPTIONAL: Final = frozenset(param for _, param, _, default in _ONE_VALUES if default)
+
+ADD_ONE_PLAIN: Final = """
+WITH ins AS (
+    INSERT INTO {s}job_queue ({columns})
+    VALUES ({values})
+    RETURNING id, job_type, payload, tags, idempotency_key, depends_on_job_ids, depends_on_tags
+),
+ev AS (
+    INSERT INTO {s}job_events (job_id, event_type, metadata)
+    SELECT id, 'added', {meta} FROM ins
+)
+SELECT id, 1, pg_notify(%(channel)s, '') FROM ins
 """
 
 
@@ -416,7 +450,23 @@ class Statements:
     # enqueue -----------------------------------------------------------------------------------
     @property
     def add_one(self) -> str:
-        return self._r(ADD_ONE.replace("{meta}", _ADD_EVENT_META))
+        """The single-job statement with every option as a parameter."""
+        return self.add_one_with(ONE_OPTIONAL)
+
+    def add_one_with(self, given: frozenset[str]) -> str:
+        """The single-job statement for a job that sets the options ``given`` (parameter
+        names of ``ONE_OPTIONAL``; the others keep their column defaults). With ``idem`` it is
+        ``ADD_ONE`` itself; either way it returns (id, created, _)."""
+        assert given <= ONE_OPTIONAL
+        values = [
+            expr if default is None or param in given else default
+            for _, param, expr, default in _ONE_VALUES
+        ]
+        return self._r(
+            (ADD_ONE if "idem" in given else ADD_ONE_PLAIN).replace("{meta}", _ADD_EVENT_META),
+            columns=", ".join(column for column, _, _, _ in _ONE_VALUES),
+            values=", ".join(values),
+        )
 
     def add(self, *, full: bool) -> str:
         template = ADD_FULL if full else ADD_SIMPLE
