@@ -45,9 +45,33 @@ def batch_dep_ref(index: int) -> int:
     return _core.batch_dep_ref(index)
 
 
-# One encoder for every call: ``json.dumps`` with options builds a new encoder each time,
-# a large share of the cost for small payloads. (Encoding keeps no state between calls.)
-_encode: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
+# json.dumps with options builds a JSONEncoder on every call, and JSONEncoder.encode builds its
+# C encoder on every call: a large share of the cost for small payloads. The C encoder is
+# built here directly (same arguments as JSONEncoder.encode passes, so the same output; fresh
+# per call, so it keeps no state between calls and threads), falling back to the encoder.
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_c_encode_string: Any = json.encoder.encode_basestring
+_default = _ENCODER.default
+
+
+def _encode_c(value: Any) -> str:
+    return "".join(
+        _c_make_encoder({}, _default, _c_encode_string, None, ":", ",", False, False, False)(
+            value, 0
+        )
+    )
+
+
+def _c_encoder_works() -> bool:
+    sample = {"a": [1, 2.5, None, True, 'é\n"x'], "b": {"c": -3}}
+    try:
+        return _c_make_encoder is not None and _encode_c(sample) == _ENCODER.encode(sample)
+    except Exception:
+        return False
+
+
+_encode: Final = _encode_c if _c_encoder_works() else _ENCODER.encode
 
 
 def dump_json(value: Any, what: str = "payload") -> str:
