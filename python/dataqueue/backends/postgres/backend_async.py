@@ -29,7 +29,7 @@ from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres.config import PostgresSettings
-from dataqueue.backends.postgres.enqueue import plan_add, single_params
+from dataqueue.backends.postgres.enqueue import copy_blocks, plan_add, single_params
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     ONE_OPTIONAL,
@@ -236,7 +236,7 @@ class AsyncPostgresBackend(AsyncBackend):
             async with self._conn() as conn:
                 if one is not None:
                     return await self._add_one(conn, one)
-                return await self._add(conn, plan)
+                return await self._add(conn, plan, copy=True)
         conn = db.connection if isinstance(db, AsyncCursor) else db
         if not isinstance(conn, AsyncConnection):
             raise InvalidJobError(
@@ -298,7 +298,11 @@ class AsyncPostgresBackend(AsyncBackend):
             job_id = dict(await cur.fetchall())[params["idem"]]
         return [AddedJob(int(job_id), bool(row[1]))]
 
-    async def _add(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
+    async def _add(
+        self, conn: AsyncConnection[Any], plan: Any, *, copy: bool = False
+    ) -> list[AddedJob]:
+        if copy and plan.copyable:
+            return await self._add_copy(conn, plan)
         if not plan.has_refs:
             return await self._add_write(conn, plan)
         # Placeholders: allocate ids, resolve, write — atomically (a savepoint inside a
@@ -321,6 +325,34 @@ class AsyncPostgresBackend(AsyncBackend):
                         "a concurrent add_jobs inserted the same idempotency key; retry"
                     )
             return results
+
+    async def _add_copy(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
+        """A large placeholder batch on our own pool: ids first, then COPY of the jobs, their
+        ``added`` events and their edges, and the NOTIFY, in one transaction."""
+        async with conn.transaction():
+            cur = await _execute(conn, self._sql.allocate_ids_now, {"n": len(plan.jobs)})
+            row = await cur.fetchone()
+            assert row is not None
+            ids: list[int] = list(row[0])
+            plan.resolve(ids, {})
+            # Each table's data is built while the server still works on the previous COPY.
+            columns, data = plan.copy_jobs(row[1])
+            async with cur.copy(self._sql.copy_into("job_queue", columns)) as copy:
+                for block in copy_blocks(data):
+                    await copy.write(block)
+                events = plan.copy_events()
+            event_columns = ("job_id", "event_type", "metadata")
+            async with cur.copy(self._sql.copy_into("job_events", event_columns)) as copy:
+                for block in copy_blocks(events):
+                    await copy.write(block)
+                edges = plan.copy_edges()
+            if edges[0]:
+                edge_columns = ("prerequisite_id", "job_id")
+                async with cur.copy(self._sql.copy_into("job_dependencies", edge_columns)) as copy:
+                    for block in copy_blocks(edges):
+                        await copy.write(block)
+            await cur.execute(self._sql.notify, {"channel": self.channel})
+        return plan.results(ids, None)  # type: ignore[no-any-return]
 
     def _narrow_query(self, varying: frozenset[str], edges: bool) -> str:
         query = self._q_narrow.get((varying, edges))

@@ -31,7 +31,7 @@ from dataqueue.backends.base_sync import Backend
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres.config import PostgresSettings
-from dataqueue.backends.postgres.enqueue import plan_add, single_params
+from dataqueue.backends.postgres.enqueue import copy_blocks, plan_add, single_params
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     ONE_OPTIONAL,
@@ -233,7 +233,7 @@ class PostgresBackend(Backend):
             with self._conn() as conn:
                 if one is not None:
                     return self._add_one(conn, one)
-                return self._add(conn, plan)
+                return self._add(conn, plan, copy=True)
         conn = db.connection if isinstance(db, Cursor) else db
         if not isinstance(conn, Connection):
             raise InvalidJobError(
@@ -295,7 +295,9 @@ class PostgresBackend(Backend):
             job_id = dict(cur.fetchall())[params["idem"]]
         return [AddedJob(int(job_id), bool(row[1]))]
 
-    def _add(self, conn: Connection[Any], plan: Any) -> list[AddedJob]:
+    def _add(self, conn: Connection[Any], plan: Any, *, copy: bool = False) -> list[AddedJob]:
+        if copy and plan.copyable:
+            return self._add_copy(conn, plan)
         if not plan.has_refs:
             return self._add_write(conn, plan)
         # Placeholders: allocate ids, resolve, write — atomically (a savepoint inside a
@@ -318,6 +320,34 @@ class PostgresBackend(Backend):
                         "a concurrent add_jobs inserted the same idempotency key; retry"
                     )
             return results
+
+    def _add_copy(self, conn: Connection[Any], plan: Any) -> list[AddedJob]:
+        """A large placeholder batch on our own pool: ids first, then COPY of the jobs, their
+        ``added`` events and their edges, and the NOTIFY, in one transaction."""
+        with conn.transaction():
+            cur = _execute(conn, self._sql.allocate_ids_now, {"n": len(plan.jobs)})
+            row = cur.fetchone()
+            assert row is not None
+            ids: list[int] = list(row[0])
+            plan.resolve(ids, {})
+            # Each table's data is built while the server still works on the previous COPY.
+            columns, data = plan.copy_jobs(row[1])
+            with cur.copy(self._sql.copy_into("job_queue", columns)) as copy:
+                for block in copy_blocks(data):
+                    copy.write(block)
+                events = plan.copy_events()
+            event_columns = ("job_id", "event_type", "metadata")
+            with cur.copy(self._sql.copy_into("job_events", event_columns)) as copy:
+                for block in copy_blocks(events):
+                    copy.write(block)
+                edges = plan.copy_edges()
+            if edges[0]:
+                edge_columns = ("prerequisite_id", "job_id")
+                with cur.copy(self._sql.copy_into("job_dependencies", edge_columns)) as copy:
+                    for block in copy_blocks(edges):
+                        copy.write(block)
+            cur.execute(self._sql.notify, {"channel": self.channel})
+        return plan.results(ids, None)  # type: ignore[no-any-return]
 
     def _narrow_query(self, varying: frozenset[str], edges: bool) -> str:
         query = self._q_narrow.get((varying, edges))

@@ -506,6 +506,19 @@ class Statements:
         return self._r("SELECT array_agg(nextval('{seq}')) FROM generate_series(1, %(n)s)")
 
     @property
+    def allocate_ids_now(self) -> str:
+        """``allocate_ids`` and the transaction's ``now()`` (the default of run_at)."""
+        return self._r("SELECT array_agg(nextval('{seq}')), now() FROM generate_series(1, %(n)s)")
+
+    def copy_into(self, table: str, columns: Sequence[str]) -> str:
+        """``COPY <table> (<columns>) FROM STDIN``; names come from this package only."""
+        return self._r(f"COPY {{s}}{table} ({', '.join(columns)}) FROM STDIN")
+
+    @property
+    def notify(self) -> str:
+        return "SELECT pg_notify(%(channel)s, '')"
+
+    @property
     def ids_by_keys(self) -> str:
         return self._r(
             "SELECT idempotency_key, id FROM {s}job_queue"
