@@ -183,11 +183,12 @@ def _call_sync(handler: Callable[..., Any], payload: Any, ctx: JobContext) -> An
 class _Slot:
     """Bookkeeping of one launched job."""
 
-    __slots__ = ("abandoned", "state")
+    __slots__ = ("abandoned", "completed", "state")
 
     def __init__(self, state: JobState) -> None:
         self.state = state
         self.abandoned = False
+        self.completed = False  # ended by queueing its completion
 
 
 class Engine:
@@ -223,6 +224,8 @@ class Engine:
         self._stopping = False
         self._shutting_down = False
         self._loop_done: asyncio.Event | None = None
+        # The last claim found fewer jobs than it asked for (and no group cap was involved).
+        self._queue_empty = False
 
     # -- small helpers ---------------------------------------------------------------------
     @property
@@ -312,14 +315,19 @@ class Engine:
         self.hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
         task = self.loop.create_task(self._process(slot, gate))
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(lambda t: self._task_done(t, slot))
         self._ensure_heartbeat()
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[None], slot: _Slot | None = None) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.report(task.exception())  # type: ignore[arg-type]
-        self._kick_loop()
+        # A freed slot is worth a claim — except after a plain completion while the queue is
+        # known to be empty: a completion makes nothing claimable that the backend does not
+        # announce itself (new jobs, released dependents wake the loop), and an empty claim
+        # per finished job would only delay the next woken one.
+        if slot is None or not slot.completed or not self._queue_empty:
+            self._kick_loop()
 
     # -- one job ---------------------------------------------------------------------------
     async def _process(self, slot: _Slot, gate: asyncio.Semaphore | None) -> None:
@@ -375,6 +383,7 @@ class Engine:
             except InvalidJobError as exc:
                 await self._fail(state, exc, FailureReason.HANDLER_ERROR)
                 return
+        slot.completed = True
         self._queue_completion(state, output)
 
     def _dropped(self, slot: _Slot, what: str) -> bool:
@@ -553,7 +562,18 @@ class Engine:
                     )
                 elif ok is False:
                     log.warning("job %s: completion discarded (fenced off)", state.job.id)
-            self._kick_loop()  # completed prerequisites may have unblocked dependents
+            if self._completions_may_unblock(batch):
+                self._kick_loop()
+
+    def _completions_may_unblock(self, batch: list[tuple[JobState, Any]]) -> bool:
+        """Whether finishing ``batch`` may have made jobs claimable that no backend wake-up
+        announces: freed group slots, tag drains (tagged jobs) — or anything, unless the
+        last claim found the queue empty (released dependents are announced)."""
+        return (
+            not self._queue_empty
+            or self.opts.group_concurrency is not None
+            or any(state.job.tags for state, _ in batch)
+        )
 
     async def _complete(self, items: list[tuple[int, str, int, Any]]) -> list[bool | None]:
         if self._batch_complete or len(items) == 1:
@@ -625,6 +645,10 @@ class Engine:
         self._stopping = False
         self._shutting_down = False
         self._loop_done.clear()
+        # Subscribe to wake-ups before the first claim: once a claim finds the queue empty,
+        # the loop relies on them (a failure here is reported by the waiter's own attempt).
+        with contextlib.suppress(Exception):
+            await self.backend.wait_for_work(0)
         waiter = loop.create_task(self._work_waiter())
         self._ensure_heartbeat()
         next_cron = loop.time()
@@ -651,6 +675,7 @@ class Engine:
                             backoff = opts.poll_interval
                         await self._sleep(backoff)
                         continue
+                    self._queue_empty = len(jobs) < want and opts.group_concurrency is None
                     for job in jobs:
                         self._launch(job)
                     if len(jobs) == want:
