@@ -13,7 +13,6 @@ import asyncio  # sync: import threading
 import contextlib
 import hashlib
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
@@ -92,13 +91,20 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 
 
 async def _execute(
-    conn: AsyncConnection[Any], query: Any, params: Any = None
+    conn: AsyncConnection[Any], query: Any, params: Any = None, *, hot: bool = False
 ) -> AsyncCursor[tuple[Any, ...]]:
     """Execute on a cursor with tuple rows, whatever row factory the connection has (a
-    caller's pool or ``db=`` connection may use dict rows)."""
+    caller's pool or ``db=`` connection may use dict rows). ``hot`` statements (claim,
+    completion) are prepared on their first execution on a connection rather than the fifth,
+    unless the connection has prepared statements turned off (``prepare_threshold=None``,
+    e.g. behind a transaction-pooling PgBouncer)."""
     cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(query, params)
+    await cur.execute(query, params, prepare=True if hot and _prepares(conn) else None)
     return cur
+
+
+def _prepares(conn: AsyncConnection[Any]) -> bool:
+    return conn.prepare_threshold is not None
 
 
 def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
@@ -140,11 +146,11 @@ class AsyncPostgresBackend(AsyncBackend):
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
         # Single-job statements by the options set (a handful of shapes in practice).
         self._q_add_one: dict[frozenset[str], str] = {}
-        # One reusable cursor per pooled connection for _add_one_pooled (a connection is used
-        # by one caller at a time, and so is its cursor).
-        self._cursors: weakref.WeakKeyDictionary[
-            AsyncConnection[Any], AsyncCursor[tuple[Any, ...]]
-        ] = weakref.WeakKeyDictionary()
+        # One reusable cursor per pooled connection for _add_one_pooled, by id(connection) (a
+        # connection is used by one caller at a time, and so is its cursor). A cursor keeps its
+        # connection alive, so an id cannot be reused while cached; the cache is cleared when
+        # it holds more entries than the pool has connections (discarded ones pile up).
+        self._cursors: dict[int, AsyncCursor[tuple[Any, ...]]] = {}
         # add_narrow statements by (varying columns, edges): few shapes occur in practice.
         self._q_narrow: dict[tuple[frozenset[str], bool], str] = {}
         self._q_fail = {f: self._sql.fail(fenced=f) for f in (False, True)}
@@ -265,9 +271,11 @@ class AsyncPostgresBackend(AsyncBackend):
         with translate_errors():
             conn = await pool.getconn()
             try:
-                cur = self._cursors.get(conn)
-                if cur is None:
-                    cur = self._cursors[conn] = conn.cursor(row_factory=tuple_row)
+                cur = self._cursors.get(id(conn))
+                if cur is None or cur.connection is not conn:
+                    if len(self._cursors) > pool.max_size:
+                        self._cursors.clear()
+                    cur = self._cursors[id(conn)] = conn.cursor(row_factory=tuple_row)
                 result = await self._add_one(conn, params, cur)
                 if not conn.autocommit:  # a caller's pool may hand out transactional ones
                     await conn.commit()
@@ -546,11 +554,11 @@ class AsyncPostgresBackend(AsyncBackend):
             if group_concurrency is None:
                 params["limit"] = limit
                 if self._owns_pool:  # our connections carry the planner settings already
-                    cur = await _execute(conn, self._q_claim[typed], params)
+                    cur = await _execute(conn, self._q_claim[typed], params, hot=True)
                     return _in_claim_order(await cur.fetchall())
                 async with conn.transaction():
                     await _execute(conn, CLAIM_PLANNER_SETTINGS)
-                    cur = await _execute(conn, self._q_claim[typed], params)
+                    cur = await _execute(conn, self._q_claim[typed], params, hot=True)
                     return _in_claim_order(await cur.fetchall())
             try:
                 async with conn.transaction():
@@ -645,7 +653,10 @@ class AsyncPostgresBackend(AsyncBackend):
             "outputs": outputs,
             "channel": self.channel,
         }
-        row = await self._one(self._q_complete_many, params)
+        async with self._conn() as conn:
+            cur = await _execute(conn, self._q_complete_many, params, hot=True)
+            row = await cur.fetchone()
+        assert row is not None
         done = set(row[0] or ())
         return [i in done for i in range(1, len(items) + 1)]
 

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import threading
 import uuid
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -93,12 +92,21 @@ def _configure(conn: Connection[Any]) -> None:
         conn.commit()
 
 
-def _execute(conn: Connection[Any], query: Any, params: Any = None) -> Cursor[tuple[Any, ...]]:
+def _execute(
+    conn: Connection[Any], query: Any, params: Any = None, *, hot: bool = False
+) -> Cursor[tuple[Any, ...]]:
     """Execute on a cursor with tuple rows, whatever row factory the connection has (a
-    caller's pool or ``db=`` connection may use dict rows)."""
+    caller's pool or ``db=`` connection may use dict rows). ``hot`` statements (claim,
+    completion) are prepared on their first execution on a connection rather than the fifth,
+    unless the connection has prepared statements turned off (``prepare_threshold=None``,
+    e.g. behind a transaction-pooling PgBouncer)."""
     cur = conn.cursor(row_factory=tuple_row)
-    cur.execute(query, params)
+    cur.execute(query, params, prepare=True if hot and _prepares(conn) else None)
     return cur
+
+
+def _prepares(conn: Connection[Any]) -> bool:
+    return conn.prepare_threshold is not None
 
 
 def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
@@ -140,11 +148,11 @@ class PostgresBackend(Backend):
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
         # Single-job statements by the options set (a handful of shapes in practice).
         self._q_add_one: dict[frozenset[str], str] = {}
-        # One reusable cursor per pooled connection for _add_one_pooled (a connection is used
-        # by one caller at a time, and so is its cursor).
-        self._cursors: weakref.WeakKeyDictionary[Connection[Any], Cursor[tuple[Any, ...]]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One reusable cursor per pooled connection for _add_one_pooled, by id(connection) (a
+        # connection is used by one caller at a time, and so is its cursor). A cursor keeps its
+        # connection alive, so an id cannot be reused while cached; the cache is cleared when
+        # it holds more entries than the pool has connections (discarded ones pile up).
+        self._cursors: dict[int, Cursor[tuple[Any, ...]]] = {}
         # add_narrow statements by (varying columns, edges): few shapes occur in practice.
         self._q_narrow: dict[tuple[frozenset[str], bool], str] = {}
         self._q_fail = {f: self._sql.fail(fenced=f) for f in (False, True)}
@@ -262,9 +270,11 @@ class PostgresBackend(Backend):
         with translate_errors():
             conn = pool.getconn()
             try:
-                cur = self._cursors.get(conn)
-                if cur is None:
-                    cur = self._cursors[conn] = conn.cursor(row_factory=tuple_row)
+                cur = self._cursors.get(id(conn))
+                if cur is None or cur.connection is not conn:
+                    if len(self._cursors) > pool.max_size:
+                        self._cursors.clear()
+                    cur = self._cursors[id(conn)] = conn.cursor(row_factory=tuple_row)
                 result = self._add_one(conn, params, cur)
                 if not conn.autocommit:  # a caller's pool may hand out transactional ones
                     conn.commit()
@@ -539,11 +549,11 @@ class PostgresBackend(Backend):
             if group_concurrency is None:
                 params["limit"] = limit
                 if self._owns_pool:  # our connections carry the planner settings already
-                    cur = _execute(conn, self._q_claim[typed], params)
+                    cur = _execute(conn, self._q_claim[typed], params, hot=True)
                     return _in_claim_order(cur.fetchall())
                 with conn.transaction():
                     _execute(conn, CLAIM_PLANNER_SETTINGS)
-                    cur = _execute(conn, self._q_claim[typed], params)
+                    cur = _execute(conn, self._q_claim[typed], params, hot=True)
                     return _in_claim_order(cur.fetchall())
             try:
                 with conn.transaction():
@@ -638,7 +648,10 @@ class PostgresBackend(Backend):
             "outputs": outputs,
             "channel": self.channel,
         }
-        row = self._one(self._q_complete_many, params)
+        with self._conn() as conn:
+            cur = _execute(conn, self._q_complete_many, params, hot=True)
+            row = cur.fetchone()
+        assert row is not None
         done = set(row[0] or ())
         return [i in done for i in range(1, len(items) + 1)]
 
