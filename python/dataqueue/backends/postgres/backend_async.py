@@ -95,16 +95,12 @@ async def _execute(
 ) -> AsyncCursor[tuple[Any, ...]]:
     """Execute on a cursor with tuple rows, whatever row factory the connection has (a
     caller's pool or ``db=`` connection may use dict rows). ``hot`` statements (claim,
-    completion) are prepared on their first execution on a connection rather than the fifth,
-    unless the connection has prepared statements turned off (``prepare_threshold=None``,
-    e.g. behind a transaction-pooling PgBouncer)."""
+    completion) are prepared on their first execution on a connection rather than the fifth
+    (psycopg still prepares nothing where ``prepare_threshold=None``, e.g. behind a
+    transaction-pooling PgBouncer)."""
     cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(query, params, prepare=True if hot and _prepares(conn) else None)
+    await cur.execute(query, params, prepare=True if hot else None)
     return cur
-
-
-def _prepares(conn: AsyncConnection[Any]) -> bool:
-    return conn.prepare_threshold is not None
 
 
 def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:

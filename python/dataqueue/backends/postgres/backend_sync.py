@@ -97,16 +97,12 @@ def _execute(
 ) -> Cursor[tuple[Any, ...]]:
     """Execute on a cursor with tuple rows, whatever row factory the connection has (a
     caller's pool or ``db=`` connection may use dict rows). ``hot`` statements (claim,
-    completion) are prepared on their first execution on a connection rather than the fifth,
-    unless the connection has prepared statements turned off (``prepare_threshold=None``,
-    e.g. behind a transaction-pooling PgBouncer)."""
+    completion) are prepared on their first execution on a connection rather than the fifth
+    (psycopg still prepares nothing where ``prepare_threshold=None``, e.g. behind a
+    transaction-pooling PgBouncer)."""
     cur = conn.cursor(row_factory=tuple_row)
-    cur.execute(query, params, prepare=True if hot and _prepares(conn) else None)
+    cur.execute(query, params, prepare=True if hot else None)
     return cur
-
-
-def _prepares(conn: Connection[Any]) -> bool:
-    return conn.prepare_threshold is not None
 
 
 def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
