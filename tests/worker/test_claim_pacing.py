@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from dataqueue import init_async_job_queue
 
-SLOW_POLL = 30.0
+SLOW_POLL = 8.0  # longer than any wait below: a prompt pickup is not the poll
 
 
 @pytest.fixture
