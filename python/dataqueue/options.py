@@ -288,7 +288,7 @@ _set_group_id: Final = _slot_setter("group_id")
 _set_group_tier: Final = _slot_setter("group_tier")
 _set_depends_on_job_ids: Final = _slot_setter("depends_on_job_ids")
 _set_depends_on_tags: Final = _slot_setter("depends_on_tags")
-# _build sets every field, in this order: a field added to NewJob must be added there too.
+# _build and _normalize_basic set every field: a field added to NewJob must be added there.
 assert len(fields(NewJob)) == 17, "update _build for the new NewJob field"
 
 _DEPENDS_ON_KEYS: Final = frozenset({"job_ids", "tags"})
@@ -378,8 +378,46 @@ def _build(
     return new
 
 
+_BASIC_KEYS: Final = frozenset({"job_type", "payload", "depends_on"})
+
+
+def _normalize_basic(job: dict[str, Any]) -> NewJob:
+    """``normalize_job`` of a dict with no other keys than ``_BASIC_KEYS`` (the usual batch
+    entry): the same checks in the same order as ``_build``, every other field at its
+    default."""
+    job_type = job.get("job_type", _UNSET)
+    if job_type is _UNSET:
+        raise InvalidJobError("job_type is required")
+    depends_on = job.get("depends_on")
+    dep_ids, dep_tags = (None, None) if depends_on is None else _depends_on_fast(depends_on)
+    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH:
+        job_type = _name(job_type, "job_type")
+    payload = job.get("payload")
+    new = _new_object(NewJob)
+    _set_job_type(new, job_type)
+    _set_payload_json(new, "null" if payload is None else dump_json(payload))
+    _set_max_attempts(new, DEFAULT_MAX_ATTEMPTS)
+    _set_priority(new, DEFAULT_PRIORITY)
+    _set_run_at(new, None)
+    _set_timeout_ms(new, None)
+    _set_force_kill_on_timeout(new, False)
+    _set_tags(new, None)
+    _set_idempotency_key(new, None)
+    _set_retry_delay(new, None)
+    _set_retry_backoff(new, None)
+    _set_retry_delay_max(new, None)
+    _set_dead_letter_job_type(new, None)
+    _set_group_id(new, None)
+    _set_group_tier(new, None)
+    _set_depends_on_job_ids(new, dep_ids)
+    _set_depends_on_tags(new, dep_tags)
+    return new
+
+
 def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
     """Validate one job's options; raise ``InvalidJobError`` (or a subclass) naming the problem."""
+    if type(job) is dict and job.keys() <= _BASIC_KEYS:
+        return _normalize_basic(job)
     if isinstance(job, JobOptions):
         return _build(
             job.job_type,
