@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
+import inspect
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +32,7 @@ __all__ = [
     "SchemaOpt",
     "Target",
     "UrlOpt",
+    "connection_options",
     "console",
     "describe",
     "err_console",
@@ -46,44 +49,34 @@ err_console = Console(stderr=True, highlight=False)
 
 _CONN = "Connection"
 
+
+def _connection_option(flag: str, envvar: str, help: str) -> Any:
+    """A ``--flag`` of the Connection help panel, also read from ``envvar``."""
+    return typer.Option(flag, envvar=envvar, help=help, rich_help_panel=_CONN, show_default=False)
+
+
 UrlOpt = Annotated[
     str | None,
-    typer.Option(
+    _connection_option(
         "--url",
-        envvar="DATAQUEUE_URL",
-        help="PostgreSQL or Redis URL. Without one, an embedded PostgreSQL is used.",
-        rich_help_panel=_CONN,
-        show_default=False,
+        "DATAQUEUE_URL",
+        "PostgreSQL or Redis URL. Without one, an embedded PostgreSQL is used.",
     ),
 ]
 KeyPrefixOpt = Annotated[
     str | None,
-    typer.Option(
-        "--key-prefix",
-        envvar="DATAQUEUE_KEY_PREFIX",
-        help="Redis key prefix (default dq:).",
-        rich_help_panel=_CONN,
-        show_default=False,
-    ),
+    _connection_option("--key-prefix", "DATAQUEUE_KEY_PREFIX", "Redis key prefix (default dq:)."),
 ]
 SchemaOpt = Annotated[
     str | None,
-    typer.Option(
-        "--schema",
-        envvar="DATAQUEUE_SCHEMA",
-        help="PostgreSQL schema holding the tables.",
-        rich_help_panel=_CONN,
-        show_default=False,
-    ),
+    _connection_option("--schema", "DATAQUEUE_SCHEMA", "PostgreSQL schema holding the tables."),
 ]
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option(
+    _connection_option(
         "--data-dir",
-        envvar="DATAQUEUE_DATA_DIR",
-        help="Folder of the embedded PostgreSQL (default ~/.local/share/dataqueue/pg).",
-        rich_help_panel=_CONN,
-        show_default=False,
+        "DATAQUEUE_DATA_DIR",
+        "Folder of the embedded PostgreSQL (default ~/.local/share/dataqueue/pg).",
     ),
 ]
 EphemeralOpt = Annotated[
@@ -189,6 +182,54 @@ def target(
 ) -> Target:
     """Build a ``Target``; an empty ``--url ''`` means "no URL" like an unset variable."""
     return Target(url or None, key_prefix, schema, data_dir, ephemeral)
+
+
+_R = TypeVar("_R")
+
+# The connection options every queue command takes, in help order, with their defaults.
+_CONNECTION_PARAMS = (
+    ("url", UrlOpt, None),
+    ("key_prefix", KeyPrefixOpt, None),
+    ("schema", SchemaOpt, None),
+    ("data_dir", DataDirOpt, None),
+    ("ephemeral", EphemeralOpt, False),
+)
+
+
+def connection_options(
+    *, ephemeral: bool = True
+) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
+    """Give a command the shared connection options (``--url``, ``--key-prefix``, ``--schema``,
+    ``--data-dir`` and, unless ``ephemeral=False``, ``--ephemeral``) after its own options, and
+    hand them to it as one ``where: Target`` keyword argument.
+
+    Typer reads a command's options from its signature, so the wrapper publishes the command's
+    own parameters (minus ``where``) followed by the connection ones.
+    """
+    taken = [
+        (n, hint, default)
+        for n, hint, default in _CONNECTION_PARAMS
+        if ephemeral or n != "ephemeral"
+    ]
+
+    def decorate(command: Callable[..., _R]) -> Callable[..., _R]:
+        own = inspect.signature(command, eval_str=True)
+        params = [p for p in own.parameters.values() if p.name != "where"]
+        params += [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint)
+            for n, hint, default in taken
+        ]
+
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> _R:
+            where = target(*(kwargs.pop(n, default) for n, _, default in taken))
+            return command(*args, where=where, **kwargs)
+
+        run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
 
 
 def to_jsonable(value: Any) -> Any:

@@ -7,17 +7,13 @@ from typing import Annotated, Any
 import typer
 
 from dataqueue.cli._common import (
-    DataDirOpt,
-    EphemeralOpt,
     JsonOpt,
-    KeyPrefixOpt,
-    SchemaOpt,
-    UrlOpt,
+    Target,
+    connection_options,
     console,
     fail,
     parse_json_option,
     print_json,
-    target,
 )
 from dataqueue.records import CronScheduleRecord, CronStatus
 
@@ -39,19 +35,17 @@ def _find(q: Any, name_or_id: str) -> CronScheduleRecord:
 
 
 @app.command("list")
+@connection_options()
 def list_schedules(
     status: Annotated[CronStatus | None, typer.Option("--status", help="Only this status.")] = None,
     as_json: JsonOpt = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """List cron schedules."""
     from dataqueue.cli.render import cron_table
 
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+    with where.queue() as q:
         schedules = q.list_cron_jobs(status)
     if as_json:
         print_json(schedules)
@@ -62,6 +56,7 @@ def list_schedules(
 
 
 @app.command("add")
+@connection_options()
 def add(
     name: Annotated[
         str, typer.Argument(help="Unique schedule name.", metavar="NAME", show_default=False)
@@ -90,15 +85,12 @@ def add(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Job tag (repeatable).")] = None,
     timeout_ms: Annotated[int | None, typer.Option("--timeout-ms", min=1)] = None,
     as_json: JsonOpt = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Add a cron schedule that enqueues JOB_TYPE at each occurrence (run by workers)."""
     data = parse_json_option(payload, "--payload")
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+    with where.queue() as q:
         cron_id = q.add_cron_job(
             name,
             expression,
@@ -119,16 +111,8 @@ def add(
         console.print(f"[green]added[/green] cron schedule {name!r} (id {cron_id}), next run {nxt}")
 
 
-def _set(
-    action: str,
-    name_or_id: str,
-    url: str | None,
-    key_prefix: str | None,
-    schema: str | None,
-    data_dir: Any,
-    ephemeral: bool,
-) -> None:
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+def _set(action: str, name_or_id: str, where: Target) -> None:
+    with where.queue() as q:
         schedule = _find(q, name_or_id)
         if action == "pause":
             q.pause_cron_job(schedule.id)
@@ -141,39 +125,33 @@ def _set(
 
 
 @app.command("pause")
+@connection_options()
 def pause(
     schedule: ScheduleArg,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Pause a schedule (no occurrences are enqueued until it is resumed)."""
-    _set("pause", schedule, url, key_prefix, schema, data_dir, ephemeral)
+    _set("pause", schedule, where)
 
 
 @app.command("resume")
+@connection_options()
 def resume(
     schedule: ScheduleArg,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Resume a paused schedule."""
-    _set("resume", schedule, url, key_prefix, schema, data_dir, ephemeral)
+    _set("resume", schedule, where)
 
 
 @app.command("remove")
+@connection_options()
 def remove(
     schedule: ScheduleArg,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Delete a schedule (jobs it already enqueued stay)."""
-    _set("remove", schedule, url, key_prefix, schema, data_dir, ephemeral)
+    _set("remove", schedule, where)

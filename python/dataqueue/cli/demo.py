@@ -28,15 +28,11 @@ from rich.table import Table
 from rich.text import Text
 
 from dataqueue.cli._common import (
-    DataDirOpt,
-    EphemeralOpt,
-    KeyPrefixOpt,
-    SchemaOpt,
-    UrlOpt,
+    Target,
+    connection_options,
     console,
     describe,
     fail,
-    target,
 )
 from dataqueue.cli.render import progress_text, status_text
 from dataqueue.options import DependsOn, JobOptions, batch_dep_ref
@@ -282,6 +278,7 @@ def _summary(q: Any, watch: _Watch, backend: str) -> Group:
     return Group(table, line)
 
 
+@connection_options()
 def demo(
     backend: Annotated[
         str | None,
@@ -296,11 +293,8 @@ def demo(
     timeout: Annotated[
         float, typer.Option("--timeout", min=1, help="Give up after this many seconds.")
     ] = 60.0,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Enqueue a small pipeline (dependencies, a retry with backoff, a tag drain, a cascade
     cancellation) in one call and run it with an in-process worker, showing every job live."""
@@ -308,7 +302,6 @@ def demo(
 
     from dataqueue.cli.demo_handlers import HANDLERS
 
-    where = target(url, key_prefix, schema, data_dir, ephemeral)
     if backend not in (None, "postgres", "redis"):
         raise fail(f"--backend must be postgres or redis, got {backend!r}")
     if backend == "redis" and not where.is_redis:

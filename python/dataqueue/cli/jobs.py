@@ -7,19 +7,15 @@ from typing import Annotated, Any
 import typer
 
 from dataqueue.cli._common import (
-    DataDirOpt,
-    EphemeralOpt,
     JsonOpt,
-    KeyPrefixOpt,
-    SchemaOpt,
-    UrlOpt,
+    Target,
+    connection_options,
     console,
     err_console,
     fail,
     print_json,
-    target,
 )
-from dataqueue.records import JobRecord, JobStatus, TagQueryMode
+from dataqueue.records import JobEvent, JobRecord, JobStatus, TagQueryMode
 
 app = typer.Typer(help="List, inspect, cancel and retry jobs.", no_args_is_help=True)
 
@@ -29,6 +25,7 @@ JobIdsArg = Annotated[
 
 
 @app.command("list")
+@connection_options()
 def list_jobs(
     status: Annotated[
         JobStatus | None, typer.Option("--status", "-s", help="Only jobs in this status.")
@@ -44,11 +41,8 @@ def list_jobs(
     ] = TagQueryMode.ALL,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 20,
     as_json: JsonOpt = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """List jobs, newest first."""
     filters: dict[str, Any] = {}
@@ -56,7 +50,7 @@ def list_jobs(
         filters["job_type"] = job_type
     if tag:
         filters["tags"] = {"values": list(tag), "mode": tag_mode.value}
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+    with where.queue() as q:
         jobs: list[JobRecord]
         if status is None:
             jobs = q.get_jobs(filters or None, limit=limit)
@@ -93,24 +87,27 @@ def _jobs_table(jobs: list[JobRecord]) -> Any:
     return jobs_table(jobs)
 
 
+def _job_and_events(where: Target, job_id: int) -> tuple[JobRecord, list[JobEvent]]:
+    """One job and its events; exit with an error when there is no such job."""
+    with where.queue() as q:
+        job = q.get_job(job_id)
+        if job is None:
+            raise fail(f"job {job_id} not found")
+        return job, q.get_job_events(job_id)
+
+
 @app.command("show")
+@connection_options()
 def show(
     job_id: Annotated[int, typer.Argument(help="Job id.", metavar="ID", show_default=False)],
     as_json: JsonOpt = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Show one job with its events."""
     from dataqueue.cli.render import job_detail
 
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
-        job = q.get_job(job_id)
-        if job is None:
-            raise fail(f"job {job_id} not found")
-        events = q.get_job_events(job_id)
+    job, events = _job_and_events(where, job_id)
     if as_json:
         print_json({"job": job, "events": events})
     else:
@@ -118,40 +115,26 @@ def show(
 
 
 @app.command("events")
+@connection_options()
 def events(
     job_id: Annotated[int, typer.Argument(help="Job id.", metavar="ID", show_default=False)],
     as_json: JsonOpt = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Show a job's event history (added, processing, failed, retried, ...)."""
     from dataqueue.cli.render import events_table
 
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
-        if q.get_job(job_id) is None:
-            raise fail(f"job {job_id} not found")
-        rows = q.get_job_events(job_id)
+    _, rows = _job_and_events(where, job_id)
     if as_json:
         print_json(rows)
     else:
         console.print(events_table(rows))
 
 
-def _change(
-    action: str,
-    job_ids: list[int],
-    url: str | None,
-    key_prefix: str | None,
-    schema: str | None,
-    data_dir: Any,
-    ephemeral: bool,
-    as_json: bool,
-) -> None:
+def _change(action: str, job_ids: list[int], where: Target, as_json: bool) -> None:
     results: dict[int, str] = {}
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+    with where.queue() as q:
         for job_id in job_ids:
             job = q.get_job(job_id)
             if job is None:
@@ -173,30 +156,26 @@ def _change(
 
 
 @app.command("cancel")
+@connection_options()
 def cancel(
     job_ids: JobIdsArg,
     as_json: JsonOpt = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Cancel pending/waiting jobs (their dependents are cancelled too). Exit 1 if any was not
     cancelled."""
-    _change("cancel", job_ids, url, key_prefix, schema, data_dir, ephemeral, as_json)
+    _change("cancel", job_ids, where, as_json)
 
 
 @app.command("retry")
+@connection_options()
 def retry(
     job_ids: JobIdsArg,
     as_json: JsonOpt = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Make failed (or stuck processing) jobs runnable again with a fresh attempt budget. Exit 1
     if any was not retried."""
-    _change("retry", job_ids, url, key_prefix, schema, data_dir, ephemeral, as_json)
+    _change("retry", job_ids, where, as_json)

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from dataqueue.cli._common import (
-    DataDirOpt,
-    KeyPrefixOpt,
-    SchemaOpt,
-    UrlOpt,
-    console,
-    target,
-)
+from dataqueue.cli._common import Target, connection_options, console
 
 
-def migrate(
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
+@connection_options(ephemeral=False)
+def migrate(*, where: Target) -> None:
     """Create or update the database schema (PostgreSQL); idempotent. Redis needs none."""
-    with target(url, key_prefix, schema, data_dir).queue(migrate=False) as q:
+    with where.queue(migrate=False) as q:
         applied = q.migrate()
     if applied:
         for name in applied:

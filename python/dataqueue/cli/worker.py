@@ -12,13 +12,9 @@ from typing import Annotated, Any
 import typer
 
 from dataqueue.cli._common import (
-    DataDirOpt,
-    EphemeralOpt,
-    KeyPrefixOpt,
-    SchemaOpt,
-    UrlOpt,
+    Target,
+    connection_options,
     console,
-    target,
 )
 from dataqueue.errors import ConfigurationError
 
@@ -62,6 +58,7 @@ def _configure_logging(verbose: bool) -> None:
     root.propagate = False
 
 
+@connection_options()
 def worker(
     handlers: Annotated[
         str,
@@ -96,11 +93,8 @@ def worker(
         ),
     ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-    url: UrlOpt = None,
-    key_prefix: KeyPrefixOpt = None,
-    schema: SchemaOpt = None,
-    data_dir: DataDirOpt = None,
-    ephemeral: EphemeralOpt = False,
+    *,
+    where: Target,
 ) -> None:
     """Run jobs with your handlers until stopped. SIGINT/SIGTERM stop it gracefully: no new
     jobs are claimed and running ones finish."""
@@ -116,7 +110,7 @@ def worker(
         options["job_type"] = list(job_type)
     if worker_id:
         options["worker_id"] = worker_id
-    with target(url, key_prefix, schema, data_dir, ephemeral).queue() as q:
+    with where.queue() as q:
         processor = q.create_processor(table, **options)
         supervisor = q.create_supervisor() if run_supervisor else None
         types = ", ".join(job_type) if job_type else ", ".join(sorted(table))
