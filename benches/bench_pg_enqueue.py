@@ -190,11 +190,14 @@ def main() -> None:
                   "   (one row, one connection)")  # fmt: skip
             print(f"  raw job + event statement {p_best * 1e6:8.0f} µs  {p_med * 1e6:8.0f} µs"
                   "   (two rows, one statement, no NOTIFY)")  # fmt: skip
-            ratio = a_best / r_best
-            print(f"  ratio add_job / raw INSERT {ratio:8.2f}x   {a_med / r_med:8.2f}x")
+            # Each round's add_job time over the same round's raw INSERT time: paired, so a
+            # burst of load from other processes cancels out; its median is the verdict.
+            paired = statistics.median(a / r for a, r in zip(a_times, r_times, strict=True))
+            print(f"  ratio add_job / raw INSERT {a_best / r_best:8.2f}x   {a_med / r_med:8.2f}x"
+                  f"   (median of per-round ratios {paired:.2f}x)")  # fmt: skip
             print(f"  ratio add_job / raw pair   {a_best / p_best:8.2f}x   {a_med / p_med:8.2f}x")
-            print(f"  target: add_job <= {TARGET_SINGLE_RATIO}x raw INSERT: {ratio:.2f}x best"
-                  f" -> {_verdict(ratio <= TARGET_SINGLE_RATIO)}")  # fmt: skip
+            print(f"  target: add_job <= {TARGET_SINGLE_RATIO}x raw INSERT: {paired:.2f}x"
+                  f" (per-round median) -> {_verdict(paired <= TARGET_SINGLE_RATIO)}")  # fmt: skip
 
             # -- COPY reference ----------------------------------------------------------------
             def copy_rows() -> float:
