@@ -30,7 +30,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, get_args
 
 __all__ = ["EVENTS", "EventEmitter", "EventName", "Listener"]
 
@@ -50,20 +50,7 @@ EventName: TypeAlias = Literal[
 ]
 
 #: Every event name a listener may subscribe to.
-EVENTS: Final[frozenset[str]] = frozenset(
-    {
-        "job:added",
-        "job:processing",
-        "job:completed",
-        "job:failed",
-        "job:cancelled",
-        "job:retried",
-        "job:waiting",
-        "job:progress",
-        "job:output",
-        "error",
-    }
-)
+EVENTS: Final[frozenset[str]] = frozenset(get_args(EventName))
 
 #: A listener receives the event payload; it may return a coroutine (``async def``).
 Listener: TypeAlias = Callable[[Any], Any]
@@ -108,18 +95,17 @@ class EventEmitter:
 
     def on(self, event: str, fn: Listener) -> Listener:
         """Call ``fn(payload)`` every time ``event`` is emitted; returns ``fn`` (decorator use)."""
-        self._check(event)
-        self._check_fn(fn)
-        with self._lock:
-            self._listeners.setdefault(event, []).append(_Registration(fn, once=False))
-        return fn
+        return self._add(event, fn, once=False)
 
     def once(self, event: str, fn: Listener) -> Listener:
         """Like :meth:`on`, but ``fn`` is removed before its first call."""
+        return self._add(event, fn, once=True)
+
+    def _add(self, event: str, fn: Listener, *, once: bool) -> Listener:
         self._check(event)
         self._check_fn(fn)
         with self._lock:
-            self._listeners.setdefault(event, []).append(_Registration(fn, once=True))
+            self._listeners.setdefault(event, []).append(_Registration(fn, once))
         return fn
 
     def off(self, event: str, fn: Listener) -> None:
