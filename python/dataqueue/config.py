@@ -20,6 +20,8 @@ from dataqueue.errors import ConfigurationError
 if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
     from dataqueue.backends.base_sync import Backend
+    from dataqueue.backends.postgres.config import PostgresSettings
+    from dataqueue.backends.redis.config import RedisSettings
 
 __all__ = ["ENV_URL", "BackendName", "QueueConfig", "resolve_config"]
 
@@ -62,13 +64,11 @@ class QueueConfig:
         try:
             if self.backend == "postgres":
                 from dataqueue.backends.postgres.backend_async import AsyncPostgresBackend
-                from dataqueue.backends.postgres.config import PostgresSettings
 
-                return AsyncPostgresBackend(self._postgres_settings(PostgresSettings))
+                return AsyncPostgresBackend(self._postgres_settings())
             from dataqueue.backends.redis.backend_async import AsyncRedisBackend
-            from dataqueue.backends.redis.config import RedisSettings
 
-            return AsyncRedisBackend(self._redis_settings(RedisSettings))
+            return AsyncRedisBackend(self._redis_settings())
         except ImportError as exc:
             raise self._missing_driver(exc) from exc
 
@@ -77,23 +77,25 @@ class QueueConfig:
         try:
             if self.backend == "postgres":
                 from dataqueue.backends.postgres.backend_sync import PostgresBackend
-                from dataqueue.backends.postgres.config import PostgresSettings
 
-                return PostgresBackend(self._postgres_settings(PostgresSettings))
+                return PostgresBackend(self._postgres_settings())
             from dataqueue.backends.redis.backend_sync import RedisBackend
-            from dataqueue.backends.redis.config import RedisSettings
 
-            return RedisBackend(self._redis_settings(RedisSettings))
+            return RedisBackend(self._redis_settings())
         except ImportError as exc:
             raise self._missing_driver(exc) from exc
 
-    def _postgres_settings(self, cls: Any) -> Any:
-        return cls.from_options(
+    def _postgres_settings(self) -> PostgresSettings:
+        from dataqueue.backends.postgres.config import PostgresSettings
+
+        return PostgresSettings.from_options(
             self.url, database_config=self.database_config, pool=self.pool, schema=self.schema
         )
 
-    def _redis_settings(self, cls: Any) -> Any:
-        return cls.from_options(
+    def _redis_settings(self) -> RedisSettings:
+        from dataqueue.backends.redis.config import RedisSettings
+
+        return RedisSettings.from_options(
             self.url,
             redis_config=self.redis_config,
             client=self.client,
