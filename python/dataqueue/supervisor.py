@@ -165,16 +165,38 @@ class _Tasks:
         return result
 
 
-class AsyncSupervisor:
+class _SupervisorBase:
+    """What both supervisor flavours share: the tasks, the options and the running flag."""
+
+    def __init__(self, backend: Any, hooks: Any, options: SupervisorOptions) -> None:
+        self._tasks = _Tasks(backend, hooks, options)
+        self._opts = options
+        self._running = False
+
+    def start_in_background(self) -> None:
+        """Run now, then again ``interval`` seconds after each run; no-op if running."""
+        if self._running:
+            return
+        self._running = True
+        self._launch()
+
+    def _launch(self) -> None:
+        """Start the background loop (it clears ``_running`` when it ends)."""
+        raise NotImplementedError
+
+    def is_running(self) -> bool:
+        """Whether the background loop is running."""
+        return self._running
+
+
+class AsyncSupervisor(_SupervisorBase):
     """Maintenance for an ``AsyncJobQueue`` on the running event loop."""
 
     def __init__(self, backend: AsyncBackend, hooks: Any, options: SupervisorOptions) -> None:
-        self._tasks = _Tasks(backend, hooks, options)
-        self._opts = options
+        super().__init__(backend, hooks, options)
         self._task: asyncio.Task[None] | None = None
         self._current: asyncio.Task[SupervisorResult] | None = None
         self._stop: asyncio.Event | None = None
-        self._running = False
 
     async def start(self) -> SupervisorResult:
         """Run every enabled task once and return the counts."""
@@ -189,11 +211,7 @@ class AsyncSupervisor:
                 self._tasks.failed(name, exc)
         return self._tasks.done(counts)
 
-    def start_in_background(self) -> None:
-        """Run now, then again ``interval`` seconds after each run; no-op if running."""
-        if self._running:
-            return
-        self._running = True
+    def _launch(self) -> None:
         self._stop = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
@@ -223,19 +241,14 @@ class AsyncSupervisor:
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=timeout)
 
-    def is_running(self) -> bool:
-        return self._running
 
-
-class Supervisor:
+class Supervisor(_SupervisorBase):
     """Maintenance for a blocking ``JobQueue``; the background loop runs on a daemon thread."""
 
     def __init__(self, backend: Any, hooks: Any, options: SupervisorOptions) -> None:
-        self._tasks = _Tasks(backend, hooks, options)
-        self._opts = options
+        super().__init__(backend, hooks, options)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._running = False
         self._lock = threading.Lock()
 
     def start(self) -> SupervisorResult:
@@ -249,11 +262,7 @@ class Supervisor:
                     self._tasks.failed(name, exc)
         return self._tasks.done(counts)
 
-    def start_in_background(self) -> None:
-        """Run now, then again ``interval`` seconds after each run; no-op if running."""
-        if self._running:
-            return
-        self._running = True
+    def _launch(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="dataqueue-supervisor", daemon=True)
         self._thread.start()
@@ -276,9 +285,6 @@ class Supervisor:
         self.stop()
         if self._thread is not None:
             self._thread.join(timeout)
-
-    def is_running(self) -> bool:
-        return self._running
 
 
 def create_supervisor(queue: Any, **options: Any) -> Supervisor | AsyncSupervisor:
