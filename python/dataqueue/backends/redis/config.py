@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from dataqueue.backends.tls import pem_file, pem_text
 from dataqueue.errors import ConfigurationError
 
 __all__ = ["DEFAULT_KEY_PREFIX", "RedisSettings"]
@@ -33,15 +33,6 @@ class TlsSettings:
     cert: str | None = None
     key: str | None = None
     reject_unauthorized: bool = True
-
-
-def _pem(value: str, what: str) -> str:
-    if value.startswith("file://"):
-        try:
-            return Path(value[len("file://") :]).read_text()
-        except OSError as exc:
-            raise ConfigurationError(f"{what}: cannot read {value!r}: {exc}") from None
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +149,12 @@ class RedisSettings:
             kwargs["ssl_cert_reqs"] = "required" if self.tls.reject_unauthorized else "none"
             kwargs["ssl_check_hostname"] = self.tls.reject_unauthorized
             if self.tls.ca:
-                kwargs["ssl_ca_data"] = _pem(self.tls.ca, "tls.ca")
+                kwargs["ssl_ca_data"] = pem_text(self.tls.ca, "tls.ca")
+            # redis-py wants file paths for the client certificate and key.
             if self.tls.cert:
-                kwargs["ssl_certfile"] = _materialise(self.tls.cert, "tls.cert")
+                kwargs["ssl_certfile"] = pem_file(self.tls.cert, "tls.cert")
             if self.tls.key:
-                kwargs["ssl_keyfile"] = _materialise(self.tls.key, "tls.key")
+                kwargs["ssl_keyfile"] = pem_file(self.tls.key, "tls.key")
         return kwargs
 
     def _tls_url(self) -> str:
@@ -240,19 +232,6 @@ def _parse_tls(value: Any) -> TlsSettings:
     if not isinstance(reject, bool):
         raise ConfigurationError("redis_config.tls.reject_unauthorized must be a bool")
     return TlsSettings(value.get("ca"), value.get("cert"), value.get("key"), reject)
-
-
-def _materialise(value: str, what: str) -> str:
-    """redis-py wants file paths for client certificates: inline PEM goes to a private file."""
-    if value.startswith("file://"):
-        return value[len("file://") :]
-    import os
-    import tempfile
-
-    fd, path = tempfile.mkstemp(suffix=".pem", prefix="dataqueue-")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(_pem(value, what))
-    return path
 
 
 def _is_async_client(client: Any) -> bool:
