@@ -73,12 +73,17 @@ def translate_errors() -> Iterator[None]:
         yield
     except DataQueueError:
         raise
-    except (psycopg.DataError, psycopg.IntegrityError) as exc:
-        raise InvalidJobError(f"rejected by PostgreSQL: {exc}") from exc
-    except pg_errors.UndefinedTable as exc:
-        raise BackendError(f"dataqueue tables are missing (run migrate()): {exc}") from exc
     except psycopg.Error as exc:
-        raise BackendError(f"PostgreSQL error: {exc}") from exc
+        raise _translated(exc) from exc
+
+
+def _translated(exc: psycopg.Error) -> DataQueueError:
+    """The dataqueue error for a psycopg error (see ``translate_errors``)."""
+    if isinstance(exc, (psycopg.DataError, psycopg.IntegrityError)):
+        return InvalidJobError(f"rejected by PostgreSQL: {exc}")
+    if isinstance(exc, pg_errors.UndefinedTable):
+        return BackendError(f"dataqueue tables are missing (run migrate()): {exc}")
+    return BackendError(f"PostgreSQL error: {exc}")
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
@@ -141,7 +146,7 @@ class AsyncPostgresBackend(AsyncBackend):
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
         # Single-job statements by the options set (a handful of shapes in practice).
-        self._q_add_one: dict[frozenset[str], str] = {}
+        self._q_add_one: dict[tuple[str, ...], str] = {}
         # One reusable cursor per pooled connection for _add_one_pooled, by id(connection) (a
         # connection is used by one caller at a time, and so is its cursor). A cursor keeps its
         # connection alive, so an id cannot be reused while cached; the cache is cleared when
@@ -250,12 +255,14 @@ class AsyncPostgresBackend(AsyncBackend):
             return await self._add(conn, plan)
 
     def _add_one_query(self, params: dict[str, Any]) -> str:
-        given = ONE_OPTIONAL.intersection(params)
-        query = self._q_add_one.get(given)
+        # Keyed by the parameter names in order (single_params adds them in a fixed order).
+        key = tuple(params)
+        query = self._q_add_one.get(key)
         if query is None:
             if len(self._q_add_one) >= 64:  # unusual variety: keep the cache bounded
                 self._q_add_one.clear()
-            query = self._q_add_one[given] = self._sql.add_one_with(given)
+            given = ONE_OPTIONAL.intersection(params)
+            query = self._q_add_one[key] = self._sql.add_one_with(given)
         return query
 
     async def _add_one_pooled(self, params: dict[str, Any]) -> list[AddedJob]:
@@ -264,7 +271,7 @@ class AsyncPostgresBackend(AsyncBackend):
         if not self._opened:
             await self._open()
         pool = self._pool
-        with translate_errors():
+        try:  # translate_errors inline: this is the hottest path
             conn = await pool.getconn()
             try:
                 cur = self._cursors.get(id(conn))
@@ -283,6 +290,8 @@ class AsyncPostgresBackend(AsyncBackend):
                 raise
             finally:
                 await pool.putconn(conn)
+        except psycopg.Error as exc:
+            raise _translated(exc) from exc
 
     async def _add_one(
         self,
