@@ -59,3 +59,24 @@ def test_nothing_prepared_when_the_callers_pool_disables_it(pg_url: str) -> None
     finally:
         backend.close()
         pool.close()
+
+
+def test_claims_reuse_one_generic_plan(make_backend: Any, sql: Any) -> None:
+    # Enough pending jobs that a generic plan costed for an unknown LIMIT would lose to
+    # custom plans (PostgreSQL would then plan every claim): the claim's LIMIT is a constant.
+    sql.execute(
+        "INSERT INTO job_queue (job_type, payload, run_at, ready_at)"
+        " SELECT 't', '{}', now(), now() FROM generate_series(1, 100000)"
+    )
+    sql.execute("ANALYZE job_queue")
+    backend = make_backend(database_config={"max_size": 1})
+    for _ in range(15):
+        assert len(backend.claim_jobs("w", 10, lease=timedelta(seconds=30))) == 10
+    with backend.pool.connection() as conn:
+        plans = conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%FOR UPDATE OF j SKIP LOCKED%'"
+        ).fetchall()
+    assert len(plans) == 1, plans
+    generic, custom = plans[0]
+    assert custom <= 5 and generic >= 10, plans  # PostgreSQL tries 5 custom plans first

@@ -65,6 +65,7 @@ from dataqueue.records import (
 __all__ = ["PostgresBackend"]
 
 _ACTIVE_GROUP_LOCK_TRIES = 4
+_CLAIM_LITERAL_LIMIT_MAX = 100
 _CRON_MAX_PER_CALL = 1000
 
 
@@ -145,6 +146,7 @@ class PostgresBackend(Backend):
         self._group_lock_ns = int.from_bytes(key[:4], "big", signed=True)
         # Statements that take no arguments, rendered once.
         self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
+        self._q_claim_limit: dict[tuple[bool, int], str] = {}  # see _claim_query
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
         # Single-job statements by the options set (a handful of shapes in practice).
@@ -553,12 +555,13 @@ class PostgresBackend(Backend):
         with self._conn() as conn:
             if group_concurrency is None:
                 params["limit"] = limit
+                query = self._claim_query(typed, limit)
                 if self._owns_pool:  # our connections carry the planner settings already
-                    cur = _execute(conn, self._q_claim[typed], params, hot=True)
+                    cur = _execute(conn, query, params, hot=True)
                     return _in_claim_order(cur.fetchall())
                 with conn.transaction():
                     _execute(conn, CLAIM_PLANNER_SETTINGS)
-                    cur = _execute(conn, self._q_claim[typed], params, hot=True)
+                    cur = _execute(conn, query, params, hot=True)
                     return _in_claim_order(cur.fetchall())
             try:
                 with conn.transaction():
@@ -567,6 +570,20 @@ class PostgresBackend(Backend):
                     return self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
+
+    def _claim_query(self, typed: bool, limit: int) -> str:
+        """The claim with its LIMIT written in. With a parameter there, the generic plan of
+        the prepared claim is costed for an unknown limit, looks dearer than a custom plan,
+        and PostgreSQL may plan every claim anew (measured: a third of the claim's server
+        CPU on 100k pending jobs); with a constant it keeps the one generic plan."""
+        if limit > _CLAIM_LITERAL_LIMIT_MAX:  # unusual batch sizes: not one statement each
+            return self._q_claim[typed]
+        key = (typed, limit)
+        query = self._q_claim_limit.get(key)
+        if query is None:  # at most 2 x _CLAIM_LITERAL_LIMIT_MAX of them
+            query = self._q_claim[typed].replace("LIMIT %(limit)s", f"LIMIT {int(limit)}")
+            self._q_claim_limit[key] = query
+        return query
 
     def _claim_grouped(
         self, conn: Connection[Any], params: dict[str, Any], limit: int, cap: int
