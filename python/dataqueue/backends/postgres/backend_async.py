@@ -342,8 +342,9 @@ class AsyncPostgresBackend(AsyncBackend):
             return results
 
     async def _add_copy(self, conn: AsyncConnection[Any], plan: Any) -> list[AddedJob]:
-        """A large placeholder batch on our own pool: ids first, then COPY of the jobs, their
-        ``added`` events and their edges, and the NOTIFY, in one transaction."""
+        """A large placeholder batch on a pooled connection (not a caller's ``db=``): ids
+        first, then COPY of the jobs, their ``added`` events and their edges, and the
+        NOTIFY, in one transaction."""
         async with conn.transaction():
             cur = await _execute(conn, self._sql.allocate_ids_now, {"n": len(plan.jobs)})
             row = await cur.fetchone()

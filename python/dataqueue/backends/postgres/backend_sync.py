@@ -339,8 +339,9 @@ class PostgresBackend(Backend):
             return results
 
     def _add_copy(self, conn: Connection[Any], plan: Any) -> list[AddedJob]:
-        """A large placeholder batch on our own pool: ids first, then COPY of the jobs, their
-        ``added`` events and their edges, and the NOTIFY, in one transaction."""
+        """A large placeholder batch on a pooled connection (not a caller's ``db=``): ids
+        first, then COPY of the jobs, their ``added`` events and their edges, and the
+        NOTIFY, in one transaction."""
         with conn.transaction():
             cur = _execute(conn, self._sql.allocate_ids_now, {"n": len(plan.jobs)})
             row = cur.fetchone()
