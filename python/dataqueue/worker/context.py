@@ -149,6 +149,11 @@ class JobState:
         self.on_timeout_cb: Callable[[], Any] | None = None
 
     # -- operations shared by both context flavours (always run on the loop) ---------------
+    def _write_failed(self, what: str, exc: Exception) -> None:
+        """A best-effort write failed: log it and emit ``error``; the job carries on."""
+        log.warning("job %s: could not %s: %s", self.job.id, what, exc)
+        self.hooks.emit("error", exc)
+
     async def set_progress(self, progress: float) -> None:
         if (
             isinstance(progress, bool)
@@ -161,8 +166,7 @@ class JobState:
         try:
             await self.backend.set_progress(self.job.id, value)
         except Exception as exc:  # best-effort: a lost progress update never fails the job
-            log.warning("job %s: could not store progress: %s", self.job.id, exc)
-            self.hooks.emit("error", exc)
+            self._write_failed("store progress", exc)
         self.hooks.emit("job:progress", {"job_id": self.job.id, "progress": value})
 
     async def set_output(self, data: Any) -> None:
@@ -171,16 +175,14 @@ class JobState:
         try:
             await self.backend.set_output(self.job.id, text)
         except Exception as exc:
-            log.warning("job %s: could not store output: %s", self.job.id, exc)
-            self.hooks.emit("error", exc)
+            self._write_failed("store output", exc)
         self.hooks.emit("job:output", {"job_id": self.job.id, "output": data})
 
     async def persist_steps(self) -> None:
         try:
             await self.backend.set_step_data(self.job.id, self.step_data)
         except Exception as exc:  # the step re-runs on the next invocation at worst
-            log.warning("job %s: could not store step data: %s", self.job.id, exc)
-            self.hooks.emit("error", exc)
+            self._write_failed("store step data", exc)
 
     def cached_step(self, name: str) -> tuple[bool, Any]:
         if not isinstance(name, str) or not name:
@@ -291,8 +293,7 @@ class JobState:
                 self.job.id, self.worker_id, self.job.lock_version, lease
             )
         except Exception as exc:
-            log.warning("job %s: could not prolong: %s", self.job.id, exc)
-            self.hooks.emit("error", exc)
+            self._write_failed("prolong", exc)
             return
         if not ok:
             log.warning(
