@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Literal, TypeAlias, get_args
 
-__all__ = ["EVENTS", "EventEmitter", "EventName", "Listener"]
+__all__ = ["EVENTS", "EventEmitter", "EventName", "Listener", "emitter_of"]
 
 log = logging.getLogger("dataqueue.hooks")
 
@@ -174,3 +174,13 @@ class EventEmitter:
         log.exception("listener for %r raised", event, exc_info=exc)
         if event != "error":
             self.emit("error", exc)
+
+
+def emitter_of(queue: Any) -> EventEmitter:
+    """The hooks of ``queue`` (so its processors and supervisors emit where the queue's
+    listeners are), or a fresh emitter for an object without any."""
+    for name in ("_emitter", "_hooks"):
+        emitter = getattr(queue, name, None)
+        if emitter is not None:
+            return emitter  # type: ignore[no-any-return]
+    return EventEmitter()

@@ -21,6 +21,7 @@ from typing import Any
 
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError, DataQueueError
+from dataqueue.hooks import emitter_of
 from dataqueue.records import JobStatus
 
 __all__ = [
@@ -95,16 +96,6 @@ def parse_supervisor_options(**options: Any) -> SupervisorOptions:
     if opts.on_error is not None and not callable(opts.on_error):
         raise ConfigurationError(f"on_error must be callable, got {opts.on_error!r}")
     return opts
-
-
-def _emitter_of(queue: Any) -> Any:
-    for name in ("_emitter", "_hooks"):
-        emitter = getattr(queue, name, None)
-        if emitter is not None:
-            return emitter
-    from dataqueue.hooks import EventEmitter
-
-    return EventEmitter()
 
 
 class _Tasks:
@@ -298,7 +289,7 @@ def create_supervisor(queue: Any, **options: Any) -> Supervisor | AsyncSuperviso
     backend = getattr(queue, "_backend", None)
     if backend is None:
         raise ConfigurationError("create_supervisor needs a queue from init_job_queue")
-    hooks = _emitter_of(queue)
+    hooks = emitter_of(queue)
     if isinstance(backend, AsyncBackend):
         return AsyncSupervisor(backend, hooks, opts)
     return Supervisor(backend, hooks, opts)

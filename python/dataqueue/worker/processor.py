@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError
+from dataqueue.hooks import emitter_of
 from dataqueue.worker.engine import Engine, ProcessorOptions, check_handlers, parse_options
 
 __all__ = ["AsyncProcessor", "Processor", "create_processor"]
@@ -32,16 +33,6 @@ __all__ = ["AsyncProcessor", "Processor", "create_processor"]
 log = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
-
-
-def _emitter_of(queue: Any) -> Any:
-    for name in ("_emitter", "_hooks"):
-        emitter = getattr(queue, name, None)
-        if emitter is not None:
-            return emitter
-    from dataqueue.hooks import EventEmitter
-
-    return EventEmitter()
 
 
 def _signals() -> tuple[signal.Signals, ...]:
@@ -323,7 +314,7 @@ def create_processor(queue: Any, handlers: Any, **options: Any) -> Processor | A
         from dataqueue.config import enable_verbose_logging
 
         enable_verbose_logging()
-    hooks = _emitter_of(queue)
+    hooks = emitter_of(queue)
     backend = getattr(queue, "_backend", None)
     if isinstance(backend, AsyncBackend):
         return AsyncProcessor(backend, hooks, checked, parsed)
