@@ -35,6 +35,7 @@ __all__ = [
     "JobContext",
     "JobState",
     "WaitSignal",
+    "check_progress",
     "step_completed",
 ]
 
@@ -118,6 +119,17 @@ def step_completed(entry: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(entry, dict) and entry.get("__completed") is True
 
 
+def check_progress(progress: Any) -> None:
+    """Reject a progress value that is not a number from 0 to 100."""
+    if (
+        isinstance(progress, bool)
+        or not isinstance(progress, (int, float))
+        or math.isnan(progress)
+        or not 0 <= progress <= 100
+    ):
+        raise InvalidJobError(f"Progress must be between 0 and 100, got {progress!r}")
+
+
 class JobState:
     """Everything the processor and the context share about one running job."""
 
@@ -155,13 +167,7 @@ class JobState:
         self.hooks.emit("error", exc)
 
     async def set_progress(self, progress: float) -> None:
-        if (
-            isinstance(progress, bool)
-            or not isinstance(progress, (int, float))
-            or math.isnan(progress)
-            or not 0 <= progress <= 100
-        ):
-            raise InvalidJobError(f"Progress must be between 0 and 100, got {progress!r}")
+        check_progress(progress)
         value = round(progress)
         try:
             await self.backend.set_progress(self.job.id, value)

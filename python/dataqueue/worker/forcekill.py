@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import multiprocessing
 import multiprocessing.connection
 import pickle
@@ -21,8 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from dataqueue.errors import DataQueueError, InvalidJobError
-from dataqueue.worker.context import JobState, step_completed
+from dataqueue.errors import DataQueueError
+from dataqueue.worker.context import JobState, check_progress, step_completed
 
 __all__ = ["ForceKillContext", "HandlerProcessError", "JobTimeoutError", "run_force_killed"]
 
@@ -76,13 +75,7 @@ class ForceKillContext:
         self._conn = conn
 
     def set_progress(self, progress: float) -> None:
-        if (
-            isinstance(progress, bool)
-            or not isinstance(progress, (int, float))
-            or math.isnan(progress)
-            or not 0 <= progress <= 100
-        ):
-            raise InvalidJobError(f"Progress must be between 0 and 100, got {progress!r}")
+        check_progress(progress)
         self._conn.send(("progress", progress))
 
     def set_output(self, data: Any) -> None:
