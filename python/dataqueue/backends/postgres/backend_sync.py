@@ -23,7 +23,9 @@ from typing import Any
 import psycopg
 from psycopg import Connection, Cursor, sql
 from psycopg import errors as pg_errors
+from psycopg.abc import Buffer
 from psycopg.rows import tuple_row
+from psycopg.types.json import JsonbLoader
 from psycopg_pool import ConnectionPool
 
 from dataqueue.backends.base_sync import Backend
@@ -89,10 +91,24 @@ def _translated(exc: psycopg.Error) -> DataQueueError:
     return BackendError(f"PostgreSQL error: {exc}")
 
 
+class _JsonbLoader(JsonbLoader):
+    """jsonb → Python like psycopg's loader, but the empty object and array (the step_data
+    and error_history of most claimed jobs) skip the JSON parser."""
+
+    def load(self, data: Buffer) -> Any:
+        if data == b"{}":
+            return {}
+        if data == b"[]":
+            return []
+        return super().load(data)
+
+
 def _configure(conn: Connection[Any]) -> None:
     """Session settings of the connections in our own pool: the claim's planner settings
-    (see ``sql.CLAIM_PLANNER_SETTINGS``) for the whole session, so a claim is one statement.
-    A caller's pool is left alone: claims on it set them per transaction instead."""
+    (see ``sql.CLAIM_PLANNER_SETTINGS``) for the whole session, so a claim is one statement;
+    a cheaper jsonb loader. A caller's pool is left alone: claims on it set the planner
+    settings per transaction instead."""
+    conn.adapters.register_loader("jsonb", _JsonbLoader)
     conn.execute(CLAIM_PLANNER_SETTINGS.replace("true)", "false)"))
     if not conn.autocommit:
         conn.commit()
