@@ -8,10 +8,7 @@ sync queue) can connect to the same database the same way (``connection_kwargs()
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -19,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from dataqueue.backends.tls import FILE_SCHEME, private_pem_file
 from dataqueue.errors import ConfigurationError
 
 __all__ = ["PostgresSettings", "quote_ident"]
@@ -43,17 +41,6 @@ _SSL_KEYS: Final = frozenset({"ca", "cert", "key", "reject_unauthorized"})
 _SSL_ENV: Final = {"ca": "PGSSLROOTCERT", "cert": "PGSSLCERT", "key": "PGSSLKEY"}
 _SSL_PARAM: Final = {"ca": "sslrootcert", "cert": "sslcert", "key": "sslkey"}
 
-_temp_files: list[str] = []
-
-
-def _remove_temp_files() -> None:
-    while _temp_files:
-        with contextlib.suppress(OSError):
-            os.unlink(_temp_files.pop())
-
-
-atexit.register(_remove_temp_files)
-
 
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier: double quotes around it, inner double quotes doubled."""
@@ -76,20 +63,13 @@ def _search_path_option(search_path: str) -> str:
 
 def _pem_path(value: str, what: str) -> str:
     """libpq wants file paths: ``file://path`` → path; inline PEM → a private temp file."""
-    if value.startswith("file://"):
-        path = value[len("file://") :]
+    if value.startswith(FILE_SCHEME):
+        path = value[len(FILE_SCHEME) :]
         if not os.path.isfile(path):
             raise ConfigurationError(f"ssl.{what}: no such file {path!r}")
         return path
     if "-----BEGIN" in value:
-        fd, path = tempfile.mkstemp(prefix=f"dataqueue-{what}-", suffix=".pem")
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
-        _temp_files.append(path)
-        return path
+        return private_pem_file(value, what)
     if os.path.isfile(value):
         return value
     raise ConfigurationError(f"ssl.{what} must be inline PEM, file://<path> or a file path")
