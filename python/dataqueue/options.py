@@ -500,6 +500,7 @@ class JobFilters:
 
     @classmethod
     def parse(cls, filters: Mapping[str, Any] | JobFilters | None) -> JobFilters:
+        """Validate a filters mapping; unknown keys or wrong types raise InvalidFilterError."""
         if filters is None:
             return cls()
         if isinstance(filters, JobFilters):
@@ -524,6 +525,7 @@ class JobFilters:
 
     @property
     def is_empty(self) -> bool:
+        """True when no filter is set (every job matches)."""
         return (
             self.job_type is None
             and self.priority is None

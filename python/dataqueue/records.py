@@ -22,6 +22,8 @@ __all__ = [
 
 
 class JobStatus(str, enum.Enum):
+    """Where a job is in its life cycle (``waiting`` = parked on a wait or token)."""
+
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"
@@ -39,6 +41,8 @@ ACTIVE_STATUSES: tuple[JobStatus, ...] = (
 
 
 class JobEventType(str, enum.Enum):
+    """The kind of an entry in a job's stored event history (``get_job_events``)."""
+
     ADDED = "added"
     PROCESSING = "processing"
     COMPLETED = "completed"
@@ -51,6 +55,8 @@ class JobEventType(str, enum.Enum):
 
 
 class FailureReason(str, enum.Enum):
+    """Why an attempt failed, as stored on the job and in its ``failed`` event."""
+
     HANDLER_ERROR = "handler_error"
     TIMEOUT = "timeout"
     NO_HANDLER = "no_handler"
@@ -58,6 +64,8 @@ class FailureReason(str, enum.Enum):
 
 
 class TagQueryMode(str, enum.Enum):
+    """How ``get_jobs_by_tags`` / a ``tags`` filter compares tag sets (set semantics)."""
+
     ALL = "all"
     ANY = "any"
     NONE = "none"
@@ -65,12 +73,16 @@ class TagQueryMode(str, enum.Enum):
 
 
 class TokenStatus(str, enum.Enum):
+    """The state of a waitpoint token (``create_token`` / ``complete_token``)."""
+
     WAITING = "waiting"
     COMPLETED = "completed"
     TIMED_OUT = "timed_out"
 
 
 class CronStatus(str, enum.Enum):
+    """Whether a cron schedule enqueues its occurrences (``active``) or not (``paused``)."""
+
     ACTIVE = "active"
     PAUSED = "paused"
 
