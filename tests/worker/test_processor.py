@@ -215,6 +215,19 @@ def test_will_retry_is_exact(q: Any, make_processor: Any) -> None:
     assert q.get_job(job_id).attempts == 2
 
 
+def test_will_retry_is_exact_for_no_handler(q: Any, make_processor: Any) -> None:
+    """SPEC §10.6: a no_handler failure schedules a retry while attempts remain, and says so."""
+    flags: list[bool] = []
+    q.on("job:failed", lambda p: flags.append(p["will_retry"]))
+    job_id = q.add_job("unknown", {}, max_attempts=2, retry_delay=0, retry_backoff=False)
+    proc = make_processor({"other": lambda p, c: None})
+    proc.start_in_background()
+    wait_until(lambda: len(flags) == 2)
+    assert flags == [True, False]
+    job = q.get_job(job_id)
+    assert (job.status.value, job.failure_reason.value, job.attempts) == ("failed", "no_handler", 2)
+
+
 def test_output_semantics(q: Any, make_processor: Any) -> None:
     def returns_none(payload: Any, ctx: Any) -> None:
         ctx.set_output("kept")
