@@ -84,6 +84,14 @@ def test_retry_processing_job_fences_off_the_old_worker(q: Any) -> None:
     assert fresh.lock_version != stale.lock_version
     assert complete(q, stale, {"by": "a"}) is False  # the stale worker's result is discarded
     assert not fail(q, stale).applied
+    # SPEC §10.2: wait, prolong and heartbeat of the stale worker are fenced off as well
+    assert not q._backend.wait_job(
+        job_id, "worker-a", stale.lock_version, wait_until=FUTURE, token_id=None, step_data={}
+    )
+    assert not q._backend.prolong_job(job_id, "worker-a", stale.lock_version, LEASE)
+    assert q._backend.heartbeat("worker-a", [job_id], LEASE) == 0
+    assert not q._backend.prolong_job(job_id, "worker-b", stale.lock_version, LEASE)
+    assert q._backend.prolong_job(job_id, "worker-b", fresh.lock_version, LEASE)
     assert q.get_job(job_id).status == JobStatus.PROCESSING
     assert complete(q, fresh, {"by": "b"}) is True
     done = q.get_job(job_id)
