@@ -147,3 +147,22 @@ def test_group_concurrency_holds_across_processes(q: Any, workers: Workers) -> N
         running += delta
         peak = max(peak, running)
     assert 1 <= peak <= cap
+
+
+def test_cron_occurrence_enqueued_once_across_processes(q: Any, workers: Workers) -> None:
+    for _ in range(4):
+        workers.start(concurrency=2, wait=False)
+    workers.wait_ready()
+    started = time.monotonic()
+    cron_id = q.add_cron_job("every-second", "* * * * * *", "job", {}, allow_overlap=True)
+    time.sleep(3.5)  # every process ticks its cron check every 0.2 s
+    q.pause_cron_job(cron_id)
+    elapsed = time.monotonic() - started
+    wait_until(lambda: _count(q, "pending") + _count(q, "processing") == 0, timeout=30)
+    workers.stop_all()
+    jobs = q.get_all_jobs(limit=1000)
+    # one job per occurrence (a due second), not one per process and occurrence
+    assert 2 <= len(jobs) <= int(elapsed) + 1
+    counts = Counter(int(r[1]) for r in workers.lines("run"))
+    assert sorted(counts) == sorted(j.id for j in jobs)
+    assert set(counts.values()) == {1}
