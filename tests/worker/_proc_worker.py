@@ -2,8 +2,9 @@
 
 Each handler appends one line per event to ``--out`` (one file per process), so the test can
 check what ran where: ``run <job_id> <pid>`` (mode ``record``), ``start``/``end`` lines with
-wall-clock times (mode ``spans``), or ``start`` then a long sleep ignoring cancellation (mode
-``hang``). The process runs ``processor.run()`` until SIGTERM.
+wall-clock times (mode ``spans``), ``start`` then a long sleep ignoring cancellation (mode
+``hang``), or ``start`` then ``cancelled`` once ``ctx.cancelled`` is set (mode ``cooperate``).
+The process runs ``processor.run()`` until SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--key-prefix")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--mode", choices=["record", "spans", "hang"], default="record")
+    parser.add_argument(
+        "--mode", choices=["record", "spans", "hang", "cooperate"], default="record"
+    )
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--group-concurrency", type=int)
     parser.add_argument("--lease", type=float, default=30.0)
@@ -50,12 +53,18 @@ def main() -> None:
         time.sleep(120)  # ignores ctx.cancelled on purpose
         write(f"end {ctx.job_id}")
 
+    def cooperate(payload: Any, ctx: Any) -> str:
+        write(f"start {ctx.job_id}")
+        seen = ctx.cancelled.wait_blocking(60)  # a graceful stop sets it
+        write(f"cancelled {ctx.job_id} {seen} {ctx.cancelled.reason}")
+        return "stopped early"
+
     async def hang_async(payload: Any, ctx: Any) -> None:
         write(f"start {ctx.job_id}")
         await asyncio.shield(asyncio.sleep(120))  # ignores cancellation until the task dies
         write(f"end {ctx.job_id}")
 
-    handler = {"record": record, "spans": spans, "hang": hang}[args.mode]
+    handler = {"record": record, "spans": spans, "hang": hang, "cooperate": cooperate}[args.mode]
     options: dict[str, Any] = {}
     if args.key_prefix:
         options["key_prefix"] = args.key_prefix

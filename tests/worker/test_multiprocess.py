@@ -127,6 +127,19 @@ def test_sigterm_leaves_no_job_lost(q: Any, workers: Workers, flavour: str) -> N
     assert not workers.lines("end")  # the hung handlers were really gone
 
 
+def test_sigterm_signals_running_handlers_through_ctx_cancelled(q: Any, workers: Workers) -> None:
+    ids = q.add_jobs([{"job_type": "job", "payload": {}} for _ in range(2)])
+    proc, _ = workers.start(mode="cooperate", concurrency=2, grace=10)
+    wait_until(lambda: len(workers.lines("start")) == 2, timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    assert sorted(workers.lines("cancelled")) == sorted(
+        ["cancelled", str(i), "True", "shutdown"] for i in ids
+    )
+    # handlers that return within the grace period finish their jobs normally
+    assert [q.get_job(i).output for i in ids] == ["stopped early"] * 2
+
+
 def test_group_concurrency_holds_across_processes(q: Any, workers: Workers) -> None:
     cap = 2
     q.add_jobs(
