@@ -151,9 +151,12 @@ def resolve_config(
         raise ConfigurationError(f"url must be a non-empty string, got {url!r}")
     pg_opts = database_config is not None or pool is not None or schema is not None
     redis_opts = redis_config is not None or client is not None or key_prefix is not None
-    if url is None and backend is None and not pg_opts and not redis_opts:
+    # DATAQUEUE_URL stands in for the URL whenever no connection source is given; backend=,
+    # schema= and key_prefix= only qualify a connection, so they combine with it.
+    sources = (database_config, pool, redis_config, client)
+    if url is None and all(s is None for s in sources):
         url = os.environ.get(ENV_URL) or None
-        if url is None:
+        if url is None and backend is None and not pg_opts and not redis_opts:
             raise ConfigurationError(
                 "no queue configured: pass a URL (init_job_queue('postgresql://…') or "
                 "'redis://…'), backend= with its options, or set the DATAQUEUE_URL environment "

@@ -29,8 +29,9 @@ def init_job_queue(
     """Create a blocking :class:`~dataqueue.JobQueue`.
 
     The backend is chosen by the URL scheme (``postgresql://``/``postgres://`` → PostgreSQL,
-    ``redis://``/``rediss://`` → Redis) or by ``backend=``; with nothing given the
-    ``DATAQUEUE_URL`` environment variable is used. Keyword options combine with a URL:
+    ``redis://``/``rediss://`` → Redis) or by ``backend=``; without a URL, ``database_config``,
+    ``pool``, ``redis_config`` or ``client``, the ``DATAQUEUE_URL`` environment variable is
+    used. Keyword options combine with a URL:
 
     - Postgres: ``database_config`` (connection keywords, SSL, pool sizes), ``pool`` (your own
       ``psycopg_pool.ConnectionPool``, never closed by the library), ``schema``.

@@ -74,6 +74,35 @@ def test_env_url_selects_backend(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
+    "kwargs,url,expected",
+    [
+        ({"key_prefix": "app:"}, REDIS_URL, "redis"),
+        ({"backend": "redis"}, REDIS_URL, "redis"),
+        ({"schema": "app"}, PG_URL, "postgres"),
+        ({"backend": "postgres"}, PG_URL, "postgres"),
+    ],
+)
+def test_env_url_combines_with_qualifying_options(
+    kwargs: dict[str, Any], url: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataqueue.config import resolve_config
+
+    monkeypatch.setenv("DATAQUEUE_URL", url)
+    full = {k: None for k in ("backend", "database_config", "pool", "schema")}
+    full.update({k: None for k in ("redis_config", "client", "key_prefix")}, verbose=False)
+    config = resolve_config(None, **{**full, **kwargs})
+    assert config.backend == expected and config.url == url
+
+
+def test_env_url_contradicting_backend_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAQUEUE_URL", PG_URL)
+    with pytest.raises(ConfigurationError, match="key_prefix only apply to the redis"):
+        init_job_queue(key_prefix="app:")
+    with pytest.raises(ConfigurationError, match="contradicts"):
+        init_job_queue(backend="redis")
+
+
+@pytest.mark.parametrize(
     "url,backend",
     [
         ("postgresql://u@h/db", "postgres"),
