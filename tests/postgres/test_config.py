@@ -101,6 +101,27 @@ def test_search_path_from_url_is_applied(empty_pg_url: str) -> None:
     assert row is not None and row[0] is not None
 
 
+def test_database_config_search_path_is_applied(empty_pg_url: str) -> None:
+    """``database_config={"search_path": …}`` through the public factory, end to end."""
+    from dataqueue import init_job_queue
+
+    with psycopg.connect(empty_pg_url, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "app; space"')
+    p = conninfo_to_dict(empty_pg_url)
+    config = {"host": p.get("host"), "port": int(p.get("port") or 5432), "user": p.get("user"),
+              "password": p.get("password"), "database": p["dbname"],
+              "search_path": "app; space"}  # fmt: skip
+    with init_job_queue(backend="postgres", database_config=config) as q:
+        assert q.migrate()
+        job_id = q.add_job("t", {"v": 1})
+        assert q.get_job(job_id) is not None
+    with psycopg.connect(empty_pg_url) as conn:
+        row = conn.execute("SELECT to_regclass('\"app; space\".job_queue')").fetchone()
+        public = conn.execute("SELECT to_regclass('public.job_queue')").fetchone()
+    assert row is not None and row[0] is not None
+    assert public == (None,)
+
+
 def test_bring_your_own_pool_is_not_closed(pg_url: str) -> None:
     pool = ConnectionPool(pg_url, min_size=1, max_size=2, open=True)
     try:
