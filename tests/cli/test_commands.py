@@ -186,3 +186,23 @@ def test_worker_rejects_a_bad_handler_spec() -> None:
     assert "cannot import 'no_such_module_xyz'" in r.stderr
     r = cli("worker", "dataqueue.cli.demo_handlers", "--url", "redis://127.0.0.1:1/0")
     assert r.returncode == 1 and "MODULE:HANDLERS" in r.stderr
+
+
+def test_every_command_option_and_argument_has_help() -> None:
+    """Walks the whole command tree: each command, option and argument explains itself."""
+    import typer.main
+    from dataqueue.cli import app
+
+    missing: list[str] = []
+
+    def walk(cmd: Any, path: str) -> None:
+        if not (cmd.help or cmd.short_help):
+            missing.append(path)
+        for param in cmd.params:
+            if not getattr(param, "help", None) and param.name != "help":
+                missing.append(f"{path} {param.name}")
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "dataqueue")
+    assert missing == []

@@ -80,10 +80,16 @@ def add(
         bool,
         typer.Option("--allow-overlap", help="Enqueue even while the previous job is active."),
     ] = False,
-    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1)] = 3,
-    priority: Annotated[int, typer.Option("--priority")] = 0,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", min=1, help="Attempts per enqueued job.")
+    ] = 3,
+    priority: Annotated[
+        int, typer.Option("--priority", help="Job priority (higher runs first).")
+    ] = 0,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Job tag (repeatable).")] = None,
-    timeout_ms: Annotated[int | None, typer.Option("--timeout-ms", min=1)] = None,
+    timeout_ms: Annotated[
+        int | None, typer.Option("--timeout-ms", min=1, help="Handler timeout in milliseconds.")
+    ] = None,
     as_json: JsonOpt = False,
     *,
     where: Target,
