@@ -268,6 +268,7 @@ class Supervisor(_SupervisorBase):
             self._running = False
 
     def stop(self) -> None:
+        """Stop the background loop (a run in progress finishes)."""
         self._running = False
         self._stop.set()
 

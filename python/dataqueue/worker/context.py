@@ -348,6 +348,7 @@ class _BaseContext:
 
     @property
     def job_type(self) -> str:
+        """The running job's type."""
         return self._state.job.job_type
 
     @property
@@ -357,6 +358,7 @@ class _BaseContext:
 
     @property
     def payload(self) -> Any:
+        """The running job's payload (also the handler's first argument)."""
         return self._state.job.payload
 
     @property

@@ -75,13 +75,16 @@ class ForceKillContext:
         self._conn = conn
 
     def set_progress(self, progress: float) -> None:
+        """Report progress (0-100), forwarded to the worker."""
         check_progress(progress)
         self._conn.send(("progress", progress))
 
     def set_output(self, data: Any) -> None:
+        """Store ``data`` as the job's output, forwarded to the worker."""
         self._conn.send(("output", data))
 
     def run(self, step_name: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` once per job as step ``step_name``; a retry reuses its stored result."""
         entry = self._steps.get(step_name)
         if step_completed(entry):
             return entry.get("result")
@@ -93,6 +96,7 @@ class ForceKillContext:
         return result
 
     def _unavailable(self, *args: Any, **kwargs: Any) -> Any:
+        """Unavailable with ``force_kill_on_timeout`` (a hard deadline): raises DataQueueError."""
         raise DataQueueError(
             "waits, tokens, prolong and on_timeout are unavailable with force_kill_on_timeout"
         )

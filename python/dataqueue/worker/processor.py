@@ -189,6 +189,7 @@ class Processor:
 
     @property
     def worker_id(self) -> str:
+        """The id written to ``locked_by`` of the jobs this processor claims."""
         return self._options.worker_id
 
     def _ensure(self) -> tuple[_LoopThread, Engine]:
