@@ -84,7 +84,7 @@ def _filtered_by_status(
 def _jobs_table(jobs: list[JobRecord]) -> Any:
     from dataqueue.cli.render import jobs_table
 
-    return jobs_table(jobs)
+    return jobs_table(jobs, fit=console)
 
 
 def _job_and_events(where: Target, job_id: int) -> tuple[JobRecord, list[JobEvent]]:

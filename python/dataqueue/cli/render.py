@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -51,32 +51,52 @@ def progress_text(progress: int | None) -> str:
     return f"{'█' * filled}{'░' * (10 - filled)} {progress:3d}%"
 
 
-def jobs_table(jobs: Iterable[JobRecord], title: str | None = None) -> Table:
+def jobs_table(
+    jobs: Iterable[JobRecord], title: str | None = None, *, fit: Console | None = None
+) -> Table:
+    """Jobs as a table. With ``fit``, a table wider than that console is replaced by a compact
+    one (no priority/created columns, progress as a number, types wrap): rich would otherwise
+    squeeze columns such as the id down to nothing on an 80-column terminal."""
+    jobs = list(jobs)
+    table = _jobs_table(jobs, title, compact=False)
+    if (
+        fit is not None
+        and fit.measure(table, options=fit.options.update_width(9999)).maximum > fit.width
+    ):
+        table = _jobs_table(jobs, title, compact=True)
+    return table
+
+
+def _jobs_table(jobs: list[JobRecord], title: str | None, *, compact: bool) -> Table:
     table = Table(title=title, header_style="bold", expand=False)
     table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("type", no_wrap=True)
+    table.add_column("type", no_wrap=not compact, overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("attempt", justify="right", no_wrap=True)
-    table.add_column("progress", no_wrap=True)
-    table.add_column("priority", justify="right", no_wrap=True)
-    table.add_column("tags")
-    table.add_column("depends on")
-    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("progress", justify="right" if compact else "left", no_wrap=True)
+    if not compact:
+        table.add_column("priority", justify="right", no_wrap=True)
+    table.add_column("tags", overflow="fold")
+    table.add_column("depends on", overflow="fold")
+    if not compact:
+        table.add_column("created (UTC)", no_wrap=True)
     for job in jobs:
         deps = [f"#{i}" for i in job.depends_on_job_ids or ()]
         if job.depends_on_tags:
             deps.append("tags: " + ", ".join(job.depends_on_tags))
-        table.add_row(
+        progress = "-" if job.progress is None else f"{job.progress}%"
+        cells: list[Any] = [
             str(job.id),
             job.job_type,
             status_text(job.status),
             f"{job.attempts}/{job.max_attempts}",
-            progress_text(job.progress),
-            str(job.priority),
+            progress if compact else progress_text(job.progress),
+            *(() if compact else (str(job.priority),)),
             ", ".join(job.tags or ()) or "-",
             " ".join(deps) or "-",
-            when(job.created_at),
-        )
+            *(() if compact else (when(job.created_at),)),
+        ]
+        table.add_row(*cells)
     return table
 
 

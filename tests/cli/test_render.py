@@ -1,0 +1,38 @@
+"""Tables stay readable on an 80-column terminal (rich would squeeze the id column to nothing)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from datetime import datetime, timezone
+
+import pytest
+from dataqueue.cli.render import jobs_table
+from dataqueue.records import JobRecord, JobStatus
+from rich.console import Console
+
+
+def _job() -> JobRecord:
+    now = datetime.now(timezone.utc)
+    values: dict[str, object] = {f.name: None for f in dataclasses.fields(JobRecord)}
+    values.update(
+        id=12345, job_type="download_everything", payload={}, status=JobStatus.COMPLETED,
+        created_at=now, updated_at=now, run_at=now, priority=0, attempts=1, max_attempts=3,
+        lock_version=0, error_history=(), force_kill_on_timeout=False, tags=("import",),
+        depends_on_job_ids=(7,), progress=50,
+    )  # fmt: skip
+    return JobRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_jobs_table_keeps_id_status_tags_and_dependencies(width: int) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=width, color_system=None)
+    console.print(jobs_table([_job()], fit=console))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= width
+    # Narrower than 80, long cells fold over lines; what a person acts on stays whole.
+    cells = ("12345", "completed", "1/3", "50%") + (("import", "#7") if width >= 80 else ())
+    for cell in cells:
+        assert cell in text, (cell, text)
+    assert ("2026" in text or str(datetime.now(timezone.utc).year) in text) == (width == 200)
