@@ -7,8 +7,8 @@ import io
 from datetime import datetime, timezone
 
 import pytest
-from dataqueue.cli.render import jobs_table
-from dataqueue.records import JobRecord, JobStatus
+from dataqueue.cli.render import cron_table, jobs_table
+from dataqueue.records import CronScheduleRecord, CronStatus, JobRecord, JobStatus
 from rich.console import Console
 
 
@@ -36,3 +36,18 @@ def test_jobs_table_keeps_id_status_tags_and_dependencies(width: int) -> None:
     for cell in cells:
         assert cell in text, (cell, text)
     assert ("2026" in text or str(datetime.now(timezone.utc).year) in text) == (width == 200)
+
+
+def test_cron_table_keeps_the_schedule_name_whole_at_80_columns() -> None:
+    now = datetime.now(timezone.utc)
+    values: dict[str, object] = {f.name: None for f in dataclasses.fields(CronScheduleRecord)}
+    values.update(
+        id=1, schedule_name="nightly-report-long-name", cron_expression="0 3 * * *",
+        job_type="build_the_daily_report", payload={}, max_attempts=3, priority=0,
+        force_kill_on_timeout=False, timezone="Europe/Berlin", allow_overlap=False,
+        status=CronStatus.ACTIVE, next_run_at=now, created_at=now, updated_at=now,
+    )  # fmt: skip
+    schedule = CronScheduleRecord(**values)  # type: ignore[arg-type]
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(cron_table([schedule]))
+    assert "nightly-report-long-name" in out.getvalue() and "active" in out.getvalue()

@@ -172,7 +172,8 @@ def cron_table(schedules: Iterable[CronScheduleRecord]) -> Table:
         "next run (UTC)",
         "last job",
     ):
-        table.add_column(name)
+        # The id, name and status are what ``cron pause/resume/remove`` act on: never cut.
+        table.add_column(name, no_wrap=name in ("id", "name", "status"), overflow="fold")
     for s in schedules:
         table.add_row(
             str(s.id),
