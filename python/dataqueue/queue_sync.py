@@ -414,7 +414,7 @@ class JobQueue:
         """Delete jobs in ``statuses`` (terminal ones only: completed, failed, cancelled) last
         updated more than ``days_to_keep`` days ago, with their events, in batches of
         ``batch_size``; also removes orphaned tokens. Returns how many jobs were deleted."""
-        days = _non_negative_int(days_to_keep, "days_to_keep")
+        days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
         if isinstance(statuses, (str, bytes)):
             statuses = (statuses,)
@@ -432,7 +432,7 @@ class JobQueue:
     def cleanup_old_job_events(self, days_to_keep: int = 30, *, batch_size: int = 1000) -> int:
         """Delete events older than ``days_to_keep`` days (and events of deleted jobs);
         returns how many were deleted."""
-        days = _non_negative_int(days_to_keep, "days_to_keep")
+        days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
         return self._backend.cleanup_old_job_events(days, batch)
 
@@ -705,9 +705,16 @@ def _non_negative(value: Any, what: str) -> float:
     return value
 
 
-def _non_negative_int(value: Any, what: str) -> int:
+#: Upper bound of ``days_to_keep`` (about 2,700 years): beyond it the cutoff date itself
+#: overflows (PostgreSQL's int4 interval days, Python's timedelta) instead of meaning "keep all".
+MAX_DAYS_TO_KEEP = 1_000_000
+
+
+def _non_negative_int(value: Any, what: str, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidJobError(f"{what} must be a non-negative int, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise InvalidJobError(f"{what} must be at most {maximum:,}, got {value!r}")
     return value
 
 

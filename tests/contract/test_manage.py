@@ -473,6 +473,7 @@ def test_cleanup_old_jobs_in_small_batches(q: Any) -> None:
         {"statuses": ["finished"]},
         {"batch_size": 0},
         {"days_to_keep": -1},
+        {"days_to_keep": 10**12},
     ],
 )
 def test_cleanup_old_jobs_rejects_bad_arguments(q: Any, kwargs: dict[str, Any]) -> None:
@@ -490,6 +491,9 @@ def test_cleanup_old_job_events(q: Any) -> None:
     assert q.cleanup_old_job_events(0, batch_size=1) == 3
     assert q.get_job_events(job_id) == []
     assert q.get_job(job_id).status == JobStatus.COMPLETED
+    assert q.cleanup_old_job_events(1_000_000) == 0  # the largest days_to_keep
+    with pytest.raises(InvalidJobError, match="at most"):
+        q.cleanup_old_job_events(10**12)
 
 
 # -- reclaim ------------------------------------------------------------------------------
