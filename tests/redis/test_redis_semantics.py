@@ -223,7 +223,8 @@ def test_wait_for_work_wakes_on_enqueue_and_on_due_time(backend: RedisBackend, p
         timer.join()
         backend.claim_jobs("w", 10, lease=LEASE)
         later = datetime.now(timezone.utc) + timedelta(milliseconds=300)
-        _add(other, {"job_type": "t", "run_at": later})  # not claimable yet: no message
+        _add(other, {"job_type": "t", "run_at": later})  # a new earliest delayed job:
+        assert backend.wait_for_work(5) is True  # one message, so idle workers re-arm
         t0 = time.monotonic()
         assert backend.wait_for_work(5) is True  # returns when it comes due
         assert 0.1 < time.monotonic() - t0 < 2

@@ -174,6 +174,36 @@ def test_idle_worker_picks_up_new_jobs_quickly(q: Any, make_processor: Any) -> N
     wait_status(q, job_id, "completed", timeout=5)
 
 
+def test_idle_worker_wakes_when_delayed_work_comes_due(q: Any, make_processor: Any) -> None:
+    # poll_interval is long: a future run_at, a retry delay and a time wait must each be
+    # picked up when due by the backend's timer to the earliest not-yet-due job.
+    from datetime import datetime, timedelta, timezone
+
+    runs: list[tuple[str, int]] = []
+
+    def flaky(payload: Any, ctx: Any) -> str:
+        runs.append(("flaky", ctx.attempt))
+        if ctx.attempt == 1:
+            raise ValueError("once")
+        return "retried"
+
+    def napper(payload: Any, ctx: Any) -> str:
+        ctx.wait_for(seconds=1)
+        return "rested"
+
+    handlers = {"t": lambda p, c: "due", "flaky": flaky, "nap": napper}
+    proc = make_processor(handlers, poll_interval=30.0)
+    proc.start_in_background()
+    time.sleep(0.3)
+    soon = datetime.now(timezone.utc) + timedelta(seconds=1)
+    delayed = q.add_job("t", {}, run_at=soon)
+    assert wait_status(q, delayed, "completed", timeout=6).output == "due"
+    retried = q.add_job("flaky", {}, max_attempts=2, retry_delay=1, retry_backoff=False)
+    assert wait_status(q, retried, "completed", timeout=6).output == "retried"
+    napping = q.add_job("nap", {})
+    assert wait_status(q, napping, "completed", timeout=6).output == "rested"
+
+
 def test_events_and_hooks(q: Any, make_processor: Any) -> None:
     seen: list[tuple[str, Any]] = []
     for event in ("job:processing", "job:completed", "job:failed", "job:progress", "job:output"):

@@ -757,6 +757,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "until": wait_until,
             "token": token_id,
             "step_data": dump_json(step_data, "step_data"),
+            "channel": self.channel,  # idle workers re-arm their timers (wait_for_work)
         }
         row = await self._one(self._sql.wait, params)
         return bool(row[0])
@@ -788,14 +789,19 @@ class AsyncPostgresBackend(AsyncBackend):
         await self._run(self._sql.set_pending_reason, {"job_type": job_type, "reason": reason})
 
     async def wait_for_work(self, timeout: float) -> bool:
-        """Wait for a NOTIFY on this queue's channel (new or newly unblocked jobs). Jobs that
-        merely come due (future run_at, retry or wait times) send no notification: the
-        processor's poll interval covers those."""
+        """Wait for a NOTIFY on this queue's channel (new, newly unblocked, retried or parked
+        jobs) for up to ``timeout`` seconds, or until the earliest not-yet-due job (future
+        run_at, retry or wait time) comes due; True if woken by either."""
         try:
             conn = await self._listen_connection()
-            async for _ in conn.notifies(timeout=max(0.0, timeout), stop_after=1):
+            block, due_first = max(0.0, timeout), False
+            if block > 0:
+                due_in = (await self._one(self._sql.next_due, {}))[0]
+                if due_in is not None and float(due_in) < block:
+                    block, due_first = max(0.0, float(due_in)) + 0.001, True
+            async for _ in conn.notifies(timeout=block, stop_after=1):
                 return True
-            return False
+            return due_first
         except psycopg.Error as exc:
             listener, self._listener = self._listener, None
             if listener is not None:

@@ -515,6 +515,15 @@ class Statements:
         return self._r(f"COPY {{s}}{table} ({', '.join(columns)}) FROM STDIN")
 
     @property
+    def next_due(self) -> str:
+        """Seconds until the earliest not-yet-due job (future run_at, retry or wait time)
+        becomes claimable; NULL when there is none."""
+        return self._r(
+            "SELECT extract(epoch FROM min(ready_at) - now())"
+            " FROM {s}job_queue WHERE ready_at > now()"
+        )
+
+    @property
     def notify(self) -> str:
         return "SELECT pg_notify(%(channel)s, '')"
 
@@ -709,7 +718,9 @@ ev AS (
                                             'will_retry', will_retry)
     FROM upd
 )
-SELECT will_retry, dl_id, (SELECT count(pg_notify(%(channel)s, '')) FROM dl) FROM upd
+SELECT will_retry, dl_id,
+       (SELECT count(pg_notify(%(channel)s, '')) FROM upd WHERE will_retry OR dl_id IS NOT NULL)
+FROM upd
 """
         )
 
@@ -810,7 +821,7 @@ ev AS (
                                              'wait_token_id', %(token)s::text)
     FROM upd
 )
-SELECT count(*) FROM upd
+SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM upd) FROM upd
 """
         )
 

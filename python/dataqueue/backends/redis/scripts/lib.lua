@@ -224,10 +224,18 @@ local function unplace(id, f)
   if f.loc then redis.call('HDEL', jk(id), 'loc') end
 end
 
+-- Delay job `id` until `at`. Idle workers sleep until the earliest delayed job: a new earliest
+-- one wakes them (the script's wake()) so that they re-arm their timers.
+local function delay_add(id, at)
+  local head = redis.call('ZRANGE', B .. 'delayed', 0, 0, 'WITHSCORES')
+  if head[2] == nil or at < tonumber(head[2]) then WAKE = WAKE + 1 end
+  redis.call('ZADD', B .. 'delayed', N(at), id)
+end
+
 -- Put a runnable job where claimers find it: delayed until `at`, else ready now.
 local function place(id, f, at)
   if at and at > now() then
-    redis.call('ZADD', B .. 'delayed', N(at), id)
+    delay_add(id, at)
     redis.call('HSET', jk(id), 'loc', 'd')
   else
     ready_add(id, f.job_type, f.group_id, f.priority)
@@ -384,7 +392,7 @@ local function insert_job(id, s, meta)
     redis.call('SADD', B .. 'dwait:' .. drain, id)
     loc = 'b'
   elseif run_at > t then
-    redis.call('ZADD', B .. 'delayed', N(run_at), id)
+    delay_add(id, run_at)
     loc = 'd'
   else
     ready_add(id, s.job_type, g, prio)

@@ -24,7 +24,7 @@ if string.sub(ARGV[5], 1, 1) == 'T' then
   if ts and ts ~= 'waiting' then due = now() end
 end
 if due then
-  redis.call('ZADD', B .. 'delayed', N(due), id)
+  delay_add(id, due)
   redis.call('HSET', k, 'loc', 'd')
 end
 add_event(id, 'waiting', ARGV[7])
