@@ -206,3 +206,25 @@ def test_every_command_option_and_argument_has_help() -> None:
 
     walk(typer.main.get_command(app), "dataqueue")
     assert missing == []
+
+
+def test_console_script_without_the_cli_extra_is_one_line() -> None:
+    """The ``dataqueue`` script is installed even without typer/rich: it must say what to
+    install, in one line, rather than fail with a traceback."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    found = re.search(r'^dataqueue = "([\w.]+):(\w+)"$', pyproject, re.MULTILINE)
+    assert found, "no dataqueue console script in pyproject.toml"
+    module, func = found.groups()
+    code = (
+        "import sys; sys.modules['typer'] = None; sys.modules['rich'] = None\n"
+        f"from {module} import {func}; {func}()"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "pip install 'dataqueue[cli]'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

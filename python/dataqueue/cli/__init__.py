@@ -1,7 +1,8 @@
 """The ``dataqueue`` command line (Typer + rich).
 
-``main`` is the console-script entry point (``dataqueue = "dataqueue.cli:main"``) and also runs
-for ``python -m dataqueue``. Errors are reported as one red line on stderr with a non-zero exit;
+``main`` runs the command line; the console script and ``python -m dataqueue`` reach it through
+``dataqueue.__main__.main``, which explains a missing ``cli`` extra in one line. Errors are
+reported as one red line on stderr with a non-zero exit;
 ``--debug`` (anywhere on the command line) or ``DATAQUEUE_DEBUG=1`` shows the traceback instead.
 """
 
