@@ -31,6 +31,7 @@ from dataqueue.errors import (
 )
 from dataqueue.hooks import EventEmitter, Listener
 from dataqueue.options import (
+    MAX_DAYS_TO_KEEP,
     MAX_NAME_LENGTH,
     DependsOn,
     JobFilters,
@@ -703,11 +704,6 @@ def _non_negative(value: Any, what: str) -> float:
     ):
         raise InvalidJobError(f"{what} must be a non-negative number, got {value!r}")
     return value
-
-
-#: Upper bound of ``days_to_keep`` (about 2,700 years): beyond it the cutoff date itself
-#: overflows (PostgreSQL's int4 interval days, Python's timedelta) instead of meaning "keep all".
-MAX_DAYS_TO_KEEP = 1_000_000
 
 
 def _non_negative_int(value: Any, what: str, maximum: int | None = None) -> int:

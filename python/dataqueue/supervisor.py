@@ -22,6 +22,7 @@ from typing import Any
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError, DataQueueError
 from dataqueue.hooks import emitter_of
+from dataqueue.options import MAX_DAYS_TO_KEEP as MAX_DAYS
 from dataqueue.records import JobStatus
 
 __all__ = [
@@ -84,9 +85,10 @@ def parse_supervisor_options(**options: Any) -> SupervisorOptions:
     _number(opts.stuck_jobs_timeout_minutes, "stuck_jobs_timeout_minutes", positive=True)
     for name in ("cleanup_jobs_days_to_keep", "cleanup_events_days_to_keep"):
         value = getattr(opts, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
             raise ConfigurationError(
-                f'Supervisor option "{name}" must be an int >= 0 (0 disables), got {value!r}'
+                f'Supervisor option "{name}" must be an int from 0 (disables) to {MAX_DAYS:,}, '
+                f"got {value!r}"
             )
     size = opts.cleanup_batch_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:

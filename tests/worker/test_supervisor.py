@@ -146,7 +146,13 @@ def test_stop_and_drain_returns_when_idle(q: Any) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"interval": 0}, {"cleanup_batch_size": 0}, {"cleanup_jobs_days_to_keep": -1}, {"bogus": 1}],
+    [
+        {"interval": 0},
+        {"cleanup_batch_size": 0},
+        {"cleanup_jobs_days_to_keep": -1},
+        {"cleanup_events_days_to_keep": 10**12},  # the cutoff date would overflow
+        {"bogus": 1},
+    ],
 )
 def test_invalid_options(q: Any, options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
