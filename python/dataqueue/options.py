@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
@@ -83,6 +84,19 @@ def dump_json(value: Any, what: str = "payload") -> str:
         return _encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidJobError(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+# A JSON-escaped NUL: ``\u0000`` preceded by an even number of backslashes.
+_ESCAPED_NUL: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def dump_payload(value: Any) -> str:
+    """``dump_json`` for a job payload, which must not hold a NUL character: PostgreSQL's
+    jsonb cannot store one, so both backends reject it the same way."""
+    text = dump_json(value)
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
+        raise InvalidJobError("payload contains a NUL character (\\x00), which cannot be stored")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +175,8 @@ def _name(value: Any, what: str, *, optional: bool = False) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise InvalidJobError(f"{what} must be a non-empty string, got {value!r}")
+    if "\x00" in value:
+        raise InvalidJobError(f"{what} contains a NUL character: {value!r}")
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidJobError(
             f"{what} is longer than {MAX_NAME_LENGTH} characters: {value[:40]!r}…"
@@ -337,9 +353,9 @@ def _build(
     dep_ids, dep_tags = (None, None) if depends_on is None else _depends_on_fast(depends_on)
     if timeout_ms is not None:
         timeout_ms = _int(timeout_ms, "timeout_ms", minimum=1, optional=True, maximum=2**53)
-    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH:
+    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH or "\x00" in job_type:
         job_type = _name(job_type, "job_type")
-    payload_json = "null" if payload is None else dump_json(payload)
+    payload_json = "null" if payload is None else dump_payload(payload)
     if type(max_attempts) is not int or not 1 <= max_attempts <= INT32_MAX:
         max_attempts = _int(max_attempts, "max_attempts", minimum=1)
     if type(priority) is not int or not -INT32_MAX - 1 <= priority <= INT32_MAX:
@@ -393,12 +409,12 @@ def _normalize_basic(job: dict[str, Any]) -> NewJob:
         raise InvalidJobError("job_type is required")
     depends_on = job.get("depends_on")
     dep_ids, dep_tags = (None, None) if depends_on is None else _depends_on_fast(depends_on)
-    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH:
+    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH or "\x00" in job_type:
         job_type = _name(job_type, "job_type")
     payload = job.get("payload")
     new = _new_object(NewJob)
     _set_job_type(new, job_type)
-    _set_payload_json(new, "null" if payload is None else dump_json(payload))
+    _set_payload_json(new, "null" if payload is None else dump_payload(payload))
     _set_max_attempts(new, DEFAULT_MAX_ATTEMPTS)
     _set_priority(new, DEFAULT_PRIORITY)
     _set_run_at(new, None)
@@ -623,7 +639,7 @@ class JobUpdates:
         out: dict[str, Any] = {}
         for key, value in updates.items():
             if key == "payload":
-                out["payload_json"] = dump_json(value)
+                out["payload_json"] = dump_payload(value)
             elif key == "max_attempts":
                 out[key] = _int(value, key, minimum=1)
             elif key == "priority":

@@ -125,6 +125,29 @@ def test_bad_job_type_rejected(q: Any, job_type: Any) -> None:
     assert q.get_all_jobs() == []
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"job_type": "a\x00b"},
+        {"job_type": "t", "payload": {"text": "a\x00b"}},
+        {"job_type": "t", "payload": {"k\x00": 1}},
+        {"job_type": "t", "tags": ["a\x00"]},
+        {"job_type": "t", "idempotency_key": "k\x00"},
+        {"job_type": "t", "group": "g\x00"},
+    ],
+)
+def test_nul_characters_rejected_alike_on_every_backend(q: Any, options: dict[str, Any]) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb; Redis could, so the rule is the library's."""
+    with pytest.raises(InvalidJobError, match="NUL"):
+        q.add_jobs([options])
+    assert q.get_all_jobs() == []
+
+
+def test_escaped_backslash_u0000_text_is_not_a_nul(q: Any) -> None:
+    job = q.get_job(q.add_job("t", {"text": "\\u0000"}))
+    assert job.payload == {"text": "\\u0000"}
+
+
 def test_255_char_job_type_accepted(q: Any) -> None:
     assert q.get_job(q.add_job("x" * 255)).job_type == "x" * 255
 
