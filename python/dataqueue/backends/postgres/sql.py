@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 from dataqueue.backends.postgres.config import quote_ident
@@ -435,7 +436,11 @@ def cron_assignments(values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Statements:
-    """All statements, rendered for one schema (None = the connection's search_path)."""
+    """All statements, rendered for one schema (None = the connection's search_path).
+
+    Each statement is rendered once per instance (``cached_property``) and then reused, so the
+    per-call paths (progress, output, the idle worker's due-time lookup, ...) do no string work.
+    """
 
     schema: str | None
 
@@ -448,7 +453,7 @@ class Statements:
         return text
 
     # enqueue -----------------------------------------------------------------------------------
-    @property
+    @cached_property
     def add_one(self) -> str:
         """The single-job statement with every option as a parameter."""
         return self.add_one_with(ONE_OPTIONAL)
@@ -501,11 +506,11 @@ class Statements:
             ids="NULL::bigint[]" if given else "(SELECT array_agg(new_id ORDER BY ord) FROM rows)",
         )
 
-    @property
+    @cached_property
     def allocate_ids(self) -> str:
         return self._r("SELECT array_agg(nextval('{seq}')) FROM generate_series(1, %(n)s)")
 
-    @property
+    @cached_property
     def allocate_ids_now(self) -> str:
         """``allocate_ids`` and the transaction's ``now()`` (the default of run_at)."""
         return self._r("SELECT array_agg(nextval('{seq}')), now() FROM generate_series(1, %(n)s)")
@@ -514,7 +519,7 @@ class Statements:
         """``COPY <table> (<columns>) FROM STDIN``; names come from this package only."""
         return self._r(f"COPY {{s}}{table} ({', '.join(columns)}) FROM STDIN")
 
-    @property
+    @cached_property
     def next_due(self) -> str:
         """Seconds until the earliest not-yet-due job (future run_at, retry or wait time)
         becomes claimable; NULL when there is none."""
@@ -523,11 +528,11 @@ class Statements:
             " FROM {s}job_queue WHERE ready_at > now()"
         )
 
-    @property
+    @cached_property
     def notify(self) -> str:
         return "SELECT pg_notify(%(channel)s, '')"
 
-    @property
+    @cached_property
     def ids_by_keys(self) -> str:
         return self._r(
             "SELECT idempotency_key, id FROM {s}job_queue"
@@ -535,7 +540,7 @@ class Statements:
         )
 
     # reads -------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def get_job(self) -> str:
         return self._r("SELECT {jcols} FROM {s}job_queue j WHERE j.id = %(id)s")
 
@@ -553,7 +558,7 @@ class Statements:
             + " ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s OFFSET %(offset)s"
         )  # fmt: skip
 
-    @property
+    @cached_property
     def get_job_events(self) -> str:
         cols = ", ".join(EVENT_COLUMNS)
         return self._r(f"SELECT {cols} FROM {{s}}job_events WHERE job_id = %(id)s ORDER BY id")
@@ -602,7 +607,7 @@ FOR UPDATE OF j SKIP LOCKED
 """
         )
 
-    @property
+    @cached_property
     def lock_groups(self) -> str:
         """Grouped claim, step 2: serialise claimers of the same groups (sorted: no deadlock)."""
         return (
@@ -610,7 +615,7 @@ FOR UPDATE OF j SKIP LOCKED
             " (SELECT DISTINCT hashtext(g) AS h FROM unnest(%(groups)s::text[]) g ORDER BY 1) x"
         )
 
-    @property
+    @cached_property
     def count_active_groups(self) -> str:
         """Grouped claim, step 3 (a new snapshot, after the locks): processing per group."""
         return self._r(
@@ -619,7 +624,7 @@ FOR UPDATE OF j SKIP LOCKED
             " GROUP BY group_id"
         )
 
-    @property
+    @cached_property
     def claim_ids(self) -> str:
         """Grouped claim, step 4: claim the chosen (already locked) ids."""
         return self._r(
@@ -637,7 +642,7 @@ SELECT {cols} FROM upd
         )
 
     # finish ------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def complete(self) -> str:
         """Fenced completion plus the release of dependents, in one call: see
         migrations/0004_complete_function.sql for why it is a function."""
@@ -646,7 +651,7 @@ SELECT {cols} FROM upd
             " %(output)s::jsonb, %(channel)s)"
         )
 
-    @property
+    @cached_property
     def complete_many(self) -> str:
         """A batch of fenced completions in one call (migrations/0005_complete_many.sql):
         returns the 1-based positions of the items that completed."""
@@ -772,13 +777,13 @@ SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM upd
 """
         )
 
-    @property
+    @cached_property
     def cascade_after_fail(self) -> str:
         # No status test in guards: with one, a never-analysed table may get a plan that walks
         # a status index instead of the primary key.
         return self.cascade("j.last_failed_at = now() AND j.next_attempt_at IS NULL")
 
-    @property
+    @cached_property
     def cascade_from_dead(self) -> str:
         """For prerequisites that were already cancelled or terminally failed when dependents
         were added: cancel those dependents (they could never run)."""
@@ -786,11 +791,11 @@ SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM upd
             "(j.status = 'cancelled' OR (j.status = 'failed' AND j.ready_at IS NULL))"
         )
 
-    @property
+    @cached_property
     def cascade_after_cancel(self) -> str:
         return self.cascade("j.last_cancelled_at = now()")
 
-    @property
+    @cached_property
     def wait(self) -> str:
         return self._r(
             """
@@ -825,7 +830,7 @@ SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM upd) FROM upd
 """
         )
 
-    @property
+    @cached_property
     def prolong(self) -> str:
         return self._r(
             """
@@ -842,7 +847,7 @@ SELECT count(*) FROM upd
 """
         )
 
-    @property
+    @cached_property
     def heartbeat(self) -> str:
         return self._r(
             "UPDATE {s}job_queue SET lease_expires_at = now() + %(lease)s, heartbeat_at = now()"
@@ -850,27 +855,27 @@ SELECT count(*) FROM upd
             " AND status = 'processing'"
         )
 
-    @property
+    @cached_property
     def set_progress(self) -> str:
         return self._r(
             "UPDATE {s}job_queue SET progress = %(progress)s, updated_at = now() WHERE id = %(id)s"
         )
 
-    @property
+    @cached_property
     def set_output(self) -> str:
         return self._r(
             "UPDATE {s}job_queue SET output = %(output)s::jsonb, updated_at = now()"
             " WHERE id = %(id)s"
         )
 
-    @property
+    @cached_property
     def set_step_data(self) -> str:
         return self._r(
             "UPDATE {s}job_queue SET step_data = %(step_data)s::jsonb, updated_at = now()"
             " WHERE id = %(id)s"
         )
 
-    @property
+    @cached_property
     def set_pending_reason(self) -> str:
         return self._r(
             "UPDATE {s}job_queue SET pending_reason = %(reason)s, updated_at = now()"
@@ -878,7 +883,7 @@ SELECT count(*) FROM upd
         )
 
     # manage ------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def retry(self) -> str:
         return self._r(
             """
@@ -898,7 +903,7 @@ SELECT count(*), (SELECT count(pg_notify(%(channel)s, '')) FROM upd
 """
         )
 
-    @property
+    @cached_property
     def cancel(self) -> str:
         return self._r(
             """
@@ -949,7 +954,7 @@ FROM upd
 """
         )
 
-    @property
+    @cached_property
     def cleanup_jobs(self) -> str:
         return self._r(
             """
@@ -977,7 +982,7 @@ SELECT count(*) FROM del
 """
         )
 
-    @property
+    @cached_property
     def cleanup_tokens(self) -> str:
         """Finished standalone tokens (job-bound ones go with their job)."""
         return self._r(
@@ -985,7 +990,7 @@ SELECT count(*) FROM del
             " AND created_at < now() - make_interval(days => %(days)s)"
         )
 
-    @property
+    @cached_property
     def cleanup_events(self) -> str:
         return self._r(
             """
@@ -999,7 +1004,7 @@ SELECT count(*) FROM del
 """
         )
 
-    @property
+    @cached_property
     def find_stuck(self) -> str:
         """Processing jobs whose lease expired, or without a sign of life (claim, prolong or
         heartbeat) for longer than max(N minutes, timeout_ms)."""
@@ -1015,7 +1020,7 @@ WHERE status = 'processing'
 """
         )
 
-    @property
+    @cached_property
     def requeue(self) -> str:
         """Reclaim: back to pending (the consumed attempt stays consumed)."""
         return self._r(
@@ -1035,7 +1040,7 @@ FROM upd
         )
 
     # tokens ------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def create_token(self) -> str:
         cols = ", ".join(TOKEN_COLUMNS)
         return self._r(
@@ -1044,26 +1049,26 @@ FROM upd
             f" RETURNING {cols}"
         )
 
-    @property
+    @cached_property
     def get_token(self) -> str:
         cols = ", ".join(TOKEN_COLUMNS)
         return self._r(f"SELECT {cols} FROM {{s}}waitpoints WHERE id = %(id)s")
 
-    @property
+    @cached_property
     def complete_token(self) -> str:
         return self._r(
             "UPDATE {s}waitpoints SET status = 'completed', output = %(output)s::jsonb,"
             " completed_at = now() WHERE id = %(id)s AND status = 'waiting' RETURNING id"
         )
 
-    @property
+    @cached_property
     def expire_tokens(self) -> str:
         return self._r(
             "UPDATE {s}waitpoints SET status = 'timed_out'"
             " WHERE status = 'waiting' AND timeout_at <= now() RETURNING id"
         )
 
-    @property
+    @cached_property
     def resume_token_waiters(self) -> str:
         """Jobs waiting on finished tokens resume; that claim consumes no attempt."""
         return self._r(
@@ -1082,7 +1087,7 @@ FROM upd
         )
 
     # cron --------------------------------------------------------------------------------------
-    @property
+    @cached_property
     def add_cron(self) -> str:
         return self._r(
             """
@@ -1106,17 +1111,17 @@ RETURNING id
             f"UPDATE {{s}}cron_schedules SET {assignments}, updated_at = now() WHERE id = %(id)s"
         )
 
-    @property
+    @cached_property
     def set_cron_status(self) -> str:
         return self._r(
             "UPDATE {s}cron_schedules SET status = %(status)s, updated_at = now() WHERE id = %(id)s"
         )
 
-    @property
+    @cached_property
     def remove_cron(self) -> str:
         return self._r("DELETE FROM {s}cron_schedules WHERE id = %(id)s")
 
-    @property
+    @cached_property
     def lock_due_cron(self) -> str:
         """One due active schedule, locked for this transaction (others skip it)."""
         cols = ", ".join(CRON_COLUMNS)
@@ -1127,7 +1132,7 @@ RETURNING id
             " ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED"
         )
 
-    @property
+    @cached_property
     def enqueue_cron(self) -> str:
         """Insert the locked schedule's job unless its last one is still active (no overlap),
         and advance the schedule — in the schedule's transaction."""
