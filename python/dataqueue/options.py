@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from dataqueue.errors import DependencyError, InvalidFilterError, InvalidJobError
+from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
 from dataqueue.records import TagQueryMode
 
 __all__ = [
@@ -33,11 +34,6 @@ __all__ = [
 
 MAX_NAME_LENGTH: Final = 255
 INT32_MAX: Final = 2**31 - 1
-DEFAULT_MAX_ATTEMPTS: Final = 3
-DEFAULT_PRIORITY: Final = 0
-#: Upper bound of cleanup's ``days_to_keep`` (about 2,700 years): beyond it the cutoff date itself
-#: overflows (PostgreSQL's int4 interval days, Python's timedelta) instead of meaning "keep all".
-MAX_DAYS_TO_KEEP: Final = 1_000_000
 
 _UNSET: Any = object()
 

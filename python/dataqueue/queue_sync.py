@@ -30,8 +30,16 @@ from dataqueue.errors import (
     InvalidTokenError,
 )
 from dataqueue.hooks import EventEmitter, Listener
-from dataqueue.options import (
+from dataqueue.lifecycle import (
+    CLEANABLE_STATUSES,
+    DEFAULT_CLEANUP_BATCH_SIZE,
+    DEFAULT_CLEANUP_DAYS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PRIORITY,
+    DEFAULT_STUCK_MINUTES,
     MAX_DAYS_TO_KEEP,
+)
+from dataqueue.options import (
     MAX_NAME_LENGTH,
     DependsOn,
     JobFilters,
@@ -57,9 +65,6 @@ from dataqueue.records import (
 __all__ = ["JobQueue"]
 
 log = logging.getLogger("dataqueue.queue")
-
-#: Statuses ``cleanup_old_jobs`` may delete: only terminal ones.
-CLEANABLE_STATUSES: Final = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 #: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
 _CRON_JOB_FIELDS: Final = frozenset(
@@ -181,8 +186,8 @@ class JobQueue:
         job_type: str,
         payload: Any = None,
         *,
-        max_attempts: int = 3,
-        priority: int = 0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        priority: int = DEFAULT_PRIORITY,
         run_at: datetime | None = None,
         timeout_ms: int | None = None,
         force_kill_on_timeout: bool = False,
@@ -407,10 +412,10 @@ class JobQueue:
 
     def cleanup_old_jobs(
         self,
-        days_to_keep: int = 30,
+        days_to_keep: int = DEFAULT_CLEANUP_DAYS,
         *,
         statuses: Sequence[JobStatus | str] = ("completed",),
-        batch_size: int = 1000,
+        batch_size: int = DEFAULT_CLEANUP_BATCH_SIZE,
     ) -> int:
         """Delete jobs in ``statuses`` (terminal ones only: completed, failed, cancelled) last
         updated more than ``days_to_keep`` days ago, with their events, in batches of
@@ -430,14 +435,19 @@ class JobQueue:
         log.debug("cleanup_old_jobs(%s, %s) -> %d", days, [s.value for s in parsed], count)
         return count
 
-    def cleanup_old_job_events(self, days_to_keep: int = 30, *, batch_size: int = 1000) -> int:
+    def cleanup_old_job_events(
+        self,
+        days_to_keep: int = DEFAULT_CLEANUP_DAYS,
+        *,
+        batch_size: int = DEFAULT_CLEANUP_BATCH_SIZE,
+    ) -> int:
         """Delete events older than ``days_to_keep`` days (and events of deleted jobs);
         returns how many were deleted."""
         days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
         return self._backend.cleanup_old_job_events(days, batch)
 
-    def reclaim_stuck_jobs(self, max_processing_time_minutes: float = 10) -> int:
+    def reclaim_stuck_jobs(self, max_processing_time_minutes: float = DEFAULT_STUCK_MINUTES) -> int:
         """Recover ``processing`` jobs whose worker is gone: lease expired, or locked longer
         than max(``max_processing_time_minutes``, the job's timeout). Such a job goes back to
         ``pending`` if attempts remain, else fails with reason ``worker_lost``. Returns how
@@ -491,8 +501,8 @@ class JobQueue:
         job_type: str,
         payload: Any = None,
         *,
-        max_attempts: int = 3,
-        priority: int = 0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        priority: int = DEFAULT_PRIORITY,
         timeout_ms: int | None = None,
         force_kill_on_timeout: bool = False,
         tags: Sequence[str] | None = None,

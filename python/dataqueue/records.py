@@ -7,6 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dataqueue.lifecycle import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PRIORITY,
+    FailureReason,
+    JobEventType,
+    JobStatus,
+    TokenStatus,
+)
+
 __all__ = [
     "CronScheduleRecord",
     "CronStatus",
@@ -21,48 +30,6 @@ __all__ = [
 ]
 
 
-class JobStatus(str, enum.Enum):
-    """Where a job is in its life cycle (``waiting`` = parked on a wait or token)."""
-
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    WAITING = "waiting"
-
-
-#: Statuses in which a job still counts as active (blocks tag drains, cron overlap).
-ACTIVE_STATUSES: tuple[JobStatus, ...] = (
-    JobStatus.PENDING,
-    JobStatus.PROCESSING,
-    JobStatus.WAITING,
-)
-
-
-class JobEventType(str, enum.Enum):
-    """The kind of an entry in a job's stored event history (``get_job_events``)."""
-
-    ADDED = "added"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    RETRIED = "retried"
-    EDITED = "edited"
-    PROLONGED = "prolonged"
-    WAITING = "waiting"
-
-
-class FailureReason(str, enum.Enum):
-    """Why an attempt failed, as stored on the job and in its ``failed`` event."""
-
-    HANDLER_ERROR = "handler_error"
-    TIMEOUT = "timeout"
-    NO_HANDLER = "no_handler"
-    WORKER_LOST = "worker_lost"
-
-
 class TagQueryMode(str, enum.Enum):
     """How ``get_jobs_by_tags`` / a ``tags`` filter compares tag sets (set semantics)."""
 
@@ -70,14 +37,6 @@ class TagQueryMode(str, enum.Enum):
     ANY = "any"
     NONE = "none"
     EXACT = "exact"
-
-
-class TokenStatus(str, enum.Enum):
-    """The state of a waitpoint token (``create_token`` / ``complete_token``)."""
-
-    WAITING = "waiting"
-    COMPLETED = "completed"
-    TIMED_OUT = "timed_out"
 
 
 class CronStatus(str, enum.Enum):
@@ -98,9 +57,9 @@ class JobRecord:
     created_at: datetime
     updated_at: datetime
     run_at: datetime
-    priority: int = 0
+    priority: int = DEFAULT_PRIORITY
     attempts: int = 0
-    max_attempts: int = 3
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     locked_at: datetime | None = None
     locked_by: str | None = None
     lock_version: int = 0  # bumped by every claim; the fencing token of SPEC §10.2

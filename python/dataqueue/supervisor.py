@@ -22,7 +22,14 @@ from typing import Any
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError, DataQueueError
 from dataqueue.hooks import emitter_of
-from dataqueue.options import MAX_DAYS_TO_KEEP as MAX_DAYS
+from dataqueue.lifecycle import (
+    DEFAULT_CLEANUP_BATCH_SIZE,
+    DEFAULT_CLEANUP_DAYS,
+    DEFAULT_STOP_TIMEOUT,
+    DEFAULT_STUCK_MINUTES,
+    DEFAULT_SUPERVISOR_INTERVAL,
+)
+from dataqueue.lifecycle import MAX_DAYS_TO_KEEP as MAX_DAYS
 from dataqueue.records import JobStatus
 
 __all__ = [
@@ -48,11 +55,11 @@ class SupervisorResult:
 
 @dataclass(frozen=True, slots=True)
 class SupervisorOptions:
-    interval: float = 60.0
-    stuck_jobs_timeout_minutes: float = 10
-    cleanup_jobs_days_to_keep: int = 30
-    cleanup_events_days_to_keep: int = 30
-    cleanup_batch_size: int = 1000
+    interval: float = DEFAULT_SUPERVISOR_INTERVAL
+    stuck_jobs_timeout_minutes: float = DEFAULT_STUCK_MINUTES
+    cleanup_jobs_days_to_keep: int = DEFAULT_CLEANUP_DAYS
+    cleanup_events_days_to_keep: int = DEFAULT_CLEANUP_DAYS
+    cleanup_batch_size: int = DEFAULT_CLEANUP_BATCH_SIZE
     reclaim_stuck_jobs: bool = True
     expire_timed_out_tokens: bool = True
     on_error: Callable[[BaseException], Any] | None = None
@@ -228,7 +235,7 @@ class AsyncSupervisor(_SupervisorBase):
         if self._stop is not None:
             self._stop.set()
 
-    async def stop_and_drain(self, timeout: float = 30.0) -> None:
+    async def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop and wait up to ``timeout`` s for a run in progress."""
         self.stop()
         if self._task is not None:
@@ -274,7 +281,7 @@ class Supervisor(_SupervisorBase):
         self._running = False
         self._stop.set()
 
-    def stop_and_drain(self, timeout: float = 30.0) -> None:
+    def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop and wait up to ``timeout`` s for a run in progress."""
         self.stop()
         if self._thread is not None:

@@ -15,6 +15,7 @@ from dataqueue.cli._common import (
     parse_json_option,
     print_json,
 )
+from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
 from dataqueue.records import CronScheduleRecord, CronStatus
 
 app = typer.Typer(help="List, add, pause, resume and remove cron schedules.", no_args_is_help=True)
@@ -82,10 +83,10 @@ def add(
     ] = False,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", min=1, help="Attempts per enqueued job.")
-    ] = 3,
+    ] = DEFAULT_MAX_ATTEMPTS,
     priority: Annotated[
         int, typer.Option("--priority", help="Job priority (higher runs first).")
-    ] = 0,
+    ] = DEFAULT_PRIORITY,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Job tag (repeatable).")] = None,
     timeout_ms: Annotated[
         int | None, typer.Option("--timeout-ms", min=1, help="Handler timeout in milliseconds.")

@@ -17,6 +17,7 @@ from dataqueue.cli._common import (
     console,
 )
 from dataqueue.errors import ConfigurationError
+from dataqueue.lifecycle import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL
 
 __all__ = ["load_handlers", "worker"]
 
@@ -70,10 +71,10 @@ def worker(
     ],
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, help="Jobs run at once.")
-    ] = 3,
+    ] = DEFAULT_CONCURRENCY,
     batch_size: Annotated[
         int, typer.Option("--batch-size", "-b", min=1, help="Most jobs claimed per query.")
-    ] = 10,
+    ] = DEFAULT_BATCH_SIZE,
     job_type: Annotated[
         list[str] | None,
         typer.Option("--job-type", "-t", help="Only claim this job type (repeatable)."),
@@ -81,7 +82,7 @@ def worker(
     poll_interval: Annotated[
         float,
         typer.Option("--poll-interval", min=0.05, help="Fallback poll period in seconds."),
-    ] = 5.0,
+    ] = DEFAULT_POLL_INTERVAL,
     worker_id: Annotated[
         str | None, typer.Option("--worker-id", help="Name written to locked_by.")
     ] = None,

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from dataqueue.errors import InvalidJobError
+from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT as TOKEN_TIMED_OUT
+from dataqueue.lifecycle import TOKEN_PREFIX, WAIT_PREFIX
 from dataqueue.options import dump_json, parse_token_timeout
 from dataqueue.records import JobRecord, TokenStatus
 
@@ -42,10 +44,6 @@ __all__ = [
 log = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
-
-WAIT_PREFIX = "__wait_"
-TOKEN_PREFIX = "__token_"
-TOKEN_TIMED_OUT = "Token timed out"
 
 
 class WaitSignal(BaseException):

@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 from dataqueue.backends.types import KEEP
 from dataqueue.cron import next_run_for
 from dataqueue.errors import ConfigurationError, DataQueueError, InvalidJobError
+from dataqueue.lifecycle import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SHUTDOWN_GRACE,
+    WAIT_PREFIX,
+)
 from dataqueue.options import dump_json
 from dataqueue.records import FailureReason, JobRecord
 from dataqueue.worker.context import (
-    WAIT_PREFIX,
     AsyncJobContext,
     JobContext,
     JobState,
@@ -96,16 +103,16 @@ def _positive_number(value: Any, name: str) -> float:
 def parse_options(
     *,
     worker_id: str | None = None,
-    batch_size: int = 10,
-    concurrency: int = 3,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    concurrency: int = DEFAULT_CONCURRENCY,
     group_concurrency: int | None = None,
-    poll_interval: float = 5.0,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
     job_type: str | Sequence[str] | None = None,
     on_error: Callable[[BaseException], Any] | None = None,
     verbose: bool = False,
-    lease_seconds: float = 30.0,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
     heartbeat_interval: float | None = None,
-    shutdown_grace: float = 30.0,
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
 ) -> ProcessorOptions:
     """Validate ``create_processor``'s keyword options; raise ``ConfigurationError``."""
     if worker_id is None:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError
 from dataqueue.hooks import emitter_of
+from dataqueue.lifecycle import DEFAULT_STOP_TIMEOUT
 from dataqueue.worker.engine import Engine, ProcessorOptions, check_handlers, parse_options
 
 __all__ = ["AsyncProcessor", "Processor", "create_processor"]
@@ -110,7 +111,7 @@ class AsyncProcessor:
         """Stop claiming new jobs; running handlers finish on their own."""
         self._engine.stop()
 
-    async def stop_and_drain(self, timeout: float = 30.0) -> None:
+    async def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop, then wait up to ``timeout`` s for running jobs; what still runs afterwards is
         abandoned (``ctx.cancelled`` set; the job stays ``processing`` until its lease
         expires and it is reclaimed)."""
@@ -266,7 +267,7 @@ class Processor:
         if self._runner is not None and self._engine is not None:
             self._runner.loop.call_soon_threadsafe(self._engine.stop)
 
-    def stop_and_drain(self, timeout: float = 30.0) -> None:
+    def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop, then wait up to ``timeout`` s for running jobs (see AsyncProcessor)."""
         if self._runner is None or self._engine is None:
             return
@@ -282,7 +283,7 @@ class Processor:
         """Whether the continuous loop is running."""
         return self._engine is not None and self._engine.is_running()
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop and drain, close the backend this processor opened, end its thread."""
         if self._runner is None:
             return

@@ -17,7 +17,8 @@ from dataqueue import _core
 from dataqueue.backends.postgres.sql import ADD_ARRAYS, pg_text_array
 from dataqueue.backends.types import AddedJob
 from dataqueue.errors import DependencyCycleError
-from dataqueue.options import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, NewJob
+from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
+from dataqueue.options import NewJob
 
 __all__ = ["COPY_MIN_JOBS", "AddPlan", "copy_blocks", "plan_add", "single_params"]
 

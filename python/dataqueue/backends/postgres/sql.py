@@ -20,7 +20,15 @@ from typing import Any, Final
 from dataqueue.backends.postgres.config import quote_ident
 from dataqueue.backends.postgres.rows import CRON_COLUMNS, EVENT_COLUMNS, JOB_COLUMNS, TOKEN_COLUMNS
 from dataqueue.errors import CronError
-from dataqueue.options import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, JobFilters, JobUpdates
+from dataqueue.lifecycle import (
+    ACTIVE_STATUSES,
+    CLEANABLE_STATUSES,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PRIORITY,
+    TRANSITIONS,
+    sql_status_list,
+)
+from dataqueue.options import JobFilters, JobUpdates
 from dataqueue.records import TagQueryMode
 
 __all__ = [
@@ -30,6 +38,14 @@ __all__ = [
     "notify_channel",
     "pg_text_array",
 ]
+
+#: Status sets of dataqueue.lifecycle, as SQL lists: ``{active}``, ``{cleanable}`` and, per
+#: operation, the statuses it accepts (``{cancel_from}``, ``{retry_from}``, ...).
+_STATUS_SETS: Final = {
+    "active": sql_status_list(ACTIVE_STATUSES),
+    "cleanable": sql_status_list(CLEANABLE_STATUSES),
+    **{f"{op.value}_from": sql_status_list(t.accepts) for op, t in TRANSITIONS.items()},
+}
 
 _JCOLS: Final = ", ".join(f"j.{c}" for c in JOB_COLUMNS)
 _COLS: Final = ", ".join(JOB_COLUMNS)
@@ -448,6 +464,8 @@ class Statements:
         prefix = quote_ident(self.schema) + "." if self.schema else ""
         text = template.replace("{s}", prefix).replace("{seq}", _seq(self.schema))
         text = text.replace("{jcols}", _JCOLS).replace("{cols}", _COLS)
+        for key, value in _STATUS_SETS.items():
+            text = text.replace("{" + key + "}", value)
         for key, value in extra.items():
             text = text.replace("{" + key + "}", value)
         return text
@@ -661,11 +679,7 @@ SELECT {cols} FROM upd
         )
 
     def fail(self, *, fenced: bool) -> str:
-        fence = (
-            _FENCE
-            if fenced
-            else "j.id = %(id)s AND j.status IN ('processing', 'pending', 'waiting')"
-        )
+        fence = _FENCE if fenced else "j.id = %(id)s AND j.status IN {fail_unfenced_from}"
         return self._r(
             """
 WITH upd AS (
@@ -753,7 +767,7 @@ down(id, tags, root) AS (
           AND o.depends_on_tags <@ down.tags
     ) n
     JOIN {s}job_queue j ON j.id = n.id
-    WHERE j.status IN ('pending', 'waiting')
+    WHERE j.status IN {cancel_from}
 ),
 victims AS (
     SELECT DISTINCT ON (id) id, root FROM down WHERE id <> root ORDER BY id, root
@@ -765,7 +779,7 @@ upd AS (
         pending_reason = jsonb_build_object('root_job_id', v.root,
                                             'dependency_cascade', true)::text
     FROM victims v
-    WHERE j.id = v.id AND j.status IN ('pending', 'waiting')
+    WHERE j.id = v.id AND j.status IN {cancel_from}
     RETURNING j.id, v.root
 ),
 ev AS (
@@ -894,7 +908,7 @@ WITH upd AS (
         wait_until = NULL, wait_token_id = NULL, pending_reason = NULL, """
             + _UNLOCK
             + """
-    WHERE id = %(id)s AND status IN ('failed', 'processing')
+    WHERE id = %(id)s AND status IN {retry_from}
     RETURNING id, unmet_dependencies
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'retried' FROM upd)
@@ -911,7 +925,7 @@ WITH upd AS (
     UPDATE {s}job_queue SET status = 'cancelled', updated_at = now(),
         last_cancelled_at = now(), wait_until = NULL, wait_token_id = NULL, ready_at = NULL,
         resume_claim = false
-    WHERE id = %(id)s AND status IN ('pending', 'waiting')
+    WHERE id = %(id)s AND status IN {cancel_from}
     RETURNING id
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
@@ -961,7 +975,7 @@ FROM upd
 WITH victims AS MATERIALIZED (
     SELECT id, depends_on_job_ids FROM {s}job_queue
     WHERE status = ANY(%(statuses)s::text[]) AND ready_at IS NULL
-      AND status IN ('completed', 'failed', 'cancelled')
+      AND status IN {cleanable}
       AND updated_at < now() - make_interval(days => %(days)s)
     ORDER BY updated_at
     LIMIT %(batch)s
@@ -1141,7 +1155,7 @@ RETURNING id
 WITH c AS (SELECT * FROM {s}cron_schedules WHERE id = %(id)s),
 busy AS (
     SELECT 1 FROM {s}job_queue j, c
-    WHERE j.id = c.last_job_id AND j.status IN ('pending', 'processing', 'waiting')
+    WHERE j.id = c.last_job_id AND j.status IN {active}
 ),
 ins AS (
     INSERT INTO {s}job_queue (job_type, payload, max_attempts, priority, timeout_ms,

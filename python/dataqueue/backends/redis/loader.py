@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+from dataqueue.lifecycle import lua_constants
+
 __all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
 
 _DIR: Final = Path(__file__).with_name("scripts")
@@ -38,9 +40,17 @@ SCRIPT_NAMES: Final = (
 
 @cache
 def script_source(name: str) -> str:
-    """The full text of one script: the shared library, then the script."""
+    """The full text of one script: the lifecycle constants, the shared library, then the
+    script."""
     lib = (_DIR / "lib.lua").read_text()
-    return lib + "\n-- ---- " + name + ".lua ----\n" + (_DIR / f"{name}.lua").read_text()
+    return (
+        lua_constants()
+        + lib
+        + "\n-- ---- "
+        + name
+        + ".lua ----\n"
+        + (_DIR / f"{name}.lua").read_text()
+    )
 
 
 class Scripts:

@@ -1,4 +1,5 @@
--- Shared helpers, prepended to every script by the loader (python/.../redis/scripts.py).
+-- Shared helpers, prepended to every script by the loader (python/.../redis/loader.py), after
+-- the constants chunk rendered from dataqueue/lifecycle.py (ACTIVE, ACCEPTS_*, MSG_*).
 --
 -- KEYS[1] is the queue's base key ("<prefix>{<tag>}:"); every key a script touches is built
 -- from it, so all of them carry the queue's hash tag and live in one cluster slot.
@@ -10,7 +11,6 @@ local NOW = nil
 local WAKE = 0
 local HAS_DRAINS = nil
 local RTYPES_SEEN = {}
-local ACTIVE = { pending = true, processing = true, waiting = true }
 
 local function now()
   if not NOW then
