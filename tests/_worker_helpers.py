@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from dataqueue.backends.types import KEEP, FailOutcome
+from dataqueue.lifecycle import plan_failure
 from dataqueue.records import FailureReason, JobRecord
 
 WORKER = "test-worker"
@@ -70,9 +71,8 @@ def fail(
 ) -> FailOutcome:
     """Fail a job this test claimed; it retries after ``retry_delay_seconds`` if attempts
     remain."""
-    outcome: FailOutcome = q._backend.fail_job(
-        job.id, job.locked_by, job.lock_version, message, reason, retry_delay_seconds
-    )
+    plan = plan_failure(job, message, reason, retry_delay_seconds=retry_delay_seconds)
+    outcome: FailOutcome = q._backend.fail_job(job.id, job.locked_by, job.lock_version, plan)
     return outcome
 
 

@@ -15,7 +15,7 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -126,6 +126,8 @@ DEFAULT_STOP_TIMEOUT: Final = 30.0
 #: Upper bound of cleanup's ``days_to_keep`` (about 2,700 years): beyond it the cutoff date
 #: itself overflows (PostgreSQL's int4 interval days, Python's timedelta).
 MAX_DAYS_TO_KEEP: Final = 1_000_000
+#: A dead-letter job runs once: its handler decides what to do with the failure.
+DEAD_LETTER_MAX_ATTEMPTS: Final = 1
 #: Most due cron schedules, expired tokens or delayed jobs one maintenance statement handles.
 MAINTENANCE_CHUNK: Final = 1000
 
@@ -317,6 +319,8 @@ class FailurePlan:
     reason: FailureReason | None
     retry_delay_seconds: float | None
     dead_letter_job_type: str | None = None
+    #: JSON object text: the dead-letter job's payload (:func:`dead_letter_envelope`).
+    dead_letter_payload_json: str | None = None
     #: JSON object text: the error-history entry without its ``timestamp`` (the store adds it).
     error_entry_json: str = "{}"
 
@@ -361,13 +365,23 @@ def plan_failure(
     entry: dict[str, Any] = {"message": message}
     if details:
         entry.update(details)
+    dead_letter = None if will_retry else job.dead_letter_job_type
+    envelope = None
+    if dead_letter is not None:
+        envelope = _json(dead_letter_envelope(job, message, reason, datetime.now(timezone.utc)))
     return FailurePlan(
         message=message,
         reason=reason,
         retry_delay_seconds=max(0.0, float(retry_delay_seconds)) if will_retry else None,
-        dead_letter_job_type=None if will_retry else job.dead_letter_job_type,
-        error_entry_json=json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str),
+        dead_letter_job_type=dead_letter,
+        dead_letter_payload_json=envelope,
+        error_entry_json=_json(entry),
     )
+
+
+def _json(value: Any) -> str:
+    # The payload was stored as JSON, so it dumps again; default=str only guards odd extras.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 # -- rendering for the stores -----------------------------------------------------------------
@@ -397,6 +411,7 @@ def lua_constants() -> str:
     lines += [
         f"local DEFAULT_MAX_ATTEMPTS = {DEFAULT_MAX_ATTEMPTS}",
         f"local DEFAULT_PRIORITY = {DEFAULT_PRIORITY}",
+        f"local DEAD_LETTER_MAX_ATTEMPTS = {DEAD_LETTER_MAX_ATTEMPTS}",
         f"local MAINTENANCE_CHUNK = {MAINTENANCE_CHUNK}",
         f"local MSG_WORKER_LOST = {_lua_str(MSG_WORKER_LOST)}",
     ]

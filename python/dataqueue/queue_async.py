@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Final, cast
 
-from dataqueue import cron
+from dataqueue import cron, maintenance_async
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.backends.types import CronInput
 from dataqueue.config import QueueConfig
@@ -455,7 +455,7 @@ class AsyncJobQueue:
         ``pending`` if attempts remain, else fails with reason ``worker_lost``. Returns how
         many were reclaimed."""
         minutes = _non_negative(max_processing_time_minutes, "max_processing_time_minutes")
-        count = await self._backend.reclaim_stuck_jobs(minutes)
+        count = await maintenance_async.reclaim_stuck_jobs(self._backend, minutes)
         log.debug("reclaim_stuck_jobs(%s) -> %d", minutes, count)
         return count
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Final, cast
 
-from dataqueue import cron
+from dataqueue import cron, maintenance_sync
 from dataqueue.backends.base_sync import Backend
 from dataqueue.backends.types import CronInput
 from dataqueue.config import QueueConfig
@@ -453,7 +453,7 @@ class JobQueue:
         ``pending`` if attempts remain, else fails with reason ``worker_lost``. Returns how
         many were reclaimed."""
         minutes = _non_negative(max_processing_time_minutes, "max_processing_time_minutes")
-        count = self._backend.reclaim_stuck_jobs(minutes)
+        count = maintenance_sync.reclaim_stuck_jobs(self._backend, minutes)
         log.debug("reclaim_stuck_jobs(%s) -> %d", minutes, count)
         return count
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dataqueue import maintenance_async, maintenance_sync
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError, DataQueueError
 from dataqueue.hooks import emitter_of
@@ -119,8 +120,9 @@ class _Tasks:
         o, b = self.opts, self.backend
         tasks: list[tuple[str, Callable[[], Any]]] = []
         if o.reclaim_stuck_jobs:
+            m = maintenance_async if isinstance(b, AsyncBackend) else maintenance_sync
             tasks.append(
-                ("reclaimed_jobs", lambda: b.reclaim_stuck_jobs(o.stuck_jobs_timeout_minutes))
+                ("reclaimed_jobs", lambda: m.reclaim_stuck_jobs(b, o.stuck_jobs_timeout_minutes))
             )
         if o.cleanup_jobs_days_to_keep > 0:
             tasks.append(

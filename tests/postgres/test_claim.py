@@ -15,6 +15,8 @@ from dataqueue import batch_dep_ref
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 from dataqueue.backends.types import CronInput
 from dataqueue.errors import UnknownPrerequisiteError
+from dataqueue.lifecycle import plan_failure
+from dataqueue.maintenance_sync import reclaim_stuck_jobs
 from dataqueue.options import normalize_job
 from dataqueue.records import FailureReason, JobEventType, JobStatus
 
@@ -128,7 +130,8 @@ def test_fencing_discards_a_stale_worker(backend: PostgresBackend) -> None:
     fresh = claim_one(backend, "new")
     assert fresh.lock_version == stale.lock_version + 2
     assert not backend.complete_job(job_id, "old", stale.lock_version, "stale")
-    assert not backend.fail_job(job_id, "old", stale.lock_version, "x", None, 0).applied
+    plan = plan_failure(stale, "x", None, retry_delay_seconds=0)
+    assert not backend.fail_job(job_id, "old", stale.lock_version, plan).applied
     assert not backend.wait_job(job_id, "old", stale.lock_version, wait_until=None,
                                 token_id="wp_x", step_data={})  # fmt: skip
     assert not backend.prolong_job(job_id, "old", stale.lock_version, LEASE)
@@ -153,7 +156,8 @@ def test_transitive_cascade_by_ids_and_tag_drains(backend: PostgresBackend) -> N
     job = claim_one(backend)
     assert job.id == root
     # A failure that will retry must not cascade; this one is terminal (max_attempts=1).
-    outcome = backend.fail_job(root, "w", job.lock_version, "boom", FailureReason.HANDLER_ERROR, 0)
+    plan = plan_failure(job, "boom", FailureReason.HANDLER_ERROR, retry_delay_seconds=0)
+    outcome = backend.fail_job(root, "w", job.lock_version, plan)
     assert outcome.applied and not outcome.will_retry
     for victim in (by_id, grandchild, drain, after_drain):
         record = backend.get_job(victim)
@@ -170,7 +174,8 @@ def test_retrying_failure_does_not_cascade(backend: PostgresBackend) -> None:
     root = add(backend, max_attempts=2)
     child = add(backend, depends_on={"job_ids": [root]})
     job = claim_one(backend)
-    assert backend.fail_job(root, "w", job.lock_version, "boom", None, 60).will_retry
+    plan = plan_failure(job, "boom", None, retry_delay_seconds=60)
+    assert backend.fail_job(root, "w", job.lock_version, plan).will_retry
     record = backend.get_job(child)
     assert record is not None and record.status == JobStatus.PENDING
 
@@ -368,7 +373,7 @@ def test_reclaim_expired_leases(backend: PostgresBackend, sql: psycopg.Connectio
     assert sorted(j.id for j in jobs) == [retryable, exhausted, live]
     backend.heartbeat("w", [live], timedelta(minutes=5))
     time.sleep(0.01)
-    assert backend.reclaim_stuck_jobs(10) == 2
+    assert reclaim_stuck_jobs(backend, 10) == 2
     first = backend.get_job(retryable)
     assert first is not None and first.status == JobStatus.PENDING and first.attempts == 1
     lost = backend.get_job(exhausted)
@@ -385,7 +390,7 @@ def test_reclaim_expired_leases(backend: PostgresBackend, sql: psycopg.Connectio
     # A heartbeat keeps a long job alive; without signs of life past N minutes it is reclaimed.
     sql.execute("UPDATE job_queue SET locked_at = now() - interval '20 minutes',"
                 " heartbeat_at = NULL WHERE id = %s", (live,))  # fmt: skip
-    assert backend.reclaim_stuck_jobs(10) == 1
+    assert reclaim_stuck_jobs(backend, 10) == 1
 
 
 def test_cron_occurrence_enqueued_exactly_once(backend: PostgresBackend) -> None:

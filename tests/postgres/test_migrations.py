@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from dataqueue.backends.postgres.migrate import load_migrations, migrate_sync
 from dataqueue.errors import MigrationError
+from dataqueue.lifecycle import plan_failure
 
 from .helpers import add, claim_one
 
@@ -85,7 +86,8 @@ def test_custom_schema(empty_pg_url: str, make_backend: Any, schema: str) -> Non
     second = add(backend, depends_on={"job_ids": [first]})
     job = claim_one(backend)
     assert job.id == first
-    assert not backend.fail_job(job.id, "w", job.lock_version, "boom", None, 0).will_retry
+    plan = plan_failure(job, "boom", None, retry_delay_seconds=0)
+    assert not backend.fail_job(job.id, "w", job.lock_version, plan).will_retry
     cancelled = backend.get_job(second)
     assert cancelled is not None and cancelled.status == "cancelled"
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import redis
 from dataqueue.backends.redis.backend_sync import RedisBackend
+from dataqueue.lifecycle import plan_failure
+from dataqueue.maintenance_sync import reclaim_stuck_jobs
 from dataqueue.options import JobUpdates, normalize_job
 from dataqueue.records import FailureReason
 
@@ -50,7 +52,12 @@ def _step(b: RedisBackend, rng: random.Random, ids: list[int]) -> None:
             if r < 0.5:
                 b.complete_job(j.id, "w", j.lock_version)
             elif r < 0.8:
-                b.fail_job(j.id, "w", j.lock_version, "x", FailureReason.HANDLER_ERROR, 0)
+                b.fail_job(
+                    j.id,
+                    "w",
+                    j.lock_version,
+                    plan_failure(j, "x", FailureReason.HANDLER_ERROR, retry_delay_seconds=0),
+                )
             elif r < 0.9:
                 token = b.create_token(j.id, None, None)
                 b.wait_job(
@@ -69,7 +76,7 @@ def _step(b: RedisBackend, rng: random.Random, ids: list[int]) -> None:
             JobUpdates.parse({"tags": _random_tags(rng), "priority": rng.randint(-2, 2)}),
         )
     else:
-        b.reclaim_stuck_jobs(0)
+        reclaim_stuck_jobs(b, 0)
 
 
 def _check(b: RedisBackend, raw: redis.Redis) -> None:

@@ -17,6 +17,8 @@ from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.backends.redis.keys import base_for_prefix
 from dataqueue.backends.redis.loader import SCRIPT_NAMES, script_source
 from dataqueue.backends.types import CronInput
+from dataqueue.lifecycle import plan_failure
+from dataqueue.maintenance_sync import reclaim_stuck_jobs
 from dataqueue.options import JobFilters, JobUpdates, normalize_job
 from dataqueue.records import FailureReason, JobStatus
 from redis.crc import key_slot
@@ -53,9 +55,9 @@ def _workload(b: RedisBackend) -> None:
     claimed = b.claim_jobs("w", 10, group_concurrency=1, lease=LEASE)
     by_id = {j.id: j for j in claimed}
     assert b.complete_jobs([(ids[0], "w", by_id[ids[0]].lock_version, {"ok": 1})]) == [True]
-    out = b.fail_job(
-        ids[2], "w", by_id[ids[2]].lock_version, "boom", FailureReason.HANDLER_ERROR, 0
-    )
+    held = by_id[ids[2]]
+    plan = plan_failure(held, "boom", FailureReason.HANDLER_ERROR, retry_delay_seconds=0)
+    out = b.fail_job(ids[2], "w", held.lock_version, plan)
     assert out.dead_letter_job_id is not None
     assert b.get_job(ids[3]).status is JobStatus.CANCELLED  # type: ignore[union-attr]
     nxt = b.claim_jobs("w", 10, lease=LEASE)
@@ -100,7 +102,7 @@ def _workload(b: RedisBackend) -> None:
     assert b.enqueue_due_cron_jobs(lambda rec, after: after + timedelta(minutes=1)) == 1
     b.edit_cron_job(cron_id, {"priority": 2, "tags": None})
     b.set_cron_status(cron_id, "paused")  # type: ignore[arg-type]
-    b.reclaim_stuck_jobs(0)
+    reclaim_stuck_jobs(b, 0)
     b.cleanup_old_jobs(0, [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED], 100)
     b.cleanup_old_job_events(0, 100)
     b.remove_cron_job(cron_id)

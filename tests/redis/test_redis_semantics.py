@@ -23,6 +23,8 @@ from dataqueue.errors import (
     DependencyCycleError,
     UnknownPrerequisiteError,
 )
+from dataqueue.lifecycle import plan_failure
+from dataqueue.maintenance_sync import reclaim_stuck_jobs
 from dataqueue.options import JobFilters, JobUpdates, TagFilter, normalize_job
 from dataqueue.records import FailureReason, JobStatus, TagQueryMode
 
@@ -152,9 +154,8 @@ def test_terminal_failure_of_a_drain_holder_cascades(backend: RedisBackend) -> N
     got = {j.id: j for j in backend.claim_jobs("w", 2, job_types=["h"], lease=LEASE)}
     backend.complete_job(other, "w", got[other].lock_version)
     assert _claim_ids(backend, job_types=["t"]) == []
-    out = backend.fail_job(
-        holder, "w", got[holder].lock_version, "x", FailureReason.HANDLER_ERROR, 0
-    )
+    plan = plan_failure(got[holder], "x", FailureReason.HANDLER_ERROR, retry_delay_seconds=0)
+    out = backend.fail_job(holder, "w", got[holder].lock_version, plan)
     assert out.will_retry is False
     # The failed holder carries the drained tags: its terminal failure cascades.
     assert backend.get_job(waiter).status is JobStatus.CANCELLED  # type: ignore[union-attr]
@@ -192,7 +193,7 @@ def test_reclaim_without_attempts_left_fails_with_worker_lost(backend: RedisBack
     )
     backend.claim_jobs("w", 2, lease=timedelta(milliseconds=1))
     time.sleep(0.01)
-    assert backend.reclaim_stuck_jobs(60) == 2
+    assert reclaim_stuck_jobs(backend, 60) == 2
     failed = backend.get_job(last)
     assert failed is not None and failed.status is JobStatus.FAILED
     assert failed.failure_reason is FailureReason.WORKER_LOST
@@ -207,7 +208,7 @@ def test_heartbeat_keeps_a_live_job_from_being_reclaimed(backend: RedisBackend) 
     for _ in range(3):
         time.sleep(0.1)
         assert backend.heartbeat("w", [job_id], timedelta(milliseconds=200)) == 1
-        assert backend.reclaim_stuck_jobs(60) == 0
+        assert reclaim_stuck_jobs(backend, 60) == 0
     assert backend.heartbeat("someone-else", [job_id], LEASE) == 0
 
 

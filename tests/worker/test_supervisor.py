@@ -99,7 +99,7 @@ def test_errors_are_isolated(q: Any, twin: str) -> None:
     _claim(q, "dead-worker", 0.3)
     q.create_token(timeout=1)
     time.sleep(1.2)
-    _break(q, twin, "reclaim_stuck_jobs", "reclaim broke")
+    _break(q, twin, "find_stuck_jobs", "reclaim broke")
     errors: list[BaseException] = []
     hooked: list[BaseException] = []
     q.on("error", hooked.append)

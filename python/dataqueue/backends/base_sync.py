@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.lifecycle import FailurePlan
 from dataqueue.options import JobFilters, JobUpdates, NewJob
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
-    FailureReason,
     JobEvent,
     JobRecord,
     JobStatus,
@@ -112,10 +112,14 @@ class Backend(abc.ABC):
     def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int: ...
 
     @abc.abstractmethod
-    def reclaim_stuck_jobs(self, max_processing_time_minutes: float) -> int:
-        """Processing jobs whose lease expired, or locked longer than
-        max(N minutes, timeout_ms): back to pending if attempts remain, else failed with
-        ``worker_lost`` (dead-letter routing applies)."""
+    def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
+        """Processing jobs whose lease expired, or locked with no sign of life for longer than
+        max(N minutes, timeout_ms); at most ``lifecycle.MAINTENANCE_CHUNK`` of them."""
+
+    @abc.abstractmethod
+    def requeue_jobs(self, jobs: Sequence[tuple[int, int]]) -> int:
+        """``(job_id, lock_version)`` pairs of processing jobs back to pending (their used
+        attempt stays used), each fenced by its lock version; returns how many moved."""
 
     # -- worker side -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -149,17 +153,13 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def fail_job(
-        self,
-        job_id: int,
-        worker_id: str | None,
-        lock_version: int | None,
-        message: str,
-        reason: FailureReason | None,
-        retry_delay_seconds: float,
+        self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan
     ) -> FailOutcome:
-        """Record a failure. Retries after ``retry_delay_seconds`` if attempts remain, else
-        fails terminally: dead-letter job and dependency cascade in the same transaction.
-        ``worker_id=None`` skips fencing (administrative use)."""
+        """Apply a failure decided by ``lifecycle.plan_failure``: retry after
+        ``plan.retry_delay_seconds``, or (None) fail terminally with the dead-letter job and the
+        dependency cascade in the same transaction/script. Fenced by ``lock_version``; with a
+        ``worker_id`` only that worker's processing attempt, without one any job in a status
+        ``Operation.FAIL_UNFENCED`` accepts."""
 
     @abc.abstractmethod
     def wait_job(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dataqueue.backends.types import KEEP
 from dataqueue.cron import next_run_for
-from dataqueue.errors import ConfigurationError, DataQueueError, InvalidJobError
+from dataqueue.errors import ConfigurationError, InvalidJobError
 from dataqueue.lifecycle import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
@@ -39,8 +39,9 @@ from dataqueue.worker.context import (
     JobState,
     WaitSignal,
 )
-from dataqueue.worker.execution import error_message, is_transient, retry_delay, with_retries
+from dataqueue.worker.execution import is_transient, with_retries
 from dataqueue.worker.forcekill import JobTimeoutError, run_force_killed
+from dataqueue.worker.outcome import Outcomes
 from dataqueue.worker.threads import DaemonThreadPool
 
 if TYPE_CHECKING:
@@ -218,6 +219,9 @@ class Engine:
         self._batch_complete = (
             getattr(type(backend), "complete_jobs", None) is not AsyncBackend.complete_jobs
         )
+        self.outcomes = Outcomes(
+            backend, hooks, options.worker_id, verbose=options.verbose, report=self.report
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
         self._in_flight: dict[int, _Slot] = {}
@@ -359,7 +363,7 @@ class Engine:
         job = state.job
         handler = self.handlers.get(job.job_type)
         if handler is None:
-            await self._no_handler(state)
+            await self.outcomes.no_handler(state)
             return
         try:
             if any(key.startswith(WAIT_PREFIX) for key in state.step_data):
@@ -367,7 +371,7 @@ class Engine:
             value = await self._invoke(handler, state)
         except WaitSignal as signal:
             if not self._dropped(slot, "wait"):
-                await self._park(state, signal)
+                await self.outcomes.park(state, signal)
             return
         except Exception as exc:
             if self._dropped(slot, "failure") or (
@@ -379,7 +383,7 @@ class Engine:
                 if isinstance(exc, JobTimeoutError)
                 else FailureReason.HANDLER_ERROR
             )
-            await self._fail(state, exc, reason)
+            await self.outcomes.fail(state, exc, reason)
             return
         if self._dropped(slot, "result"):
             return
@@ -388,7 +392,7 @@ class Engine:
             try:
                 dump_json(output, "the handler's return value")
             except InvalidJobError as exc:
-                await self._fail(state, exc, FailureReason.HANDLER_ERROR)
+                await self.outcomes.fail(state, exc, FailureReason.HANDLER_ERROR)
                 return
         slot.completed = True
         self._queue_completion(state, output)
@@ -485,65 +489,7 @@ class Engine:
             return float(value)
         return None
 
-    # -- outcomes --------------------------------------------------------------------------
-    async def _no_handler(self, state: JobState) -> None:
-        job = state.job
-        message = f'No handler registered for job type "{job.job_type}"'
-        try:
-            await with_retries(self.backend.set_pending_reason_for_type, job.job_type, message)
-        except Exception as exc:
-            self.report(exc)
-        await self._fail(state, DataQueueError(message), FailureReason.NO_HANDLER)
-
-    async def _fail(self, state: JobState, exc: BaseException, reason: FailureReason) -> None:
-        job = state.job
-        message = error_message(exc)
-        log.warning(
-            "job %s (%s) failed: %s",
-            job.id,
-            job.job_type,
-            message,
-            exc_info=exc if self.opts.verbose else None,
-        )
-        try:
-            delay = retry_delay(
-                job.attempts, job.retry_delay, job.retry_backoff, job.retry_delay_max
-            )
-        except DataQueueError as bad:  # a corrupt stored option must not strand the job
-            log.warning("job %s: cannot compute its retry delay (%s); using 60 s", job.id, bad)
-            delay = 60.0
-        outcome = await with_retries(
-            self.backend.fail_job, job.id, self.worker_id, job.lock_version, message, reason, delay
-        )
-        if not outcome.applied:
-            log.warning("job %s: failure discarded (fenced off)", job.id)
-            return
-        self.hooks.emit(
-            "job:failed",
-            {
-                "job_id": job.id,
-                "job_type": job.job_type,
-                "error": exc,
-                "will_retry": outcome.will_retry,
-            },
-        )
-
-    async def _park(self, state: JobState, signal: WaitSignal) -> None:
-        job = state.job
-        ok = await with_retries(
-            self.backend.wait_job,
-            job.id,
-            self.worker_id,
-            job.lock_version,
-            wait_until=signal.wait_until,
-            token_id=signal.token_id,
-            step_data=state.step_data,
-        )
-        if not ok:
-            log.warning("job %s: wait discarded (fenced off)", job.id)
-            return
-        self.hooks.emit("job:waiting", {"job_id": job.id, "job_type": job.job_type})
-
+    # -- completions (failures and waits: worker/outcome.py) ----------------------------
     def _queue_completion(self, state: JobState, output: Any) -> None:
         self._completing[state.job.id] = state
         self._pending.append((state, output))

@@ -52,11 +52,16 @@ from dataqueue.errors import (
     InvalidJobError,
     UnknownPrerequisiteError,
 )
+from dataqueue.lifecycle import (
+    DEAD_LETTER_MAX_ATTEMPTS,
+    DEFAULT_PRIORITY,
+    MAINTENANCE_CHUNK,
+    FailurePlan,
+)
 from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
-    FailureReason,
     JobEvent,
     JobRecord,
     JobStatus,
@@ -68,7 +73,7 @@ __all__ = ["PostgresBackend"]
 
 _ACTIVE_GROUP_LOCK_TRIES = 4
 _CLAIM_LITERAL_LIMIT_MAX = 100
-_CRON_MAX_PER_CALL = 1000
+_CRON_MAX_PER_CALL = MAINTENANCE_CHUNK
 
 
 @contextmanager
@@ -521,35 +526,23 @@ class PostgresBackend(Backend):
             if row[0] < batch_size:
                 return total
 
-    def reclaim_stuck_jobs(self, max_processing_time_minutes: float) -> int:
-        stuck = self._all(
-            self._sql.find_stuck, {"seconds": float(max_processing_time_minutes) * 60.0}
+    def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
+        rows = self._all(
+            self._sql.find_stuck,
+            {"seconds": float(max_processing_time_minutes) * 60.0, "limit": MAINTENANCE_CHUNK},
         )
-        requeue = [(r[0], r[2]) for r in stuck if not r[3]]
-        count = 0
-        if requeue:
-            row = self._one(
-                self._sql.requeue,
-                {
-                    "ids": [i for i, _ in requeue],
-                    "versions": [v for _, v in requeue],
-                    "channel": self.channel,
-                },
-            )
-            count += int(row[0])
-        for job_id, worker, version, exhausted in stuck:
-            if exhausted:
-                outcome = self._fail(
-                    job_id,
-                    worker,
-                    version,
-                    "worker lost: the job's lease expired with no attempts left",
-                    FailureReason.WORKER_LOST,
-                    0.0,
-                    fenced=worker is not None,
-                )
-                count += int(outcome.applied)
-        return count
+        return [R.job_from_row(r) for r in rows]
+
+    def requeue_jobs(self, jobs: Sequence[tuple[int, int]]) -> int:
+        if not jobs:
+            return 0
+        params = {
+            "ids": [i for i, _ in jobs],
+            "versions": [v for _, v in jobs],
+            "channel": self.channel,
+        }
+        row = self._one(self._sql.requeue, params)
+        return int(row[0])
 
     # -- worker side -----------------------------------------------------------------------------
     def claim_jobs(
@@ -695,42 +688,27 @@ class PostgresBackend(Backend):
         return [i in done for i in range(1, len(items) + 1)]
 
     def fail_job(
-        self,
-        job_id: int,
-        worker_id: str | None,
-        lock_version: int | None,
-        message: str,
-        reason: FailureReason | None,
-        retry_delay_seconds: float,
+        self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan
     ) -> FailOutcome:
-        return self._fail(
-            job_id, worker_id, lock_version, message, reason, retry_delay_seconds,
-            fenced=worker_id is not None,
-        )  # fmt: skip
-
-    def _fail(
-        self,
-        job_id: int,
-        worker_id: str | None,
-        lock_version: int | None,
-        message: str,
-        reason: FailureReason | None,
-        retry_delay_seconds: float,
-        *,
-        fenced: bool,
-    ) -> FailOutcome:
+        delay = plan.retry_delay_seconds
         params = {
             "id": job_id,
             "worker": worker_id,
             "version": lock_version,
-            "message": message,
-            "reason": FailureReason(reason).value if reason is not None else None,
-            "delay": timedelta(seconds=max(0.0, float(retry_delay_seconds))),
+            "message": plan.message,
+            "reason": plan.reason.value if plan.reason is not None else None,
+            "entry": plan.error_entry_json,
+            "delay": None if delay is None else timedelta(seconds=delay),
+            "dlq": plan.dead_letter_job_type,
+            "envelope": plan.dead_letter_payload_json,
+            "dl_attempts": DEAD_LETTER_MAX_ATTEMPTS,
+            "dl_priority": DEFAULT_PRIORITY,
             "channel": self.channel,
             "roots": [job_id],
         }
         # The cascade runs only if this transaction made the failure terminal (SQL guard).
-        row = self._pair(self._q_fail[fenced], self._sql.cascade_after_fail, params)
+        query = self._q_fail[worker_id is not None]
+        row = self._pair(query, self._sql.cascade_after_fail, params)
         if row is None:
             return FailOutcome(applied=False, will_retry=False)
         return FailOutcome(applied=True, will_retry=bool(row[0]), dead_letter_job_id=row[1])

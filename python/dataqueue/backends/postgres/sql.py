@@ -679,7 +679,15 @@ SELECT {cols} FROM upd
         )
 
     def fail(self, *, fenced: bool) -> str:
-        fence = _FENCE if fenced else "j.id = %(id)s AND j.status IN {fail_unfenced_from}"
+        """Apply a failure plan (dataqueue.lifecycle.plan_failure): ``delay`` is NULL for a
+        terminal failure, ``dlq`` the dead-letter type (terminal only), ``envelope`` its
+        payload. No decision is taken here."""
+        fence = (
+            _FENCE
+            if fenced
+            else "j.id = %(id)s AND j.lock_version = %(version)s"
+            " AND j.status IN {fail_unfenced_from}"
+        )
         return self._r(
             """
 WITH upd AS (
@@ -687,16 +695,12 @@ WITH upd AS (
         status = 'failed', updated_at = now(), last_failed_at = now(),
         failure_reason = %(reason)s,
         error_history = j.error_history || jsonb_build_array(
-            jsonb_build_object('message', %(message)s::text, 'timestamp', now())),
-        next_attempt_at = CASE WHEN j.attempts < j.max_attempts
-                               THEN now() + %(delay)s END,
-        ready_at = CASE WHEN j.attempts < j.max_attempts AND j.unmet_dependencies = 0
-                        THEN now() + %(delay)s END,
-        dead_letter_job_id = CASE WHEN j.attempts >= j.max_attempts
-                                   AND j.dead_letter_job_type IS NOT NULL
+            %(entry)s::jsonb || jsonb_build_object('timestamp', now())),
+        next_attempt_at = now() + %(delay)s::interval,
+        ready_at = CASE WHEN j.unmet_dependencies = 0 THEN now() + %(delay)s::interval END,
+        dead_letter_job_id = CASE WHEN %(dlq)s::text IS NOT NULL
                                   THEN nextval('{seq}') ELSE j.dead_letter_job_id END,
-        dead_lettered_at = CASE WHEN j.attempts >= j.max_attempts
-                                 AND j.dead_letter_job_type IS NOT NULL
+        dead_lettered_at = CASE WHEN %(dlq)s::text IS NOT NULL
                                 THEN now() ELSE j.dead_lettered_at END,
         wait_until = NULL, wait_token_id = NULL, resume_claim = false, """
             + _UNLOCK
@@ -704,21 +708,13 @@ WITH upd AS (
     WHERE """
             + fence
             + """
-    RETURNING j.id, j.job_type, j.attempts, j.max_attempts, j.payload,
-              j.dead_letter_job_type, j.next_attempt_at IS NOT NULL AS will_retry,
-              CASE WHEN j.attempts >= j.max_attempts AND j.dead_letter_job_type IS NOT NULL
-                   THEN j.dead_letter_job_id END AS dl_id
+    RETURNING j.id, j.job_type, %(delay)s::interval IS NOT NULL AS will_retry,
+              CASE WHEN %(dlq)s::text IS NOT NULL THEN j.dead_letter_job_id END AS dl_id
 ),
 dl AS (
     INSERT INTO {s}job_queue (id, job_type, payload, max_attempts, priority, run_at, ready_at)
-    SELECT dl_id, dead_letter_job_type, jsonb_build_object(
-            'original_job', jsonb_build_object('id', id, 'job_type', job_type,
-                                               'attempts', attempts,
-                                               'max_attempts', max_attempts),
-            'original_payload', payload,
-            'failure', jsonb_build_object('message', %(message)s::text,
-                                          'reason', %(reason)s::text, 'failed_at', now())),
-        1, 0, now(), now()
+    SELECT dl_id, %(dlq)s::text, %(envelope)s::jsonb, %(dl_attempts)s, %(dl_priority)s,
+           now(), now()
     FROM upd WHERE dl_id IS NOT NULL
     RETURNING id, job_type
 ),
@@ -1024,13 +1020,15 @@ SELECT count(*) FROM del
         heartbeat) for longer than max(N minutes, timeout_ms)."""
         return self._r(
             """
-SELECT id, locked_by, lock_version, attempts >= max_attempts AS exhausted
+SELECT {cols}
 FROM {s}job_queue
 WHERE status = 'processing'
   AND (lease_expires_at < now()
        OR greatest(locked_at, heartbeat_at) < now() - greatest(
               make_interval(secs => %(seconds)s),
               coalesce(timeout_ms, 0) * interval '1 millisecond'))
+ORDER BY id
+LIMIT %(limit)s
 """
         )
 

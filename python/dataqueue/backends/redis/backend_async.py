@@ -33,11 +33,11 @@ from dataqueue.errors import (
     CronError,
     UnknownPrerequisiteError,
 )
+from dataqueue.lifecycle import MAINTENANCE_CHUNK, FailurePlan
 from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, dump_json
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
-    FailureReason,
     JobEvent,
     JobRecord,
     JobStatus,
@@ -307,12 +307,23 @@ class AsyncRedisBackend(AsyncBackend):
         while True:
             n = int(await self._run("cleanup_events", [keep, batch]))
             total += n
-            if n == 0:
+            if n < batch:
                 return total
 
-    async def reclaim_stuck_jobs(self, max_processing_time_minutes: float) -> int:
+    async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         max_age = int(max_processing_time_minutes * 60 * _US_PER_S)
-        return int(await self._run("reclaim", [max_age]))
+        ids = await self._run("reclaim", [max_age, MAINTENANCE_CHUNK])
+        if not ids:
+            return []
+        return await self._jobs([int(i) for i in ids])
+
+    async def requeue_jobs(self, jobs: Sequence[tuple[int, int]]) -> int:
+        if not jobs:
+            return 0
+        args: list[Any] = []
+        for job_id, version in jobs:
+            args += [job_id, version]
+        return int(await self._run("requeue", args))
 
     # -- worker side -------------------------------------------------------------------------
 
@@ -350,25 +361,22 @@ class AsyncRedisBackend(AsyncBackend):
         return [r == 1 for r in await self._run("complete", args)]
 
     async def fail_job(
-        self,
-        job_id: int,
-        worker_id: str | None,
-        lock_version: int | None,
-        message: str,
-        reason: FailureReason | None,
-        retry_delay_seconds: float,
+        self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan
     ) -> FailOutcome:
-        fenced = worker_id is not None and lock_version is not None
+        delay = plan.retry_delay_seconds
         res = await self._run(
             "fail",
             [
                 job_id,
-                "1" if fenced else "0",
+                "0" if worker_id is None else "1",
                 worker_id or "",
-                lock_version or 0,
-                message,
-                "" if reason is None else FailureReason(reason).value,
-                repr(float(retry_delay_seconds)),
+                lock_version,
+                plan.message,
+                "" if plan.reason is None else plan.reason.value,
+                "" if delay is None else repr(float(delay)),
+                plan.dead_letter_job_type or "",
+                plan.dead_letter_payload_json or "",
+                plan.error_entry_json,
             ],
         )
         return FailOutcome(res[0] == 1, res[1] == 1, int(res[2]) or None)

@@ -32,6 +32,7 @@ SCRIPT_NAMES: Final = (
     "prolong",
     "promote",
     "reclaim",
+    "requeue",
     "retry",
     "tokens",
     "wait",

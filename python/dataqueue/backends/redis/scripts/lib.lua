@@ -460,16 +460,17 @@ local FAIL_FIELDS = { 'status', 'locked_by', 'lock_version', 'attempts', 'max_at
   'group_id', 'job_type', 'dead_letter_job_type', 'payload', 'error_history', 'dep_drain',
   'loc', 'priority' }
 
--- Record a failure of job `id` (fields `f`, status `f.status`): retry after delay_s if
--- attempts remain, else fail terminally with dead-letter routing and cascade.
+-- Apply a failure plan to job `id` (fields `f`, status `f.status`). The plan was decided by
+-- dataqueue/lifecycle.py: p.msg, p.reason (or nil), p.delay (seconds, nil = terminal),
+-- p.dlq (dead-letter job type or nil), p.envelope (its payload JSON), p.entry (the
+-- error-history entry as a JSON object, without its timestamp).
 -- Returns will_retry (bool), dead-letter id (or nil).
-local function do_fail(id, f, msg, reason, delay_s)
+local function do_fail(id, f, p)
   local k = jk(id)
   local t = now()
-  local attempts = tonumber(f.attempts or '0')
-  local maxa = tonumber(f.max_attempts or '1')
-  local will_retry = attempts < maxa
-  local entry = '{"message":' .. js(msg) .. ',"timestamp":"' .. iso(t) .. '"}'
+  local will_retry = p.delay ~= nil
+  local entry = string.sub(p.entry, 1, -2) .. (p.entry == '{}' and '' or ',')
+    .. '"timestamp":"' .. iso(t) .. '"}'
   local errs = f.error_history
   if not errs or errs == '[]' then
     errs = '[' .. entry .. ']'
@@ -477,8 +478,8 @@ local function do_fail(id, f, msg, reason, delay_s)
     errs = string.sub(errs, 1, -2) .. ',' .. entry .. ']'
   end
   redis.call('HSET', k, 'error_history', errs, 'last_failed_at', N(t))
-  if reason then
-    redis.call('HSET', k, 'failure_reason', reason)
+  if p.reason then
+    redis.call('HSET', k, 'failure_reason', p.reason)
   else
     redis.call('HDEL', k, 'failure_reason')
   end
@@ -487,34 +488,30 @@ local function do_fail(id, f, msg, reason, delay_s)
   else
     unplace(id, f)
   end
-  redis.call('HDEL', k, 'resume')
+  redis.call('HDEL', k, 'resume', 'wait_until', 'wait_token_id')
   set_status(id, f.status, 'failed')
   local dl = nil
   if will_retry then
-    local at = t + math.floor(delay_s * 1000000)
+    local at = t + math.floor(p.delay * 1000000)
     redis.call('HSET', k, 'next_attempt_at', N(at))
     place(id, f, at)
   else
     redis.call('HDEL', k, 'next_attempt_at')
     redis.call('ZADD', B .. 'fin:failed', N(t), id)
     if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
-    if f.dead_letter_job_type then
+    if p.dlq then
       dl = redis.call('INCR', B .. 'id')
-      local env = '{"original_job":{"id":' .. id .. ',"job_type":' .. js(f.job_type)
-        .. ',"attempts":' .. N(attempts) .. ',"max_attempts":' .. N(maxa)
-        .. '},"original_payload":' .. (f.payload or 'null') .. ',"failure":{"message":'
-        .. js(msg) .. ',"reason":' .. (reason and js(reason) or 'null') .. ',"failed_at":"'
-        .. iso(t) .. '"}}'
-      insert_job(N(dl), { job_type = f.dead_letter_job_type, payload = env, max_attempts = 1,
-        priority = 0 }, '{"job_type":' .. js(f.dead_letter_job_type) .. ',"source_job_id":'
-        .. id .. ',"source_job_type":' .. js(f.job_type) .. '}')
+      insert_job(N(dl), { job_type = p.dlq, payload = p.envelope,
+        max_attempts = DEAD_LETTER_MAX_ATTEMPTS, priority = DEFAULT_PRIORITY },
+        '{"job_type":' .. js(p.dlq) .. ',"source_job_id":' .. id .. ',"source_job_type":'
+        .. js(f.job_type) .. '}')
       redis.call('HSET', k, 'dead_lettered_at', N(t), 'dead_letter_job_id', N(dl))
     end
     cascade(id)
   end
-  add_event(id, 'failed', '{"message":' .. js(msg) .. ',"failure_reason":'
-    .. (reason and js(reason) or 'null') .. ',"dead_letter_job_id":' .. (dl and N(dl) or 'null')
-    .. ',"will_retry":' .. (will_retry and 'true' or 'false') .. '}')
+  add_event(id, 'failed', '{"message":' .. js(p.msg) .. ',"failure_reason":'
+    .. (p.reason and js(p.reason) or 'null') .. ',"dead_letter_job_id":'
+    .. (dl and N(dl) or 'null') .. ',"will_retry":' .. (will_retry and 'true' or 'false') .. '}')
   return will_retry, dl
 end
 

@@ -3,7 +3,7 @@ local id = ARGV[1]
 local k = jk(id)
 local f = fields(id, { 'status', 'group_id', 'job_type', 'priority', 'loc', 'dep_drain',
   'run_at' })
-if not (f.status == 'failed' or f.status == 'processing') then return 0 end
+if not ACCEPTS_RETRY[f.status or ''] then return 0 end
 if f.status == 'processing' then
   leave_processing(id, f.group_id)
 else
@@ -12,6 +12,8 @@ else
 end
 redis.call('HDEL', k, 'locked_by', 'locked_at', 'next_attempt_at', 'resume')
 redis.call('HSET', k, 'attempts', '0', 'last_retried_at', N(now()))
+-- a worker still running the old attempt is fenced off, as on PostgreSQL
+redis.call('HINCRBY', k, 'lock_version', 1)
 set_status(id, f.status, 'pending')
 if f.dep_drain then redis.call('SADD', B .. 'dj:' .. f.dep_drain, id) end
 try_release(id)

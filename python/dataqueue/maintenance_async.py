@@ -1,0 +1,40 @@
+"""Maintenance decisions over any backend (async source; ``maintenance_sync`` is generated).
+
+The backends find and apply; what to do with what they find is decided here, with
+``dataqueue.lifecycle``: a job whose worker is gone goes back to pending while attempts remain,
+otherwise it fails for good with ``worker_lost`` (dead-letter routing and cascade apply). Each
+write is fenced by the lock version read, so a job that changed in between is left alone.
+"""
+
+from __future__ import annotations
+
+from dataqueue.backends.base_async import AsyncBackend
+from dataqueue.lifecycle import MAINTENANCE_CHUNK, MSG_WORKER_LOST, FailureReason, plan_failure
+
+__all__ = ["reclaim_stuck_jobs"]
+
+#: Rounds of find-and-apply in one call (each handles up to MAINTENANCE_CHUNK jobs).
+_MAX_ROUNDS = 100
+
+
+async def reclaim_stuck_jobs(backend: AsyncBackend, max_processing_time_minutes: float) -> int:
+    """Requeue or fail the jobs of dead workers; return how many were reclaimed."""
+    total = 0
+    for _ in range(_MAX_ROUNDS):
+        stuck = await backend.find_stuck_jobs(max_processing_time_minutes)
+        requeue = [(j.id, j.lock_version) for j in stuck if j.attempts < j.max_attempts]
+        total += await backend.requeue_jobs(requeue)
+        for job in stuck:
+            if job.attempts >= job.max_attempts:
+                plan = plan_failure(
+                    job,
+                    MSG_WORKER_LOST,
+                    FailureReason.WORKER_LOST,
+                    retry_delay_seconds=0.0,
+                    retryable=False,
+                )
+                outcome = await backend.fail_job(job.id, None, job.lock_version, plan)
+                total += int(outcome.applied)
+        if len(stuck) < MAINTENANCE_CHUNK:
+            break
+    return total
