@@ -145,6 +145,15 @@ def no_handler_message(job_type: str) -> str:
     return MSG_NO_HANDLER.format(job_type=job_type)
 
 
+def unknown_prerequisites_message(ids: object) -> str:
+    return f"depends_on.job_ids: job id(s) {ids} do not exist"
+
+
+def self_dependency_via_key(index: int) -> str:
+    """An ``add_jobs`` entry whose placeholder resolves to itself (idempotency key)."""
+    return f"job {index} of the batch depends on itself through its idempotency key"
+
+
 # -- transitions ------------------------------------------------------------------------------
 class Operation(str, enum.Enum):
     """Everything that moves a job between statuses."""
@@ -248,8 +257,8 @@ TRANSITIONS: Final[Mapping[Operation, Transition]] = {
         Transition(
             Operation.RECLAIM,
             frozenset({_R}),
-            "pending if attempts remain, else failed (worker_lost, terminal)",
-            (JobEventType.FAILED,),
+            "pending if attempts remain (no event), else a worker_lost failure (fail_unfenced)",
+            (),
             (),
             "cancelled transitively when terminal",
             fenced=False,

@@ -10,10 +10,18 @@ write is fenced by the lock version read, so a job that changed in between is le
 
 from __future__ import annotations
 
-from dataqueue.backends.base_sync import Backend
-from dataqueue.lifecycle import MAINTENANCE_CHUNK, MSG_WORKER_LOST, FailureReason, plan_failure
+from collections.abc import Sequence
 
-__all__ = ["reclaim_stuck_jobs"]
+from dataqueue.backends.base_sync import Backend
+from dataqueue.lifecycle import (
+    MAINTENANCE_CHUNK,
+    MSG_WORKER_LOST,
+    FailureReason,
+    JobStatus,
+    plan_failure,
+)
+
+__all__ = ["cleanup_old_job_events", "cleanup_old_jobs", "reclaim_stuck_jobs"]
 
 #: Rounds of find-and-apply in one call (each handles up to MAINTENANCE_CHUNK jobs).
 _MAX_ROUNDS = 100
@@ -40,3 +48,25 @@ def reclaim_stuck_jobs(backend: Backend, max_processing_time_minutes: float) -> 
         if len(stuck) < MAINTENANCE_CHUNK:
             break
     return total
+
+
+def cleanup_old_jobs(
+    backend: Backend, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
+) -> int:
+    """Delete finished jobs batch after batch until a batch comes back short."""
+    total = 0
+    while True:
+        n = backend.cleanup_old_jobs(days_to_keep, statuses, batch_size)
+        total += n
+        if n < batch_size:
+            return total
+
+
+def cleanup_old_job_events(backend: Backend, days_to_keep: int, batch_size: int) -> int:
+    """Delete old events batch after batch (a batch counts events on every backend)."""
+    total = 0
+    while True:
+        n = backend.cleanup_old_job_events(days_to_keep, batch_size)
+        total += n
+        if n < batch_size:
+            return total

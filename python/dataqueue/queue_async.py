@@ -431,7 +431,7 @@ class AsyncJobQueue:
                 f"cleanup_old_jobs can only delete completed, failed or cancelled jobs, got "
                 f"{bad or list(statuses)}"
             )
-        count = await self._backend.cleanup_old_jobs(days, parsed, batch)
+        count = await maintenance_async.cleanup_old_jobs(self._backend, days, parsed, batch)
         log.debug("cleanup_old_jobs(%s, %s) -> %d", days, [s.value for s in parsed], count)
         return count
 
@@ -445,7 +445,7 @@ class AsyncJobQueue:
         returns how many were deleted."""
         days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
-        return await self._backend.cleanup_old_job_events(days, batch)
+        return await maintenance_async.cleanup_old_job_events(self._backend, days, batch)
 
     async def reclaim_stuck_jobs(
         self, max_processing_time_minutes: float = DEFAULT_STUCK_MINUTES

@@ -120,12 +120,11 @@ def _prefixed(index: int, exc: InvalidJobError) -> InvalidJobError:
 
 
 class JobQueue:
-    """A job queue on PostgreSQL or Redis. Create one with ``init_async_job_queue``.
+    """A job queue on PostgreSQL or Redis. Create one with ``init_job_queue``.
 
-    Every method is a coroutine except the hook methods (``on``, ``once``, ``off``,
-    ``remove_all_listeners``), ``create_processor`` and ``create_supervisor``, and the escape
-    hatches ``get_pool`` / ``get_redis_client``. Use it as ``with`` to close what the
-    library opened (a pool or client you passed in is never closed).
+    Every method blocks until it is done; ``AsyncJobQueue`` is its asyncio twin,
+    generated from the same source. Use it as ``with`` to close what the library opened (a
+    pool or client you passed in is never closed).
 
     Processors reach the storage through ``_backend``, the hooks through ``_emitter`` and the
     resolved settings through ``_config``; these are not public API.
@@ -431,7 +430,7 @@ class JobQueue:
                 f"cleanup_old_jobs can only delete completed, failed or cancelled jobs, got "
                 f"{bad or list(statuses)}"
             )
-        count = self._backend.cleanup_old_jobs(days, parsed, batch)
+        count = maintenance_sync.cleanup_old_jobs(self._backend, days, parsed, batch)
         log.debug("cleanup_old_jobs(%s, %s) -> %d", days, [s.value for s in parsed], count)
         return count
 
@@ -445,7 +444,7 @@ class JobQueue:
         returns how many were deleted."""
         days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
-        return self._backend.cleanup_old_job_events(days, batch)
+        return maintenance_sync.cleanup_old_job_events(self._backend, days, batch)
 
     def reclaim_stuck_jobs(self, max_processing_time_minutes: float = DEFAULT_STUCK_MINUTES) -> int:
         """Recover ``processing`` jobs whose worker is gone: lease expired, or locked longer

@@ -119,8 +119,8 @@ class _Tasks:
     def plan(self) -> list[tuple[str, Callable[[], Any]]]:
         o, b = self.opts, self.backend
         tasks: list[tuple[str, Callable[[], Any]]] = []
+        m = maintenance_async if isinstance(b, AsyncBackend) else maintenance_sync
         if o.reclaim_stuck_jobs:
-            m = maintenance_async if isinstance(b, AsyncBackend) else maintenance_sync
             tasks.append(
                 ("reclaimed_jobs", lambda: m.reclaim_stuck_jobs(b, o.stuck_jobs_timeout_minutes))
             )
@@ -128,8 +128,11 @@ class _Tasks:
             tasks.append(
                 (
                     "cleaned_up_jobs",
-                    lambda: b.cleanup_old_jobs(
-                        o.cleanup_jobs_days_to_keep, (JobStatus.COMPLETED,), o.cleanup_batch_size
+                    lambda: m.cleanup_old_jobs(
+                        b,
+                        o.cleanup_jobs_days_to_keep,
+                        (JobStatus.COMPLETED,),
+                        o.cleanup_batch_size,
                     ),
                 )
             )
@@ -137,8 +140,8 @@ class _Tasks:
             tasks.append(
                 (
                     "cleaned_up_events",
-                    lambda: b.cleanup_old_job_events(
-                        o.cleanup_events_days_to_keep, o.cleanup_batch_size
+                    lambda: m.cleanup_old_job_events(
+                        b, o.cleanup_events_days_to_keep, o.cleanup_batch_size
                     ),
                 )
             )

@@ -106,10 +106,14 @@ class AsyncBackend(abc.ABC):
     @abc.abstractmethod
     async def cleanup_old_jobs(
         self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
-    ) -> int: ...
+    ) -> int:
+        """Delete one batch (at most ``batch_size``) of jobs in ``statuses`` that finished
+        more than ``days_to_keep`` days ago, with their edges, events and tokens (and old
+        finished standalone tokens); return how many jobs. ``maintenance`` loops."""
 
     @abc.abstractmethod
-    async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int: ...
+    async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int:
+        """Delete at most ``batch_size`` events older than ``days_to_keep`` days."""
 
     @abc.abstractmethod
     async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:

@@ -427,7 +427,7 @@ class AsyncJobContext(_BaseContext):
 
     async def wait_for_token(self, token_id: str) -> dict[str, Any]:
         """Park until the token is completed or times out; returns ``{"ok": True, "output":
-        ...}`` or ``{"ok": False, "error": "Token timed out"}``."""
+        ...}`` or ``{"ok": False, "error": lifecycle.MSG_TOKEN_TIMED_OUT}``."""
         return await self._state.wait_for_token(token_id)
 
     async def prolong(self, ms: float | None = None) -> None:

@@ -55,6 +55,7 @@ from dataqueue.lifecycle import (
     DEFAULT_PRIORITY,
     MAINTENANCE_CHUNK,
     FailurePlan,
+    unknown_prerequisites_message,
 )
 from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json
 from dataqueue.records import (
@@ -413,7 +414,7 @@ class AsyncPostgresBackend(AsyncBackend):
             ids = plan.arrays["id"]
         if not ok:
             missing = sorted(set(plan.prereqs) - set(found or ()))
-            raise UnknownPrerequisiteError(f"depends_on.job_ids: job id(s) {missing} do not exist")
+            raise UnknownPrerequisiteError(unknown_prerequisites_message(missing))
         created = row[4] if plan.full else None
         dead = row[5] if plan.full else None
         if dead:
@@ -512,24 +513,14 @@ class AsyncPostgresBackend(AsyncBackend):
         self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
     ) -> int:
         wanted = [JobStatus(s).value for s in statuses]
-        total = 0
         params = {"days": days_to_keep, "statuses": wanted, "batch": batch_size}
-        while True:
-            row = await self._one(self._sql.cleanup_jobs, params)
-            total += int(row[0])
-            if row[0] < batch_size:
-                break
+        row = await self._one(self._sql.cleanup_jobs, params)
         await self._run(self._sql.cleanup_tokens, {"days": days_to_keep})
-        return total
+        return int(row[0])
 
     async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int:
-        total = 0
-        params = {"days": days_to_keep, "batch": batch_size}
-        while True:
-            row = await self._one(self._sql.cleanup_events, params)
-            total += int(row[0])
-            if row[0] < batch_size:
-                return total
+        row = await self._one(self._sql.cleanup_events, {"days": days_to_keep, "batch": batch_size})
+        return int(row[0])
 
     async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         rows = await self._all(

@@ -57,6 +57,7 @@ from dataqueue.lifecycle import (
     DEFAULT_PRIORITY,
     MAINTENANCE_CHUNK,
     FailurePlan,
+    unknown_prerequisites_message,
 )
 from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json
 from dataqueue.records import (
@@ -410,7 +411,7 @@ class PostgresBackend(Backend):
             ids = plan.arrays["id"]
         if not ok:
             missing = sorted(set(plan.prereqs) - set(found or ()))
-            raise UnknownPrerequisiteError(f"depends_on.job_ids: job id(s) {missing} do not exist")
+            raise UnknownPrerequisiteError(unknown_prerequisites_message(missing))
         created = row[4] if plan.full else None
         dead = row[5] if plan.full else None
         if dead:
@@ -507,24 +508,14 @@ class PostgresBackend(Backend):
         self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
     ) -> int:
         wanted = [JobStatus(s).value for s in statuses]
-        total = 0
         params = {"days": days_to_keep, "statuses": wanted, "batch": batch_size}
-        while True:
-            row = self._one(self._sql.cleanup_jobs, params)
-            total += int(row[0])
-            if row[0] < batch_size:
-                break
+        row = self._one(self._sql.cleanup_jobs, params)
         self._run(self._sql.cleanup_tokens, {"days": days_to_keep})
-        return total
+        return int(row[0])
 
     def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int:
-        total = 0
-        params = {"days": days_to_keep, "batch": batch_size}
-        while True:
-            row = self._one(self._sql.cleanup_events, params)
-            total += int(row[0])
-            if row[0] < batch_size:
-                return total
+        row = self._one(self._sql.cleanup_events, {"days": days_to_keep, "batch": batch_size})
+        return int(row[0])
 
     def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         rows = self._all(

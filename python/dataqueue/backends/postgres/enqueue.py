@@ -17,7 +17,7 @@ from dataqueue import _core
 from dataqueue.backends.postgres.sql import ADD_ARRAYS, pg_text_array
 from dataqueue.backends.types import AddedJob
 from dataqueue.errors import DependencyCycleError
-from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
+from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, self_dependency_via_key
 from dataqueue.options import NewJob
 
 __all__ = ["COPY_MIN_JOBS", "AddPlan", "copy_blocks", "plan_add", "single_params"]
@@ -197,9 +197,7 @@ class AddPlan:
                     target = -ref - 1
                     if final[target] == final[i]:
                         # An idempotency hit made the entry depend on itself.
-                        raise DependencyCycleError(
-                            f"job {i} of the batch depends on itself through its idempotency key"
-                        )
+                        raise DependencyCycleError(self_dependency_via_key(i))
                     if target in new:
                         count += 1
                     else:

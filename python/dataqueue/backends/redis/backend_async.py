@@ -31,9 +31,15 @@ from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
     CronError,
+    DependencyCycleError,
     UnknownPrerequisiteError,
 )
-from dataqueue.lifecycle import MAINTENANCE_CHUNK, FailurePlan
+from dataqueue.lifecycle import (
+    MAINTENANCE_CHUNK,
+    FailurePlan,
+    self_dependency_via_key,
+    unknown_prerequisites_message,
+)
 from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, dump_json
 from dataqueue.records import (
     CronScheduleRecord,
@@ -61,9 +67,10 @@ def _errors() -> Iterator[None]:
         msg = str(exc)
         if "DQ_UNKNOWN_PREREQ" in msg:
             ids = msg.split("DQ_UNKNOWN_PREREQ", 1)[1].strip().split()[0]
-            raise UnknownPrerequisiteError(
-                f"depends_on.job_ids: job id(s) {ids} do not exist"
-            ) from None
+            raise UnknownPrerequisiteError(unknown_prerequisites_message(ids)) from None
+        if "DQ_SELF_DEP" in msg:
+            index = int(msg.split("DQ_SELF_DEP", 1)[1].strip().split()[0])
+            raise DependencyCycleError(self_dependency_via_key(index)) from None
         raise BackendError(f"redis error: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise BackendError(f"redis error: {exc}") from exc
@@ -292,23 +299,11 @@ class AsyncRedisBackend(AsyncBackend):
     ) -> int:
         keep = _us(timedelta(days=days_to_keep))
         names = [JobStatus(s).value for s in statuses]
-        batch = max(1, batch_size)
-        total = 0
-        while True:
-            n = int(await self._run("cleanup_jobs", [keep, batch, *names]))
-            total += n
-            if n < batch:
-                return total
+        return int(await self._run("cleanup_jobs", [keep, max(1, batch_size), *names]))
 
     async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int:
         keep = _us(timedelta(days=days_to_keep))
-        batch = max(1, batch_size)
-        total = 0
-        while True:
-            n = int(await self._run("cleanup_events", [keep, batch]))
-            total += n
-            if n < batch:
-                return total
+        return int(await self._run("cleanup_events", [keep, max(1, batch_size)]))
 
     async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         max_age = int(max_processing_time_minutes * 60 * _US_PER_S)

@@ -25,6 +25,17 @@ end
 for i = 1, #specs do
   if type(ids[i]) == 'table' then ids[i] = ids[i][1]; created[i] = 'dup' end
 end
+-- A placeholder that resolves to the entry itself (through an idempotency key) would make a
+-- job its own prerequisite: refused, as the PostgreSQL backend does.
+for i, s in ipairs(specs) do
+  if s.deps and s.deps ~= cjson.null then
+    for _, p in ipairs(s.deps) do
+      if p < 0 and ids[-p] == ids[i] then
+        return redis.error_reply('DQ_SELF_DEP ' .. (i - 1))
+      end
+    end
+  end
+end
 local missing = {}
 for i, s in ipairs(specs) do
   if created[i] == true and s.deps and s.deps ~= cjson.null then
@@ -62,6 +73,22 @@ for i, s in ipairs(specs) do
       s.deps = out
     end
     insert_job(final[i], s, nil)
+  end
+end
+-- Prerequisites already cancelled or failed for good: their new dependents can never run and
+-- are cancelled at once, transitively (the cascade a prerequisite's end would have done).
+local dead = {}
+for i, s in ipairs(specs) do
+  if created[i] == true and s.deps then
+    for _, p in ipairs(s.deps) do
+      if not dead[p] then
+        local pf = fields(N(p), { 'status', 'next_attempt_at' })
+        if pf.status == 'cancelled' or (pf.status == 'failed' and not pf.next_attempt_at) then
+          dead[p] = true
+          cascade(N(p))
+        end
+      end
+    end
   end
 end
 wake()

@@ -332,11 +332,11 @@ local function insert_job(id, s, meta)
   local t = now()
   local ts = N(t)
   local run_at = (s.run_at ~= nil and s.run_at ~= cjson.null) and s.run_at or t
-  local prio = (s.priority ~= nil and s.priority ~= cjson.null) and s.priority or 0
+  local prio = (s.priority ~= nil and s.priority ~= cjson.null) and s.priority or DEFAULT_PRIORITY
   local h = { 'id', id, 'job_type', s.job_type, 'payload', s.payload, 'status', 'pending',
     'created_at', ts, 'updated_at', ts, 'run_at', run_at == t and ts or N(run_at),
     'priority', N(prio),
-    'max_attempts', N(s.max_attempts or 3) }
+    'max_attempts', N(s.max_attempts or DEFAULT_MAX_ATTEMPTS) }
   local n = #h
   if s.fk == true then h[n + 1] = 'force_kill_on_timeout'; h[n + 2] = '1'; n = n + 2 end
   local v = opt_num(s.timeout_ms)
@@ -517,7 +517,8 @@ end
 
 -- Move due delayed jobs (run_at reached, retry due, time wait over) into the ready sets.
 local function promote_due()
-  local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', N(now()), 'LIMIT', 0, 1000)
+  local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', N(now()),
+    'LIMIT', 0, MAINTENANCE_CHUNK)
   for _, id in ipairs(due) do
     redis.call('ZREM', B .. 'delayed', id)
     local f = fields(id, { 'status', 'job_type', 'group_id', 'priority', 'loc' })
@@ -541,4 +542,15 @@ local function resume_from_token(job_id, token_id)
     return true
   end
   return false
+end
+
+-- Resume every job parked on token `token_id`: the job it was made by (`bound`, or nil) and
+-- the waiters registered when they parked (wait.lua).
+local function resume_waiters(token_id, bound)
+  if bound then resume_from_token(bound, token_id) end
+  local key = B .. 'wpw:' .. token_id
+  for _, job in ipairs(redis.call('SMEMBERS', key)) do
+    if job ~= bound then resume_from_token(job, token_id) end
+  end
+  redis.call('DEL', key)
 end

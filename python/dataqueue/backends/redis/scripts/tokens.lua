@@ -26,18 +26,18 @@ elseif op == 'complete' then
   redis.call('HSET', key, 'status', 'completed', 'completed_at', N(t))
   if string.sub(ARGV[3], 1, 1) == 'S' then redis.call('HSET', key, 'output', string.sub(ARGV[3], 2)) end
   redis.call('ZREM', B .. 'wpto', id)
-  if f[2] then resume_from_token(f[2], id) end
+  resume_waiters(id, f[2])
   wake()
   return 1
 else
   local n = 0
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', B .. 'wpto', '-inf', N(t), 'LIMIT', 0, 1000)) do
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', B .. 'wpto', '-inf', N(t), 'LIMIT', 0, MAINTENANCE_CHUNK)) do
     local key = B .. 'wp:' .. id
     local f = redis.call('HMGET', key, 'status', 'job_id')
     redis.call('ZREM', B .. 'wpto', id)
     if f[1] == 'waiting' then
       redis.call('HSET', key, 'status', 'timed_out')
-      if f[2] then resume_from_token(f[2], id) end
+      resume_waiters(id, f[2])
       n = n + 1
     end
   end

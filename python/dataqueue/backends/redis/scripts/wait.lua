@@ -4,7 +4,7 @@ local id = ARGV[1]
 local k = jk(id)
 local f = fields(id, { 'status', 'locked_by', 'lock_version', 'group_id', 'job_type',
   'priority' })
-if not (f.status == 'processing' and f.locked_by == ARGV[2] and f.lock_version == ARGV[3]) then
+if not (ACCEPTS_WAIT[f.status or ''] and f.locked_by == ARGV[2] and f.lock_version == ARGV[3]) then
   return 0
 end
 leave_processing(id, f.group_id)
@@ -20,8 +20,13 @@ if string.sub(ARGV[5], 1, 1) == 'T' then
   local token = string.sub(ARGV[5], 2)
   redis.call('HSET', k, 'wait_token_id', token)
   local ts = redis.call('HGET', B .. 'wp:' .. token, 'status')
-  -- A token that finished before the job parked on it resumes the job at once.
-  if ts and ts ~= 'waiting' then due = now() end
+  -- A token that finished before the job parked on it resumes the job at once; otherwise
+  -- the job is one of the token's waiters (a token made by q.create_token has no job).
+  if ts and ts ~= 'waiting' then
+    due = now()
+  else
+    redis.call('SADD', B .. 'wpw:' .. token, id)
+  end
 end
 if due then
   delay_add(id, due)
