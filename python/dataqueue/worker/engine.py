@@ -563,7 +563,15 @@ class Engine:
             if not ids:
                 continue
             try:
-                await self.backend.heartbeat(self.worker_id, ids, self.opts.lease)
+                # Retried like every other worker write, until the next beat is due: with
+                # connections dropping about once per interval a single try loses leases.
+                await with_retries(
+                    self.backend.heartbeat,
+                    self.worker_id,
+                    ids,
+                    self.opts.lease,
+                    budget=self.opts.heartbeat_interval,
+                )
             except Exception as exc:
                 self.report(exc)
 

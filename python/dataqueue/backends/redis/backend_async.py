@@ -420,16 +420,27 @@ class AsyncRedisBackend(AsyncBackend):
             return 0
         return int(await self._run("heartbeat", [worker_id, _us(lease), *job_ids]))
 
-    async def set_progress(self, job_id: int, progress: int) -> None:
-        await self._run("job_fields", ["set", job_id, "progress", int(progress)])
+    async def _set_field(
+        self, job_id: int, worker_id: str, lock_version: int, field: str, value: Any
+    ) -> bool:
+        args = ["set", job_id, worker_id, lock_version, field, value]
+        return int(await self._run("job_fields", args)) == 1
 
-    async def set_output(self, job_id: int, output_json: str) -> None:
-        await self._run("job_fields", ["set", job_id, "output", output_json])
+    async def set_progress(
+        self, job_id: int, worker_id: str, lock_version: int, progress: int
+    ) -> bool:
+        return await self._set_field(job_id, worker_id, lock_version, "progress", int(progress))
 
-    async def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
-        await self._run(
-            "job_fields", ["set", job_id, "step_data", json.dumps(step_data, ensure_ascii=False)]
-        )
+    async def set_output(
+        self, job_id: int, worker_id: str, lock_version: int, output_json: str
+    ) -> bool:
+        return await self._set_field(job_id, worker_id, lock_version, "output", output_json)
+
+    async def set_step_data(
+        self, job_id: int, worker_id: str, lock_version: int, step_data: dict[str, Any]
+    ) -> bool:
+        text = json.dumps(step_data, ensure_ascii=False)
+        return await self._set_field(job_id, worker_id, lock_version, "step_data", text)
 
     async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         filters = JobFilters(job_type=job_type)

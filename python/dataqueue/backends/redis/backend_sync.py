@@ -408,16 +408,23 @@ class RedisBackend(Backend):
             return 0
         return int(self._run("heartbeat", [worker_id, _us(lease), *job_ids]))
 
-    def set_progress(self, job_id: int, progress: int) -> None:
-        self._run("job_fields", ["set", job_id, "progress", int(progress)])
+    def _set_field(
+        self, job_id: int, worker_id: str, lock_version: int, field: str, value: Any
+    ) -> bool:
+        args = ["set", job_id, worker_id, lock_version, field, value]
+        return int(self._run("job_fields", args)) == 1
 
-    def set_output(self, job_id: int, output_json: str) -> None:
-        self._run("job_fields", ["set", job_id, "output", output_json])
+    def set_progress(self, job_id: int, worker_id: str, lock_version: int, progress: int) -> bool:
+        return self._set_field(job_id, worker_id, lock_version, "progress", int(progress))
 
-    def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
-        self._run(
-            "job_fields", ["set", job_id, "step_data", json.dumps(step_data, ensure_ascii=False)]
-        )
+    def set_output(self, job_id: int, worker_id: str, lock_version: int, output_json: str) -> bool:
+        return self._set_field(job_id, worker_id, lock_version, "output", output_json)
+
+    def set_step_data(
+        self, job_id: int, worker_id: str, lock_version: int, step_data: dict[str, Any]
+    ) -> bool:
+        text = json.dumps(step_data, ensure_ascii=False)
+        return self._set_field(job_id, worker_id, lock_version, "step_data", text)
 
     def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         filters = JobFilters(job_type=job_type)
