@@ -1,0 +1,189 @@
+"""Faults injected at exact points of a worker's backend calls (issue 10), on both backends.
+
+Each test drives a real processor engine over a real server through ``Faulty`` (see
+``_faults.py``): a transient error before or after the server applied a call, a paused
+heartbeat, a takeover while a handler still runs. Twins do not matter here (a processor always
+runs on an asyncio backend), so these run once per backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from _variants import selected_backends
+from dataqueue import JobStatus, init_async_job_queue
+from dataqueue.hooks import emitter_of
+from dataqueue.supervisor import AsyncSupervisor, parse_supervisor_options
+from dataqueue.worker.engine import Engine, parse_options
+
+from ._faults import Faulty
+
+
+@pytest.fixture(params=selected_backends())
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+def _run(storage: Any, body: Callable[[Any], Awaitable[None]]) -> None:
+    async def main() -> None:
+        opts = storage.options()
+        url = opts.pop("url")
+        q = init_async_job_queue(url, **opts)
+        try:
+            await body(q)
+        finally:
+            await q.close()
+
+    asyncio.run(main())
+
+
+def _engine(q: Any, backend: Any, handlers: dict[str, Any], **options: Any) -> Engine:
+    opts = {"poll_interval": 0.2, "lease_seconds": 5.0, **options}
+    return Engine(backend, emitter_of(q), handlers, parse_options(**opts))
+
+
+async def _until(cond: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        value = await cond()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+async def _stop(engine: Engine, loop_task: asyncio.Task[None]) -> None:
+    engine.stop()
+    await engine.drain(5)
+    await asyncio.gather(loop_task, return_exceptions=True)
+    await engine.close()
+
+
+def test_stale_handler_writes_are_dropped_after_takeover(
+    storage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler still running after another worker took its job over and completed it
+    (a worker paused past its lease) changes nothing: output, progress, steps are refused."""
+
+    async def body(q: Any) -> None:
+        entered, release = asyncio.Event(), asyncio.Event()
+        outputs: list[Any] = []
+        q.on("job:output", lambda e: outputs.append(e))
+
+        async def handler(payload: Any, ctx: Any) -> str:
+            entered.set()
+            await release.wait()
+            await ctx.set_progress(90)
+            await ctx.run("step", lambda: "stale-step")
+            await ctx.set_output({"by": "stale"})
+            return "stale-result"
+
+        engine = _engine(q, q._backend, {"t": handler})
+        job_id = await q.add_job("t")
+        task = asyncio.get_running_loop().create_task(engine.run_loop())
+        await asyncio.wait_for(entered.wait(), 10)
+        # another worker takes over (a retry fences the first one off, as a reclaim would)
+        assert await q.retry_job(job_id)
+        [other] = await q._backend.claim_jobs("worker-b", 1, lease=timedelta(seconds=30))
+        assert await q._backend.complete_job(job_id, "worker-b", other.lock_version, {"by": "b"})
+        done = await q.get_job(job_id)
+        release.set()
+        await _until(lambda: _idle(engine))
+        await _stop(engine, task)
+        after = await q.get_job(job_id)
+        assert after == done  # nothing the stale run wrote was applied
+        assert after.output == {"by": "b"} and after.progress is None
+        assert outputs == []
+
+    with caplog.at_level(logging.WARNING, logger="dataqueue.worker"):
+        _run(storage, body)
+    assert any("dropped" in r.getMessage() for r in caplog.records)
+
+
+async def _idle(engine: Engine) -> bool:
+    return engine.in_flight_count() == 0
+
+
+def test_heartbeat_retries_a_transient_error(storage: Any) -> None:
+    """Every heartbeat's first try fails (a dropped pooled connection): the retry renews the
+    lease, so a job running for several leases is neither reclaimed nor run twice."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        last = {"t": 0.0}
+
+        def first_try_fails(*_: Any) -> str | None:
+            now, before = time.monotonic(), last["t"]
+            last["t"] = now
+            return "before" if now - before > 0.1 else None  # a quick retry goes through
+
+        faulty.faults["heartbeat"] = first_try_fails
+        runs: list[int] = []
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            runs.append(ctx.attempt)
+            await asyncio.sleep(2.5)
+
+        engine = _engine(q, faulty, {"t": handler}, lease_seconds=1.0, heartbeat_interval=0.3)
+        job_id = await q.add_job("t", max_attempts=3)
+        task = asyncio.get_running_loop().create_task(engine.run_loop())
+
+        async def finished() -> bool:
+            await q.reclaim_stuck_jobs()  # a supervisor elsewhere, looking for lapsed leases
+            job = await q.get_job(job_id)
+            return job.status == JobStatus.COMPLETED
+
+        await _until(finished, 20)
+        await _stop(engine, task)
+        job = await q.get_job(job_id)
+        assert runs == [1] and job.attempts == 1
+        assert faulty.injected["heartbeat"] >= 5
+
+    _run(storage, body)
+
+
+def test_supervisor_reclaim_retries_a_transient_error(storage: Any) -> None:
+    async def body(q: Any) -> None:
+        job_id = await q.add_job("t")
+        await q._backend.claim_jobs("dead-worker", 1, lease=timedelta(milliseconds=1))
+        await asyncio.sleep(0.05)
+        faulty = Faulty(q._backend)
+        faulty.faults["reclaim_stuck_jobs"] = ["before", "before"]
+        errors: list[Any] = []
+        supervisor = AsyncSupervisor(
+            faulty, emitter_of(q), parse_supervisor_options(on_error=errors.append)
+        )
+        result = await supervisor.start()
+        assert result.reclaimed_jobs == 1 and errors == []
+        assert faulty.calls["reclaim_stuck_jobs"] == 3
+        assert (await q.get_job(job_id)).status == JobStatus.PENDING
+
+    _run(storage, body)
+
+
+def test_pool_hands_out_no_dead_connection(storage: Any) -> None:
+    """PostgreSQL: the server terminates every pooled connection; the next call gets a
+    checked, working one instead of failing."""
+    if storage.backend != "postgres":
+        pytest.skip("connection pool checks are PostgreSQL's")
+    import psycopg
+
+    async def body(q: Any) -> None:
+        job_id = await q.add_job("t")
+        async with await psycopg.AsyncConnection.connect(storage.url, autocommit=True) as admin:
+            cur = await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert len(await cur.fetchall()) >= 1
+        await asyncio.sleep(0.1)
+        assert (await q.get_job(job_id)).status == JobStatus.PENDING
+
+    _run(storage, body)
