@@ -16,6 +16,7 @@ heartbeat). Every call is counted in ``calls``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,10 @@ class Faulty:
         self.calls: dict[str, int] = defaultdict(int)
         self.injected: dict[str, int] = defaultdict(int)
         self._paused: dict[str, asyncio.Event] = {}
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(faulty, AsyncBackend) holds
+        return type(self._real)
 
     def pause(self, name: str) -> None:
         self._paused[name] = asyncio.Event()
@@ -51,7 +56,7 @@ class Faulty:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._real, name)
-        if not callable(attr) or name.startswith("_"):
+        if not inspect.iscoroutinefunction(attr) or name.startswith("_"):
             return attr
 
         async def call(*args: Any, **kwargs: Any) -> Any:

@@ -155,14 +155,14 @@ def test_supervisor_reclaim_retries_a_transient_error(storage: Any) -> None:
         await q._backend.claim_jobs("dead-worker", 1, lease=timedelta(milliseconds=1))
         await asyncio.sleep(0.05)
         faulty = Faulty(q._backend)
-        faulty.faults["reclaim_stuck_jobs"] = ["before", "before"]
+        faulty.faults["find_stuck_jobs"] = ["before", "before"]
         errors: list[Any] = []
         supervisor = AsyncSupervisor(
             faulty, emitter_of(q), parse_supervisor_options(on_error=errors.append)
         )
         result = await supervisor.start()
         assert result.reclaimed_jobs == 1 and errors == []
-        assert faulty.calls["reclaim_stuck_jobs"] == 3
+        assert faulty.calls["find_stuck_jobs"] == 3
         assert (await q.get_job(job_id)).status == JobStatus.PENDING
 
     _run(storage, body)
