@@ -85,7 +85,8 @@ def test_stale_handler_writes_are_dropped_after_takeover(
             await ctx.set_output({"by": "stale"})
             return "stale-result"
 
-        engine = _engine(q, q._backend, {"t": handler})
+        # concurrency 1: the worker cannot claim the job again itself while the run goes on
+        engine = _engine(q, q._backend, {"t": handler}, concurrency=1)
         job_id = await q.add_job("t")
         task = asyncio.get_running_loop().create_task(engine.run_loop())
         await asyncio.wait_for(entered.wait(), 10)
@@ -185,5 +186,187 @@ def test_pool_hands_out_no_dead_connection(storage: Any) -> None:
             assert len(await cur.fetchall()) >= 1
         await asyncio.sleep(0.1)
         assert (await q.get_job(job_id)).status == JobStatus.PENDING
+
+    _run(storage, body)
+
+
+def _collect(q: Any, *events: str) -> dict[str, list[Any]]:
+    seen: dict[str, list[Any]] = {e: [] for e in events}
+    for event in events:
+        q.on(event, seen[event].append)
+    return seen
+
+
+async def _run_until(q: Any, engine: Engine, job_id: int, *statuses: JobStatus) -> Any:
+    task = asyncio.get_running_loop().create_task(engine.run_loop())
+
+    async def reached() -> Any:
+        job = await q.get_job(job_id)
+        return job if job.status in statuses else None
+
+    try:
+        return await _until(reached, 20)
+    finally:
+        await _until(lambda: _idle(engine), 10)
+        await _stop(engine, task)
+
+
+def test_lost_completion_reply_is_reported_as_this_runs_result(
+    storage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server applied the completion, the reply was lost: the retry is refused, and the
+    worker sees that the stored completion is its own — job:completed fires (SPEC §10.13)."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        faulty.faults["complete_jobs"] = ["after"]
+        seen = _collect(q, "job:completed")
+        runs: list[int] = []
+
+        async def handler(payload: Any, ctx: Any) -> str:
+            runs.append(ctx.attempt)
+            return "done"
+
+        job_id = await q.add_job("t")
+        job = await _run_until(q, _engine(q, faulty, {"t": handler}), job_id, JobStatus.COMPLETED)
+        assert job.output == "done" and runs == [1]
+        assert faulty.injected["complete_jobs"] == 1 and faulty.calls["complete_jobs"] == 2
+        assert [e["job_id"] for e in seen["job:completed"]] == [job_id]
+
+    with caplog.at_level(logging.WARNING, logger="dataqueue.worker"):
+        _run(storage, body)
+    assert not any("fenced off" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3])
+def test_lost_failure_reply_is_reported_as_this_runs_result(
+    storage: Any, max_attempts: int
+) -> None:
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        faulty.faults["fail_job"] = ["after"]
+        seen = _collect(q, "job:failed")
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            raise RuntimeError("boom")
+
+        job_id = await q.add_job("t", max_attempts=max_attempts, retry_delay=3600)
+        engine = _engine(q, faulty, {"t": handler})
+        job = await _run_until(q, engine, job_id, JobStatus.FAILED)
+        assert job.attempts == 1 and faulty.injected["fail_job"] == 1
+        [event] = seen["job:failed"]
+        assert event["job_id"] == job_id and event["will_retry"] is (max_attempts > 1)
+
+    _run(storage, body)
+
+
+def test_completion_outlasts_an_outage_longer_than_the_old_retry_budget(storage: Any) -> None:
+    """The store is unreachable for 2.5 s (a Redis restart loading its AOF) when the run
+    ends: the completion keeps retrying within the lease, so the job is not run again."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        down: dict[str, float] = {}
+
+        def outage(*_: Any) -> str | None:
+            start = down.setdefault("t", time.monotonic())
+            return "before" if time.monotonic() - start < 2.5 else None
+
+        faulty.faults["complete_jobs"] = outage
+        runs: list[int] = []
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            runs.append(ctx.attempt)
+
+        job_id = await q.add_job("t")
+        engine = _engine(q, faulty, {"t": handler}, lease_seconds=6.0)
+        job = await _run_until(q, engine, job_id, JobStatus.COMPLETED)
+        assert runs == [1] and job.attempts == 1
+        assert faulty.injected["complete_jobs"] >= 5
+
+    _run(storage, body)
+
+
+def test_lost_claim_reply_costs_no_attempt(storage: Any) -> None:
+    """The claim was applied but its reply lost: the worker recovers the jobs the store shows
+    it holding and runs them under that claim — a max_attempts=1 job still completes."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        faulty.faults["claim_jobs"] = ["after"]
+        runs: list[int] = []
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            runs.append(ctx.attempt)
+
+        ids = [await q.add_job("t", max_attempts=1) for _ in range(3)]
+        engine = _engine(q, faulty, {"t": handler}, lease_seconds=30.0)
+        task = asyncio.get_running_loop().create_task(engine.run_loop())
+
+        async def all_done() -> bool:
+            jobs = [await q.get_job(i) for i in ids]
+            return all(j.status == JobStatus.COMPLETED for j in jobs)
+
+        try:
+            await _until(all_done, 10)  # well within the 30 s lease: no reclaim involved
+        finally:
+            await _stop(engine, task)
+        assert faulty.injected["claim_jobs"] == 1
+        assert sorted(runs) == [1, 1, 1]
+        assert [(await q.get_job(i)).attempts for i in ids] == [1, 1, 1]
+
+    _run(storage, body)
+
+
+def test_self_reclaim_never_runs_one_job_twice_in_one_worker(storage: Any) -> None:
+    """Heartbeats stall for longer than the lease while a handler runs; the job is reclaimed
+    and this same worker claims it again. The running handler carries on under the new
+    claim: one run, never two at once, and the job completes (it used to end failed with
+    worker_lost while every run succeeded)."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        faulty.pause("heartbeat")
+        active: list[int] = []
+        peak = {"n": 0}
+        runs: list[int] = []
+
+        async def handler(payload: Any, ctx: Any) -> str:
+            runs.append(ctx.attempt)
+            active.append(1)
+            peak["n"] = max(peak["n"], len(active))
+            try:
+                await asyncio.sleep(2.5)
+                await ctx.set_progress(50)
+                return "ok"
+            finally:
+                active.pop()
+
+        job_id = await q.add_job("t", max_attempts=2)
+        engine = _engine(
+            q, faulty, {"t": handler}, lease_seconds=0.6, heartbeat_interval=0.2, concurrency=2
+        )
+        task = asyncio.get_running_loop().create_task(engine.run_loop())
+        try:
+
+            async def reclaimed_and_reclaimed() -> bool:
+                await q.reclaim_stuck_jobs()
+                job = await q.get_job(job_id)
+                return job.attempts == 2 and job.status == JobStatus.PROCESSING
+
+            await _until(reclaimed_and_reclaimed, 10)
+            faulty.resume("heartbeat")
+
+            async def completed() -> bool:
+                await q.reclaim_stuck_jobs()
+                return (await q.get_job(job_id)).status == JobStatus.COMPLETED
+
+            await _until(completed, 15)
+        finally:
+            faulty.resume("heartbeat")
+            await _stop(engine, task)
+        job = await q.get_job(job_id)
+        assert job.output == "ok" and job.progress == 50
+        assert runs == [1] and peak["n"] == 1
 
     _run(storage, body)

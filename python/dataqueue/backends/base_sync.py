@@ -123,6 +123,11 @@ class Backend(abc.ABC):
 
     # -- worker side -------------------------------------------------------------------------
     @abc.abstractmethod
+    def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        """The processing jobs locked by ``worker_id`` (a worker recovering what a claim
+        whose reply was lost claimed for it)."""
+
+    @abc.abstractmethod
     def claim_jobs(
         self,
         worker_id: str,

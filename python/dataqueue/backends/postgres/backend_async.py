@@ -534,6 +534,10 @@ class AsyncPostgresBackend(AsyncBackend):
             if row[0] < batch_size:
                 return total
 
+    async def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        rows = await self._all(self._sql.held, {"worker": worker_id})
+        return [R.job_from_row(r) for r in rows]
+
     async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         rows = await self._all(
             self._sql.find_stuck,

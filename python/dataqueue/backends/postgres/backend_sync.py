@@ -529,6 +529,10 @@ class PostgresBackend(Backend):
             if row[0] < batch_size:
                 return total
 
+    def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        rows = self._all(self._sql.held, {"worker": worker_id})
+        return [R.job_from_row(r) for r in rows]
+
     def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         rows = self._all(
             self._sql.find_stuck,

@@ -1017,6 +1017,13 @@ SELECT count(*) FROM del
         )
 
     @cached_property
+    def held(self) -> str:
+        return self._r(
+            "SELECT {cols} FROM {s}job_queue"
+            " WHERE status = 'processing' AND locked_by = %(worker)s ORDER BY id"
+        )
+
+    @cached_property
     def find_stuck(self) -> str:
         """Processing jobs whose lease expired, or without a sign of life (claim, prolong or
         heartbeat) for longer than max(N minutes, timeout_ms)."""

@@ -310,6 +310,13 @@ class AsyncRedisBackend(AsyncBackend):
             if n < batch:
                 return total
 
+    async def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        # A read (no script needed): the processing set, filtered by lock holder.
+        with _errors():
+            ids = dec(await self.client.zrange(self.keys.status("processing"), 0, -1))
+        jobs = await self._jobs(ids)
+        return sorted((j for j in jobs if j.locked_by == worker_id), key=lambda j: j.id)
+
     async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         max_age = int(max_processing_time_minutes * 60 * _US_PER_S)
         ids = await self._run("reclaim", [max_age, MAINTENANCE_CHUNK])
