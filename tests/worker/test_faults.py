@@ -370,3 +370,50 @@ def test_self_reclaim_never_runs_one_job_twice_in_one_worker(storage: Any) -> No
         assert runs == [1] and peak["n"] == 1
 
     _run(storage, body)
+
+
+def test_two_processors_of_one_queue_each_get_wake_ups(storage: Any) -> None:
+    """Two processors made from one AsyncJobQueue wait for work at once: each has its own
+    subscription (Redis pub/sub used to be one shared connection, read by both at once), so
+    both wake within moments of new jobs with no errors — not after poll_interval."""
+
+    async def body(q: Any) -> None:
+        errors: list[BaseException] = []
+        started: dict[int, str] = {}
+
+        def handler_for(name: str) -> Any:
+            async def handler(payload: Any, ctx: Any) -> None:
+                started[ctx.job_id] = name
+                await asyncio.sleep(1.5)
+
+            return handler
+
+        procs = [
+            q.create_processor(
+                {"t": handler_for(name)},
+                worker_id=name,
+                concurrency=1,
+                poll_interval=30,
+                on_error=errors.append,
+            )
+            for name in ("p1", "p2")
+        ]
+        tasks = [asyncio.get_running_loop().create_task(p.run()) for p in procs]
+        try:
+            await asyncio.sleep(0.5)  # both idle, waiting for work
+            t0 = time.monotonic()
+            ids = [await q.add_job("t"), await q.add_job("t")]
+
+            async def both_started() -> bool:
+                return all(i in started for i in ids)
+
+            await _until(both_started, 5)
+            assert time.monotonic() - t0 < 1.4  # the second one did not wait for the first
+            assert sorted(started.values()) == ["p1", "p2"]
+        finally:
+            for p in procs:
+                await p.stop_and_drain(5)
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert errors == []
+
+    _run(storage, body)

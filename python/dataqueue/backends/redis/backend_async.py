@@ -8,7 +8,7 @@ The blocking twin ``RedisBackend`` (``backend_sync.py``) is generated from this 
 
 from __future__ import annotations
 
-import asyncio  # sync: <remove>
+import asyncio  # sync: import threading
 import contextlib
 import json
 import time
@@ -69,6 +69,11 @@ def _errors() -> Iterator[None]:
         raise BackendError(f"redis error: {exc}") from exc
 
 
+def _finished(waiter: Any) -> bool:
+    """Whether a waiter of wait_for_work (a task; a thread in the blocking twin) has ended."""
+    return waiter is None or waiter.done()  # sync: return not waiter.is_alive()
+
+
 def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
@@ -87,7 +92,10 @@ class AsyncRedisBackend(AsyncBackend):
         self._owns_client = settings.owns_client
         self.keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
-        self._wake: Any = None  # pub/sub subscription to the wake channel, made on first wait
+        # Pub/sub subscriptions to the wake channel, one per waiter (the task — thread in the
+        # blocking twin — calling wait_for_work), made on its first wait: two processors of
+        # one queue must not read one connection at once.
+        self._wakes: dict[Any, Any] = {}
         self._wake_supported = True
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -172,10 +180,10 @@ class AsyncRedisBackend(AsyncBackend):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def close(self) -> None:
-        if self._wake is not None:
+        wakes, self._wakes = self._wakes, {}
+        for wake in wakes.values():
             with contextlib.suppress(redis.exceptions.RedisError):
-                await self._wake.aclose()
-            self._wake = None
+                await wake.aclose()
         if self._owns_client:
             with contextlib.suppress(redis.exceptions.RedisError):
                 await self.client.aclose()  # sync: self.client.close()
@@ -473,7 +481,10 @@ class AsyncRedisBackend(AsyncBackend):
                 return True
             if due_in < block:
                 block, due_first = due_in, True
-        if self._wake is None and self._wake_supported:
+        waiter = asyncio.current_task()  # sync: waiter = threading.current_thread()
+        await self._drop_finished_waiters()
+        wake = self._wakes.get(waiter)
+        if wake is None and self._wake_supported:
             try:
                 wake = self.client.pubsub(ignore_subscribe_messages=True)
                 await wake.subscribe(self.keys.wake)
@@ -482,9 +493,9 @@ class AsyncRedisBackend(AsyncBackend):
             except redis.exceptions.RedisError as exc:
                 raise BackendError(f"redis error: {exc}") from exc
             else:
-                self._wake = wake
+                self._wakes[waiter] = wake
                 return True
-        if self._wake is None:
+        if wake is None:
             await asyncio.sleep(block)  # sync: time.sleep(block)
             return due_first
         try:
@@ -492,16 +503,23 @@ class AsyncRedisBackend(AsyncBackend):
             deadline = time.monotonic() + block
             got = None
             while got is None and (left := deadline - time.monotonic()) > 0:
-                got = await self._wake.get_message(timeout=left)
+                got = await wake.get_message(timeout=left)
             if got is not None:
-                while await self._wake.get_message(timeout=0.0) is not None:
+                while await wake.get_message(timeout=0.0) is not None:
                     pass  # one wake-up is enough for everything published so far
         except redis.exceptions.RedisError as exc:
-            wake, self._wake = self._wake, None
+            self._wakes.pop(waiter, None)
             with contextlib.suppress(redis.exceptions.RedisError):
                 await wake.aclose()
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None or due_first
+
+    async def _drop_finished_waiters(self) -> None:
+        """Close the subscriptions of waiters that have ended (a stopped processor)."""
+        for waiter in [w for w in self._wakes if _finished(w)]:
+            wake = self._wakes.pop(waiter)
+            with contextlib.suppress(redis.exceptions.RedisError):
+                await wake.aclose()
 
     # -- tokens ------------------------------------------------------------------------------
 

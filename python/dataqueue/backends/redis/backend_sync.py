@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -70,6 +71,11 @@ def _errors() -> Iterator[None]:
         raise BackendError(f"redis error: {exc}") from exc
 
 
+def _finished(waiter: Any) -> bool:
+    """Whether a waiter of wait_for_work (a task; a thread in the blocking twin) has ended."""
+    return not waiter.is_alive()
+
+
 def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
@@ -88,7 +94,10 @@ class RedisBackend(Backend):
         self._owns_client = settings.owns_client
         self.keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
-        self._wake: Any = None  # pub/sub subscription to the wake channel, made on first wait
+        # Pub/sub subscriptions to the wake channel, one per waiter (the task — thread in the
+        # blocking twin — calling wait_for_work), made on its first wait: two processors of
+        # one queue must not read one connection at once.
+        self._wakes: dict[Any, Any] = {}
         self._wake_supported = True
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -166,10 +175,10 @@ class RedisBackend(Backend):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._wake is not None:
+        wakes, self._wakes = self._wakes, {}
+        for wake in wakes.values():
             with contextlib.suppress(redis.exceptions.RedisError):
-                self._wake.close()
-            self._wake = None
+                wake.close()
         if self._owns_client:
             with contextlib.suppress(redis.exceptions.RedisError):
                 self.client.close()
@@ -457,7 +466,10 @@ class RedisBackend(Backend):
                 return True
             if due_in < block:
                 block, due_first = due_in, True
-        if self._wake is None and self._wake_supported:
+        waiter = threading.current_thread()
+        self._drop_finished_waiters()
+        wake = self._wakes.get(waiter)
+        if wake is None and self._wake_supported:
             try:
                 wake = self.client.pubsub(ignore_subscribe_messages=True)
                 wake.subscribe(self.keys.wake)
@@ -466,9 +478,9 @@ class RedisBackend(Backend):
             except redis.exceptions.RedisError as exc:
                 raise BackendError(f"redis error: {exc}") from exc
             else:
-                self._wake = wake
+                self._wakes[waiter] = wake
                 return True
-        if self._wake is None:
+        if wake is None:
             time.sleep(block)
             return due_first
         try:
@@ -476,16 +488,23 @@ class RedisBackend(Backend):
             deadline = time.monotonic() + block
             got = None
             while got is None and (left := deadline - time.monotonic()) > 0:
-                got = self._wake.get_message(timeout=left)
+                got = wake.get_message(timeout=left)
             if got is not None:
-                while self._wake.get_message(timeout=0.0) is not None:
+                while wake.get_message(timeout=0.0) is not None:
                     pass  # one wake-up is enough for everything published so far
         except redis.exceptions.RedisError as exc:
-            wake, self._wake = self._wake, None
+            self._wakes.pop(waiter, None)
             with contextlib.suppress(redis.exceptions.RedisError):
                 wake.close()
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None or due_first
+
+    def _drop_finished_waiters(self) -> None:
+        """Close the subscriptions of waiters that have ended (a stopped processor)."""
+        for waiter in [w for w in self._wakes if _finished(w)]:
+            wake = self._wakes.pop(waiter)
+            with contextlib.suppress(redis.exceptions.RedisError):
+                wake.close()
 
     # -- tokens ------------------------------------------------------------------------------
 
