@@ -32,6 +32,7 @@ from dataqueue.lifecycle import (
 )
 from dataqueue.lifecycle import MAX_DAYS_TO_KEEP as MAX_DAYS
 from dataqueue.records import JobStatus
+from dataqueue.worker.execution import with_retries, with_retries_blocking
 
 __all__ = [
     "AsyncSupervisor",
@@ -106,6 +107,13 @@ def parse_supervisor_options(**options: Any) -> SupervisorOptions:
     if opts.on_error is not None and not callable(opts.on_error):
         raise ConfigurationError(f"on_error must be callable, got {opts.on_error!r}")
     return opts
+
+
+async def _awaited(call: Callable[[], Any]) -> Any:
+    value = call()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
 
 
 class _Tasks:
@@ -208,9 +216,9 @@ class AsyncSupervisor(_SupervisorBase):
         counts: dict[str, int] = {}
         for name, call in self._tasks.plan():
             try:
-                value = call()
-                if inspect.isawaitable(value):
-                    value = await value
+                # Transient errors (a dropped pooled connection, a restarting server) are
+                # retried like the worker's writes: every task is safe to repeat.
+                value = await with_retries(_awaited, call)
                 counts[name] = int(value)
             except Exception as exc:
                 self._tasks.failed(name, exc)
@@ -262,7 +270,7 @@ class Supervisor(_SupervisorBase):
         with self._lock:  # one run at a time (the background thread may be running one)
             for name, call in self._tasks.plan():
                 try:
-                    counts[name] = int(call())
+                    counts[name] = int(with_retries_blocking(call))
                 except Exception as exc:
                     self._tasks.failed(name, exc)
         return self._tasks.done(counts)

@@ -71,9 +71,9 @@ def _workload(b: RedisBackend) -> None:
     b.heartbeat("w", [j.id for j in nxt], LEASE)
     for j in nxt:
         b.prolong_job(j.id, "w", j.lock_version, LEASE)
-        b.set_progress(j.id, 50)
-        b.set_step_data(j.id, {"a": 1})
-        b.set_output(j.id, "[1]")
+        b.set_progress(j.id, "w", j.lock_version, 50)
+        b.set_step_data(j.id, "w", j.lock_version, {"a": 1})
+        b.set_output(j.id, "w", j.lock_version, "[1]")
     b.retry_job(ids[2])
     b.cancel_job(ids[2])
     b.set_pending_reason_for_type("a", "no handler")

@@ -127,6 +127,11 @@ class AsyncBackend(abc.ABC):
 
     # -- worker side -------------------------------------------------------------------------
     @abc.abstractmethod
+    async def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        """The processing jobs locked by ``worker_id`` (a worker recovering what a claim
+        whose reply was lost claimed for it)."""
+
+    @abc.abstractmethod
     async def claim_jobs(
         self,
         worker_id: str,
@@ -187,14 +192,22 @@ class AsyncBackend(abc.ABC):
     async def heartbeat(self, worker_id: str, job_ids: Sequence[int], lease: timedelta) -> int:
         """Renew the leases of the caller's in-flight jobs in one statement; returns how many."""
 
+    # The handler's own writes are fenced like its outcome (SPEC §10.2): each returns False,
+    # and changes nothing, unless (worker_id, lock_version) still holds the processing job.
     @abc.abstractmethod
-    async def set_progress(self, job_id: int, progress: int) -> None: ...
+    async def set_progress(
+        self, job_id: int, worker_id: str, lock_version: int, progress: int
+    ) -> bool: ...
 
     @abc.abstractmethod
-    async def set_output(self, job_id: int, output_json: str) -> None: ...
+    async def set_output(
+        self, job_id: int, worker_id: str, lock_version: int, output_json: str
+    ) -> bool: ...
 
     @abc.abstractmethod
-    async def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None: ...
+    async def set_step_data(
+        self, job_id: int, worker_id: str, lock_version: int, step_data: dict[str, Any]
+    ) -> bool: ...
 
     @abc.abstractmethod
     async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None: ...

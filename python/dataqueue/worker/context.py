@@ -26,6 +26,7 @@ from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT as TOKEN_TIMED_OUT
 from dataqueue.lifecycle import TOKEN_PREFIX, WAIT_PREFIX
 from dataqueue.options import dump_json, parse_token_timeout
 from dataqueue.records import JobRecord, TokenStatus
+from dataqueue.worker.execution import with_retries
 
 if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
@@ -164,29 +165,50 @@ class JobState:
         log.warning("job %s: could not %s: %s", self.job.id, what, exc)
         self.hooks.emit("error", exc)
 
+    def lose(self, what: str) -> None:
+        """The store refused a fenced write: this worker no longer holds the job (its lease
+        lapsed and another worker took over, or it was retried). Drop the write, log it and
+        ask the handler to stop."""
+        if not self.fenced:
+            log.warning(
+                "job %s: %s dropped: worker %s no longer holds attempt (lock version %s)",
+                self.job.id,
+                what,
+                self.worker_id,
+                self.job.lock_version,
+            )
+        self.fenced = True
+        self.cancelled.set("lost")
+
+    async def _fenced_write(
+        self, what: str, method: Callable[..., Awaitable[bool]], value: Any
+    ) -> bool:
+        """One fenced handler write, retried on transient errors; True if it was applied."""
+        job = self.job
+        try:
+            ok = await with_retries(method, job.id, self.worker_id, job.lock_version, value)
+        except Exception as exc:  # best-effort: a lost write never fails the job
+            self._write_failed(f"store {what}", exc)
+            return True
+        if not ok:
+            self.lose(what)
+        return ok
+
     async def set_progress(self, progress: float) -> None:
         check_progress(progress)
         value = round(progress)
-        try:
-            await self.backend.set_progress(self.job.id, value)
-        except Exception as exc:  # best-effort: a lost progress update never fails the job
-            self._write_failed("store progress", exc)
-        self.hooks.emit("job:progress", {"job_id": self.job.id, "progress": value})
+        if await self._fenced_write("progress", self.backend.set_progress, value):
+            self.hooks.emit("job:progress", {"job_id": self.job.id, "progress": value})
 
     async def set_output(self, data: Any) -> None:
         text = dump_json(data, "output")
         self.output_set = True
-        try:
-            await self.backend.set_output(self.job.id, text)
-        except Exception as exc:
-            self._write_failed("store output", exc)
-        self.hooks.emit("job:output", {"job_id": self.job.id, "output": data})
+        if await self._fenced_write("output", self.backend.set_output, text):
+            self.hooks.emit("job:output", {"job_id": self.job.id, "output": data})
 
     async def persist_steps(self) -> None:
-        try:
-            await self.backend.set_step_data(self.job.id, self.step_data)
-        except Exception as exc:  # the step re-runs on the next invocation at worst
-            self._write_failed("store step data", exc)
+        # A failure to store means the step re-runs on the next invocation at worst.
+        await self._fenced_write("step data", self.backend.set_step_data, self.step_data)
 
     def cached_step(self, name: str) -> tuple[bool, Any]:
         if not isinstance(name, str) or not name:
@@ -300,11 +322,7 @@ class JobState:
             self._write_failed("prolong", exc)
             return
         if not ok:
-            log.warning(
-                "job %s: no longer held by %s; asking it to stop", self.job.id, self.worker_id
-            )
-            self.fenced = True
-            self.cancelled.set("lost")
+            self.lose("prolong")
 
 
 def _duration(seconds: float, minutes: float, hours: float, days: float, weeks: float) -> timedelta:

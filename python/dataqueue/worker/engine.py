@@ -41,7 +41,7 @@ from dataqueue.worker.context import (
 )
 from dataqueue.worker.execution import is_transient, with_retries
 from dataqueue.worker.forcekill import JobTimeoutError, run_force_killed
-from dataqueue.worker.outcome import Outcomes
+from dataqueue.worker.outcome import COMPLETED, Outcomes
 from dataqueue.worker.threads import DaemonThreadPool
 
 if TYPE_CHECKING:
@@ -224,8 +224,17 @@ class Engine:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
-        self._in_flight: dict[int, _Slot] = {}
+        # Runs by (job id, lock version): one claim of a job is one run. ``_by_job`` is the
+        # run of a job this worker has in flight (never two: see ``_launch``).
+        self._in_flight: dict[tuple[int, int], _Slot] = {}
+        self._by_job: dict[int, _Slot] = {}
+        # Jobs claimed again while this worker's earlier run of them had not ended (a lapsed
+        # lease): launched once that run is over, so one worker never runs a job twice at once.
+        self._deferred: dict[int, JobRecord] = {}
         self._completing: dict[int, JobState] = {}
+        # A claim failed with a transient error: it may have claimed jobs whose reply was
+        # lost; the next claim first recovers them (see ``_recover_claimed``).
+        self._claim_unsure = False
         self._pending: list[tuple[JobState, Any]] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._hb_task: asyncio.Task[None] | None = None
@@ -259,7 +268,7 @@ class Engine:
         return self._running
 
     def in_flight_count(self) -> int:
-        return len(self._in_flight)
+        return len(self._in_flight) + len(self._deferred)
 
     def _kick_loop(self) -> None:
         if self._kick is not None:
@@ -312,7 +321,68 @@ class Engine:
         except Exception as exc:
             self.report(exc)
 
+    def _known_ids(self) -> set[int]:
+        return {*self._by_job, *self._completing, *self._deferred}
+
+    async def _recover_claimed(self) -> list[JobRecord]:
+        """After a claim whose reply may have been lost: the jobs the store shows this worker
+        holding that it does not know of were claimed by that call. They run now, under that
+        claim, so the lost reply costs them no attempt (instead of a lease lapse and a
+        requeue with the attempt consumed)."""
+        before = self._known_ids()
+        held = await with_retries(self.backend.held_jobs, self.worker_id)
+        known = before | self._known_ids()
+        found = [job for job in held if job.id not in known]
+        if found:
+            log.warning(
+                "processor %s: recovered %d job(s) claimed by a claim whose reply was lost",
+                self.worker_id,
+                len(found),
+            )
+        return found
+
     def _launch(self, job: JobRecord, gate: asyncio.Semaphore | None = None) -> None:
+        prior = self._by_job.get(job.id)
+        if prior is not None or job.id in self._completing:
+            self._reclaimed_while_running(prior, job)
+            return
+        self._start(job, gate)
+
+    def _reclaimed_while_running(self, prior: _Slot | None, job: JobRecord) -> None:
+        """This worker claimed ``job`` again while its earlier run had not ended (its lease
+        lapsed: heartbeats failing for a whole lease, a blocked loop). A run that still
+        holds nothing refused hands over to the new claim (it keeps running, now fenced by the
+        new lock version); otherwise the new claim waits for the old run to end."""
+        old = prior.state.job if prior is not None else self._completing[job.id].job
+        if prior is not None and not (prior.abandoned or prior.completed or prior.state.fenced):
+            log.warning(
+                "job %s: claimed again (lock version %s) while its run under lock version %s "
+                "was still going; that run continues under the new claim",
+                job.id,
+                job.lock_version,
+                old.lock_version,
+            )
+            del self._in_flight[(old.id, old.lock_version)]
+            prior.state.job = job
+            self._in_flight[(job.id, job.lock_version)] = prior
+            return
+        log.warning(
+            "job %s: claimed again (lock version %s) while its earlier run (lock version %s) "
+            "was ending; it starts once that run is over",
+            job.id,
+            job.lock_version,
+            old.lock_version,
+        )
+        self._deferred[job.id] = job
+
+    def _release_deferred(self, job_id: int) -> None:
+        if job_id in self._by_job or job_id in self._completing:
+            return
+        job = self._deferred.pop(job_id, None)
+        if job is not None:
+            self._start(job, None)
+
+    def _start(self, job: JobRecord, gate: asyncio.Semaphore | None) -> None:
         state = JobState(
             job,
             backend=self.backend,
@@ -322,7 +392,8 @@ class Engine:
             lease=self.opts.lease,
         )
         slot = _Slot(state)
-        self._in_flight[job.id] = slot
+        self._in_flight[(job.id, job.lock_version)] = slot
+        self._by_job[job.id] = slot
         self.hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
         task = self.loop.create_task(self._process(slot, gate))
         self._tasks.add(task)
@@ -343,7 +414,6 @@ class Engine:
     # -- one job ---------------------------------------------------------------------------
     async def _process(self, slot: _Slot, gate: asyncio.Semaphore | None) -> None:
         state = slot.state
-        job = state.job
         try:
             if gate is not None:
                 async with gate:
@@ -356,7 +426,12 @@ class Engine:
         except Exception as exc:  # a backend failure while finishing: the lease covers it
             self.report(exc)
         finally:
-            self._in_flight.pop(job.id, None)
+            job = state.job  # the claim it ended under (it may have taken over a newer one)
+            if self._in_flight.get((job.id, job.lock_version)) is slot:
+                del self._in_flight[(job.id, job.lock_version)]
+            if self._by_job.get(job.id) is slot:
+                del self._by_job[job.id]
+            self._release_deferred(job.id)
 
     async def _execute(self, slot: _Slot) -> None:
         state = slot.state
@@ -508,6 +583,8 @@ class Engine:
                 self.report(exc)
                 results = [None] * len(batch)
             for (state, _), ok in zip(batch, results, strict=False):
+                if ok is False and await self.outcomes.applied_by_me(state.job, COMPLETED):
+                    ok = True  # a retry after a lost reply: the first try was applied
                 self._completing.pop(state.job.id, None)
                 if ok:
                     self.hooks.emit(
@@ -515,6 +592,7 @@ class Engine:
                     )
                 elif ok is False:
                     log.warning("job %s: completion discarded (fenced off)", state.job.id)
+                self._release_deferred(state.job.id)
             if self._completions_may_unblock(batch):
                 self._kick_loop()
 
@@ -529,12 +607,15 @@ class Engine:
         )
 
     async def _complete(self, items: list[tuple[int, str, int, Any]]) -> list[bool | None]:
+        # Retried for as long as a lease lasts (not a fixed few tries): a server restart
+        # (a Redis AOF load takes seconds) must not turn finished runs into re-runs.
+        budget = self.opts.lease.total_seconds()
         if self._batch_complete or len(items) == 1:
-            return list(await with_retries(self.backend.complete_jobs, items))
+            return list(await with_retries(self.backend.complete_jobs, items, budget=budget))
         # The backend has no batch statement: complete concurrently over its pool instead
         # of one after another.
         results = await asyncio.gather(
-            *(with_retries(self.backend.complete_job, *item) for item in items),
+            *(with_retries(self.backend.complete_job, *item, budget=budget) for item in items),
             return_exceptions=True,
         )
         out: list[bool | None] = []
@@ -556,14 +637,23 @@ class Engine:
             self._hb_task = self.loop.create_task(self._heartbeat())
 
     async def _heartbeat(self) -> None:
-        while self._running or self._in_flight or self._completing:
+        while self._running or self._in_flight or self._completing or self._deferred:
             await asyncio.sleep(self.opts.heartbeat_interval)
-            ids = [i for i, s in self._in_flight.items() if not s.abandoned]
+            ids = [i for i, s in self._by_job.items() if not s.abandoned]
             ids.extend(self._completing)
+            ids.extend(self._deferred)
             if not ids:
                 continue
             try:
-                await self.backend.heartbeat(self.worker_id, ids, self.opts.lease)
+                # Retried like every other worker write, until the next beat is due: with
+                # connections dropping about once per interval a single try loses leases.
+                await with_retries(
+                    self.backend.heartbeat,
+                    self.worker_id,
+                    ids,
+                    self.opts.lease,
+                    budget=self.opts.heartbeat_interval,
+                )
             except Exception as exc:
                 self.report(exc)
 
@@ -613,15 +703,23 @@ class Engine:
                     await self._cron_hook()
                     next_cron = loop.time() + opts.poll_interval
                     continue
-                free = opts.concurrency - len(self._in_flight)
+                free = opts.concurrency - self.in_flight_count()
                 if free > 0:
                     want = min(free, opts.batch_size)
                     self._kick.clear()
                     try:
+                        if self._claim_unsure:
+                            recovered = await self._recover_claimed()
+                            self._claim_unsure = False
+                            for job in recovered:
+                                self._launch(job)
+                            if recovered:
+                                continue
                         jobs = await self._claim(want)
                         failures = 0
                     except Exception as exc:
                         failures += 1
+                        self._claim_unsure = self._claim_unsure or is_transient(exc)
                         self.report(exc)
                         backoff = min(opts.poll_interval, 0.05 * 2 ** min(failures, 8))
                         if not is_transient(exc):
@@ -635,7 +733,7 @@ class Engine:
                         continue
                 else:
                     self._kick.clear()
-                    if len(self._in_flight) < opts.concurrency:
+                    if self.in_flight_count() < opts.concurrency:
                         continue
                 await self._wait_kick(next_cron - loop.time())
         finally:

@@ -12,9 +12,10 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from dataqueue.backends.types import FailOutcome
 from dataqueue.errors import DataQueueError
 from dataqueue.lifecycle import DEFAULT_RETRY_DELAY, no_handler_message, plan_failure
-from dataqueue.records import FailureReason
+from dataqueue.records import FailureReason, JobRecord, JobStatus
 from dataqueue.worker.context import JobState, WaitSignal
 from dataqueue.worker.execution import error_message, retry_delay, with_retries
 
@@ -22,9 +23,14 @@ if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
     from dataqueue.hooks import EventEmitter
 
-__all__ = ["Outcomes"]
+__all__ = ["COMPLETED", "FAILED", "PARKED", "Outcomes"]
 
 log = logging.getLogger("dataqueue.worker")
+
+# Where each of the worker's fenced outcome writes leaves the job (for ``applied_by_me``).
+COMPLETED = frozenset({JobStatus.COMPLETED})
+FAILED = frozenset({JobStatus.FAILED})
+PARKED = frozenset({JobStatus.WAITING, JobStatus.PENDING})  # a wait whose token was done
 
 
 class Outcomes:
@@ -44,6 +50,29 @@ class Outcomes:
         self.worker_id = worker_id
         self.verbose = verbose
         self.report = report
+
+    async def applied_by_me(
+        self, job: JobRecord, statuses: frozenset[JobStatus]
+    ) -> JobRecord | None:
+        """A fenced outcome write was refused — after a retry, that may be because the first
+        try was applied and only its reply was lost. The store tells: the lock version
+        changes only when the job is claimed (or retried / reclaimed) again, and only the
+        holder of that lock version could have written the outcome, so a job in the
+        outcome's state with the lock version this worker held was put there by this run.
+        (If another worker already claimed it again, the run's result is reported fenced.)"""
+        try:
+            stored = await with_retries(self.backend.get_job, job.id)
+        except Exception as exc:
+            self.report(exc)
+            return None
+        if (
+            stored is None
+            or stored.status not in statuses
+            or stored.lock_version != job.lock_version
+        ):
+            return None
+        log.info("job %s: outcome already applied (its reply was lost)", job.id)
+        return stored
 
     async def no_handler(self, state: JobState) -> None:
         job = state.job
@@ -81,8 +110,13 @@ class Outcomes:
             self.backend.fail_job, job.id, self.worker_id, job.lock_version, plan
         )
         if not outcome.applied:
-            log.warning("job %s: failure discarded (fenced off)", job.id)
-            return
+            stored = await self.applied_by_me(job, FAILED)
+            if stored is None:
+                log.warning("job %s: failure discarded (fenced off)", job.id)
+                return
+            outcome = FailOutcome(
+                True, stored.next_attempt_at is not None, stored.dead_letter_job_id
+            )
         self.hooks.emit(
             "job:failed",
             {
@@ -104,7 +138,7 @@ class Outcomes:
             token_id=signal.token_id,
             step_data=state.step_data,
         )
-        if not ok:
+        if not ok and await self.applied_by_me(job, PARKED) is None:
             log.warning("job %s: wait discarded (fenced off)", job.id)
             return
         self.hooks.emit("job:waiting", {"job_id": job.id, "job_type": job.job_type})

@@ -157,6 +157,9 @@ class AsyncPostgresBackend(AsyncBackend):
             max_size=settings.max_size,
             open=False,
             configure=_configure,
+            # Test a connection before handing it out: one the server dropped (a restart,
+            # pg_terminate_backend, a failover) would fail the caller's first statement.
+            check=AsyncConnectionPool.check_connection,
         )
         self._opened = not self._owns_pool
         self._open_lock = asyncio.Lock()  # sync: self._open_lock = threading.Lock()
@@ -522,6 +525,10 @@ class AsyncPostgresBackend(AsyncBackend):
         row = await self._one(self._sql.cleanup_events, {"days": days_to_keep, "batch": batch_size})
         return int(row[0])
 
+    async def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        rows = await self._all(self._sql.held, {"worker": worker_id})
+        return [R.job_from_row(r) for r in rows]
+
     async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         rows = await self._all(
             self._sql.find_stuck,
@@ -744,15 +751,28 @@ class AsyncPostgresBackend(AsyncBackend):
         params = {"ids": list(job_ids), "worker": worker_id, "lease": lease}
         return await self._run(self._sql.heartbeat, params)
 
-    async def set_progress(self, job_id: int, progress: int) -> None:
-        await self._run(self._sql.set_progress, {"id": job_id, "progress": progress})
+    async def set_progress(
+        self, job_id: int, worker_id: str, lock_version: int, progress: int
+    ) -> bool:
+        params = {"id": job_id, "worker": worker_id, "version": lock_version}
+        return await self._run(self._sql.set_progress, {**params, "progress": progress}) > 0
 
-    async def set_output(self, job_id: int, output_json: str) -> None:
-        await self._run(self._sql.set_output, {"id": job_id, "output": output_json})
+    async def set_output(
+        self, job_id: int, worker_id: str, lock_version: int, output_json: str
+    ) -> bool:
+        params = {"id": job_id, "worker": worker_id, "version": lock_version}
+        return await self._run(self._sql.set_output, {**params, "output": output_json}) > 0
 
-    async def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
-        params = {"id": job_id, "step_data": dump_json(step_data, "step_data")}
-        await self._run(self._sql.set_step_data, params)
+    async def set_step_data(
+        self, job_id: int, worker_id: str, lock_version: int, step_data: dict[str, Any]
+    ) -> bool:
+        params = {
+            "id": job_id,
+            "worker": worker_id,
+            "version": lock_version,
+            "step_data": dump_json(step_data, "step_data"),
+        }
+        return await self._run(self._sql.set_step_data, params) > 0
 
     async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         await self._run(self._sql.set_pending_reason, {"job_type": job_type, "reason": reason})

@@ -159,6 +159,9 @@ class PostgresBackend(Backend):
             max_size=settings.max_size,
             open=False,
             configure=_configure,
+            # Test a connection before handing it out: one the server dropped (a restart,
+            # pg_terminate_backend, a failover) would fail the caller's first statement.
+            check=ConnectionPool.check_connection,
         )
         self._opened = not self._owns_pool
         self._open_lock = threading.Lock()
@@ -517,6 +520,10 @@ class PostgresBackend(Backend):
         row = self._one(self._sql.cleanup_events, {"days": days_to_keep, "batch": batch_size})
         return int(row[0])
 
+    def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        rows = self._all(self._sql.held, {"worker": worker_id})
+        return [R.job_from_row(r) for r in rows]
+
     def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         rows = self._all(
             self._sql.find_stuck,
@@ -737,15 +744,24 @@ class PostgresBackend(Backend):
         params = {"ids": list(job_ids), "worker": worker_id, "lease": lease}
         return self._run(self._sql.heartbeat, params)
 
-    def set_progress(self, job_id: int, progress: int) -> None:
-        self._run(self._sql.set_progress, {"id": job_id, "progress": progress})
+    def set_progress(self, job_id: int, worker_id: str, lock_version: int, progress: int) -> bool:
+        params = {"id": job_id, "worker": worker_id, "version": lock_version}
+        return self._run(self._sql.set_progress, {**params, "progress": progress}) > 0
 
-    def set_output(self, job_id: int, output_json: str) -> None:
-        self._run(self._sql.set_output, {"id": job_id, "output": output_json})
+    def set_output(self, job_id: int, worker_id: str, lock_version: int, output_json: str) -> bool:
+        params = {"id": job_id, "worker": worker_id, "version": lock_version}
+        return self._run(self._sql.set_output, {**params, "output": output_json}) > 0
 
-    def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
-        params = {"id": job_id, "step_data": dump_json(step_data, "step_data")}
-        self._run(self._sql.set_step_data, params)
+    def set_step_data(
+        self, job_id: int, worker_id: str, lock_version: int, step_data: dict[str, Any]
+    ) -> bool:
+        params = {
+            "id": job_id,
+            "worker": worker_id,
+            "version": lock_version,
+            "step_data": dump_json(step_data, "step_data"),
+        }
+        return self._run(self._sql.set_step_data, params) > 0
 
     def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         self._run(self._sql.set_pending_reason, {"job_type": job_type, "reason": reason})

@@ -865,24 +865,26 @@ SELECT count(*) FROM upd
             " AND status = 'processing'"
         )
 
+    # A handler's own writes (progress, output, step data) are fenced like its outcome: a
+    # worker that lost the job (lease lapsed, another worker took over) changes nothing.
     @cached_property
     def set_progress(self) -> str:
         return self._r(
-            "UPDATE {s}job_queue SET progress = %(progress)s, updated_at = now() WHERE id = %(id)s"
+            "UPDATE {s}job_queue j SET progress = %(progress)s, updated_at = now() WHERE " + _FENCE
         )
 
     @cached_property
     def set_output(self) -> str:
         return self._r(
-            "UPDATE {s}job_queue SET output = %(output)s::jsonb, updated_at = now()"
-            " WHERE id = %(id)s"
+            "UPDATE {s}job_queue j SET output = %(output)s::jsonb, updated_at = now() WHERE "
+            + _FENCE
         )
 
     @cached_property
     def set_step_data(self) -> str:
         return self._r(
-            "UPDATE {s}job_queue SET step_data = %(step_data)s::jsonb, updated_at = now()"
-            " WHERE id = %(id)s"
+            "UPDATE {s}job_queue j SET step_data = %(step_data)s::jsonb, updated_at = now()"
+            " WHERE " + _FENCE
         )
 
     @cached_property
@@ -1012,6 +1014,13 @@ WITH victims AS (
 del AS (DELETE FROM {s}job_events e USING victims v WHERE e.id = v.id RETURNING 1)
 SELECT count(*) FROM del
 """
+        )
+
+    @cached_property
+    def held(self) -> str:
+        return self._r(
+            "SELECT {cols} FROM {s}job_queue"
+            " WHERE status = 'processing' AND locked_by = %(worker)s ORDER BY id"
         )
 
     @cached_property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -77,6 +78,11 @@ def _errors() -> Iterator[None]:
         raise BackendError(f"redis error: {exc}") from exc
 
 
+def _finished(waiter: Any) -> bool:
+    """Whether a waiter of wait_for_work (a task; a thread in the blocking twin) has ended."""
+    return not waiter.is_alive()
+
+
 def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
@@ -95,7 +101,10 @@ class RedisBackend(Backend):
         self._owns_client = settings.owns_client
         self.keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
-        self._wake: Any = None  # pub/sub subscription to the wake channel, made on first wait
+        # Pub/sub subscriptions to the wake channel, one per waiter (the task — thread in the
+        # blocking twin — calling wait_for_work), made on its first wait: two processors of
+        # one queue must not read one connection at once.
+        self._wakes: dict[Any, Any] = {}
         self._wake_supported = True
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -173,10 +182,10 @@ class RedisBackend(Backend):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._wake is not None:
+        wakes, self._wakes = self._wakes, {}
+        for wake in wakes.values():
             with contextlib.suppress(redis.exceptions.RedisError):
-                self._wake.close()
-            self._wake = None
+                wake.close()
         if self._owns_client:
             with contextlib.suppress(redis.exceptions.RedisError):
                 self.client.close()
@@ -297,6 +306,13 @@ class RedisBackend(Backend):
         keep = _us(timedelta(days=days_to_keep))
         return int(self._run("cleanup_events", [keep, max(1, batch_size)]))
 
+    def held_jobs(self, worker_id: str) -> list[JobRecord]:
+        # A read (no script needed): the processing set, filtered by lock holder.
+        with _errors():
+            ids = dec(self.client.zrange(self.keys.status("processing"), 0, -1))
+        jobs = self._jobs(ids)
+        return sorted((j for j in jobs if j.locked_by == worker_id), key=lambda j: j.id)
+
     def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
         max_age = int(max_processing_time_minutes * 60 * _US_PER_S)
         ids = self._run("reclaim", [max_age, MAINTENANCE_CHUNK])
@@ -403,16 +419,23 @@ class RedisBackend(Backend):
             return 0
         return int(self._run("heartbeat", [worker_id, _us(lease), *job_ids]))
 
-    def set_progress(self, job_id: int, progress: int) -> None:
-        self._run("job_fields", ["set", job_id, "progress", int(progress)])
+    def _set_field(
+        self, job_id: int, worker_id: str, lock_version: int, field: str, value: Any
+    ) -> bool:
+        args = ["set", job_id, worker_id, lock_version, field, value]
+        return int(self._run("job_fields", args)) == 1
 
-    def set_output(self, job_id: int, output_json: str) -> None:
-        self._run("job_fields", ["set", job_id, "output", output_json])
+    def set_progress(self, job_id: int, worker_id: str, lock_version: int, progress: int) -> bool:
+        return self._set_field(job_id, worker_id, lock_version, "progress", int(progress))
 
-    def set_step_data(self, job_id: int, step_data: dict[str, Any]) -> None:
-        self._run(
-            "job_fields", ["set", job_id, "step_data", json.dumps(step_data, ensure_ascii=False)]
-        )
+    def set_output(self, job_id: int, worker_id: str, lock_version: int, output_json: str) -> bool:
+        return self._set_field(job_id, worker_id, lock_version, "output", output_json)
+
+    def set_step_data(
+        self, job_id: int, worker_id: str, lock_version: int, step_data: dict[str, Any]
+    ) -> bool:
+        text = json.dumps(step_data, ensure_ascii=False)
+        return self._set_field(job_id, worker_id, lock_version, "step_data", text)
 
     def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         filters = JobFilters(job_type=job_type)
@@ -438,7 +461,10 @@ class RedisBackend(Backend):
                 return True
             if due_in < block:
                 block, due_first = due_in, True
-        if self._wake is None and self._wake_supported:
+        waiter = threading.current_thread()
+        self._drop_finished_waiters()
+        wake = self._wakes.get(waiter)
+        if wake is None and self._wake_supported:
             try:
                 wake = self.client.pubsub(ignore_subscribe_messages=True)
                 wake.subscribe(self.keys.wake)
@@ -447,9 +473,9 @@ class RedisBackend(Backend):
             except redis.exceptions.RedisError as exc:
                 raise BackendError(f"redis error: {exc}") from exc
             else:
-                self._wake = wake
+                self._wakes[waiter] = wake
                 return True
-        if self._wake is None:
+        if wake is None:
             time.sleep(block)
             return due_first
         try:
@@ -457,16 +483,23 @@ class RedisBackend(Backend):
             deadline = time.monotonic() + block
             got = None
             while got is None and (left := deadline - time.monotonic()) > 0:
-                got = self._wake.get_message(timeout=left)
+                got = wake.get_message(timeout=left)
             if got is not None:
-                while self._wake.get_message(timeout=0.0) is not None:
+                while wake.get_message(timeout=0.0) is not None:
                     pass  # one wake-up is enough for everything published so far
         except redis.exceptions.RedisError as exc:
-            wake, self._wake = self._wake, None
+            self._wakes.pop(waiter, None)
             with contextlib.suppress(redis.exceptions.RedisError):
                 wake.close()
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None or due_first
+
+    def _drop_finished_waiters(self) -> None:
+        """Close the subscriptions of waiters that have ended (a stopped processor)."""
+        for waiter in [w for w in self._wakes if _finished(w)]:
+            wake = self._wakes.pop(waiter)
+            with contextlib.suppress(redis.exceptions.RedisError):
+                wake.close()
 
     # -- tokens ------------------------------------------------------------------------------
 

@@ -124,7 +124,8 @@ def job_from_hash(h: Mapping[str, str]) -> JobRecord:
         idempotency_key=h.get("idempotency_key"),
         wait_until=_opt_time(h, "wait_until"),
         wait_token_id=h.get("wait_token_id"),
-        step_data=json.loads(h["step_data"]) if "step_data" in h else None,
+        # {} when none was stored, as on PostgreSQL (its column defaults to an empty object).
+        step_data=json.loads(h["step_data"]) if "step_data" in h else {},
         progress=_opt_int(h, "progress"),
         output=json.loads(h["output"]) if "output" in h else None,
         retry_delay=_opt_int(h, "retry_delay"),

@@ -1,0 +1,77 @@
+"""Deterministic fault injection at one exact point of a backend call (test-only).
+
+``Faulty(backend)`` delegates every attribute to a real asyncio backend; a method listed in
+``faults`` runs through an injector instead, which decides per call what happens:
+
+- ``"before"``: raise a transient ``BackendError`` without calling the server (a connection that
+  dropped before the request left);
+- ``"after"``: call the server (the call is applied), then raise as if the reply was lost;
+- ``"ok"`` / ``None``: call through.
+
+An injector is a list of actions (consumed one per call, then "ok") or a callable returning the
+action. ``pause(name)`` makes calls of ``name`` wait until ``resume(name)`` (a paused
+heartbeat). Every call is counted in ``calls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from dataqueue.errors import BackendError
+
+Action = str | None
+
+
+class Faulty:
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.faults: dict[str, list[Action] | Callable[..., Action]] = {}
+        self.calls: dict[str, int] = defaultdict(int)
+        self.injected: dict[str, int] = defaultdict(int)
+        self._paused: dict[str, asyncio.Event] = {}
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(faulty, AsyncBackend) holds
+        return type(self._real)
+
+    def pause(self, name: str) -> None:
+        self._paused[name] = asyncio.Event()
+
+    def resume(self, name: str) -> None:
+        event = self._paused.pop(name, None)
+        if event is not None:
+            event.set()
+
+    def _action(self, name: str, args: tuple[Any, ...]) -> Action:
+        plan = self.faults.get(name)
+        if plan is None:
+            return None
+        if callable(plan):
+            return plan(*args)
+        return plan.pop(0) if plan else None
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if not inspect.iscoroutinefunction(attr) or name.startswith("_"):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            paused = self._paused.get(name)
+            if paused is not None:
+                await paused.wait()
+            action = self._action(name, args)
+            if action == "before":
+                self.injected[name] += 1
+                raise BackendError(f"injected: connection lost before {name}")
+            result = await attr(*args, **kwargs)
+            if action == "after":
+                self.injected[name] += 1
+                raise BackendError(f"injected: connection lost after the server applied {name}")
+            return result
+
+        return call
