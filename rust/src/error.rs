@@ -20,6 +20,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of [`ErrorKind::index`].
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Dependency,
+        ErrorKind::Cycle,
+        ErrorKind::UnknownPrerequisite,
+        ErrorKind::InvalidFilter,
+        ErrorKind::InvalidJob,
+    ];
+
+    /// Position in [`ErrorKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Name of the matching exception class in `dataqueue.errors`.
     pub fn python_class(self) -> &'static str {
         match self {

@@ -6,21 +6,32 @@
 
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::error::{CoreError, ErrorKind};
 use crate::{backoff, batch, dag, tags};
 
+/// The `dataqueue.errors` classes, looked up once per interpreter (indexed by `ErrorKind`).
+static ERROR_CLASSES: GILOnceCell<Vec<Py<PyAny>>> = GILOnceCell::new();
+
+fn error_classes(py: Python<'_>) -> PyResult<&Vec<Py<PyAny>>> {
+    ERROR_CLASSES.get_or_try_init(py, || {
+        let module = py.import("dataqueue.errors")?;
+        ErrorKind::ALL
+            .iter()
+            .map(|kind| module.getattr(kind.python_class()).map(Bound::unbind))
+            .collect()
+    })
+}
+
 /// Turn a core error into the matching `dataqueue.errors` exception.
 fn raise(py: Python<'_>, err: CoreError) -> PyErr {
-    match py
-        .import("dataqueue.errors")
-        .and_then(|module| module.getattr(err.kind.python_class()))
-        .and_then(|class| class.call1((err.message,)))
+    match error_classes(py).and_then(|classes| classes[err.kind.index()].call1(py, (err.message,)))
     {
-        Ok(exc) => PyErr::from_value(exc),
-        Err(import_failed) => import_failed,
+        Ok(exc) => PyErr::from_value(exc.into_bound(py)),
+        Err(lookup_failed) => lookup_failed,
     }
 }
 

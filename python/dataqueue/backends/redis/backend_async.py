@@ -133,8 +133,9 @@ class AsyncRedisBackend(AsyncBackend):
     async def _scan(
         self, index: str, *, want: int, offset: int, cursor: int | None, match: Any = None
     ) -> list[str]:
-        """Ids of ``index`` newest first (below ``cursor``), filtered by ``match(row)`` on
-        FILTER_FIELDS, skipping ``offset`` matches; reads the index a chunk at a time."""
+        """Ids of ``index`` newest first (below ``cursor``), filtered by ``match(rows)`` (one
+        flag per row of FILTER_FIELDS), skipping ``offset`` matches; reads the index a chunk at
+        a time."""
         hi = f"({cursor}" if cursor else "+inf"
         if match is None:
             with _errors():
@@ -158,8 +159,8 @@ class AsyncRedisBackend(AsyncBackend):
                     for i in ids:
                         pipe.hmget(self.keys.job(i), codec.FILTER_FIELDS)
                     rows = dec(await pipe.execute())
-            for i, row in zip(ids, rows, strict=True):
-                if not match(row):
+            for i, ok in zip(ids, match(rows), strict=True):
+                if not ok:
                     continue
                 if skipped < offset:
                     skipped += 1
@@ -181,7 +182,7 @@ class AsyncRedisBackend(AsyncBackend):
             want=2**62,
             offset=0,
             cursor=None,
-            match=lambda row: codec.job_matches(row, filters, status),
+            match=lambda rows: codec.jobs_matching(rows, filters, status),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class AsyncRedisBackend(AsyncBackend):
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
     ) -> list[JobRecord]:
         index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
-        match = None if filters.is_empty else (lambda row: codec.job_matches(row, filters))
+        match = None if filters.is_empty else (lambda rows: codec.jobs_matching(rows, filters))
         ids = await self._scan(
             index, want=limit, offset=0 if cursor else offset, cursor=cursor, match=match
         )
@@ -259,7 +260,7 @@ class AsyncRedisBackend(AsyncBackend):
             want=limit,
             offset=offset,
             cursor=None,
-            match=lambda row: codec.job_matches(row, filters),
+            match=lambda rows: codec.jobs_matching(rows, filters),
         )
         return await self._jobs(ids)
 

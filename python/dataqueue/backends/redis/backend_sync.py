@@ -134,8 +134,9 @@ class RedisBackend(Backend):
     def _scan(
         self, index: str, *, want: int, offset: int, cursor: int | None, match: Any = None
     ) -> list[str]:
-        """Ids of ``index`` newest first (below ``cursor``), filtered by ``match(row)`` on
-        FILTER_FIELDS, skipping ``offset`` matches; reads the index a chunk at a time."""
+        """Ids of ``index`` newest first (below ``cursor``), filtered by ``match(rows)`` (one
+        flag per row of FILTER_FIELDS), skipping ``offset`` matches; reads the index a chunk at
+        a time."""
         hi = f"({cursor}" if cursor else "+inf"
         if match is None:
             with _errors():
@@ -153,8 +154,8 @@ class RedisBackend(Backend):
                     for i in ids:
                         pipe.hmget(self.keys.job(i), codec.FILTER_FIELDS)
                     rows = dec(pipe.execute())
-            for i, row in zip(ids, rows, strict=True):
-                if not match(row):
+            for i, ok in zip(ids, match(rows), strict=True):
+                if not ok:
                     continue
                 if skipped < offset:
                     skipped += 1
@@ -176,7 +177,7 @@ class RedisBackend(Backend):
             want=2**62,
             offset=0,
             cursor=None,
-            match=lambda row: codec.job_matches(row, filters, status),
+            match=lambda rows: codec.jobs_matching(rows, filters, status),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -217,7 +218,7 @@ class RedisBackend(Backend):
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
     ) -> list[JobRecord]:
         index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
-        match = None if filters.is_empty else (lambda row: codec.job_matches(row, filters))
+        match = None if filters.is_empty else (lambda rows: codec.jobs_matching(rows, filters))
         ids = self._scan(
             index, want=limit, offset=0 if cursor else offset, cursor=cursor, match=match
         )
@@ -252,7 +253,7 @@ class RedisBackend(Backend):
             want=limit,
             offset=offset,
             cursor=None,
-            match=lambda row: codec.job_matches(row, filters),
+            match=lambda rows: codec.jobs_matching(rows, filters),
         )
         return self._jobs(ids)
 

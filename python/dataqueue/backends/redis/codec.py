@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from dataqueue import _core
 from dataqueue.backends.types import CronInput
-from dataqueue.options import JobFilters, NewJob, TagFilter
+from dataqueue.options import JobFilters, NewJob
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -34,8 +34,8 @@ __all__ = [
     "event_from_json",
     "from_us",
     "job_from_hash",
-    "job_matches",
     "job_specs",
+    "jobs_matching",
     "to_us",
     "token_from_hash",
 ]
@@ -305,9 +305,24 @@ def cron_input_values(schedule: CronInput) -> dict[str, str]:
 # -- filtering ------------------------------------------------------------------------------
 
 
-def job_matches(row: Sequence[str | None], filters: JobFilters, status: str | None = None) -> bool:
-    """Does a row of FILTER_FIELDS satisfy ``filters`` (and ``status`` when given)?"""
-    st, job_type, priority, run_at, tags = row
+def jobs_matching(
+    rows: Sequence[Sequence[str | None]], filters: JobFilters, status: str | None = None
+) -> list[bool]:
+    """Which rows of FILTER_FIELDS satisfy ``filters`` (and ``status`` when given). The tag
+    test of the whole chunk is one call into the Rust core (``tags_match_many``)."""
+    out = [_fields_match(row, filters, status) for row in rows]
+    tag_filter = filters.tags
+    if tag_filter is not None:
+        picked = [i for i, ok in enumerate(out) if ok]
+        lists = [json.loads(t) if (t := rows[i][4]) else None for i in picked]
+        matched = _core.tags_match_many(lists, list(tag_filter.values), tag_filter.mode.value)
+        for i, ok in zip(picked, matched, strict=True):
+            out[i] = ok
+    return out
+
+
+def _fields_match(row: Sequence[str | None], filters: JobFilters, status: str | None) -> bool:
+    st, job_type, priority, run_at, _tags = row
     if st is None:
         return False  # deleted while we scanned
     if status is not None and st != status:
@@ -329,12 +344,7 @@ def job_matches(row: Sequence[str | None], filters: JobFilters, status: str | No
             }[op]
             if not ok:
                 return False
-    return filters.tags is None or tags_match(tags, filters.tags)
-
-
-def tags_match(tags_json: str | None, tag_filter: TagFilter) -> bool:
-    tags = None if tags_json is None else json.loads(tags_json)
-    return bool(_core.tags_match(tags, list(tag_filter.values), tag_filter.mode.value))
+    return True
 
 
 def index_for(
