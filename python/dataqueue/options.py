@@ -33,7 +33,17 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH: Final = 255
+# Integer bounds, one home for both backends: a value outside its bound is rejected up front
+# with the argument named, never left to the storage ("bigint out of range", a Lua error).
 INT32_MAX: Final = 2**31 - 1
+#: Ids, limits, offsets, cursors: PostgreSQL bigint.
+INT64_MAX: Final = 2**63 - 1
+#: Batch sizes (cleanup): one statement / script run never handles more rows than this.
+MAX_BATCH_SIZE: Final = INT32_MAX
+#: ``timeout_ms`` and integers inside JSON values: within it a double (Redis's Lua numbers,
+#: JavaScript) holds the value exactly, and PostgreSQL's jsonb output of a float can be told
+#: from an integer (see ``json_int_or_float``).
+MAX_SAFE_INT: Final = 2**53 - 1
 
 _UNSET: Any = object()
 
@@ -74,25 +84,98 @@ def _c_encoder_works() -> bool:
 _encode: Final = _encode_c if _c_encoder_works() else _ENCODER.encode
 
 
-def dump_json(value: Any, what: str = "payload") -> str:
-    """Serialise ``value`` as JSON or raise ``InvalidJobError`` naming what was wrong."""
-    try:
-        return _encode(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidJobError(f"{what} is not JSON-serialisable: {exc}") from None
-
-
 # A JSON-escaped NUL: ``\u0000`` preceded by an even number of backslashes.
 _ESCAPED_NUL: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+# A number token long enough to be outside ±MAX_SAFE_INT (or a long digit run in a string:
+# then the slow exact check below decides).
+_LONG_DIGITS: Final = re.compile(r"[0-9]{16}")
+
+
+def _unsafe_int(value: Any) -> Any:
+    """The first integer outside ±MAX_SAFE_INT inside a JSON-able value, or None."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is int or (isinstance(v, int) and not isinstance(v, bool)):
+            if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                return v
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return None
+
+
+def dump_json(value: Any, what: str = "payload", error: type[Exception] = InvalidJobError) -> str:
+    """Serialise ``value`` as JSON that both backends store and read back exactly, or raise
+    ``error`` (``InvalidJobError`` by default) naming ``what`` was wrong: not serialisable,
+    nested too deep, a NUL character or a lone surrogate in a string (PostgreSQL's jsonb and
+    UTF-8 cannot hold them), or an integer beyond ±(2**53 - 1)."""
+    try:
+        text: str = _encode(value)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{what} is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise error(f"{what} is nested too deeply to be stored as JSON") from None
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
+        raise error(f"{what} contains a NUL character (\\x00), which cannot be stored")
+    if not text.isascii() and not _utf8_ok(text):
+        raise error(f"{what} contains a lone surrogate character, which cannot be stored")
+    if _LONG_DIGITS.search(text) is not None:
+        big = _unsafe_int(value)
+        if big is not None:
+            raise error(
+                f"{what} contains the integer {big}, outside ±{MAX_SAFE_INT} (the range JSON "
+                "numbers keep exactly); store it as a string"
+            )
+    return text
 
 
 def dump_payload(value: Any) -> str:
-    """``dump_json`` for a job payload, which must not hold a NUL character: PostgreSQL's
-    jsonb cannot store one, so both backends reject it the same way."""
-    text = dump_json(value)
-    if "\\u0000" in text and _ESCAPED_NUL.search(text):
-        raise InvalidJobError("payload contains a NUL character (\\x00), which cannot be stored")
-    return text
+    """``dump_json`` for a job payload."""
+    return dump_json(value)
+
+
+def json_int_or_float(text: str) -> int | float:
+    """``parse_int`` for JSON read back from PostgreSQL: jsonb prints a float such as 1e300 as
+    its digits, and ``dump_json`` admits no integer beyond ±MAX_SAFE_INT, so such digits were
+    a float."""
+    value = int(text)
+    return value if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else float(text)
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(value: str, what: str, error: type[Exception] = InvalidJobError) -> str:
+    """Reject a string the storage cannot hold alike on both backends: a NUL character
+    (PostgreSQL text) or a lone surrogate (not encodable as UTF-8)."""
+    if "\x00" in value:
+        raise error(f"{what} contains a NUL character: {value[:40]!r}")
+    if not value.isascii() and not _utf8_ok(value):
+        raise error(f"{what} contains a lone surrogate character: {value[:40]!r}")
+    return value
+
+
+def check_int(
+    value: Any,
+    what: str,
+    *,
+    minimum: int,
+    maximum: int,
+    error: type[Exception] = InvalidJobError,
+) -> int:
+    """An int (not a bool) within [minimum, maximum], else ``error`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{what} must be an integer, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise error(f"{what} must be between {minimum} and {maximum}, got {value}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +249,17 @@ class NewJob:
 # -- field validators -------------------------------------------------------------------------
 
 
+def _sorted_names(keys: Any) -> list[str]:
+    """Unknown keys for a message (a caller's mapping may mix key types)."""
+    return sorted(str(k) for k in keys)
+
+
 def _name(value: Any, what: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
         raise InvalidJobError(f"{what} must be a non-empty string, got {value!r}")
-    if "\x00" in value:
-        raise InvalidJobError(f"{what} contains a NUL character: {value!r}")
+    check_text(value, what)
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidJobError(
             f"{what} is longer than {MAX_NAME_LENGTH} characters: {value[:40]!r}…"
@@ -195,7 +282,8 @@ def _int(
     if minimum is not None and value < minimum:
         raise InvalidJobError(f"{what} must be >= {minimum}, got {value}")
     if value > maximum or value < -maximum - 1:
-        raise InvalidJobError(f"{what} is out of range: {value}")
+        low = -maximum - 1 if minimum is None else minimum
+        raise InvalidJobError(f"{what} must be between {low} and {maximum}, got {value}")
     return value
 
 
@@ -207,15 +295,43 @@ def _bool(value: Any, what: str, *, optional: bool = False) -> bool | None:
     return value
 
 
-def aware_datetime(value: Any, what: str) -> datetime:
+#: Datetimes a job stores (run_at, wait_until) lie in [MIN_STORED_DATETIME,
+#: MAX_STORED_DATETIME). Redis keeps times as microseconds in Lua numbers (doubles), exact
+#: only up to 2**53 µs from 1970 (about 1684 to 2255); this rounder range is enforced on both
+#: backends alike, so what is stored is what is read back and no stored time can overflow.
+MIN_STORED_DATETIME: Final = datetime(1900, 1, 1, tzinfo=timezone.utc)
+MAX_STORED_DATETIME: Final = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def aware_datetime(value: Any, what: str, error: type[Exception] = InvalidJobError) -> datetime:
     """Datetimes must carry a time zone: a naive one is ambiguous, so it is rejected."""
     if not isinstance(value, datetime):
-        raise InvalidJobError(f"{what} must be a datetime, got {value!r}")
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise InvalidJobError(
+        raise error(f"{what} must be a datetime, got {value!r}")
+    try:
+        offset = None if value.tzinfo is None else value.tzinfo.utcoffset(value)
+    except Exception as exc:  # a broken tzinfo implementation
+        raise error(f"{what} has an invalid time zone: {exc}") from None
+    if offset is None:
+        raise error(
             f"{what} must be timezone-aware (e.g. datetime.now(timezone.utc)), got naive {value!r}"
         )
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise error(
+            f"{what} is outside the datetime range once converted to UTC: {value!r}"
+        ) from None
+
+
+def stored_datetime(value: Any, what: str, error: type[Exception] = InvalidJobError) -> datetime:
+    """``aware_datetime`` for a time the queue stores: also within the storable range."""
+    when = aware_datetime(value, what, error)
+    if not MIN_STORED_DATETIME <= when < MAX_STORED_DATETIME:
+        raise error(
+            f"{what} must be from {MIN_STORED_DATETIME.date()} to before "
+            f"{MAX_STORED_DATETIME.date()} (UTC), got {value.isoformat()}"
+        )
+    return when
 
 
 def _tags(value: Any, what: str) -> tuple[str, ...] | None:
@@ -242,7 +358,7 @@ def _group(value: Any) -> tuple[str | None, str | None]:
     elif isinstance(value, Mapping):
         unknown = set(value) - {"id", "tier"}
         if unknown:
-            raise InvalidJobError(f"group has unknown keys: {sorted(unknown)}")
+            raise InvalidJobError(f"group has unknown keys: {_sorted_names(unknown)}")
         gid, tier = value.get("id"), value.get("tier")
     else:
         raise InvalidJobError(f"group must be a JobGroup, mapping or string, got {value!r}")
@@ -252,13 +368,16 @@ def _group(value: Any) -> tuple[str | None, str | None]:
 def _depends_on(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | None]:
     if value is None:
         return None, None
+    ids: Any
+    tags: Any
     if isinstance(value, DependsOn):
         ids, tags = value.job_ids, value.tags
     elif isinstance(value, Mapping):
         unknown = set(value) - {"job_ids", "tags"}
         if unknown:
-            raise DependencyError(f"depends_on has unknown keys: {sorted(unknown)}")
-        ids, tags = value.get("job_ids") or (), value.get("tags") or ()
+            raise DependencyError(f"depends_on has unknown keys: {_sorted_names(unknown)}")
+        ids, tags = value.get("job_ids"), value.get("tags")
+        ids = () if ids is None else ids
     else:
         raise DependencyError(f"depends_on must be a DependsOn or a mapping, got {value!r}")
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence | set | frozenset):
@@ -269,6 +388,8 @@ def _depends_on(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | N
             raise DependencyError(f"depends_on.job_ids entries must be ints, got {job_id!r}")
         if job_id == 0:
             raise DependencyError("depends_on.job_ids: 0 is not a job id")
+        if not -INT64_MAX - 1 <= job_id <= INT64_MAX:
+            raise DependencyError(f"depends_on.job_ids: {job_id} is outside the 64-bit id range")
         seen[job_id] = None
     try:
         norm_tags = _tags(tags, "depends_on.tags")
@@ -307,16 +428,17 @@ _set_depends_on_tags: Final = _slot_setter("depends_on_tags")
 assert len(fields(NewJob)) == 17, "update _build for the new NewJob field"
 
 _DEPENDS_ON_KEYS: Final = frozenset({"job_ids", "tags"})
+_ID_MIN: Final = -INT64_MAX - 1
 
 
 def _depends_on_fast(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | None]:
     """``_depends_on`` for the usual shape (a dict of non-zero int ids, no tags); anything
     else goes to ``_depends_on``, which validates it and words the errors."""
     if type(value) is dict and value.keys() <= _DEPENDS_ON_KEYS:
-        ids = value.get("job_ids") or ()
-        if not (value.get("tags") or ()) and type(ids) in (list, tuple):
+        ids = value.get("job_ids", ())
+        if value.get("tags") is None and type(ids) in (list, tuple):
             for job_id in ids:
-                if type(job_id) is not int or job_id == 0:
+                if type(job_id) is not int or job_id == 0 or not _ID_MIN <= job_id <= INT64_MAX:
                     break
             else:
                 if len(ids) > 1:
@@ -348,8 +470,13 @@ def _build(
     group_id, group_tier = (None, None) if group is None else _group(group)
     dep_ids, dep_tags = (None, None) if depends_on is None else _depends_on_fast(depends_on)
     if timeout_ms is not None:
-        timeout_ms = _int(timeout_ms, "timeout_ms", minimum=1, optional=True, maximum=2**53)
-    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH or "\x00" in job_type:
+        timeout_ms = _int(timeout_ms, "timeout_ms", minimum=1, optional=True, maximum=MAX_SAFE_INT)
+    if (
+        type(job_type) is not str
+        or not 0 < len(job_type) <= MAX_NAME_LENGTH
+        or "\x00" in job_type
+        or not job_type.isascii()
+    ):
         job_type = _name(job_type, "job_type")
     payload_json = "null" if payload is None else dump_payload(payload)
     if type(max_attempts) is not int or not 1 <= max_attempts <= INT32_MAX:
@@ -357,7 +484,7 @@ def _build(
     if type(priority) is not int or not -INT32_MAX - 1 <= priority <= INT32_MAX:
         priority = _int(priority, "priority")
     if run_at is not None:
-        run_at = aware_datetime(run_at, "run_at")
+        run_at = stored_datetime(run_at, "run_at")
     if force_kill_on_timeout is not False and force_kill_on_timeout is not True:
         force_kill_on_timeout = bool(_bool(force_kill_on_timeout, "force_kill_on_timeout"))
     if tags is not None:
@@ -405,7 +532,12 @@ def _normalize_basic(job: dict[str, Any]) -> NewJob:
         raise InvalidJobError("job_type is required")
     depends_on = job.get("depends_on")
     dep_ids, dep_tags = (None, None) if depends_on is None else _depends_on_fast(depends_on)
-    if type(job_type) is not str or not 0 < len(job_type) <= MAX_NAME_LENGTH or "\x00" in job_type:
+    if (
+        type(job_type) is not str
+        or not 0 < len(job_type) <= MAX_NAME_LENGTH
+        or "\x00" in job_type
+        or not job_type.isascii()
+    ):
         job_type = _name(job_type, "job_type")
     payload = job.get("payload")
     new = _new_object(NewJob)
@@ -455,7 +587,7 @@ def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
         raise InvalidJobError(f"a job must be JobOptions or a mapping, got {type(job).__name__}")
     if not job.keys() <= JOB_OPTION_NAMES:
         unknown = set(job) - JOB_OPTION_NAMES
-        raise InvalidJobError(f"unknown job option(s): {sorted(unknown)}")
+        raise InvalidJobError(f"unknown job option(s): {_sorted_names(unknown)}")
     get = job.get
     job_type = get("job_type", _UNSET)
     if job_type is _UNSET:
@@ -519,18 +651,30 @@ class JobFilters:
         if filters is None:
             return cls()
         if isinstance(filters, JobFilters):
-            return filters
+            # Built by the caller without validation: check it like a mapping.
+            filters = {f.name: getattr(filters, f.name) for f in fields(JobFilters)}
         if not isinstance(filters, Mapping):
             raise InvalidFilterError(f"filters must be a mapping, got {filters!r}")
         unknown = set(filters) - {"job_type", "priority", "run_at", "tags"}
         if unknown:
-            raise InvalidFilterError(f"unknown filter key(s): {sorted(unknown)}")
-        job_type = filters.get("job_type") or None
-        if job_type is not None and not isinstance(job_type, str):
-            raise InvalidFilterError(f"job_type filter must be a string, got {job_type!r}")
+            raise InvalidFilterError(f"unknown filter key(s): {_sorted_names(unknown)}")
+        # Only the documented empty forms mean "no filter": an absent key or None, and ""
+        # for job_type; a wrong-typed falsy value (0, [], False) is an error, never silently
+        # "match everything".
+        job_type = filters.get("job_type")
+        if job_type == "":
+            job_type = None
+        elif job_type is not None:
+            job_type = _filter_name(job_type, "job_type filter")
         priority = filters.get("priority")
-        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
-            raise InvalidFilterError(f"priority filter must be an int, got {priority!r}")
+        if priority is not None:
+            priority = check_int(
+                priority,
+                "priority filter",
+                minimum=-INT32_MAX - 1,
+                maximum=INT32_MAX,
+                error=InvalidFilterError,
+            )
         return cls(
             job_type,
             priority,
@@ -550,8 +694,13 @@ class JobFilters:
 
 
 def _filter_dt(value: Any, what: str) -> datetime:
+    # Any aware datetime is a valid bound: both backends compare it exactly.
+    return aware_datetime(value, what, InvalidFilterError)
+
+
+def _filter_name(value: Any, what: str) -> str:
     try:
-        return aware_datetime(value, what)
+        return str(_name(value, what))
     except InvalidJobError as exc:
         raise InvalidFilterError(str(exc)) from None
 
@@ -560,14 +709,14 @@ def _parse_run_at(value: Any) -> RunAtFilter | None:
     if value is None:
         return None
     if isinstance(value, RunAtFilter):
-        return value
+        value = {op: getattr(value, op) for op in _RUN_AT_OPS}
     if isinstance(value, datetime):
         return RunAtFilter(eq=_filter_dt(value, "run_at filter"))
     if not isinstance(value, Mapping):
         raise InvalidFilterError(f"run_at filter must be a datetime or a mapping, got {value!r}")
     unknown = set(value) - set(_RUN_AT_OPS)
     if unknown:
-        raise InvalidFilterError(f"unknown run_at operator(s): {sorted(unknown)}")
+        raise InvalidFilterError(f"unknown run_at operator(s): {_sorted_names(unknown)}")
     bounds = {op: _filter_dt(v, f"run_at.{op}") for op, v in value.items() if v is not None}
     return RunAtFilter(**bounds) if bounds else None
 
@@ -575,7 +724,7 @@ def _parse_run_at(value: Any) -> RunAtFilter | None:
 def parse_tag_mode(mode: Any) -> TagQueryMode:
     try:
         return TagQueryMode(mode)
-    except ValueError:
+    except (ValueError, TypeError):
         raise InvalidFilterError(
             f"tag mode must be one of all, any, none, exact; got {mode!r}"
         ) from None
@@ -585,21 +734,23 @@ def parse_tag_filter(value: Any) -> TagFilter | None:
     if value is None:
         return None
     if isinstance(value, TagFilter):
-        return value
+        value = {"values": value.values, "mode": value.mode}
     if not isinstance(value, Mapping):
         raise InvalidFilterError(
             f"tags filter must be {{'values': [...], 'mode': ...}}, got {value!r}"
         )
     unknown = set(value) - {"values", "mode"}
     if unknown:
-        raise InvalidFilterError(f"unknown tags filter key(s): {sorted(unknown)}")
+        raise InvalidFilterError(f"unknown tags filter key(s): {_sorted_names(unknown)}")
+    mode = parse_tag_mode(value.get("mode", "all"))
+    raw = value.get("values")
     try:
-        values = _tags(value.get("values") or (), "tags filter values")
+        values = _tags(() if raw is None else raw, "tags filter values")
     except InvalidJobError as exc:
         raise InvalidFilterError(str(exc)) from None
     if not values:
-        return None  # an empty tag filter matches everything, so it is no filter
-    return TagFilter(values, parse_tag_mode(value.get("mode", "all")))
+        return None  # an empty tag list (with a valid mode) matches everything: no filter
+    return TagFilter(values, mode)
 
 
 # -- edits ------------------------------------------------------------------------------------
@@ -641,9 +792,9 @@ class JobUpdates:
             elif key == "priority":
                 out[key] = _int(value, key)
             elif key == "run_at":
-                out[key] = None if value is None else aware_datetime(value, key)
+                out[key] = None if value is None else stored_datetime(value, key)
             elif key == "timeout_ms":
-                out[key] = _int(value, key, minimum=1, optional=True, maximum=2**53)
+                out[key] = _int(value, key, minimum=1, optional=True, maximum=MAX_SAFE_INT)
             elif key == "tags":
                 out[key] = _tags(value, key)
             elif key in ("retry_delay", "retry_delay_max"):
@@ -676,6 +827,8 @@ class JobUpdates:
 
 _DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_TOKEN_TIMEOUT: Final = timedelta(days=365)
+# ASCII digits only (str.isdigit() also accepts "²", which int() rejects), bounded in length.
+_DURATION_RE: Final = re.compile(r"([0-9]{1,12})([smhd])")
 
 
 def parse_token_timeout(value: str | int | float | timedelta | None) -> timedelta | None:
@@ -687,16 +840,14 @@ def parse_token_timeout(value: str | int | float | timedelta | None) -> timedelt
     if isinstance(value, timedelta):
         delta = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise InvalidTokenError(f"invalid timeout {value!r}")
+        # Compared before building the timedelta, which overflows for huge numbers.
+        if not math.isfinite(value) or value > MAX_TOKEN_TIMEOUT.total_seconds():
+            raise InvalidTokenError(
+                f"invalid timeout {value!r}: at most {MAX_TOKEN_TIMEOUT.days} days of seconds"
+            )
         delta = timedelta(seconds=value)
-    elif (
-        isinstance(value, str)
-        and len(value) > 1
-        and value[:-1].isdigit()
-        and value[-1] in _DURATION_UNITS
-    ):
-        delta = timedelta(seconds=int(value[:-1]) * _DURATION_UNITS[value[-1]])
+    elif isinstance(value, str) and (m := _DURATION_RE.fullmatch(value)) is not None:
+        delta = timedelta(seconds=int(m[1]) * _DURATION_UNITS[m[2]])
     else:
         raise InvalidTokenError(
             f"invalid timeout {value!r}: use a number followed by s, m, h or d (e.g. '10m')"

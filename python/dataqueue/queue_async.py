@@ -16,10 +16,12 @@ from types import TracebackType
 from typing import Any, Final, cast
 
 from dataqueue import cron, maintenance_async
+from dataqueue._loops import check_loop, close_on_owner_loop, running_loop  # sync: <remove>
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.backends.types import CronInput
 from dataqueue.config import QueueConfig
 from dataqueue.errors import (
+    BackendError,
     BackendNotSupportedError,
     CronError,
     DependencyError,
@@ -38,6 +40,8 @@ from dataqueue.lifecycle import (
     MAX_DAYS_TO_KEEP,
 )
 from dataqueue.options import (
+    INT64_MAX,
+    MAX_BATCH_SIZE,
     MAX_NAME_LENGTH,
     DependsOn,
     JobFilters,
@@ -45,6 +49,8 @@ from dataqueue.options import (
     JobOptions,
     JobUpdates,
     NewJob,
+    check_int,
+    check_text,
     dump_json,
     normalize_job,
     parse_tag_filter,
@@ -91,22 +97,19 @@ def _now() -> datetime:
 
 
 def _job_id(value: Any, what: str = "job id") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidJobError(f"{what} must be an int, got {value!r}")
-    return value
+    return check_int(value, what, minimum=-INT64_MAX - 1, maximum=INT64_MAX)
 
 
 def _page(limit: Any, offset: Any) -> tuple[int, int]:
     for name, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidFilterError(f"{name} must be a non-negative int, got {value!r}")
+        check_int(value, name, minimum=0, maximum=INT64_MAX, error=InvalidFilterError)
     return limit, offset
 
 
 def _status(value: Any) -> JobStatus:
     try:
         return JobStatus(value)
-    except ValueError:
+    except (ValueError, TypeError):
         raise InvalidFilterError(
             f"unknown job status {value!r}; expected one of {[s.value for s in JobStatus]}"
         ) from None
@@ -135,10 +138,11 @@ class AsyncJobQueue:
         config: QueueConfig | None = None,
         emitter: EventEmitter | None = None,
     ) -> None:
-        self._backend = backend
+        self._store = backend
         self._config = config
         self._emitter = emitter if emitter is not None else EventEmitter()
         self._closed = False
+        self._loop = running_loop()  # sync: <remove>
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend_name!r}>"
@@ -146,7 +150,16 @@ class AsyncJobQueue:
     @property
     def backend_name(self) -> str:
         """``"postgres"`` or ``"redis"``."""
-        return self._backend.name
+        return self._store.name
+
+    @property
+    def _backend(self) -> AsyncBackend:
+        """The backend; refused (before anything is read or written) once the queue is
+        closed, or from another event loop than the queue's own."""
+        if self._closed:
+            raise BackendError("this queue is closed; open a new one to use the storage")
+        self._loop = check_loop(self._loop)  # sync: <remove>
+        return self._store
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -164,7 +177,7 @@ class AsyncJobQueue:
         if self._closed:
             return
         self._closed = True
-        await self._backend.close()
+        await close_on_owner_loop(self._loop, self._store.close)  # sync: self._store.close()
 
     async def __aenter__(self) -> AsyncJobQueue:
         return self
@@ -296,10 +309,8 @@ class AsyncJobQueue:
         """
         parsed = JobFilters.parse(filters)
         limit, offset = _page(limit, offset)
-        if cursor is not None and (
-            isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 1
-        ):
-            raise InvalidFilterError(f"cursor must be a positive job id, got {cursor!r}")
+        if cursor is not None:
+            check_int(cursor, "cursor", minimum=1, maximum=INT64_MAX, error=InvalidFilterError)
         if limit == 0:
             return []
         return await self._backend.get_jobs(parsed, limit, offset, cursor)
@@ -422,14 +433,16 @@ class AsyncJobQueue:
         ``batch_size``; also removes orphaned tokens. Returns how many jobs were deleted."""
         days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
-        if isinstance(statuses, (str, bytes)):
+        if isinstance(statuses, (str, JobStatus)):
             statuses = (statuses,)
+        if not isinstance(statuses, (Sequence, set, frozenset)) or isinstance(statuses, bytes):
+            raise InvalidFilterError(f"statuses must be a list of job statuses, got {statuses!r}")
         parsed = tuple(dict.fromkeys(_status(s) for s in statuses))
         bad = [s.value for s in parsed if s not in CLEANABLE_STATUSES]
         if bad or not parsed:
             raise InvalidFilterError(
                 f"cleanup_old_jobs can only delete completed, failed or cancelled jobs, got "
-                f"{bad or list(statuses)}"
+                f"{bad or list(statuses)!r}"
             )
         count = await maintenance_async.cleanup_old_jobs(self._backend, days, parsed, batch)
         log.debug("cleanup_old_jobs(%s, %s) -> %d", days, [s.value for s in parsed], count)
@@ -478,15 +491,13 @@ class AsyncJobQueue:
     async def complete_token(self, token_id: str, data: Any = None) -> bool:
         """Complete a waiting token with ``data`` (JSON-serialisable) and resume the job
         waiting on it, if any. Returns False if the token is unknown or already finished."""
-        if not isinstance(token_id, str) or not token_id:
-            raise InvalidTokenError(f"token id must be a non-empty string, got {token_id!r}")
+        _token_id(token_id)
         output_json = None if data is None else _token_json(data)
         return await self._backend.complete_token(token_id, output_json)
 
     async def get_token(self, token_id: str) -> WaitpointRecord | None:
         """The token with this id, or None."""
-        if not isinstance(token_id, str) or not token_id:
-            raise InvalidTokenError(f"token id must be a non-empty string, got {token_id!r}")
+        _token_id(token_id)
         return await self._backend.get_token(token_id)
 
     async def expire_timed_out_tokens(self) -> int:
@@ -527,6 +538,9 @@ class AsyncJobQueue:
             raise CronError(f"schedule_name must be a non-empty string, got {schedule_name!r}")
         if len(schedule_name) > MAX_NAME_LENGTH:
             raise CronError(f"schedule_name is longer than {MAX_NAME_LENGTH} characters")
+        check_text(schedule_name, "schedule_name", CronError)
+        _cron_text(cron_expression, "cron_expression")
+        _cron_text(timezone, "timezone")
         cron.validate_cron_expression(cron_expression)
         cron.validate_timezone(timezone)
         _cron_bool(allow_overlap, "allow_overlap")
@@ -575,6 +589,7 @@ class AsyncJobQueue:
         """The schedule with this name, or None."""
         if not isinstance(schedule_name, str):
             raise CronError(f"schedule_name must be a string, got {schedule_name!r}")
+        check_text(schedule_name, "schedule_name", CronError)
         return await self._backend.get_cron_job_by_name(schedule_name)
 
     async def list_cron_jobs(
@@ -585,7 +600,7 @@ class AsyncJobQueue:
         if status is not None:
             try:
                 parsed = CronStatus(status)
-            except ValueError:
+            except (ValueError, TypeError):
                 raise InvalidFilterError(
                     f"cron status must be 'active' or 'paused', got {status!r}"
                 ) from None
@@ -614,8 +629,10 @@ class AsyncJobQueue:
                 values[key] = _cron_bool(updates[key], key)
         if "cron_expression" in updates or "timezone" in updates:
             if "cron_expression" in updates:
+                _cron_text(updates["cron_expression"], "cron_expression")
                 cron.validate_cron_expression(updates["cron_expression"])
             if "timezone" in updates:
+                _cron_text(updates["timezone"], "timezone")
                 cron.validate_timezone(updates["timezone"])
             current = await self._backend.get_cron_job(cron_id)
             if current is None:
@@ -696,21 +713,21 @@ class AsyncJobQueue:
     def get_pool(self) -> Any:
         """The psycopg connection pool (Postgres only; Redis raises
         ``BackendNotSupportedError``)."""
-        if self._backend.name != "postgres":
+        if self._store.name != "postgres":
             raise BackendNotSupportedError(
                 f"get_pool() is only available with the postgres backend; this queue uses "
-                f"{self._backend.name} (use get_redis_client())"
+                f"{self._store.name} (use get_redis_client())"
             )
-        return cast(Any, self._backend).pool
+        return cast(Any, self._store).pool
 
     def get_redis_client(self) -> Any:
         """The redis-py client (Redis only; Postgres raises ``BackendNotSupportedError``)."""
-        if self._backend.name != "redis":
+        if self._store.name != "redis":
             raise BackendNotSupportedError(
                 f"get_redis_client() is only available with the redis backend; this queue uses "
-                f"{self._backend.name} (use get_pool())"
+                f"{self._store.name} (use get_pool())"
             )
-        return cast(Any, self._backend).client
+        return cast(Any, self._store).client
 
 
 def _non_negative(value: Any, what: str) -> float:
@@ -718,10 +735,14 @@ def _non_negative(value: Any, what: str) -> float:
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
-        or value < 0
+        or not 0 <= value <= _MAX_MINUTES
     ):
-        raise InvalidJobError(f"{what} must be a non-negative number, got {value!r}")
+        raise InvalidJobError(f"{what} must be a number from 0 to {_MAX_MINUTES:,}, got {value!r}")
     return value
+
+
+#: Minutes a duration argument may span (as many as MAX_DAYS_TO_KEEP days).
+_MAX_MINUTES: Final = MAX_DAYS_TO_KEEP * 1440
 
 
 def _non_negative_int(value: Any, what: str, maximum: int | None = None) -> int:
@@ -733,9 +754,18 @@ def _non_negative_int(value: Any, what: str, maximum: int | None = None) -> int:
 
 
 def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidJobError(f"{what} must be a positive int, got {value!r}")
-    return value
+    return check_int(value, what, minimum=1, maximum=MAX_BATCH_SIZE)
+
+
+def _cron_text(value: Any, what: str) -> None:
+    if isinstance(value, str):
+        check_text(value, what, CronError)
+
+
+def _token_id(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
+        raise InvalidTokenError(f"token id must be a non-empty string, got {value!r}")
+    return check_text(value, "token id", InvalidTokenError)
 
 
 def _cron_bool(value: Any, what: str) -> bool:
@@ -752,11 +782,9 @@ def _token_tags(tags: Any) -> tuple[str, ...] | None:
     for tag in tags:
         if not isinstance(tag, str) or not tag or len(tag) > MAX_NAME_LENGTH:
             raise InvalidTokenError(f"token tags must be non-empty strings, got {tag!r}")
+        check_text(tag, "token tag", InvalidTokenError)
     return tuple(dict.fromkeys(tags)) or None
 
 
 def _token_json(data: Any) -> str:
-    try:
-        return dump_json(data, "token data")
-    except InvalidJobError as exc:
-        raise InvalidTokenError(str(exc)) from None
+    return dump_json(data, "token data", InvalidTokenError)
