@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 from dataqueue.errors import InvalidJobError
 from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT as TOKEN_TIMED_OUT
 from dataqueue.lifecycle import TOKEN_PREFIX, WAIT_PREFIX
-from dataqueue.options import dump_json, parse_token_timeout
+from dataqueue.options import dump_json, parse_token_timeout, stored_datetime
 from dataqueue.records import JobRecord, TokenStatus
 from dataqueue.worker.execution import with_retries
 
@@ -335,18 +335,22 @@ def _duration(seconds: float, minutes: float, hours: float, days: float, weeks: 
     ):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidJobError(f"wait_for({name}=...) needs a number, got {value!r}")
-    total = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days, weeks=weeks)
+    try:
+        total = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days, weeks=weeks)
+        until = datetime.now(timezone.utc) + total
+    except (OverflowError, ValueError):  # inf, nan, or past datetime's range
+        raise InvalidJobError(
+            f"wait_for() duration is out of range: seconds={seconds!r}, minutes={minutes!r}, "
+            f"hours={hours!r}, days={days!r}, weeks={weeks!r}"
+        ) from None
     if total <= timedelta(0):
         raise InvalidJobError("wait_for() needs a positive total duration")
+    stored_datetime(until, "wait_for() end time")
     return total
 
 
 def _aware(when: datetime) -> datetime:
-    if not isinstance(when, datetime):
-        raise InvalidJobError(f"wait_until() needs a datetime, got {when!r}")
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise InvalidJobError(f"wait_until() needs a timezone-aware datetime, got {when!r}")
-    return when.astimezone(timezone.utc)
+    return stored_datetime(when, "wait_until()")
 
 
 class _BaseContext:

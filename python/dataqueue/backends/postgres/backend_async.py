@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio  # sync: import threading
 import contextlib
 import hashlib
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -22,6 +24,7 @@ import psycopg
 from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg import errors as pg_errors
 from psycopg.abc import Buffer
+from psycopg.pq import Format
 from psycopg.rows import tuple_row
 from psycopg.types.json import JsonbLoader
 from psycopg_pool import AsyncConnectionPool
@@ -57,7 +60,7 @@ from dataqueue.lifecycle import (
     FailurePlan,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json
+from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json, json_int_or_float
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -70,6 +73,7 @@ from dataqueue.records import (
 
 __all__ = ["AsyncPostgresBackend"]
 
+_JSONB_OID = 3802
 _ACTIVE_GROUP_LOCK_TRIES = 4
 _CLAIM_LITERAL_LIMIT_MAX = 100
 _CRON_MAX_PER_CALL = MAINTENANCE_CHUNK
@@ -97,14 +101,28 @@ def _translated(exc: psycopg.Error) -> DataQueueError:
 
 class _JsonbLoader(JsonbLoader):
     """jsonb → Python like psycopg's loader, but the empty object and array (the step_data
-    and error_history of most claimed jobs) skip the JSON parser."""
+    and error_history of most claimed jobs) skip the JSON parser, and a float jsonb prints as
+    bare digits (1e300 → "1000…0") is read back as a float (see ``json_int_or_float``)."""
 
     def load(self, data: Buffer) -> Any:
         if data == b"{}":
             return {}
         if data == b"[]":
             return []
+        if _LONG_DIGITS.search(data) is not None:
+            return json.loads(bytes(data), parse_int=json_int_or_float)
         return super().load(data)
+
+
+# 16 digits in a row: a number that may lie beyond ±MAX_SAFE_INT (else only plain loading).
+_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+
+
+def _with_loader(conn: Any, cur: Any) -> None:
+    """A caller's pool or ``db=`` connection has psycopg's own jsonb loader: use ours on the
+    cursor, so payloads read back the same through any connection."""
+    if conn.adapters.get_loader(_JSONB_OID, Format.TEXT) is not _JsonbLoader:
+        cur.adapters.register_loader("jsonb", _JsonbLoader)
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
@@ -127,6 +145,7 @@ async def _execute(
     (psycopg still prepares nothing where ``prepare_threshold=None``, e.g. behind a
     transaction-pooling PgBouncer)."""
     cur = conn.cursor(row_factory=tuple_row)
+    _with_loader(conn, cur)
     await cur.execute(query, params, prepare=True if hot else None)
     return cur
 

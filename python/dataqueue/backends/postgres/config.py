@@ -9,17 +9,24 @@ sync queue) can connect to the same database the same way (``connection_kwargs()
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dataqueue.backends.tls import FILE_SCHEME, private_pem_file
 from dataqueue.errors import ConfigurationError
 
-__all__ = ["PostgresSettings", "quote_ident"]
+__all__ = [
+    "MAX_IDENTIFIER_BYTES",
+    "PostgresSettings",
+    "check_identifier",
+    "check_setting_text",
+    "quote_ident",
+]
 
 _CONFIG_KEYS: Final = frozenset(
     {
@@ -42,6 +49,38 @@ _SSL_ENV: Final = {"ca": "PGSSLROOTCERT", "cert": "PGSSLCERT", "key": "PGSSLKEY"
 _SSL_PARAM: Final = {"ca": "sslrootcert", "cert": "sslcert", "key": "sslkey"}
 
 
+#: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes), so two long names could
+#: silently be one schema: longer names are rejected instead.
+MAX_IDENTIFIER_BYTES: Final = 63
+
+
+def check_identifier(name: Any, what: str) -> str:
+    """A schema name (or search_path entry) PostgreSQL keeps as given: a non-empty string of
+    at most 63 UTF-8 bytes without control characters (NUL, tab, newline, ...) or lone
+    surrogates. Any other character is allowed: it is always quoted."""
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"{what} must be a non-empty string, got {name!r}")
+    check_setting_text(name, what)
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        raise ConfigurationError(
+            f"{what} is longer than {MAX_IDENTIFIER_BYTES} bytes (PostgreSQL would truncate "
+            f"it): {name!r}"
+        )
+    return name
+
+
+def check_setting_text(text: str, what: str) -> str:
+    """Reject control characters (NUL, tab, newline, ...), lone surrogates and whitespace
+    other than a space in a connection setting: none has a legitimate use there, and each
+    could split or corrupt what the driver sends."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") or (c.isspace() and c != " ") for c in text):
+        raise ConfigurationError(
+            f"{what} must not contain control characters, lone surrogates or whitespace other "
+            f"than spaces: {text!r}"
+        )
+    return text
+
+
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier: double quotes around it, inner double quotes doubled."""
     if not name or "\x00" in name:
@@ -49,13 +88,26 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _unquoted(part: str) -> str:
+    """A search_path entry as its plain name: ``"a""b"`` → ``a"b``; a bare name as is."""
+    if len(part) > 1 and part.startswith('"') and part.endswith('"'):
+        inner = part[1:-1]
+        if inner.replace('""', "").count('"'):
+            raise ConfigurationError(f"badly quoted search_path entry {part!r}")
+        return inner.replace('""', '"')
+    return part
+
+
 def _search_path_option(search_path: str) -> str:
-    """``-c search_path=…`` for libpq's ``options``: identifiers quoted, spaces escaped."""
+    """``-c search_path=…`` for libpq's ``options``: each entry checked and quoted, and the
+    whole escaped so it stays one option (libpq splits ``options`` at whitespace; a tab or a
+    newline could otherwise start another ``-c name=value``)."""
+    check_setting_text(search_path, "search_path")
     parts = [p.strip() for p in search_path.split(",") if p.strip()]
     if not parts:
         raise ConfigurationError(f"empty search_path {search_path!r}")
     value = ",".join(
-        p if p.startswith('"') and p.endswith('"') and len(p) > 1 else quote_ident(p) for p in parts
+        quote_ident(check_identifier(_unquoted(p), "search_path entry")) for p in parts
     )
     escaped = value.replace("\\", "\\\\").replace(" ", "\\ ")
     return f"-c search_path={escaped}"
@@ -77,7 +129,12 @@ def _pem_path(value: str, what: str) -> str:
 
 def _split_url(url: str) -> tuple[str, str | None, bool]:
     """Remove ``search_path`` and ``sslmode=no-verify`` (not libpq's) from a URL."""
-    parts = urlsplit(url)
+    check_setting_text(url, "url")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed PostgreSQL URL: {exc}") from None
     if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigurationError(f"not a PostgreSQL URL: {parts.scheme!r} (postgresql://…)")
     query = parse_qsl(parts.query, keep_blank_values=True)
@@ -92,7 +149,9 @@ def _split_url(url: str) -> tuple[str, str | None, bool]:
             kept.append(("sslmode", "require"))
         else:
             kept.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(kept))), search_path, no_verify
+    # quote_via=quote: libpq decodes %20 but not "+", so a space must stay %20.
+    query_text = urlencode(kept, quote_via=quote)
+    return urlunsplit(parts._replace(query=query_text)), search_path, no_verify
 
 
 @dataclass(frozen=True)
@@ -120,8 +179,8 @@ class PostgresSettings:
         schema: str | None = None,
     ) -> PostgresSettings:
         """Build settings from a URL, a ``database_config`` mapping and/or a caller's pool."""
-        if schema is not None and (not isinstance(schema, str) or not schema):
-            raise ConfigurationError(f"schema must be a non-empty string, got {schema!r}")
+        if schema is not None:
+            check_identifier(schema, "schema")
         if pool is not None:
             conninfo = getattr(pool, "conninfo", "") or ""
             kwargs = dict(getattr(pool, "kwargs", None) or {})
@@ -149,7 +208,7 @@ class PostgresSettings:
                          ("password", "password"), ("database", "dbname"),
                          ("dbname", "dbname")):  # fmt: skip
             if config.get(src) is not None:
-                params[dst] = str(config[src])
+                params[dst] = check_setting_text(str(config[src]), f"database_config.{src}")
         if config.get("search_path") is not None:
             search_path = str(config["search_path"])
         ssl = config.get("ssl")

@@ -153,7 +153,7 @@ edges AS (
 ADD_SIMPLE: Final = (
     """
 WITH rows AS MATERIALIZED (
-    SELECT i.*, coalesce(i.id, nextval('{seq}')) AS new_id
+    SELECT i.*, coalesce(i.id, nextval({seq})) AS new_id
     FROM unnest({unnest}) WITH ORDINALITY AS i({names}, ord)
 ),
 blocked AS (SELECT NULL::bigint AS ord, 0::bigint AS n WHERE false),
@@ -233,7 +233,7 @@ firsts AS MATERIALIZED (
     SELECT DISTINCT ON (idem) idem, ord FROM input WHERE idem IS NOT NULL ORDER BY idem, ord
 ),
 rows AS MATERIALIZED (
-    SELECT i.*, coalesce(i.id, nextval('{seq}')) AS new_id
+    SELECT i.*, coalesce(i.id, nextval({seq})) AS new_id
     FROM input i
     WHERE (SELECT ok FROM ok)
       AND (i.idem IS NULL
@@ -461,7 +461,7 @@ class Statements:
     schema: str | None
 
     def _r(self, template: str, **extra: str) -> str:
-        prefix = quote_ident(self.schema) + "." if self.schema else ""
+        prefix = sql_ident(self.schema) + "." if self.schema else ""
         text = template.replace("{s}", prefix).replace("{seq}", _seq(self.schema))
         text = text.replace("{jcols}", _JCOLS).replace("{cols}", _COLS)
         for key, value in _STATUS_SETS.items():
@@ -515,7 +515,7 @@ class Statements:
         for name, typ in _INPUT_COLUMNS:
             expr = f"r.{name}" if name in varying else f"%({name})s::{typ}"
             text = text.replace("{c:" + name + "}", expr)
-        text = text.replace("{new_id}", "i.id" if given else "nextval('{seq}')")
+        text = text.replace("{new_id}", "i.id" if given else "nextval({seq})")
         return self._r(
             text.replace("{meta}", _ADD_EVENT_META),
             materialized="NOT MATERIALIZED" if given else "MATERIALIZED",
@@ -526,12 +526,12 @@ class Statements:
 
     @cached_property
     def allocate_ids(self) -> str:
-        return self._r("SELECT array_agg(nextval('{seq}')) FROM generate_series(1, %(n)s)")
+        return self._r("SELECT array_agg(nextval({seq})) FROM generate_series(1, %(n)s)")
 
     @cached_property
     def allocate_ids_now(self) -> str:
         """``allocate_ids`` and the transaction's ``now()`` (the default of run_at)."""
-        return self._r("SELECT array_agg(nextval('{seq}')), now() FROM generate_series(1, %(n)s)")
+        return self._r("SELECT array_agg(nextval({seq})), now() FROM generate_series(1, %(n)s)")
 
     def copy_into(self, table: str, columns: Sequence[str]) -> str:
         """``COPY <table> (<columns>) FROM STDIN``; names come from this package only."""
@@ -699,7 +699,7 @@ WITH upd AS (
         next_attempt_at = now() + %(delay)s::interval,
         ready_at = CASE WHEN j.unmet_dependencies = 0 THEN now() + %(delay)s::interval END,
         dead_letter_job_id = CASE WHEN %(dlq)s::text IS NOT NULL
-                                  THEN nextval('{seq}') ELSE j.dead_letter_job_id END,
+                                  THEN nextval({seq}) ELSE j.dead_letter_job_id END,
         dead_lettered_at = CASE WHEN %(dlq)s::text IS NOT NULL
                                 THEN now() ELSE j.dead_lettered_at END,
         wait_until = NULL, wait_token_id = NULL, resume_claim = false, """
@@ -1191,7 +1191,18 @@ SELECT (SELECT id FROM ins), (SELECT count(pg_notify(%(channel)s, '')) FROM ins)
         )
 
 
+def sql_ident(name: str) -> str:
+    """``quote_ident`` for statement text: psycopg reads ``%`` in it as a placeholder when
+    the statement has parameters (and does not when it has none), so a ``%`` is written as
+    a Unicode escape (``U&"a\\0025b"``), which reads the same either way."""
+    if "%" not in name:
+        return quote_ident(name)
+    quoted = quote_ident(name).replace("\\", "\\\\").replace("%", "\\0025")
+    return "U&" + quoted
+
+
 def _seq(schema: str | None) -> str:
-    # A regclass literal: the quoted, schema-qualified sequence name, inside '…'.
+    # A regclass literal E'…': the quoted, schema-qualified sequence name (\x25 stands for
+    # a %, for the reason given in sql_ident).
     name = (quote_ident(schema) + "." if schema else "") + "job_queue_id_seq"
-    return name.replace("'", "''")
+    return "E'" + name.replace("\\", "\\\\").replace("'", "''").replace("%", "\\x25") + "'"
