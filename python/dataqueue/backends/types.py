@@ -28,6 +28,12 @@ class _Keep:
 
 KEEP: Final = _Keep()
 
+#: Connections a queue's own pool holds at most (PostgreSQL ``database_config.max_size``,
+#: Redis ``redis_config.max_connections``); a call beyond them waits for a free one, up to
+#: POOL_TIMEOUT_S seconds, on both backends.
+DEFAULT_POOL_SIZE: Final = 10
+POOL_TIMEOUT_S: Final = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class AddedJob:

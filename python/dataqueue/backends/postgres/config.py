@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dataqueue.backends.tls import FILE_SCHEME, private_pem_file
+from dataqueue.backends.types import DEFAULT_POOL_SIZE
 from dataqueue.errors import ConfigurationError
 
 __all__ = [
@@ -165,7 +166,7 @@ class PostgresSettings:
     conninfo: str = ""
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     min_size: int = 1
-    max_size: int = 10
+    max_size: int = DEFAULT_POOL_SIZE
     pool: Any = None
     schema: str | None = None
 
@@ -225,7 +226,7 @@ class PostgresSettings:
         except Exception as exc:  # psycopg raises ProgrammingError for bad conninfo
             raise ConfigurationError(f"invalid PostgreSQL connection settings: {exc}") from None
         min_size = _size(config.get("min_size", 1), "min_size", minimum=0)
-        max_size = _size(config.get("max_size", 10), "max_size", minimum=1)
+        max_size = _size(config.get("max_size", DEFAULT_POOL_SIZE), "max_size", minimum=1)
         if min_size > max_size:
             raise ConfigurationError(f"min_size {min_size} is larger than max_size {max_size}")
         return cls(conninfo=conninfo, kwargs={}, min_size=min_size, max_size=max_size,

@@ -7,21 +7,27 @@ caller brought is used as is and never closed by the library.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from dataqueue.backends.redis.keys import plain_tag
 from dataqueue.backends.tls import pem_file, pem_text
+from dataqueue.backends.types import DEFAULT_POOL_SIZE, POOL_TIMEOUT_S
 from dataqueue.errors import ConfigurationError
+from dataqueue.options import INT32_MAX
 
 __all__ = ["DEFAULT_KEY_PREFIX", "RedisSettings"]
 
 DEFAULT_KEY_PREFIX: Final = "dq:"
 
 _CONFIG_KEYS: Final = frozenset(
-    {"url", "host", "port", "password", "username", "db", "tls", "key_prefix"}
+    {"url", "host", "port", "password", "username", "db", "tls", "key_prefix", "max_connections"}
 )
+#: Longest accepted key_prefix (characters).
+MAX_PREFIX_LENGTH: Final = 200
 _TLS_KEYS: Final = frozenset({"ca", "cert", "key", "reject_unauthorized"})
 
 
@@ -52,6 +58,7 @@ class RedisSettings:
     password: str | None = None
     db: int | None = None
     tls: TlsSettings | None = None
+    max_connections: int = DEFAULT_POOL_SIZE
     client: Any = field(default=None, compare=False)
 
     @classmethod
@@ -99,12 +106,17 @@ class RedisSettings:
                 if not isinstance(cfg[name], str) or not cfg[name]:
                     raise ConfigurationError(f"redis_config.{name} must be a non-empty string")
                 kwargs[name] = cfg[name]
-        for name in ("port", "db"):
+        for name, low, high in (("port", 0, 65535), ("db", 0, INT32_MAX),
+                                ("max_connections", 1, INT32_MAX)):  # fmt: skip
             if cfg.get(name) is not None:
                 value = cfg[name]
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not low <= value <= high
+                ):
                     raise ConfigurationError(
-                        f"redis_config.{name} must be a non-negative int, got {value!r}"
+                        f"redis_config.{name} must be an int from {low} to {high}, got {value!r}"
                     )
                 kwargs[name] = value
         if cfg.get("tls") is not None:
@@ -179,9 +191,7 @@ class RedisSettings:
             return self.client
         import redis.asyncio
 
-        if self.url is not None:
-            return redis.asyncio.Redis.from_url(self._tls_url(), **self._client_kwargs())
-        return redis.asyncio.Redis(host=self.host, port=self.port, **self._client_kwargs())
+        return self._build(redis.asyncio)
 
     def build_sync_client(self) -> Any:
         """The caller's client, or a new ``redis.Redis`` for these settings."""
@@ -189,31 +199,76 @@ class RedisSettings:
             return self.client
         import redis
 
+        return self._build(redis)
+
+    def _build(self, module: Any) -> Any:
+        """A client over a blocking pool of ``max_connections``: a call beyond them waits
+        for a free connection (as on PostgreSQL) instead of failing "Too many connections"."""
+        kwargs = self._client_kwargs()
+        pool_kwargs = {"max_connections": self.max_connections, "timeout": POOL_TIMEOUT_S}
         if self.url is not None:
-            return redis.Redis.from_url(self._tls_url(), **self._client_kwargs())
-        return redis.Redis(host=self.host, port=self.port, **self._client_kwargs())
+            pool = module.BlockingConnectionPool.from_url(self._tls_url(), **kwargs, **pool_kwargs)
+        else:
+            if kwargs.pop("ssl", False):
+                kwargs["connection_class"] = module.SSLConnection
+            pool = module.BlockingConnectionPool(
+                host=self.host, port=self.port, **kwargs, **pool_kwargs
+            )
+        return module.Redis.from_pool(pool)  # the client owns (and closes) the pool
 
 
 def _check_prefix(prefix: Any) -> None:
+    """The key_prefix grammar (see ``keys.base_for_prefix`` and docs/security.md): a plain
+    prefix without braces, or ``<name>{<tag>}:`` with one non-empty hash tag, ending in
+    ``}:``. Every queue's base key then holds exactly one ``{`` and one ``}`` and ends in
+    ``}:``, so no base is the start of another's keys; and an explicit form that names the
+    keys a plain prefix already names is refused, so two accepted prefixes never share a
+    key."""
     if not isinstance(prefix, str) or not prefix:
         raise ConfigurationError(f"key_prefix must be a non-empty string, got {prefix!r}")
-    if ("{" in prefix) != ("}" in prefix) or "{}" in prefix:
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        raise ConfigurationError(f"key_prefix is longer than {MAX_PREFIX_LENGTH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in prefix):
         raise ConfigurationError(
-            f"key_prefix {prefix!r} has an unbalanced or empty {{hash tag}}; use e.g. 'app:' "
-            "or 'app:{orders}:'"
+            f"key_prefix must not contain control characters or lone surrogates: {prefix!r}"
+        )
+    if "{" not in prefix and "}" not in prefix:
+        return
+    head, _, rest = prefix.partition("{")
+    tag, _, tail = rest.partition("}")
+    if "}" in head or "{" in rest or "}" in tail or not tag or tail != ":":
+        raise ConfigurationError(
+            f"key_prefix {prefix!r} is not a plain prefix (no braces, e.g. 'app:') nor "
+            "'<name>{<hash tag>}:' with one non-empty tag (e.g. 'app:{orders}:')"
+        )
+    if tag == plain_tag(head):
+        raise ConfigurationError(
+            f"key_prefix {prefix!r} names the keys of key_prefix {head!r}; use {head!r}"
         )
 
 
 def _parse_url(url: Any) -> dict[str, Any]:
     if not isinstance(url, str):
         raise ConfigurationError(f"redis url must be a string, got {url!r}")
-    parts = urlsplit(url)
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in url):
+        raise ConfigurationError(
+            f"redis url must not contain control characters or lone surrogates: {url!r}"
+        )
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed redis url {url!r}: {exc}") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise ConfigurationError(f"redis url must start with redis:// or rediss://, got {url!r}")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ConfigurationError(f"invalid port in redis url {url!r}") from None
+    # redis-py reads an unparsable database as 0, silently: the wrong data set.
+    db_text = parts.path.strip("/") if parts.scheme != "unix" else ""
+    query_db = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "db"]
+    for text in ([db_text] if db_text else []) + query_db:
+        if not text.isascii() or not text.isdigit() or int(text) > INT32_MAX:
+            raise ConfigurationError(
+                f"redis url {url!r}: the database must be a non-negative integer, got {text!r}"
+            )
     return {"url": url}
 
 

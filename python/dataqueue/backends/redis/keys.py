@@ -32,15 +32,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Keys", "base_for_prefix"]
+__all__ = ["Keys", "base_for_prefix", "plain_tag"]
+
+
+def plain_tag(prefix: str) -> str:
+    """The hash tag of a plain (brace-free) prefix: ``dq:`` → ``dq``."""
+    return prefix.rstrip(":") or prefix
 
 
 def base_for_prefix(prefix: str) -> str:
-    """``dq:`` → ``dq:{dq}:``; a prefix that already carries a ``{tag}`` is used as is."""
+    """``dq:`` → ``dq:{dq}:``; a prefix that already carries a ``{tag}`` (``app:{orders}:``,
+    see ``config._check_prefix`` for the grammar) is used as is."""
     if "{" in prefix:
-        return prefix if prefix.endswith(":") else prefix + ":"
-    tag = prefix.rstrip(":") or prefix
-    return f"{prefix}{{{tag}}}:"
+        return prefix
+    return f"{prefix}{{{plain_tag(prefix)}}}:"
 
 
 @dataclass(frozen=True, slots=True)
