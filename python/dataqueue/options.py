@@ -106,6 +106,17 @@ def _unsafe_int(value: Any) -> Any:
     return None
 
 
+def _no_negative_zero(value: Any) -> Any:
+    """``value`` with every -0.0 replaced by 0.0 (the rare path of ``dump_json``)."""
+    if isinstance(value, float):
+        return 0.0 if value == 0.0 else value
+    if isinstance(value, dict):
+        return {k: _no_negative_zero(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_negative_zero(v) for v in value]
+    return value
+
+
 def dump_json(value: Any, what: str = "payload", error: type[Exception] = InvalidJobError) -> str:
     """Serialise ``value`` as JSON that both backends store and read back exactly, or raise
     ``error`` (``InvalidJobError`` by default) naming ``what`` was wrong: not serialisable,
@@ -117,6 +128,9 @@ def dump_json(value: Any, what: str = "payload", error: type[Exception] = Invali
         raise error(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise error(f"{what} is nested too deeply to be stored as JSON") from None
+    if "-0.0" in text:
+        # PostgreSQL's numeric has no negative zero: store 0.0 on both backends alike.
+        text = _encode(_no_negative_zero(value))
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise error(f"{what} contains a NUL character (\\x00), which cannot be stored")
     if not text.isascii() and not _utf8_ok(text):
@@ -841,7 +855,7 @@ def parse_token_timeout(value: str | int | float | timedelta | None) -> timedelt
         delta = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         # Compared before building the timedelta, which overflows for huge numbers.
-        if not math.isfinite(value) or value > MAX_TOKEN_TIMEOUT.total_seconds():
+        if not math.isfinite(value) or abs(value) > MAX_TOKEN_TIMEOUT.total_seconds():
             raise InvalidTokenError(
                 f"invalid timeout {value!r}: at most {MAX_TOKEN_TIMEOUT.days} days of seconds"
             )

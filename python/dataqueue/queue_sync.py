@@ -437,7 +437,7 @@ class JobQueue:
         bad = [s.value for s in parsed if s not in CLEANABLE_STATUSES]
         if bad or not parsed:
             raise InvalidFilterError(
-                f"cleanup_old_jobs can only delete completed, failed or cancelled jobs, got "
+                f"cleanup_old_jobs statuses must be completed, failed or cancelled, got "
                 f"{bad or list(statuses)!r}"
             )
         count = maintenance_sync.cleanup_old_jobs(self._backend, days, parsed, batch)

@@ -151,10 +151,14 @@ def _probe_postgres(url: str) -> None:
         return  # not a Postgres URL: the queue factory reports what is wrong with it
     try:
         import psycopg
+
+        from dataqueue.backends.postgres.config import PostgresSettings
     except ImportError:
         return  # the factory names the missing extra
+    # The queue's own reading of the URL (search_path=, sslmode=no-verify are not libpq's).
+    conninfo = PostgresSettings.from_options(url).conninfo
     try:
-        psycopg.connect(url, connect_timeout=10).close()
+        psycopg.connect(conninfo, connect_timeout=10).close()
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigurationError(
