@@ -85,9 +85,12 @@ def test_add_job(
         return
     job = q.get_job(job_id)
     assert job is not None
-    if idempotency_key is not None and job.idempotency_key == idempotency_key:
-        if canonical(job.payload) != canonical(payload):
-            return  # an earlier example used the same key: its job was returned
+    if (
+        idempotency_key is not None
+        and job.idempotency_key == idempotency_key
+        and canonical(job.payload) != canonical(payload)
+    ):
+        return  # an earlier example used the same key: its job was returned
     assert job.job_type == job_type
     expected = payload
     if isinstance(payload, float) and payload == 0.0:
