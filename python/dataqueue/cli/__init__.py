@@ -84,6 +84,11 @@ def _quiet_logging(debug: bool) -> None:
         root.addHandler(logging.NullHandler())
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """A click exception (typer vendors click, so the class is matched by its interface)."""
+    return callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line (``argv`` defaults to ``sys.argv[1:]``)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -91,14 +96,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = [a for a in args if a != "--debug"]
     _quiet_logging(debug)
     try:
-        app(args=args, prog_name="dataqueue")
+        # standalone_mode=False: usage errors come here, to be printed as one line too.
+        code = app(args=args, prog_name="dataqueue", standalone_mode=False)
+    except typer.Abort:
+        print_error("aborted")
+        sys.exit(1)
     except SystemExit:
         raise
     except KeyboardInterrupt:
         print_error("interrupted")
         sys.exit(130)
     except Exception as exc:
+        if _is_usage_error(exc):  # click's (typer's) bad option, missing argument, ...
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+            print_error(f"{exc.format_message()}{hint}")  # type: ignore[attr-defined]
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         if debug:
             raise
         print_error(describe(exc))
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -128,7 +128,7 @@ class Target:
         if self.schema is not None:
             options["schema"] = self.schema
         if server is None and not self.is_redis:
-            _probe_postgres(url)
+            _probe_postgres(url, self.schema)
         try:
             q = init_job_queue(url, **options)
             try:
@@ -142,7 +142,7 @@ class Target:
                 server.stop()
 
 
-def _probe_postgres(url: str) -> None:
+def _probe_postgres(url: str, schema: str | None = None) -> None:
     """Connect once, briefly, so a wrong URL fails in seconds with the server's own reason
     (the pool would retry for its full timeout and then report only that it timed out)."""
     from urllib.parse import urlsplit
@@ -156,7 +156,7 @@ def _probe_postgres(url: str) -> None:
     except ImportError:
         return  # the factory names the missing extra
     # The queue's own reading of the URL (search_path=, sslmode=no-verify are not libpq's).
-    conninfo = PostgresSettings.from_options(url).conninfo
+    conninfo = PostgresSettings.from_options(url, schema=schema).conninfo
     try:
         psycopg.connect(conninfo, connect_timeout=10).close()
     except psycopg.Error as exc:
@@ -263,7 +263,11 @@ def parse_json_option(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"{what} is not valid JSON: {exc.msg} (in {text!r})") from None
+        raise ConfigurationError(
+            f"{what} is not valid JSON: {exc.msg} (in {text[:80]!r})"
+        ) from None
+    except RecursionError:
+        raise ConfigurationError(f"{what} is nested too deeply") from None
 
 
 def print_error(message: str) -> None:

@@ -15,6 +15,7 @@ from dataqueue.cli._common import (
     fail,
     print_json,
 )
+from dataqueue.options import INT64_MAX, check_int
 from dataqueue.records import JobEvent, JobRecord, JobStatus, TagQueryMode
 
 app = typer.Typer(help="List, inspect, cancel and retry jobs.", no_args_is_help=True)
@@ -134,6 +135,8 @@ def events(
 
 def _change(action: str, job_ids: list[int], where: Target, as_json: bool) -> None:
     results: dict[int, str] = {}
+    for job_id in job_ids:  # every id checked before the first one is changed
+        check_int(job_id, "job id", minimum=-INT64_MAX - 1, maximum=INT64_MAX)
     with where.queue() as q:
         for job_id in job_ids:
             job = q.get_job(job_id)
