@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 from dataqueue.errors import InvalidJobError
 from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT as TOKEN_TIMED_OUT
 from dataqueue.lifecycle import TOKEN_PREFIX, WAIT_PREFIX
-from dataqueue.options import dump_json, parse_token_timeout, stored_datetime
+from dataqueue.options import check_text, dump_json, parse_token_timeout, stored_datetime
 from dataqueue.records import JobRecord, TokenStatus
 from dataqueue.worker.execution import with_retries
 
@@ -247,7 +247,7 @@ class JobState:
         if tags is not None:
             if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
                 raise InvalidJobError(f"token tags must be a list of strings, got {tags!r}")
-            tag_tuple = tuple(tags)
+            tag_tuple = tuple(check_text(t, "token tag") for t in tags)
         token = await self.backend.create_token(self.job.id, delta, tag_tuple)
         await self.store_step(key, token.id)
         return token.id
@@ -255,6 +255,7 @@ class JobState:
     async def wait_for_token(self, token_id: str) -> dict[str, Any]:
         if not isinstance(token_id, str) or not token_id:
             raise InvalidJobError(f"token id must be a non-empty string, got {token_id!r}")
+        check_text(token_id, "token id")
         key = self.next_wait_key()
         entry = self.step_data.get(key)
         if isinstance(entry, dict) and entry.get("completed") is True:
