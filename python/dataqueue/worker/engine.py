@@ -199,6 +199,18 @@ class _Slot:
         self.completed = False  # ended by queueing its completion
 
 
+class _Run:
+    """One start of the continuous loop. Each start gets its own stop flag, so a stop is never
+    undone by a loop that begins later, and a restart while the previous loop still winds
+    down cannot revive that loop."""
+
+    __slots__ = ("finished", "stopping")
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.finished = asyncio.Event()
+
+
 class Engine:
     """Claims and runs jobs for one worker id on the event loop it is first used on."""
 
@@ -240,10 +252,9 @@ class Engine:
         self._hb_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: DaemonThreadPool | None = None
-        self._running = False
-        self._stopping = False
+        self._run: _Run | None = None
+        self._loop_lock: asyncio.Lock | None = None
         self._shutting_down = False
-        self._loop_done: asyncio.Event | None = None
         # The last claim found fewer jobs than it asked for (and no group cap was involved).
         self._queue_empty = False
 
@@ -254,8 +265,7 @@ class Engine:
         if self._loop is None:
             self._loop = loop
             self._kick = asyncio.Event()
-            self._loop_done = asyncio.Event()
-            self._loop_done.set()
+            self._loop_lock = asyncio.Lock()
         elif self._loop is not loop:
             raise RuntimeError("a processor is bound to the event loop it first ran on")
         return loop
@@ -265,7 +275,9 @@ class Engine:
         return self.opts.worker_id
 
     def is_running(self) -> bool:
-        return self._running
+        """True from :meth:`begin` until that run's loop has ended."""
+        run = self._run
+        return run is not None and not run.finished.is_set()
 
     def in_flight_count(self) -> int:
         return len(self._in_flight) + len(self._deferred)
@@ -637,7 +649,7 @@ class Engine:
             self._hb_task = self.loop.create_task(self._heartbeat())
 
     async def _heartbeat(self) -> None:
-        while self._running or self._in_flight or self._completing or self._deferred:
+        while self.is_running() or self._in_flight or self._completing or self._deferred:
             await asyncio.sleep(self.opts.heartbeat_interval)
             ids = [i for i, s in self._by_job.items() if not s.abandoned]
             ids.extend(self._completing)
@@ -658,11 +670,11 @@ class Engine:
                 self.report(exc)
 
     # -- the continuous pool ---------------------------------------------------------------
-    async def _work_waiter(self) -> None:
+    async def _work_waiter(self, run: _Run) -> None:
         """Turn backend wake-ups into kicks of the claim loop."""
         failures = 0
         loop = self.loop
-        while not self._stopping:
+        while not run.stopping:
             started = loop.time()
             try:
                 woke = await self.backend.wait_for_work(self.opts.poll_interval)
@@ -678,27 +690,60 @@ class Engine:
             elif loop.time() - started < 0.001:
                 await asyncio.sleep(self.opts.poll_interval)  # a backend that cannot block
 
-    async def run_loop(self) -> None:
-        """Claim and run jobs until :meth:`stop`."""
-        loop = self.loop
-        if self._running:
-            return
-        assert self._kick is not None and self._loop_done is not None
-        self._running = True
-        self._stopping = False
+    def begin(self) -> _Run | None:
+        """Mark the continuous loop as running, synchronously (call on the engine's loop);
+        return the run to pass to :meth:`run_loop`, or None if a run is already active and
+        not stopping. A run that is stopping but still winding down does not block a new
+        one: the new run waits for it to end, then claims."""
+        self.loop  # noqa: B018 - binds the loop
+        current = self._run
+        if current is not None and not current.finished.is_set() and not current.stopping:
+            return None
+        run = _Run()
+        self._run = run
         self._shutting_down = False
-        self._loop_done.clear()
+        return run
+
+    def start_background(self) -> asyncio.Task[None] | None:
+        """:meth:`begin` and run the loop as a task of the running loop; None if already
+        running. The run counts as running from this call on."""
+        run = self.begin()
+        if run is None:
+            return None
+        task = self.loop.create_task(self.run_loop(run))
+        # A task cancelled before its first step never runs run_loop's ``finally``.
+        task.add_done_callback(lambda _t: run.finished.set())
+        return task
+
+    async def run_loop(self, run: _Run | None = None) -> None:
+        """Claim and run jobs until :meth:`stop` (``run`` from :meth:`begin`; begun here
+        when omitted — then a no-op if a run is already active)."""
+        if run is None:
+            run = self.begin()
+            if run is None:
+                return
+        assert self._loop_lock is not None
+        try:
+            async with self._loop_lock:  # an earlier run still winding down ends first
+                if not run.stopping:
+                    await self._loop_body(run)
+        finally:
+            run.finished.set()
+
+    async def _loop_body(self, run: _Run) -> None:
+        loop = self.loop
+        assert self._kick is not None
         # Subscribe to wake-ups before the first claim: once a claim finds the queue empty,
         # the loop relies on them (a failure here is reported by the waiter's own attempt).
         with contextlib.suppress(Exception):
             await self.backend.wait_for_work(0)
-        waiter = loop.create_task(self._work_waiter())
+        waiter = loop.create_task(self._work_waiter(run))
         self._ensure_heartbeat()
         next_cron = loop.time()
         failures = 0
         opts = self.opts
         try:
-            while not self._stopping:
+            while not run.stopping:
                 if loop.time() >= next_cron:
                     await self._cron_hook()
                     next_cron = loop.time() + opts.poll_interval
@@ -724,7 +769,7 @@ class Engine:
                         backoff = min(opts.poll_interval, 0.05 * 2 ** min(failures, 8))
                         if not is_transient(exc):
                             backoff = opts.poll_interval
-                        await self._sleep(backoff)
+                        await self._sleep(backoff, run)
                         continue
                     self._queue_empty = len(jobs) < want and opts.group_concurrency is None
                     for job in jobs:
@@ -737,10 +782,8 @@ class Engine:
                         continue
                 await self._wait_kick(next_cron - loop.time())
         finally:
-            self._running = False
             waiter.cancel()
             await asyncio.gather(waiter, return_exceptions=True)
-            self._loop_done.set()
 
     async def _wait_kick(self, timeout: float) -> None:
         assert self._kick is not None
@@ -749,10 +792,10 @@ class Engine:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._kick.wait(), timeout)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float, run: _Run) -> None:
         """Sleep, but wake early on stop."""
         end = self.loop.time() + seconds
-        while not self._stopping and self.loop.time() < end:
+        while not run.stopping and self.loop.time() < end:
             assert self._kick is not None
             self._kick.clear()
             await self._wait_kick(end - self.loop.time())
@@ -779,9 +822,25 @@ class Engine:
 
     # -- stopping --------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop claiming; running handlers continue (their leases keep being renewed)."""
-        self._stopping = True
-        self._kick_loop()
+        """Stop claiming; running handlers continue (their leases keep being renewed).
+
+        Safe from any thread (and from a signal handler): the flag is set at once, the loop
+        is woken on its own thread."""
+        run = self._run
+        if run is not None:
+            run.stopping = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            self._kick_loop()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._kick_loop)
 
     def cancel_running(self, reason: str = "shutdown") -> None:
         """Set ``ctx.cancelled`` of every running job."""
@@ -794,9 +853,10 @@ class Engine:
         finished."""
         loop = self.loop
         end = loop.time() + max(0.0, timeout)
-        if self._loop_done is not None and not self._loop_done.is_set():
+        run = self._run
+        if run is not None and not run.finished.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._loop_done.wait(), max(0.0, end - loop.time()))
+                await asyncio.wait_for(run.finished.wait(), max(0.0, end - loop.time()))
         tasks = [t for t in self._tasks if not t.done()]
         pending: set[asyncio.Task[None]] = set()
         if tasks:

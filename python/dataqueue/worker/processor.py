@@ -68,32 +68,42 @@ class AsyncProcessor:
         is the main thread: stop claiming, set ``ctx.cancelled``, wait ``shutdown_grace``)."""
         loop = asyncio.get_running_loop()
         self._shutdown_task = None
-        installed: list[signal.Signals] = []
+        # Begun before the signal handlers exist and with no await in between, so a signal
+        # always finds the run it must stop.
+        run = self._engine.begin()
+        installed: dict[signal.Signals, Any] = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in _signals():
+                previous = signal.getsignal(sig)
                 try:
                     loop.add_signal_handler(sig, self._on_signal)
-                    installed.append(sig)
+                    installed[sig] = previous
                 except (NotImplementedError, RuntimeError, ValueError):
                     break
         try:
-            await self._engine.run_loop()
+            if run is not None:
+                await self._engine.run_loop(run)
+            elif self._task is not None:  # already running in the background: wait for it
+                await asyncio.gather(self._task, return_exceptions=True)
             if self._shutdown_task is not None:
                 await self._shutdown_task
             await self._engine.close()
         finally:
-            for sig in installed:
+            for sig, previous in installed.items():
                 loop.remove_signal_handler(sig)
+                # asyncio resets to the default action; give back the application's handler
+                if previous is not None:
+                    signal.signal(sig, previous)
 
     run_async = run
 
     def _on_signal(self) -> None:
+        self._engine.stop()  # at once: the shutdown task below starts a moment later
         if self._shutdown_task is None:
             log.info("processor %s: shutting down (signal)", self.worker_id)
             self._shutdown_task = asyncio.get_running_loop().create_task(self._engine.shutdown())
         else:  # a second signal: give up waiting
             log.info("processor %s: second signal, leaving running jobs", self.worker_id)
-            self._engine.stop()
             self._engine.cancel_running()
             self._shutdown_task = asyncio.get_running_loop().create_task(self._drain_now())
 
@@ -101,14 +111,15 @@ class AsyncProcessor:
         await self._engine.drain(0)
 
     def start_in_background(self) -> None:
-        """Start :meth:`run` as a task on the running loop (no signal handling); no-op if
-        already running."""
-        if self.is_running():
-            return
-        self._task = asyncio.get_running_loop().create_task(self._engine.run_loop())
+        """Start the continuous loop as a task on the running loop (no signal handling);
+        no-op if already running. :meth:`is_running` is True as soon as this returns."""
+        task = self._engine.start_background()
+        if task is not None:
+            self._task = task
 
     def stop(self) -> None:
-        """Stop claiming new jobs; running handlers finish on their own."""
+        """Stop claiming new jobs; running handlers finish on their own. Takes effect even
+        when called right after :meth:`start_in_background`, before the loop got to run."""
         self._engine.stop()
 
     async def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
@@ -125,6 +136,9 @@ class AsyncProcessor:
     async def shutdown(self, grace: float | None = None) -> None:
         """What SIGTERM does: stop, set ``ctx.cancelled`` of running jobs, wait ``grace``."""
         await self._engine.shutdown(grace)
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         await self._engine.close()
 
     def is_running(self) -> bool:
@@ -156,6 +170,11 @@ class _LoopThread:
             self.loop.close()
 
 
+async def _finished(task: asyncio.Task[None]) -> None:
+    """Wait for ``task`` (on its own loop) without raising what it raised (reported already)."""
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def _wait(fut: concurrent.futures.Future[T]) -> T:
     """Block on ``fut`` in short slices, so the main thread keeps handling signals."""
     while True:
@@ -184,7 +203,7 @@ class Processor:
         self._runner: _LoopThread | None = None
         self._engine: Engine | None = None
         self._backend: AsyncBackend | None = None
-        self._loop_future: concurrent.futures.Future[None] | None = None
+        self._loop_task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
         self._signalled = 0
 
@@ -212,16 +231,20 @@ class Processor:
         return _wait(runner.submit(engine.run_once()))
 
     def start_in_background(self) -> None:
-        """Run the continuous loop on the processor's thread; no-op if already running."""
+        """Run the continuous loop on the processor's thread; no-op if already running.
+        :meth:`is_running` is True as soon as this returns."""
         runner, engine = self._ensure()
-        if self.is_running():
-            return
-        self._loop_future = runner.submit(engine.run_loop())
+
+        async def begin() -> asyncio.Task[None] | None:
+            return engine.start_background()
+
+        task = _wait(runner.submit(begin()))
+        if task is not None:
+            self._loop_task = task
 
     def run(self, *, handle_signals: bool = True) -> None:
         """Process jobs until :meth:`stop` or SIGINT/SIGTERM (graceful: stop claiming, set
         ``ctx.cancelled``, wait ``shutdown_grace``; a second signal stops waiting)."""
-        runner, engine = self._ensure()
         self._signalled = 0
         self._shutdown_future = None
         previous: dict[signal.Signals, Any] = {}
@@ -230,8 +253,17 @@ class Processor:
                 previous[sig] = signal.signal(sig, self._on_signal)
         shutdown: concurrent.futures.Future[None] | None = None
         try:
-            self._loop_future = runner.submit(engine.run_loop())
-            _wait(self._loop_future)
+            runner, engine = self._ensure()
+
+            async def begin() -> asyncio.Task[None] | None:
+                return engine.start_background() or self._loop_task
+
+            task = _wait(runner.submit(begin()))
+            if self._signalled:  # a signal during start-up, before the run existed
+                engine.stop()
+            if task is not None:
+                self._loop_task = task
+                _wait(runner.submit(_finished(task)))
             while True:  # a signal may have started a shutdown: wait for it
                 shutdown = self._shutdown_future
                 if shutdown is None:
@@ -247,8 +279,11 @@ class Processor:
     _shutdown_future: concurrent.futures.Future[None] | None = None
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        runner, engine = self._ensure()
         self._signalled += 1
+        runner, engine = self._runner, self._engine
+        if runner is None or engine is None:
+            return  # still starting: run() stops the run once it exists
+        engine.stop()  # thread-safe, at once
         if self._signalled == 1:
             log.info("processor %s: shutting down (signal %d)", self.worker_id, signum)
             self._shutdown_future = runner.submit(engine.shutdown())
@@ -256,28 +291,30 @@ class Processor:
             log.info("processor %s: second signal, leaving running jobs", self.worker_id)
 
             async def now() -> None:
-                engine.stop()
                 engine.cancel_running()
                 await engine.drain(0)
 
             self._shutdown_future = runner.submit(now())
 
     def stop(self) -> None:
-        """Stop claiming new jobs; running handlers finish on their own."""
-        if self._runner is not None and self._engine is not None:
-            self._runner.loop.call_soon_threadsafe(self._engine.stop)
+        """Stop claiming new jobs; running handlers finish on their own. Takes effect even
+        when called right after :meth:`start_in_background`, before the loop got to run."""
+        engine = self._engine
+        if engine is not None:
+            engine.stop()
 
     def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop, then wait up to ``timeout`` s for running jobs (see AsyncProcessor)."""
-        if self._runner is None or self._engine is None:
+        runner, engine = self._runner, self._engine
+        if runner is None or engine is None:
             return
-        self.stop()
-        engine = self._engine
-        _wait(self._runner.submit(engine.drain(timeout)))
-        if self._loop_future is not None:
-            _wait(self._loop_future)
-            self._loop_future = None
-        _wait(self._runner.submit(engine.close()))
+        engine.stop()
+        _wait(runner.submit(engine.drain(timeout)))
+        task = self._loop_task
+        if task is not None:
+            _wait(runner.submit(_finished(task)))
+            self._loop_task = None
+        _wait(runner.submit(engine.close()))
 
     def is_running(self) -> bool:
         """Whether the continuous loop is running."""
