@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dataqueue.backends.types import KEEP
 from dataqueue.cron import next_run_for
-from dataqueue.errors import ConfigurationError, InvalidJobError
+from dataqueue.errors import BackendError, ConfigurationError, DataQueueError, InvalidJobError
 from dataqueue.lifecycle import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
@@ -55,6 +55,9 @@ log = logging.getLogger("dataqueue.worker")
 #: Most completions sent in one ``complete_jobs`` call.
 MAX_FLUSH = 500
 
+#: While the backend is unreachable, one WARNING line this often (seconds).
+OUTAGE_LOG_EVERY = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessorOptions:
@@ -71,6 +74,8 @@ class ProcessorOptions:
     lease: timedelta
     heartbeat_interval: float
     shutdown_grace: float
+    give_up_after: float | None = None
+    claim_all_types: bool = False
 
 
 def _random_worker_id() -> str:
@@ -114,6 +119,8 @@ def parse_options(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     heartbeat_interval: float | None = None,
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+    give_up_after: float | None = None,
+    claim_all_types: bool = False,
 ) -> ProcessorOptions:
     """Validate ``create_processor``'s keyword options; raise ``ConfigurationError``."""
     if worker_id is None:
@@ -159,6 +166,10 @@ def parse_options(
         lease=timedelta(seconds=lease),
         heartbeat_interval=interval,
         shutdown_grace=max(0.0, float(shutdown_grace)),
+        give_up_after=(
+            None if give_up_after is None else _positive_number(give_up_after, "give_up_after")
+        ),
+        claim_all_types=bool(claim_all_types),
     )
 
 
@@ -175,6 +186,17 @@ def check_handlers(handlers: Any) -> dict[str, Callable[..., Any]]:
             raise ConfigurationError(f"the handler for {name!r} is not callable: {fn!r}")
         out[name] = fn
     return out
+
+
+def claim_types_for(
+    options: ProcessorOptions, handlers: Mapping[str, Any]
+) -> tuple[str, ...] | None:
+    """The job types a processor claims: ``job_type=`` if given, else its handlers' types,
+    else (``claim_all_types=True``) every type (None) — a type without a handler then fails
+    ``no_handler``."""
+    if options.job_types is not None:
+        return options.job_types
+    return None if options.claim_all_types else tuple(sorted(handlers))
 
 
 def is_async_callable(fn: Any) -> bool:
@@ -226,6 +248,7 @@ class Engine:
         self.handlers = dict(handlers)
         self.opts = options
         self._async_handlers = {name: is_async_callable(fn) for name, fn in self.handlers.items()}
+        self.claim_types = claim_types_for(options, self.handlers)
         from dataqueue.backends.base_async import AsyncBackend
 
         self._batch_complete = (
@@ -257,6 +280,13 @@ class Engine:
         self._shutting_down = False
         # The last claim found fewer jobs than it asked for (and no group cap was involved).
         self._queue_empty = False
+        # Claims failing in a row: since when (loop time), how many, when last logged.
+        self._outage_since: float | None = None
+        self._outage_failures = 0
+        self._outage_logged = 0.0
+        self._claimed_once = False
+        #: Why the loop ended on its own (misconfiguration, or ``give_up_after`` exceeded).
+        self.fatal: DataQueueError | None = None
 
     # -- small helpers ---------------------------------------------------------------------
     @property
@@ -289,6 +319,10 @@ class Engine:
     def report(self, exc: BaseException) -> None:
         """An error outside any job's outcome: log, ``error`` hook, ``on_error``; never raises."""
         log.error("processor %s: %s", self.worker_id, exc, exc_info=self.opts.verbose)
+        self._notify(exc)
+
+    def _notify(self, exc: BaseException) -> None:
+        """The ``error`` hook and ``on_error`` (without logging)."""
         self.hooks.emit("error", exc)
         if self.opts.on_error is not None:
             try:
@@ -322,7 +356,7 @@ class Engine:
         return await self.backend.claim_jobs(
             self.worker_id,
             limit,
-            job_types=self.opts.job_types,
+            job_types=self.claim_types,
             group_concurrency=self.opts.group_concurrency,
             lease=self.opts.lease,
         )
@@ -681,7 +715,8 @@ class Engine:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                if failures == 1 or failures % 20 == 0:
+                # the claim loop logs an outage itself; this only covers a lone waiter failure
+                if self._outage_since is None and (failures == 1 or failures % 20 == 0):
                     self.report(exc)
                 await asyncio.sleep(min(self.opts.poll_interval, 0.05 * 2 ** min(failures, 8)))
                 continue
@@ -740,7 +775,6 @@ class Engine:
         waiter = loop.create_task(self._work_waiter(run))
         self._ensure_heartbeat()
         next_cron = loop.time()
-        failures = 0
         opts = self.opts
         try:
             while not run.stopping:
@@ -761,16 +795,12 @@ class Engine:
                             if recovered:
                                 continue
                         jobs = await self._claim(want)
-                        failures = 0
                     except Exception as exc:
-                        failures += 1
                         self._claim_unsure = self._claim_unsure or is_transient(exc)
-                        self.report(exc)
-                        backoff = min(opts.poll_interval, 0.05 * 2 ** min(failures, 8))
-                        if not is_transient(exc):
-                            backoff = opts.poll_interval
+                        backoff = self._claim_failed(exc, run)
                         await self._sleep(backoff, run)
                         continue
+                    self._claim_succeeded()
                     self._queue_empty = len(jobs) < want and opts.group_concurrency is None
                     for job in jobs:
                         self._launch(job)
@@ -784,6 +814,71 @@ class Engine:
         finally:
             waiter.cancel()
             await asyncio.gather(waiter, return_exceptions=True)
+
+    def _claim_failed(self, exc: BaseException, run: _Run) -> float:
+        """Count a failed claim, log it (once, then every ``OUTAGE_LOG_EVERY`` s), stop the run
+        on a misconfiguration at start-up or after ``give_up_after``; return the backoff."""
+        self._notify(exc)
+        now = self.loop.time()
+        opts = self.opts
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, ConfigurationError) and not self._claimed_once:
+            log.error("processor %s: cannot start: %s", self.worker_id, cause)
+            self.fatal = exc
+            run.stopping = True
+            return 0.0
+        if self._outage_since is None:
+            self._outage_since, self._outage_failures, self._outage_logged = now, 0, now
+            log.warning(
+                "processor %s: backend unavailable, retrying with backoff: %s",
+                self.worker_id,
+                cause,
+                exc_info=exc if opts.verbose else None,
+            )
+        self._outage_failures += 1
+        down = now - self._outage_since
+        if opts.give_up_after is not None and down >= opts.give_up_after:
+            log.error(
+                "processor %s: giving up after %.0f s without the backend (%d failed attempts): %s",
+                self.worker_id,
+                down,
+                self._outage_failures,
+                cause,
+            )
+            self.fatal = BackendError(
+                f"gave up after {down:.0f} s without the backend (give_up_after="
+                f"{opts.give_up_after:g}): {cause}"
+            )
+            run.stopping = True
+            return 0.0
+        if now - self._outage_logged >= OUTAGE_LOG_EVERY:
+            self._outage_logged = now
+            left = (
+                ""
+                if opts.give_up_after is None
+                else f"; giving up in {opts.give_up_after - down:.0f} s"
+            )
+            log.warning(
+                "processor %s: backend still unavailable after %.0f s (%d failed attempts)%s: %s",
+                self.worker_id,
+                down,
+                self._outage_failures,
+                left,
+                cause,
+            )
+        backoff = min(opts.poll_interval, 0.05 * 2 ** min(self._outage_failures, 8))
+        return backoff if is_transient(exc) else opts.poll_interval
+
+    def _claim_succeeded(self) -> None:
+        self._claimed_once = True
+        if self._outage_since is not None:
+            log.warning(
+                "processor %s: backend available again after %.0f s (%d failed attempts)",
+                self.worker_id,
+                self.loop.time() - self._outage_since,
+                self._outage_failures,
+            )
+            self._outage_since = None
 
     async def _wait_kick(self, timeout: float) -> None:
         assert self._kick is not None

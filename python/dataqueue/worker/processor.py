@@ -10,7 +10,13 @@ Options (``create_processor``): ``worker_id`` (default ``worker-`` + 7 random ch
 tick; idle workers are woken by the backend within milliseconds), ``job_type`` (str or list),
 ``on_error`` (called with errors outside job outcomes), ``verbose``, ``lease_seconds`` 30 (a dead
 worker's jobs are reclaimable after this), ``heartbeat_interval`` (default lease/3),
-``shutdown_grace`` 30 s (SIGINT/SIGTERM: how long running handlers get after ``ctx.cancelled``).
+``shutdown_grace`` 30 s (SIGINT/SIGTERM: how long running handlers get after ``ctx.cancelled``),
+``claim_all_types`` False (by default a processor claims only the job types it has handlers
+for, narrowed further by ``job_type``; True claims every type and fails those without a
+handler with ``no_handler``), ``give_up_after`` None (seconds the backend may stay unreachable
+before ``run()`` raises ``BackendError``; None retries forever — ``dataqueue worker`` defaults to
+300 s). A misconfiguration found by the first claim (wrong password, missing database) ends
+``run()`` at once with its ``ConfigurationError``.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError
 from dataqueue.hooks import emitter_of
 from dataqueue.lifecycle import DEFAULT_STOP_TIMEOUT
-from dataqueue.worker.engine import Engine, ProcessorOptions, check_handlers, parse_options
+from dataqueue.worker.engine import (
+    Engine,
+    ProcessorOptions,
+    check_handlers,
+    claim_types_for,
+    parse_options,
+)
 
 __all__ = ["AsyncProcessor", "Processor", "create_processor"]
 
@@ -88,6 +100,8 @@ class AsyncProcessor:
             if self._shutdown_task is not None:
                 await self._shutdown_task
             await self._engine.close()
+            if self._engine.fatal is not None:
+                raise self._engine.fatal
         finally:
             for sig, previous in installed.items():
                 loop.remove_signal_handler(sig)
@@ -144,6 +158,11 @@ class AsyncProcessor:
     def is_running(self) -> bool:
         """Whether the continuous loop is running."""
         return self._engine.is_running()
+
+    @property
+    def claim_types(self) -> tuple[str, ...] | None:
+        """The job types this processor claims (None: every type)."""
+        return self._engine.claim_types
 
 
 class _LoopThread:
@@ -212,6 +231,11 @@ class Processor:
         """The id written to ``locked_by`` of the jobs this processor claims."""
         return self._options.worker_id
 
+    @property
+    def claim_types(self) -> tuple[str, ...] | None:
+        """The job types this processor claims (None: every type)."""
+        return claim_types_for(self._options, self._handlers)
+
     def _ensure(self) -> tuple[_LoopThread, Engine]:
         with self._lock:
             if self._runner is None or self._engine is None:
@@ -272,6 +296,8 @@ class Processor:
                 if shutdown is self._shutdown_future:
                     break
             _wait(runner.submit(engine.close()))
+            if engine.fatal is not None:
+                raise engine.fatal
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
