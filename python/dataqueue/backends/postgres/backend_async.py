@@ -600,7 +600,8 @@ class AsyncPostgresBackend(AsyncBackend):
         params: dict[str, Any] = {
             "worker": worker_id,
             "lease": lease,
-            "types": list(job_types) if job_types is not None else None,
+            # each type once: the typed claim scans per type (see Statements.claim)
+            "types": list(dict.fromkeys(job_types)) if job_types is not None else None,
         }
         async with self._conn() as conn:
             if group_concurrency is None:
