@@ -132,12 +132,17 @@ def job_detail(job: JobRecord, events: Iterable[JobEvent] = ()) -> Group:
     if job.error_history:
         errors = Table(title="error history", header_style="bold")
         errors.add_column("at")
-        errors.add_column("message")
+        errors.add_column("error")
         for entry in job.error_history:
             errors.add_row(
-                str(entry.get("timestamp", entry.get("at", "-"))), str(entry.get("message", entry))
+                str(entry.get("timestamp", entry.get("at", "-"))),
+                str(entry.get("error") or entry.get("message", entry)),
             )
         parts.append(errors)
+        last = job.error_history[-1]
+        if last.get("traceback"):  # the newest failure's traceback, as the handler raised it
+            parts.append(Text("traceback of the last failure:", style="bold"))
+            parts.append(Text(str(last["traceback"]).rstrip()))
     events = list(events)
     if events:
         parts.append(events_table(events))

@@ -41,6 +41,7 @@ from dataqueue.worker.context import (
 )
 from dataqueue.worker.execution import is_transient, with_retries
 from dataqueue.worker.forcekill import JobTimeoutError, run_force_killed
+from dataqueue.worker.joblog import log_completed, log_started
 from dataqueue.worker.outcome import COMPLETED, Outcomes
 from dataqueue.worker.threads import DaemonThreadPool
 
@@ -441,6 +442,7 @@ class Engine:
         self._in_flight[(job.id, job.lock_version)] = slot
         self._by_job[job.id] = slot
         self.hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
+        log_started(job)
         task = self.loop.create_task(self._process(slot, gate))
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(t, slot))
@@ -633,6 +635,7 @@ class Engine:
                     ok = True  # a retry after a lost reply: the first try was applied
                 self._completing.pop(state.job.id, None)
                 if ok:
+                    log_completed(state.job, self.loop.time() - state.started_at)
                     self.hooks.emit(
                         "job:completed", {"job_id": state.job.id, "job_type": state.job.job_type}
                     )
