@@ -174,3 +174,58 @@ def test_sigterm_during_start_up_stops_run(twin: str, q: Any, storage: Any) -> N
     assert not hung, f"a SIGTERM during start-up was lost in round(s) {hung}"
     # Whatever the rounds did, the job is finished or still claimable, never stranded.
     assert q.get_job(job_id).status.value in ("completed", "pending")
+
+
+_CTRL_C_SCRIPT = """
+import asyncio, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a background test process ignores it
+from dataqueue import init_async_job_queue, init_job_queue
+url, twin, prefix = sys.argv[1], sys.argv[2], sys.argv[3] or None
+opts = {"key_prefix": prefix} if prefix else {}
+def ready(payload, ctx):
+    print("READY", flush=True)
+if twin == "sync":
+    q = init_job_queue(url, **opts)
+    q.add_job("ready", {})
+    p = q.create_processor({"ready": ready}, poll_interval=0.2)
+    p.run()
+    p.close()
+    q.close()
+else:
+    async def main():
+        q = init_async_job_queue(url, **opts)
+        await q.add_job("ready", {})
+        p = q.create_processor({"ready": ready}, poll_interval=0.2)
+        await p.run()
+        await q.close()
+    asyncio.run(main())
+print("STOPPED", flush=True)
+"""
+
+
+def test_ctrl_c_on_run_exits_cleanly(twin: str, storage: Any) -> None:
+    """SIGINT on ``run()`` stops it gracefully, with no "Task was destroyed but it is
+    pending!" (or any other asyncio complaint) on the way out."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_SCRIPT, storage.url, twin, storage.key_prefix or ""],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "READY", (line, proc.stderr.read() if proc.stderr else "")
+        time.sleep(0.3)  # idle, waiting for work: the state a Ctrl-C usually finds
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "STOPPED" in out
+    assert "Task was destroyed" not in err and "Traceback" not in err, err
