@@ -740,6 +740,7 @@ class Engine:
         run = _Run()
         self._run = run
         self._shutting_down = False
+        self.fatal = None  # a new run gets a fresh chance (e.g. after a give-up)
         return run
 
     def start_background(self) -> asyncio.Task[None] | None:
