@@ -10,6 +10,8 @@ Start with :func:`init_job_queue` (blocking) or :func:`init_async_job_queue` (as
     q.add_job("parse", {"source": first}, depends_on=DependsOn(job_ids=[first]))
 """
 
+import logging
+
 from dataqueue.errors import *  # noqa: F403
 from dataqueue.errors import __all__ as _error_names
 from dataqueue.factory import init_async_job_queue, init_job_queue
@@ -31,6 +33,10 @@ from dataqueue.records import (
 )
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where to: silent unless logging is configured
+# (``dataqueue worker`` shows INFO). Never basicConfig here.
+logging.getLogger("dataqueue").addHandler(logging.NullHandler())
 
 __all__ = [
     "EVENTS",

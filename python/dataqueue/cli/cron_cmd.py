@@ -53,7 +53,7 @@ def list_schedules(
     elif not schedules:
         console.print("no cron schedules")
     else:
-        console.print(cron_table(schedules))
+        console.print(cron_table(schedules, console.width))
 
 
 @app.command("add")

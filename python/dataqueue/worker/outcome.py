@@ -18,6 +18,7 @@ from dataqueue.lifecycle import DEFAULT_RETRY_DELAY, no_handler_message, plan_fa
 from dataqueue.records import FailureReason, JobRecord, JobStatus
 from dataqueue.worker.context import JobState, WaitSignal
 from dataqueue.worker.execution import error_message, retry_delay, with_retries
+from dataqueue.worker.joblog import error_details, log_failed
 
 if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
@@ -98,13 +99,15 @@ class Outcomes:
                 DEFAULT_RETRY_DELAY,
             )
             delay = float(DEFAULT_RETRY_DELAY)
-        plan = plan_failure(job, message, reason, retry_delay_seconds=delay)
-        log.warning(
-            "job %s (%s) failed: %s",
-            job.id,
-            job.job_type,
-            message,
-            exc_info=exc if self.verbose else None,
+        details = error_details(exc)
+        plan = plan_failure(job, message, reason, retry_delay_seconds=delay, details=details)
+        log_failed(
+            job,
+            state.loop.time() - state.started_at,
+            details["error"] if reason != FailureReason.NO_HANDLER else message,
+            reason=reason,
+            retry_in=plan.retry_delay_seconds,
+            exc=exc if reason != FailureReason.NO_HANDLER else None,
         )
         outcome = await with_retries(
             self.backend.fail_job, job.id, self.worker_id, job.lock_version, plan

@@ -34,7 +34,11 @@ from psycopg_pool import ConnectionPool
 from dataqueue.backends.base_sync import Backend
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
-from dataqueue.backends.postgres.config import PostgresSettings
+from dataqueue.backends.postgres.config import (
+    PostgresSettings,
+    connect_failure,
+    first_connect_kwargs,
+)
 from dataqueue.backends.postgres.enqueue import copy_blocks, plan_add, single_params
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
@@ -220,11 +224,23 @@ class PostgresBackend(Backend):
             if not self._opened:
                 if self._closed:
                     raise BackendError("the PostgreSQL backend is closed")
+                self._first_connect()
                 with translate_errors():
                     # wait=True: the first request must not find the pool empty, which would
                     # make it grow a second connection at once.
                     self._pool.open(wait=True, timeout=self._pool.timeout)
                 self._opened = True
+
+    def _first_connect(self) -> None:
+        """Connect once, directly, so a wrong password, a missing database or a stopped
+        server fails at once with the server's own reason (the pool would retry for its
+        whole timeout and then report only "pool initialization incomplete")."""
+        settings = self.settings
+        try:
+            conn = Connection.connect(settings.conninfo, **first_connect_kwargs(settings))
+        except psycopg.Error as exc:
+            raise connect_failure(exc, settings.conninfo) from None
+        conn.close()
 
     @contextmanager
     def _conn(self) -> Iterator[Connection[Any]]:
@@ -577,7 +593,8 @@ class PostgresBackend(Backend):
         params: dict[str, Any] = {
             "worker": worker_id,
             "lease": lease,
-            "types": list(job_types) if job_types is not None else None,
+            # each type once: the typed claim scans per type (see Statements.claim)
+            "types": list(dict.fromkeys(job_types)) if job_types is not None else None,
         }
         with self._conn() as conn:
             if group_concurrency is None:

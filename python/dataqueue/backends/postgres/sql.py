@@ -583,18 +583,44 @@ class Statements:
 
     # claim -------------------------------------------------------------------------------------
     def claim(self, *, typed: bool) -> str:
-        """Claim without group caps: one statement (lock, update, events)."""
-        return self._r(
-            """
-WITH cand AS (
+        """Claim without group caps: one statement (lock, update, events).
+
+        Typed: per wanted type, the first ``limit`` claimable jobs of that type from
+        job_queue_claim_type_idx (migration 0006), then the first ``limit`` of those in claim
+        order, so the work does not grow with the jobs of other types (``types`` must not
+        repeat a type). With several types, up to ``limit`` x types rows are locked for the
+        statement's short transaction; the ones not chosen are released at its end."""
+        if typed:
+            cand = (
+                """
+    SELECT c.id FROM unnest(%(types)s::text[]) AS t(job_type)
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.created_at FROM {s}job_queue j
+        WHERE j.job_type = t.job_type AND """
+                + _CLAIMABLE
+                + """
+        ORDER BY j.priority DESC, j.created_at, j.id
+        LIMIT %(limit)s
+        FOR UPDATE OF j SKIP LOCKED
+    ) c
+    ORDER BY c.priority DESC, c.created_at, c.id
+    LIMIT %(limit)s"""
+            )
+        else:
+            cand = (
+                """
     SELECT j.id FROM {s}job_queue j
     WHERE """
-            + _CLAIMABLE
-            + ("AND j.job_type = ANY(%(types)s::text[])" if typed else "")
-            + """
+                + _CLAIMABLE
+                + """
     ORDER BY j.priority DESC, j.created_at, j.id
     LIMIT %(limit)s
-    FOR UPDATE OF j SKIP LOCKED
+    FOR UPDATE OF j SKIP LOCKED"""
+            )
+        return self._r(
+            "\nWITH cand AS ("
+            + cand
+            + """
 ),
 upd AS (
     UPDATE {s}job_queue j SET """

@@ -30,6 +30,7 @@ from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, Nex
 from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
+    ConfigurationError,
     CronError,
     DependencyCycleError,
     UnknownPrerequisiteError,
@@ -71,7 +72,13 @@ def _errors() -> Iterator[None]:
         if "DQ_SELF_DEP" in msg:
             index = int(msg.split("DQ_SELF_DEP", 1)[1].strip().split()[0])
             raise DependencyCycleError(self_dependency_via_key(index)) from None
+        if msg.startswith(("WRONGPASS", "NOAUTH", "NOPERM")):
+            raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
         raise BackendError(f"redis error: {exc}") from exc
+    except redis.exceptions.AuthenticationError as exc:
+        raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
+    except redis.exceptions.ConnectionError as exc:
+        raise BackendError(f"cannot connect to Redis: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise BackendError(f"redis error: {exc}") from exc
 
