@@ -30,6 +30,11 @@ SOURCES = [
 RENAMES = [
     ("AsyncBackend", "Backend"),
     ("AsyncJobQueue", "JobQueue"),
+    ("AsyncFinishListener", "FinishListener"),
+    ("AsyncFinishWatcher", "FinishWatcher"),
+    ("AsyncTaskDecorator", "TaskDecorator"),
+    ("AsyncTask", "Task"),
+    ("AsyncJobHandle", "JobHandle"),
     ("AsyncPostgresBackend", "PostgresBackend"),
     ("AsyncRedisBackend", "RedisBackend"),
     ("AsyncConnectionPool", "ConnectionPool"),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar, cast, overload
 
 from dataqueue import cron, maintenance_async
 from dataqueue._loops import check_loop, close_on_owner_loop, running_loop  # sync: <remove>
@@ -23,11 +24,14 @@ from dataqueue.config import QueueConfig
 from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
+    ConfigurationError,
     CronError,
     DependencyError,
     InvalidFilterError,
     InvalidJobError,
     InvalidTokenError,
+    JobNotFoundError,
+    ResultTimeoutError,
 )
 from dataqueue.hooks import EventEmitter, Listener
 from dataqueue.lifecycle import (
@@ -43,18 +47,22 @@ from dataqueue.options import (
     INT64_MAX,
     MAX_BATCH_SIZE,
     MAX_NAME_LENGTH,
+    UNIQUE_OPTION_NAMES,
     DependsOn,
     JobFilters,
     JobGroup,
     JobOptions,
     JobUpdates,
     NewJob,
+    UniqueSpec,
+    UniqueWhile,
     check_int,
     check_text,
     dump_json,
     normalize_job,
     parse_tag_filter,
     parse_token_timeout,
+    parse_unique,
 )
 from dataqueue.records import (
     CronScheduleRecord,
@@ -65,8 +73,22 @@ from dataqueue.records import (
     TagQueryMode,
     WaitpointRecord,
 )
+from dataqueue.results import (
+    RECHECK_SECONDS,
+    AsyncFinishWatcher,
+    in_thread,  # noqa: F401 - used by the generated sync twin
+    outcome,
+    wait_seconds,
+)
+from dataqueue.tasks import AsyncTask, AsyncTaskDecorator, TaskRegistry, task_options
+
+if TYPE_CHECKING:
+    from dataqueue.worker.context import AsyncJobContext, JobContext
 
 __all__ = ["AsyncJobQueue"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 log = logging.getLogger("dataqueue.queue")
 
@@ -143,6 +165,9 @@ class AsyncJobQueue:
         self._emitter = emitter if emitter is not None else EventEmitter()
         self._closed = False
         self._loop = running_loop()  # sync: <remove>
+        self._watcher: AsyncFinishWatcher | None = None
+        self.tasks: TaskRegistry = TaskRegistry()
+        """Job type → handler of every ``@task`` of this queue (give it to create_processor)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend_name!r}>"
@@ -177,6 +202,8 @@ class AsyncJobQueue:
         if self._closed:
             return
         self._closed = True
+        if self._watcher is not None:
+            await self._watcher.close()
         await close_on_owner_loop(self._loop, self._store.close)  # sync: self._store.close()
 
     async def __aenter__(self) -> AsyncJobQueue:
@@ -210,6 +237,9 @@ class AsyncJobQueue:
         dead_letter_job_type: str | None = None,
         group: JobGroup | Mapping[str, Any] | str | None = None,
         depends_on: DependsOn | Mapping[str, Any] | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
         db: Any = None,
     ) -> int:
         """Enqueue one job and return its id.
@@ -219,8 +249,12 @@ class AsyncJobQueue:
         (None = now). ``depends_on`` lists prerequisite job ids and/or tags to drain; every id
         must exist (batch placeholders are only valid in :meth:`add_jobs`). With an
         ``idempotency_key`` that already exists, the existing job's id is returned and nothing
-        is written. ``db`` (Postgres only) is a psycopg connection or cursor: the insert then
-        joins the caller's transaction (``job:added`` is emitted when this method returns, so a
+        is written. ``unique_while="active"`` and/or ``unique_for=timedelta(...)`` make the job
+        unique for a while instead: as long as a job with the same ``unique_key`` (default: the
+        job type and a hash of the payload) is active / younger than ``unique_for``, its id is
+        returned and nothing is written; afterwards a new job may be added (docs/tasks.md).
+        ``db`` (Postgres only) is a psycopg connection or cursor: the insert then joins the
+        caller's transaction (``job:added`` is emitted when this method returns, so a
         later rollback does not retract it).
 
         Raises ``InvalidJobError`` (or a ``DependencyError`` subclass) before writing anything.
@@ -250,7 +284,12 @@ class AsyncJobQueue:
                 f"depends_on.job_ids: batch placeholders (negative ids {placeholders}) are only "
                 "valid in add_jobs()"
             )
-        (added,) = await self._backend.add_jobs([new], db=db)
+        unique = None
+        if unique_key is not None or unique_while is not None or unique_for is not None:
+            unique = [
+                parse_unique(new.job_type, new.payload_json, unique_key, unique_while, unique_for)
+            ]
+        (added,) = await self._backend.add_jobs([new], db=db, unique=unique)
         log.debug("add_job %s -> id %s (created=%s)", new.job_type, added.id, added.created)
         self._emitter.emit(
             "job:added", {"job_id": added.id, "job_type": new.job_type, "created": added.created}
@@ -273,12 +312,21 @@ class AsyncJobQueue:
         if not jobs:
             return []
         normalized: list[NewJob] = []
+        unique: list[UniqueSpec | None] | None = None
         for index, job in enumerate(jobs):
             try:
-                normalized.append(normalize_job(job))
+                new = normalize_job(job)
+                spec = _unique_of(job, new)
             except InvalidJobError as exc:
                 raise _prefixed(index, exc) from None
-        added = await self._backend.add_jobs(normalized, db=db)
+            normalized.append(new)
+            if spec is not None:
+                if unique is None:
+                    unique = [None] * index
+                unique.append(spec)
+            elif unique is not None:
+                unique.append(None)
+        added = await self._backend.add_jobs(normalized, db=db, unique=unique)
         log.debug("add_jobs %d jobs -> ids %s", len(added), [a.id for a in added])
         for new, result in zip(normalized, added, strict=True):
             self._emitter.emit(
@@ -286,6 +334,129 @@ class AsyncJobQueue:
                 {"job_id": result.id, "job_type": new.job_type, "created": result.created},
             )
         return [a.id for a in added]
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    @overload
+    def task(
+        self, fn: Callable[Concatenate[AsyncJobContext, P], Awaitable[R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def task(self, fn: Callable[Concatenate[JobContext, P], R], /) -> AsyncTask[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, Awaitable[R]], /) -> AsyncTask[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        job_type: str | None = None,
+        name: str | None = None,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+        timeout: float | timedelta | None = None,
+        timeout_ms: int | None = None,
+        force_kill_on_timeout: bool | None = None,
+        tags: Sequence[str] | None = None,
+        retry_delay: int | None = None,
+        retry_backoff: bool | None = None,
+        retry_delay_max: int | None = None,
+        dead_letter_job_type: str | None = None,
+        group: JobGroup | str | None = None,
+        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
+    ) -> AsyncTaskDecorator: ...
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        job_type: str | None = None,
+        name: str | None = None,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+        timeout: float | timedelta | None = None,
+        timeout_ms: int | None = None,
+        force_kill_on_timeout: bool | None = None,
+        tags: Sequence[str] | None = None,
+        retry_delay: int | None = None,
+        retry_backoff: bool | None = None,
+        retry_delay_max: int | None = None,
+        dead_letter_job_type: str | None = None,
+        group: JobGroup | str | None = None,
+        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
+    ) -> Any:
+        """Make a function a task: ``@q.task`` or ``@q.task(max_attempts=5, ...)``.
+
+        Its parameters are the payload; ``task.defer(...)`` adds a job (see
+        ``dataqueue.tasks`` and docs/tasks.md). ``job_type`` (alias ``name``) defaults to
+        ``module.qualname``. The enqueue options (``max_attempts``, ``priority``, ``timeout``
+        in seconds or ``timeout_ms``, ``tags``, retry delays, ``dead_letter_job_type``,
+        ``group``, ``unique_*``) apply to every job the task adds; ``retry_on`` /
+        ``dont_retry_on`` choose which exceptions are retried.
+        """
+        if job_type is not None and name is not None and job_type != name:
+            raise ConfigurationError("give job_type= or name=, not both")
+        options, policy = task_options(
+            max_attempts=max_attempts, priority=priority, timeout=timeout,
+            timeout_ms=timeout_ms, force_kill_on_timeout=force_kill_on_timeout, tags=tags,
+            retry_delay=retry_delay, retry_backoff=retry_backoff,
+            retry_delay_max=retry_delay_max, dead_letter_job_type=dead_letter_job_type,
+            group=group, unique_key=unique_key, unique_while=unique_while,
+            unique_for=unique_for, retry_on=retry_on, dont_retry_on=dont_retry_on,
+        )  # fmt: skip
+        decorator = AsyncTaskDecorator(self, job_type or name, options, policy)
+        return decorator if fn is None else decorator(fn)
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _results(self) -> AsyncFinishWatcher:
+        if self._watcher is None:
+            self._watcher = AsyncFinishWatcher(self._backend.listen_finished)
+        return self._watcher
+
+    async def wait_for_job(self, job_id: int, timeout: float | timedelta | None = None) -> Any:
+        """Wait until the job finishes and return its output.
+
+        Raises ``JobFailedError`` (it failed for good: ``.error``, ``.error_history``),
+        ``JobCancelledError``, ``JobNotFoundError``, or ``ResultTimeoutError`` once
+        ``timeout`` seconds pass (None: wait for ever; the job itself is not affected).
+        Woken by the backend's "jobs finished" notification, not by polling.
+        """
+        job_id = _job_id(job_id)
+        seconds = wait_seconds(timeout)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        watcher = self._results()
+        while True:
+            generation = await watcher.generation()
+            job = await self._backend.get_job(job_id)
+            if job is None:
+                raise JobNotFoundError(f"job {job_id} does not exist")
+            done, output = outcome(job)
+            if done:
+                return output
+            left = RECHECK_SECONDS if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise ResultTimeoutError(job_id, seconds or 0.0, job.status.value)
+            await watcher.wait(generation, min(left, RECHECK_SECONDS))
+
+    async def wait_for_job_async(  # sync: async def wait_for_job_async(
+        self, job_id: int, timeout: float | timedelta | None = None
+    ) -> Any:
+        """:meth:`wait_for_job` under the name async code uses on a blocking ``JobQueue``
+        (there it runs the wait in a thread, so the event loop stays free)."""
+        wait = self.wait_for_job
+        return await wait(job_id, timeout)  # sync: return await in_thread(wait, job_id, timeout)
 
     # -- read ------------------------------------------------------------------------------
 
@@ -728,6 +899,17 @@ class AsyncJobQueue:
                 f"{self._store.name} (use get_pool())"
             )
         return cast(Any, self._store).client
+
+
+def _unique_of(job: JobOptions | Mapping[str, Any], new: NewJob) -> UniqueSpec | None:
+    """The uniqueness scope of an ``add_jobs`` entry (None for the usual entry, cheaply)."""
+    if isinstance(job, JobOptions):
+        key, while_, for_ = job.unique_key, job.unique_while, job.unique_for
+    elif job.keys().isdisjoint(UNIQUE_OPTION_NAMES):
+        return None
+    else:
+        key, while_, for_ = job.get("unique_key"), job.get("unique_while"), job.get("unique_for")
+    return parse_unique(new.job_type, new.payload_json, key, while_, for_)
 
 
 def _non_negative(value: Any, what: str) -> float:

@@ -22,7 +22,7 @@ from typing import Any, Final
 import redis
 import redis.exceptions
 
-from dataqueue.backends.base_sync import Backend
+from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
@@ -42,7 +42,7 @@ from dataqueue.lifecycle import (
     self_dependency_via_key,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, dump_json
+from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, UniqueSpec, dump_json
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -85,6 +85,31 @@ def _finished(waiter: Any) -> bool:
 
 def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
+
+
+class _RedisFinishListener(FinishListener):
+    """A pub/sub subscription to the "jobs finished" channel."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            # get_message returns None early for a skipped subscribe confirmation: loop.
+            deadline = time.monotonic() + max(0.0, timeout)
+            got = None
+            while got is None and (left := deadline - time.monotonic()) > 0:
+                got = self._pubsub.get_message(timeout=left)
+            if got is not None:
+                while self._pubsub.get_message(timeout=0.0) is not None:
+                    pass  # one wake-up covers everything published so far
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"redis error: {exc}") from exc
+        return got is not None
+
+    def close(self) -> None:
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self._pubsub.close()
 
 
 class RedisBackend(Backend):
@@ -197,7 +222,13 @@ class RedisBackend(Backend):
 
     # -- enqueue -----------------------------------------------------------------------------
 
-    def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+    def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        db: Any = None,
+        unique: Sequence[UniqueSpec | None] | None = None,
+    ) -> list[AddedJob]:
         if db is not None:
             raise BackendNotSupportedError(
                 "the db= option (enqueue inside your transaction) is only supported by the "
@@ -205,7 +236,7 @@ class RedisBackend(Backend):
             )
         if not jobs:
             return []
-        ids, flags = self._run("add_jobs", [codec.job_specs(jobs)])
+        ids, flags = self._run("add_jobs", [codec.job_specs(jobs, unique)])
         return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------
@@ -501,6 +532,18 @@ class RedisBackend(Backend):
             wake = self._wakes.pop(waiter)
             with contextlib.suppress(redis.exceptions.RedisError):
                 wake.close()
+
+    def listen_finished(self) -> FinishListener | None:
+        """A pub/sub subscription to the queue's "jobs finished" channel (every script that
+        completes, cancels or terminally fails jobs publishes one message)."""
+        try:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(self.keys.done)
+        except (AttributeError, NotImplementedError):
+            return None  # a client without pub/sub: wait_for_job re-reads on a timer
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"redis error: {exc}") from exc
+        return _RedisFinishListener(pubsub)
 
     # -- tokens ------------------------------------------------------------------------------
 
