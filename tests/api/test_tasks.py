@@ -267,3 +267,43 @@ def test_worker_cli_loads_every_task_of_a_module(tmp_path: Any, monkeypatch: Any
     handlers = load_handlers("myapp_tasks_mod")
     assert sorted(handlers) == ["myapp_tasks_mod.one", "two"]
     assert load_handlers("myapp_tasks_mod:q.tasks").keys() == handlers.keys()
+
+
+def test_parent_outputs_pass_data_along_the_dag(q: Any) -> None:
+    from dataqueue import DependsOn, batch_dep_ref
+
+    got: dict[str, Any] = {}
+
+    async def merge_async(payload: Any, ctx: Any) -> int:
+        parents = await ctx.parent_outputs()
+        got["async"] = parents
+        return sum(v["rows"] for v in parents.values())
+
+    def merge_sync(payload: Any, ctx: Any) -> int:
+        got["sync"] = ctx.parent_outputs()
+        return 0
+
+    ids = q.add_jobs(
+        [
+            {"job_type": "download", "payload": {"rows": 3}},
+            {"job_type": "download", "payload": {"rows": 4}},
+            {"job_type": "merge_async", "payload": {},
+             "depends_on": DependsOn(job_ids=[batch_dep_ref(0), batch_dep_ref(1)])},
+            {"job_type": "merge_sync", "payload": {},
+             "depends_on": {"job_ids": [batch_dep_ref(0)], "tags": []}},
+            {"job_type": "merge_sync_alone", "payload": {}},
+        ]
+    )  # fmt: skip
+    handlers = {
+        "download": lambda p, c: {"rows": p["rows"]},
+        "merge_async": merge_async,
+        "merge_sync": merge_sync,
+        "merge_sync_alone": lambda p, c: c.parent_outputs(),
+    }
+    assert _run_once(q, handlers) == 3  # the downloads (and the job with no parents)
+    assert _run_once(q, handlers) == 2
+    assert got["async"] == {ids[0]: {"rows": 3}, ids[1]: {"rows": 4}}
+    assert got["sync"] == {ids[0]: {"rows": 3}}
+    assert q.get_job(ids[2]).output == 7
+    assert q.get_job(ids[4]).status == JobStatus.COMPLETED
+    assert q.get_job(ids[4]).output == {}  # no parents

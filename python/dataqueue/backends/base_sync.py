@@ -107,6 +107,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def get_job_events(self, job_id: int) -> list[JobEvent]: ...
 
+    @abc.abstractmethod
+    def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        """``{job_id: output}`` of the given jobs in one round trip (missing jobs left out;
+        a job without output maps to None). Read by ``ctx.parent_outputs()``."""
+
     # -- manage ------------------------------------------------------------------------------
     @abc.abstractmethod
     def retry_job(self, job_id: int) -> bool:

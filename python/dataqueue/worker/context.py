@@ -206,6 +206,12 @@ class JobState:
         if await self._fenced_write("output", self.backend.set_output, text):
             self.hooks.emit("job:output", {"job_id": self.job.id, "output": data})
 
+    async def parent_outputs(self) -> dict[int, Any]:
+        ids = self.job.depends_on_job_ids or ()
+        if not ids:
+            return {}
+        return await self.backend.get_outputs(list(ids))
+
     async def persist_steps(self) -> None:
         # A failure to store means the step re-runs on the next invocation at worst.
         await self._fenced_write("step data", self.backend.set_step_data, self.step_data)
@@ -425,6 +431,12 @@ class AsyncJobContext(_BaseContext):
         await self._state.store_step(step_name, result)
         return result
 
+    async def parent_outputs(self) -> dict[int, Any]:
+        """``{job_id: output}`` of this job's prerequisites (``depends_on.job_ids``; tag
+        drains have no parents), read in one query/script. A prerequisite has completed
+        before its dependent runs, so each output is what its handler returned or set."""
+        return await self._state.parent_outputs()
+
     async def wait_for(
         self,
         *,
@@ -496,6 +508,11 @@ class JobContext(_BaseContext):
             result = self._call(_await(result))
         self._call(self._state.store_step(step_name, result))
         return result
+
+    def parent_outputs(self) -> dict[int, Any]:
+        """``{job_id: output}`` of this job's prerequisites, in one query/script (see
+        AsyncJobContext.parent_outputs)."""
+        return self._call(self._state.parent_outputs())
 
     def wait_for(
         self,

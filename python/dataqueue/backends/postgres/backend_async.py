@@ -547,6 +547,12 @@ class AsyncPostgresBackend(AsyncBackend):
         rows = await self._all(self._sql.get_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
+    async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        if not job_ids:
+            return {}
+        rows = await self._all(self._sql.get_outputs, {"ids": list(job_ids)})
+        return {int(job_id): output for job_id, output in rows}
+
     async def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
     ) -> list[JobRecord]:

@@ -607,6 +607,10 @@ WHERE j.id = u.id
 
     # reads -------------------------------------------------------------------------------------
     @cached_property
+    def get_outputs(self) -> str:
+        return self._r("SELECT id, output FROM {s}job_queue WHERE id = ANY(%(ids)s::bigint[])")
+
+    @cached_property
     def get_job(self) -> str:
         return self._r("SELECT {jcols} FROM {s}job_queue j WHERE j.id = %(id)s")
 

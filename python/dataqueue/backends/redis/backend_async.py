@@ -250,6 +250,20 @@ class AsyncRedisBackend(AsyncBackend):
         jobs = await self._jobs([job_id])
         return jobs[0] if jobs else None
 
+    async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        if not job_ids:
+            return {}
+        with _errors():
+            async with self.client.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.hmget(self.keys.job(job_id), "id", "output")
+                rows = await pipe.execute()
+        out: dict[int, Any] = {}
+        for job_id, (exists, output) in zip(job_ids, rows, strict=True):
+            if exists is not None:
+                out[int(job_id)] = None if output is None else json.loads(dec(output))
+        return out
+
     async def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
     ) -> list[JobRecord]:
