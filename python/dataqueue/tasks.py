@@ -43,6 +43,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Concatenate,
+    Final,
     Generic,
     ParamSpec,
     TypeVar,
@@ -96,6 +97,10 @@ class RetryPolicy:
         if self.dont_retry_on and isinstance(exc, self.dont_retry_on):
             return False
         return not self.retry_on or isinstance(exc, self.retry_on)
+
+
+#: Retry every exception (attempts permitting): the policy when none is given.
+DEFAULT_RETRY_POLICY: Final = RetryPolicy()
 
 
 def _exception_types(value: Any, what: str) -> ExceptionTypes:
@@ -673,7 +678,14 @@ def task_options(
         unique_while=unique_while,
         unique_for=unique_for,
     )
-    policy = RetryPolicy(
+    return options, retry_policy(retry_on, dont_retry_on)
+
+
+def retry_policy(
+    retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+) -> RetryPolicy:
+    """Validate ``retry_on`` / ``dont_retry_on`` (an exception class or a list of them)."""
+    return RetryPolicy(
         _exception_types(retry_on, "retry_on"), _exception_types(dont_retry_on, "dont_retry_on")
     )
-    return options, policy

@@ -33,6 +33,7 @@ from dataqueue.lifecycle import (
 )
 from dataqueue.options import dump_json
 from dataqueue.records import FailureReason, JobRecord
+from dataqueue.tasks import DEFAULT_RETRY_POLICY, RETRY_POLICY_ATTR, RetryPolicy, retry_policy
 from dataqueue.worker.context import (
     AsyncJobContext,
     JobContext,
@@ -71,6 +72,7 @@ class ProcessorOptions:
     lease: timedelta
     heartbeat_interval: float
     shutdown_grace: float
+    retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
 
 
 def _random_worker_id() -> str:
@@ -114,6 +116,8 @@ def parse_options(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     heartbeat_interval: float | None = None,
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+    retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
 ) -> ProcessorOptions:
     """Validate ``create_processor``'s keyword options; raise ``ConfigurationError``."""
     if worker_id is None:
@@ -159,6 +163,7 @@ def parse_options(
         lease=timedelta(seconds=lease),
         heartbeat_interval=interval,
         shutdown_grace=max(0.0, float(shutdown_grace)),
+        retry_policy=retry_policy(retry_on, dont_retry_on),
     )
 
 
@@ -219,6 +224,12 @@ class Engine:
         self._batch_complete = (
             getattr(type(backend), "complete_jobs", None) is not AsyncBackend.complete_jobs
         )
+        # A task's own retry_on/dont_retry_on win over the processor's.
+        self._policies: dict[str, RetryPolicy] = {}
+        for name, fn in self.handlers.items():
+            own = getattr(fn, RETRY_POLICY_ATTR, None)
+            if isinstance(own, RetryPolicy) and (own.retry_on or own.dont_retry_on):
+                self._policies[name] = own
         self.outcomes = Outcomes(
             backend, hooks, options.worker_id, verbose=options.verbose, report=self.report
         )
@@ -458,7 +469,8 @@ class Engine:
                 if isinstance(exc, JobTimeoutError)
                 else FailureReason.HANDLER_ERROR
             )
-            await self.outcomes.fail(state, exc, reason)
+            policy = self._policies.get(job.job_type, self.opts.retry_policy)
+            await self.outcomes.fail(state, exc, reason, policy)
             return
         if self._dropped(slot, "result"):
             return

@@ -9,13 +9,15 @@ Completions are batched by the engine (``Engine._flush``) since they are the hot
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dataqueue.backends.types import FailOutcome
-from dataqueue.errors import DataQueueError
+from dataqueue.errors import DataQueueError, NonRetryable, Retry
 from dataqueue.lifecycle import DEFAULT_RETRY_DELAY, no_handler_message, plan_failure
 from dataqueue.records import FailureReason, JobRecord, JobStatus
+from dataqueue.tasks import RetryPolicy
 from dataqueue.worker.context import JobState, WaitSignal
 from dataqueue.worker.execution import error_message, retry_delay, with_retries
 
@@ -31,6 +33,15 @@ log = logging.getLogger("dataqueue.worker")
 COMPLETED = frozenset({JobStatus.COMPLETED})
 FAILED = frozenset({JobStatus.FAILED})
 PARKED = frozenset({JobStatus.WAITING, JobStatus.PENDING})  # a wait whose token was done
+
+
+#: Most characters of a traceback stored in an error history entry (the end is kept).
+MAX_TRACEBACK_CHARS = 8000
+
+
+def _traceback(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return text if len(text) <= MAX_TRACEBACK_CHARS else "…" + text[-MAX_TRACEBACK_CHARS:]
 
 
 class Outcomes:
@@ -83,7 +94,16 @@ class Outcomes:
             self.report(exc)
         await self.fail(state, DataQueueError(message), FailureReason.NO_HANDLER)
 
-    async def fail(self, state: JobState, exc: BaseException, reason: FailureReason) -> None:
+    async def fail(
+        self,
+        state: JobState,
+        exc: BaseException,
+        reason: FailureReason,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        """Record a failed run. ``NonRetryable`` (alias ``Abort``), or an exception the
+        ``policy`` does not retry, fails the job for good now; ``Retry(after=...)`` retries
+        after that delay instead of the backoff (it uses up the attempt like any failure)."""
         job = state.job
         message = error_message(exc)
         try:
@@ -98,7 +118,19 @@ class Outcomes:
                 DEFAULT_RETRY_DELAY,
             )
             delay = float(DEFAULT_RETRY_DELAY)
-        plan = plan_failure(job, message, reason, retry_delay_seconds=delay)
+        retryable = True
+        if isinstance(exc, NonRetryable):
+            retryable = False
+        elif isinstance(exc, Retry):
+            delay = exc.after
+        elif policy is not None and not policy.retries(exc):
+            retryable = False
+        details = None
+        if reason is not FailureReason.NO_HANDLER and exc.__traceback__ is not None:
+            details = {"traceback": _traceback(exc)}
+        plan = plan_failure(
+            job, message, reason, retry_delay_seconds=delay, retryable=retryable, details=details
+        )
         log.warning(
             "job %s (%s) failed: %s",
             job.id,
