@@ -34,7 +34,7 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 
 __all__ = ["EVENTS", "EventEmitter", "EventName", "Listener", "emitter_of"]
 
-log = logging.getLogger("dataqueue.hooks")
+log: logging.Logger = logging.getLogger("dataqueue.hooks")
 
 EventName: TypeAlias = Literal[
     "job:added",

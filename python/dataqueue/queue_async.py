@@ -90,7 +90,7 @@ __all__ = ["AsyncJobQueue"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-log = logging.getLogger("dataqueue.queue")
+log: logging.Logger = logging.getLogger("dataqueue.queue")
 
 #: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
 _CRON_JOB_FIELDS: Final = frozenset(

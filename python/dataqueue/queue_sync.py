@@ -91,7 +91,7 @@ __all__ = ["JobQueue"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-log = logging.getLogger("dataqueue.queue")
+log: logging.Logger = logging.getLogger("dataqueue.queue")
 
 #: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
 _CRON_JOB_FIELDS: Final = frozenset(

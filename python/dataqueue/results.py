@@ -34,7 +34,7 @@ __all__ = [
     "wait_seconds",
 ]
 
-log = logging.getLogger("dataqueue.results")
+log: logging.Logger = logging.getLogger("dataqueue.results")
 
 #: Longest a waiter sleeps without re-reading its job (a safety net, not the wake-up path).
 RECHECK_SECONDS: Final = 5.0

@@ -250,14 +250,14 @@ class _TaskBase(Generic[P, R_co]):
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"@task needs a function, got {fn!r}")
-        self.fn = fn
+        self.fn: Callable[..., Any] = fn
         module = getattr(fn, "__module__", None) or "__main__"
         qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
         self.job_type: str = job_type if job_type is not None else f"{module}.{qualname}"
         if not isinstance(self.job_type, str) or not self.job_type:
             raise ConfigurationError(f"job_type must be a non-empty string, got {job_type!r}")
-        self.options = options
-        self.policy = policy
+        self.options: TaskOptions = options
+        self.policy: RetryPolicy = policy
         self._signature = inspect.signature(fn)
         self._ctx_name: str | None = None
         for index, param in enumerate(self._signature.parameters.values()):
@@ -267,8 +267,8 @@ class _TaskBase(Generic[P, R_co]):
         self._payload_params = [
             p for p in self._signature.parameters.values() if p.name != self._ctx_name
         ]
-        self.is_async = inspect.iscoroutinefunction(fn)
-        self.handler = self._make_handler()
+        self.is_async: bool = inspect.iscoroutinefunction(fn)
+        self.handler: Callable[[Any, Any], Any] = self._make_handler()
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:

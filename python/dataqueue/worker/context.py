@@ -42,7 +42,7 @@ __all__ = [
     "step_completed",
 ]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 
@@ -149,11 +149,11 @@ class JobState:
         self.loop = loop
         self.lease = lease
         self.step_data: dict[str, Any] = dict(job.step_data or {})
-        self.cancelled = CancelToken(loop)
-        self.output_set = False
-        self.wait_counter = 0
-        self.token_counter = 0
-        self.fenced = False
+        self.cancelled: CancelToken = CancelToken(loop)
+        self.output_set: bool = False
+        self.wait_counter: int = 0
+        self.token_counter: int = 0
+        self.fenced: bool = False
         # Timeout bookkeeping (loop.time() based); deadline None = no timeout.
         self.armed_ms: int | None = job.timeout_ms if job.timeout_ms else None
         self.deadline: float | None = None

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "ProcessorOptions", "parse_options"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 #: Most completions sent in one ``complete_jobs`` call.
 MAX_FLUSH = 500
@@ -216,7 +216,7 @@ class Engine:
     ) -> None:
         self.backend = backend
         self.hooks = hooks
-        self.handlers = dict(handlers)
+        self.handlers: dict[str, Callable[..., Any]] = dict(handlers)
         self.opts = options
         self._async_handlers = {name: is_async_callable(fn) for name, fn in self.handlers.items()}
         from dataqueue.backends.base_async import AsyncBackend
@@ -230,7 +230,7 @@ class Engine:
             own = getattr(fn, RETRY_POLICY_ATTR, None)
             if isinstance(own, RetryPolicy) and (own.retry_on or own.dont_retry_on):
                 self._policies[name] = own
-        self.outcomes = Outcomes(
+        self.outcomes: Outcomes = Outcomes(
             backend, hooks, options.worker_id, verbose=options.verbose, report=self.report
         )
         self._loop: asyncio.AbstractEventLoop | None = None

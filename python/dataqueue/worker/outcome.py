@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COMPLETED", "FAILED", "PARKED", "Outcomes"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 # Where each of the worker's fenced outcome writes leaves the job (for ``applied_by_me``).
 COMPLETED = frozenset({JobStatus.COMPLETED})

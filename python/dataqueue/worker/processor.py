@@ -31,7 +31,7 @@ from dataqueue.worker.engine import Engine, ProcessorOptions, check_handlers, pa
 
 __all__ = ["AsyncProcessor", "Processor", "create_processor"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 

@@ -201,9 +201,9 @@ class AsyncPostgresBackend(AsyncBackend):
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
-        self.schema = settings.schema
-        self.channel = notify_channel(settings.schema)
-        self.done_channel = done_channel(settings.schema)
+        self.schema: str | None = settings.schema
+        self.channel: str = notify_channel(settings.schema)
+        self.done_channel: str = done_channel(settings.schema)
         self._sql = Statements(settings.schema)
         self._owns_pool = settings.pool is None
         self._pool: AsyncConnectionPool[Any] = settings.pool or AsyncConnectionPool(

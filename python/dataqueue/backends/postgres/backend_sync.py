@@ -203,9 +203,9 @@ class PostgresBackend(Backend):
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
-        self.schema = settings.schema
-        self.channel = notify_channel(settings.schema)
-        self.done_channel = done_channel(settings.schema)
+        self.schema: str | None = settings.schema
+        self.channel: str = notify_channel(settings.schema)
+        self.done_channel: str = done_channel(settings.schema)
         self._sql = Statements(settings.schema)
         self._owns_pool = settings.pool is None
         self._pool: ConnectionPool[Any] = settings.pool or ConnectionPool(

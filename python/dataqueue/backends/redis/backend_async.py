@@ -122,7 +122,7 @@ class AsyncRedisBackend(AsyncBackend):
         build = settings.build_async_client  # sync: build = settings.build_sync_client
         self.client: Any = build()
         self._owns_client = settings.owns_client
-        self.keys = Keys.for_prefix(settings.key_prefix)
+        self.keys: Keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
         # Pub/sub subscriptions to the wake channel, one per waiter (the task — thread in the
         # blocking twin — calling wait_for_work), made on its first wait: two processors of
