@@ -35,6 +35,8 @@ RENAMES = [
     ("AsyncTaskDecorator", "TaskDecorator"),
     ("AsyncTask", "Task"),
     ("AsyncJobHandle", "JobHandle"),
+    ("AsyncProcessor", "Processor"),
+    ("AsyncSupervisor", "Supervisor"),
     ("AsyncPostgresBackend", "PostgresBackend"),
     ("AsyncRedisBackend", "RedisBackend"),
     ("AsyncConnectionPool", "ConnectionPool"),

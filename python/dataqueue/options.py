@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, TypedDict
 
 from dataqueue.errors import DependencyError, InvalidFilterError, InvalidJobError
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
@@ -24,6 +24,7 @@ __all__ = [
     "JobFilters",
     "JobGroup",
     "JobOptions",
+    "JobSpec",
     "JobUpdates",
     "NewJob",
     "RunAtFilter",
@@ -284,6 +285,33 @@ class JobOptions:
     unique_key: str | None = None
     unique_while: UniqueWhile | None = None
     unique_for: timedelta | float | None = None
+
+
+class _JobSpecRequired(TypedDict):
+    job_type: str
+
+
+class JobSpec(_JobSpecRequired, total=False):
+    """An ``add_jobs`` entry as a dict: the keys of :class:`JobOptions` (``job_type``
+    required). Type checkers catch a misspelt key in a dict literal."""
+
+    payload: Any
+    max_attempts: int
+    priority: int
+    run_at: datetime | None
+    timeout_ms: int | None
+    force_kill_on_timeout: bool
+    tags: Sequence[str] | None
+    idempotency_key: str | None
+    retry_delay: int | None
+    retry_backoff: bool | None
+    retry_delay_max: int | None
+    dead_letter_job_type: str | None
+    group: JobGroup | Mapping[str, Any] | str | None
+    depends_on: DependsOn | Mapping[str, Any] | None
+    unique_key: str | None
+    unique_while: UniqueWhile | None
+    unique_for: timedelta | float | None
 
 
 JOB_OPTION_NAMES: Final = frozenset(f.name for f in fields(JobOptions))

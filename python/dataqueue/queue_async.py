@@ -14,7 +14,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Final,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from dataqueue import cron, maintenance_async
 from dataqueue._loops import check_loop, close_on_owner_loop, running_loop  # sync: <remove>
@@ -33,14 +43,30 @@ from dataqueue.errors import (
     JobNotFoundError,
     ResultTimeoutError,
 )
-from dataqueue.hooks import EventEmitter, Listener
+from dataqueue.hooks import (
+    EventEmitter,
+    EventName,
+    JobAddedEvent,
+    JobFailedEvent,
+    JobIdEvent,
+    JobOutputEvent,
+    JobProgressEvent,
+    JobStatusEvent,
+    Listener,
+)
 from dataqueue.lifecycle import (
     CLEANABLE_STATUSES,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_CLEANUP_BATCH_SIZE,
     DEFAULT_CLEANUP_DAYS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_PRIORITY,
+    DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_STUCK_MINUTES,
+    DEFAULT_SUPERVISOR_INTERVAL,
     MAX_DAYS_TO_KEEP,
 )
 from dataqueue.options import (
@@ -52,6 +78,7 @@ from dataqueue.options import (
     JobFilters,
     JobGroup,
     JobOptions,
+    JobSpec,
     JobUpdates,
     NewJob,
     UniqueSpec,
@@ -67,10 +94,13 @@ from dataqueue.options import (
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
+    CronStatusName,
     JobEvent,
     JobRecord,
     JobStatus,
+    JobStatusName,
     TagQueryMode,
+    TagQueryModeName,
     WaitpointRecord,
 )
 from dataqueue.results import (
@@ -83,7 +113,9 @@ from dataqueue.results import (
 from dataqueue.tasks import AsyncTask, AsyncTaskDecorator, TaskRegistry, task_options
 
 if TYPE_CHECKING:
-    from dataqueue.worker.context import AsyncJobContext, JobContext
+    from dataqueue.supervisor import AsyncSupervisor
+    from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
+    from dataqueue.worker.processor import AsyncProcessor
 
 __all__ = ["AsyncJobQueue"]
 
@@ -296,9 +328,7 @@ class AsyncJobQueue:
         )
         return added.id
 
-    async def add_jobs(
-        self, jobs: Sequence[JobOptions | Mapping[str, Any]], *, db: Any = None
-    ) -> list[int]:
+    async def add_jobs(self, jobs: Sequence[JobOptions | JobSpec], *, db: Any = None) -> list[int]:
         """Enqueue several jobs atomically; return their ids in input order.
 
         Entries are :class:`~dataqueue.JobOptions` or mappings with the same keys. In
@@ -487,7 +517,7 @@ class AsyncJobQueue:
         return await self._backend.get_jobs(parsed, limit, offset, cursor)
 
     async def get_jobs_by_status(
-        self, status: JobStatus | str, limit: int = 100, offset: int = 0
+        self, status: JobStatus | JobStatusName, limit: int = 100, offset: int = 0
     ) -> list[JobRecord]:
         """Jobs in ``status``, newest first."""
         parsed = _status(status)
@@ -506,7 +536,7 @@ class AsyncJobQueue:
     async def get_jobs_by_tags(
         self,
         tags: Sequence[str],
-        mode: TagQueryMode | str = "all",
+        mode: TagQueryMode | TagQueryModeName = "all",
         limit: int = 100,
         offset: int = 0,
     ) -> list[JobRecord]:
@@ -596,7 +626,7 @@ class AsyncJobQueue:
         self,
         days_to_keep: int = DEFAULT_CLEANUP_DAYS,
         *,
-        statuses: Sequence[JobStatus | str] = ("completed",),
+        statuses: Sequence[JobStatus | JobStatusName] = ("completed",),
         batch_size: int = DEFAULT_CLEANUP_BATCH_SIZE,
     ) -> int:
         """Delete jobs in ``statuses`` (terminal ones only: completed, failed, cancelled) last
@@ -604,16 +634,15 @@ class AsyncJobQueue:
         ``batch_size``; also removes orphaned tokens. Returns how many jobs were deleted."""
         days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
-        if isinstance(statuses, (str, JobStatus)):
-            statuses = (statuses,)
-        if not isinstance(statuses, (Sequence, set, frozenset)) or isinstance(statuses, bytes):
+        given: Any = (statuses,) if isinstance(statuses, (str, JobStatus)) else statuses
+        if not isinstance(given, (Sequence, set, frozenset)) or isinstance(given, bytes):
             raise InvalidFilterError(f"statuses must be a list of job statuses, got {statuses!r}")
-        parsed = tuple(dict.fromkeys(_status(s) for s in statuses))
+        parsed = tuple(dict.fromkeys(_status(s) for s in given))
         bad = [s.value for s in parsed if s not in CLEANABLE_STATUSES]
         if bad or not parsed:
             raise InvalidFilterError(
                 f"cleanup_old_jobs statuses must be completed, failed or cancelled, got "
-                f"{bad or list(statuses)!r}"
+                f"{bad or list(given)!r}"
             )
         count = await maintenance_async.cleanup_old_jobs(self._backend, days, parsed, batch)
         log.debug("cleanup_old_jobs(%s, %s) -> %d", days, [s.value for s in parsed], count)
@@ -764,7 +793,7 @@ class AsyncJobQueue:
         return await self._backend.get_cron_job_by_name(schedule_name)
 
     async def list_cron_jobs(
-        self, status: CronStatus | str | None = None
+        self, status: CronStatus | CronStatusName | None = None
     ) -> list[CronScheduleRecord]:
         """All schedules (or those in ``status``: ``active`` / ``paused``), oldest first."""
         parsed: CronStatus | None = None
@@ -845,39 +874,162 @@ class AsyncJobQueue:
 
     # -- hooks -----------------------------------------------------------------------------
 
-    def on(self, event: str, fn: Listener) -> Listener:
+    @overload
+    def on(
+        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
+    @overload
+    def on(self, event: EventName, fn: Listener) -> Listener: ...
+    def on(self, event: EventName, fn: Listener) -> Listener:
         """Call ``fn(payload)`` on every ``event`` (see ``dataqueue.hooks`` for the events and
         payloads). Returns ``fn``. A listener's exception is logged and reported on
         ``error``; it never affects the queue or a job."""
         return self._emitter.on(event, fn)
 
-    def once(self, event: str, fn: Listener) -> Listener:
+    @overload
+    def once(
+        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
+    @overload
+    def once(self, event: EventName, fn: Listener) -> Listener: ...
+    def once(self, event: EventName, fn: Listener) -> Listener:
         """Like :meth:`on`, for the next ``event`` only."""
         return self._emitter.once(event, fn)
 
-    def off(self, event: str, fn: Listener) -> None:
+    def off(self, event: EventName, fn: Listener) -> None:
         """Remove a listener added with :meth:`on` or :meth:`once`."""
         self._emitter.off(event, fn)
 
-    def remove_all_listeners(self, event: str | None = None) -> None:
+    def remove_all_listeners(self, event: EventName | None = None) -> None:
         """Remove every listener of ``event``, or of all events."""
         self._emitter.remove_all_listeners(event)
 
     # -- workers ---------------------------------------------------------------------------
 
-    def create_processor(self, handlers: Mapping[str, Any], **options: Any) -> Any:
-        """A processor running ``handlers`` (``{"job_type": fn}``) against this queue; see
-        ``dataqueue.processor`` for its options."""
+    def create_processor(
+        self,
+        handlers: Mapping[str, Handler],
+        *,
+        worker_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        group_concurrency: int | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        job_type: str | Sequence[str] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
+        verbose: bool = False,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        heartbeat_interval: float | None = None,
+        shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+    ) -> AsyncProcessor:
+        """A processor running ``handlers`` (``{"job_type": fn}``, or ``q.tasks``) against this
+        queue; see ``dataqueue.processor`` for the options. ``retry_on`` / ``dont_retry_on``
+        set the retry policy of handlers that have none of their own (tasks may)."""
         from dataqueue import processor
 
-        return processor.create_processor(self, handlers, **options)
+        made = processor.create_processor(
+            self, handlers, worker_id=worker_id, batch_size=batch_size,
+            concurrency=concurrency, group_concurrency=group_concurrency,
+            poll_interval=poll_interval, job_type=job_type, on_error=on_error, verbose=verbose,
+            lease_seconds=lease_seconds, heartbeat_interval=heartbeat_interval,
+            shutdown_grace=shutdown_grace, retry_on=retry_on, dont_retry_on=dont_retry_on,
+        )  # fmt: skip
+        return cast("AsyncProcessor", made)
 
-    def create_supervisor(self, **options: Any) -> Any:
+    def create_supervisor(
+        self,
+        *,
+        interval: float = DEFAULT_SUPERVISOR_INTERVAL,
+        stuck_jobs_timeout_minutes: float = DEFAULT_STUCK_MINUTES,
+        cleanup_jobs_days_to_keep: int = DEFAULT_CLEANUP_DAYS,
+        cleanup_events_days_to_keep: int = DEFAULT_CLEANUP_DAYS,
+        cleanup_batch_size: int = DEFAULT_CLEANUP_BATCH_SIZE,
+        reclaim_stuck_jobs: bool = True,
+        expire_timed_out_tokens: bool = True,
+        on_error: Callable[[BaseException], object] | None = None,
+        verbose: bool = False,
+    ) -> AsyncSupervisor:
         """A supervisor doing this queue's maintenance (reclaim, cleanup, token expiry); see
         ``dataqueue.supervisor`` for its options."""
         from dataqueue import supervisor
 
-        return supervisor.create_supervisor(self, **options)
+        made = supervisor.create_supervisor(
+            self, interval=interval, stuck_jobs_timeout_minutes=stuck_jobs_timeout_minutes,
+            cleanup_jobs_days_to_keep=cleanup_jobs_days_to_keep,
+            cleanup_events_days_to_keep=cleanup_events_days_to_keep,
+            cleanup_batch_size=cleanup_batch_size, reclaim_stuck_jobs=reclaim_stuck_jobs,
+            expire_timed_out_tokens=expire_timed_out_tokens, on_error=on_error,
+            verbose=verbose,
+        )  # fmt: skip
+        return cast("AsyncSupervisor", made)
 
     # -- escape hatches --------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard, TypeVar
 
 from dataqueue.errors import InvalidJobError
 from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT as TOKEN_TIMED_OUT
@@ -33,10 +33,13 @@ if TYPE_CHECKING:
     from dataqueue.hooks import EventEmitter
 
 __all__ = [
+    "AsyncHandler",
     "AsyncJobContext",
     "CancelToken",
+    "Handler",
     "JobContext",
     "JobState",
+    "SyncHandler",
     "WaitSignal",
     "check_progress",
     "step_completed",
@@ -548,3 +551,12 @@ class JobContext(_BaseContext):
 
 async def _await(value: Awaitable[T]) -> T:
     return await value
+
+
+#: A plain ``def`` handler: ``fn(payload, ctx)`` runs in a worker thread; its return value
+#: (JSON) is stored as the job's output.
+SyncHandler: TypeAlias = Callable[[Any, JobContext], object]
+#: An ``async def`` handler: ``await fn(payload, ctx)`` runs on the worker's event loop.
+AsyncHandler: TypeAlias = Callable[[Any, AsyncJobContext], Awaitable[object]]
+#: What ``create_processor`` accepts per job type.
+Handler: TypeAlias = SyncHandler | AsyncHandler
