@@ -13,26 +13,71 @@ Start with :func:`init_job_queue` (blocking) or :func:`init_async_job_queue` (as
 from dataqueue.errors import *  # noqa: F403
 from dataqueue.errors import __all__ as _error_names
 from dataqueue.factory import init_async_job_queue, init_job_queue
-from dataqueue.hooks import EVENTS, EventEmitter
-from dataqueue.options import DependsOn, JobFilters, JobGroup, JobOptions, batch_dep_ref
+from dataqueue.hooks import (
+    EVENTS,
+    EventEmitter,
+    EventName,
+    JobAddedEvent,
+    JobFailedEvent,
+    JobIdEvent,
+    JobOutputEvent,
+    JobProgressEvent,
+    JobStatusEvent,
+)
+from dataqueue.options import (
+    DependsOn,
+    JobFilters,
+    JobGroup,
+    JobOptions,
+    JobSpec,
+    UniqueWhile,
+    batch_dep_ref,
+)
 from dataqueue.queue_async import AsyncJobQueue
 from dataqueue.queue_sync import JobQueue
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
+    CronStatusName,
     FailureReason,
     JobEvent,
     JobEventType,
     JobRecord,
     JobStatus,
+    JobStatusName,
     TagQueryMode,
+    TagQueryModeName,
     TokenStatus,
     WaitpointRecord,
 )
+from dataqueue.tasks import AsyncJobHandle, AsyncTask, JobHandle, Task, TaskRegistry
+from dataqueue.worker.context import AsyncHandler, AsyncJobContext, Handler, JobContext, SyncHandler
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EventName",
+    "JobAddedEvent",
+    "JobFailedEvent",
+    "JobIdEvent",
+    "JobOutputEvent",
+    "JobProgressEvent",
+    "JobStatusEvent",
+    "JobSpec",
+    "UniqueWhile",
+    "CronStatusName",
+    "JobStatusName",
+    "TagQueryModeName",
+    "AsyncJobHandle",
+    "AsyncTask",
+    "JobHandle",
+    "Task",
+    "TaskRegistry",
+    "AsyncHandler",
+    "AsyncJobContext",
+    "Handler",
+    "JobContext",
+    "SyncHandler",
     "EVENTS",
     "AsyncJobQueue",
     "CronScheduleRecord",
