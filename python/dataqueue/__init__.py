@@ -16,7 +16,6 @@ from dataqueue.factory import init_async_job_queue, init_job_queue
 from dataqueue.hooks import (
     EVENTS,
     EventEmitter,
-    EventName,
     JobAddedEvent,
     JobFailedEvent,
     JobIdEvent,
@@ -30,7 +29,6 @@ from dataqueue.options import (
     JobGroup,
     JobOptions,
     JobSpec,
-    UniqueWhile,
     batch_dep_ref,
 )
 from dataqueue.queue_async import AsyncJobQueue
@@ -38,25 +36,21 @@ from dataqueue.queue_sync import JobQueue
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
-    CronStatusName,
     FailureReason,
     JobEvent,
     JobEventType,
     JobRecord,
     JobStatus,
-    JobStatusName,
     TagQueryMode,
-    TagQueryModeName,
     TokenStatus,
     WaitpointRecord,
 )
 from dataqueue.tasks import AsyncJobHandle, AsyncTask, JobHandle, Task, TaskRegistry
-from dataqueue.worker.context import AsyncHandler, AsyncJobContext, Handler, JobContext, SyncHandler
+from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "EventName",
     "JobAddedEvent",
     "JobFailedEvent",
     "JobIdEvent",
@@ -64,20 +58,14 @@ __all__ = [
     "JobProgressEvent",
     "JobStatusEvent",
     "JobSpec",
-    "UniqueWhile",
-    "CronStatusName",
-    "JobStatusName",
-    "TagQueryModeName",
     "AsyncJobHandle",
     "AsyncTask",
     "JobHandle",
     "Task",
     "TaskRegistry",
-    "AsyncHandler",
     "AsyncJobContext",
     "Handler",
     "JobContext",
-    "SyncHandler",
     "EVENTS",
     "AsyncJobQueue",
     "CronScheduleRecord",
