@@ -15,8 +15,24 @@ import logging
 from dataqueue.errors import *  # noqa: F403
 from dataqueue.errors import __all__ as _error_names
 from dataqueue.factory import init_async_job_queue, init_job_queue
-from dataqueue.hooks import EVENTS, EventEmitter
-from dataqueue.options import DependsOn, JobFilters, JobGroup, JobOptions, batch_dep_ref
+from dataqueue.hooks import (
+    EVENTS,
+    EventEmitter,
+    JobAddedEvent,
+    JobFailedEvent,
+    JobIdEvent,
+    JobOutputEvent,
+    JobProgressEvent,
+    JobStatusEvent,
+)
+from dataqueue.options import (
+    DependsOn,
+    JobFilters,
+    JobGroup,
+    JobOptions,
+    JobSpec,
+    batch_dep_ref,
+)
 from dataqueue.queue_async import AsyncJobQueue
 from dataqueue.queue_sync import JobQueue
 from dataqueue.records import (
@@ -31,6 +47,8 @@ from dataqueue.records import (
     TokenStatus,
     WaitpointRecord,
 )
+from dataqueue.tasks import AsyncJobHandle, AsyncTask, JobHandle, Task, TaskRegistry
+from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
 
 __version__ = "0.1.0"
 
@@ -39,6 +57,21 @@ __version__ = "0.1.0"
 logging.getLogger("dataqueue").addHandler(logging.NullHandler())
 
 __all__ = [
+    "JobAddedEvent",
+    "JobFailedEvent",
+    "JobIdEvent",
+    "JobOutputEvent",
+    "JobProgressEvent",
+    "JobStatusEvent",
+    "JobSpec",
+    "AsyncJobHandle",
+    "AsyncTask",
+    "JobHandle",
+    "Task",
+    "TaskRegistry",
+    "AsyncJobContext",
+    "Handler",
+    "JobContext",
     "EVENTS",
     "AsyncJobQueue",
     "CronScheduleRecord",

@@ -18,7 +18,7 @@ from dataqueue.cli._common import describe, env_flag, print_error
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     name="dataqueue",
     help=(
         "dataqueue: a job queue for PostgreSQL or Redis, with job dependencies, retries, cron "

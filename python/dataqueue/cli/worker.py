@@ -19,22 +19,34 @@ from dataqueue.cli._common import (
 from dataqueue.config import ENV_GIVE_UP_AFTER, ENV_LOG_LEVEL
 from dataqueue.errors import ConfigurationError
 from dataqueue.lifecycle import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL
+from dataqueue.tasks import collect_tasks
 
 __all__ = ["load_handlers", "worker"]
 
 
 def load_handlers(spec: str) -> dict[str, Callable[..., Any]]:
     """Import ``module.path:ATTRIBUTE`` (a mapping of job type → handler, or a function
-    returning one). The current directory is importable, as with ``python -m``."""
+    returning one), or ``module.path`` alone: every ``@q.task`` defined in that module. The
+    current directory is importable, as with ``python -m``."""
     module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigurationError(f"expected MODULE:HANDLERS (e.g. app.jobs:HANDLERS), got {spec!r}")
+    if not module_name or (sep and not attr):
+        raise ConfigurationError(
+            f"expected MODULE or MODULE:HANDLERS (e.g. app.tasks or app.jobs:HANDLERS), "
+            f"got {spec!r}"
+        )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from exc
+    if not sep:
+        found = collect_tasks(obj)
+        if not found:
+            raise ConfigurationError(
+                f"{module_name!r} defines no @task functions (or give MODULE:HANDLERS)"
+            )
+        return found
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -77,8 +89,9 @@ def worker(
     handlers: Annotated[
         str,
         typer.Argument(
-            metavar="MODULE:HANDLERS",
-            help="Where the handlers are: a dict of job type → function, e.g. app.jobs:HANDLERS.",
+            metavar="MODULE[:HANDLERS]",
+            help="Where the handlers are: a module of @q.task functions (app.tasks), or a dict "
+            "of job type → function (app.jobs:HANDLERS).",
             show_default=False,
         ),
     ],

@@ -33,6 +33,7 @@ from dataqueue.lifecycle import (
 )
 from dataqueue.options import dump_json
 from dataqueue.records import FailureReason, JobRecord
+from dataqueue.tasks import DEFAULT_RETRY_POLICY, RETRY_POLICY_ATTR, RetryPolicy, retry_policy
 from dataqueue.worker.context import (
     AsyncJobContext,
     JobContext,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "ProcessorOptions", "parse_options"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 #: Most completions sent in one ``complete_jobs`` call.
 MAX_FLUSH = 500
@@ -77,6 +78,7 @@ class ProcessorOptions:
     shutdown_grace: float
     give_up_after: float | None = None
     claim_all_types: bool = False
+    retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
 
 
 def _random_worker_id() -> str:
@@ -122,6 +124,8 @@ def parse_options(
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
     give_up_after: float | None = None,
     claim_all_types: bool = False,
+    retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
 ) -> ProcessorOptions:
     """Validate ``create_processor``'s keyword options; raise ``ConfigurationError``."""
     if worker_id is None:
@@ -171,6 +175,7 @@ def parse_options(
             None if give_up_after is None else _positive_number(give_up_after, "give_up_after")
         ),
         claim_all_types=bool(claim_all_types),
+        retry_policy=retry_policy(retry_on, dont_retry_on),
     )
 
 
@@ -246,7 +251,7 @@ class Engine:
     ) -> None:
         self.backend = backend
         self.hooks = hooks
-        self.handlers = dict(handlers)
+        self.handlers: dict[str, Callable[..., Any]] = dict(handlers)
         self.opts = options
         self._async_handlers = {name: is_async_callable(fn) for name, fn in self.handlers.items()}
         self.claim_types = claim_types_for(options, self.handlers)
@@ -255,7 +260,13 @@ class Engine:
         self._batch_complete = (
             getattr(type(backend), "complete_jobs", None) is not AsyncBackend.complete_jobs
         )
-        self.outcomes = Outcomes(
+        # A task's own retry_on/dont_retry_on win over the processor's.
+        self._policies: dict[str, RetryPolicy] = {}
+        for name, fn in self.handlers.items():
+            own = getattr(fn, RETRY_POLICY_ATTR, None)
+            if isinstance(own, RetryPolicy) and (own.retry_on or own.dont_retry_on):
+                self._policies[name] = own
+        self.outcomes: Outcomes = Outcomes(
             backend, hooks, options.worker_id, verbose=options.verbose, report=self.report
         )
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -506,7 +517,8 @@ class Engine:
                 if isinstance(exc, JobTimeoutError)
                 else FailureReason.HANDLER_ERROR
             )
-            await self.outcomes.fail(state, exc, reason)
+            policy = self._policies.get(job.job_type, self.opts.retry_policy)
+            await self.outcomes.fail(state, exc, reason, policy)
             return
         if self._dropped(slot, "result"):
             return

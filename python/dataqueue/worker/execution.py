@@ -20,7 +20,7 @@ __all__ = [
     "with_retries_blocking",
 ]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 

@@ -43,7 +43,7 @@ from dataqueue.worker.engine import (
 
 __all__ = ["AsyncProcessor", "Processor", "create_processor"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 

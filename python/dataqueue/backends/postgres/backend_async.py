@@ -29,7 +29,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import JsonbLoader
 from psycopg_pool import AsyncConnectionPool
 
-from dataqueue.backends.base_async import AsyncBackend
+from dataqueue.backends.base_async import AsyncBackend, AsyncFinishListener
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres.config import (
@@ -37,12 +37,18 @@ from dataqueue.backends.postgres.config import (
     connect_failure,
     first_connect_kwargs,
 )
-from dataqueue.backends.postgres.enqueue import copy_blocks, plan_add, single_params
+from dataqueue.backends.postgres.enqueue import (
+    copy_blocks,
+    plan_add,
+    single_params,
+    unique_batch,
+)
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     ONE_OPTIONAL,
     Statements,
     cron_assignments,
+    done_channel,
     edit_assignments,
     filter_clause,
     notify_channel,
@@ -64,7 +70,14 @@ from dataqueue.lifecycle import (
     FailurePlan,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json, json_int_or_float
+from dataqueue.options import (
+    JobFilters,
+    JobUpdates,
+    NewJob,
+    UniqueSpec,
+    dump_json,
+    json_int_or_float,
+)
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -162,6 +175,29 @@ def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
     return jobs
 
 
+class _PgFinishListener(AsyncFinishListener):
+    """LISTEN on the "jobs finished" channel over its own connection."""
+
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def wait(self, timeout: float) -> bool:
+        got = False
+        try:
+            async for _ in self._conn.notifies(timeout=max(0.0, timeout), stop_after=1):
+                got = True
+            if got:  # one wake-up covers every notification queued so far
+                async for _ in self._conn.notifies(timeout=0.0):
+                    pass
+        except psycopg.Error as exc:
+            raise BackendError(f"LISTEN connection failed: {exc}") from exc
+        return got
+
+    async def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            await self._conn.close()
+
+
 class AsyncPostgresBackend(AsyncBackend):
     """Jobs, events, tokens and cron schedules in PostgreSQL tables (see ``migrations/``)."""
 
@@ -169,8 +205,9 @@ class AsyncPostgresBackend(AsyncBackend):
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
-        self.schema = settings.schema
-        self.channel = notify_channel(settings.schema)
+        self.schema: str | None = settings.schema
+        self.channel: str = notify_channel(settings.schema)
+        self.done_channel: str = done_channel(settings.schema)
         self._sql = Statements(settings.schema)
         self._owns_pool = settings.pool is None
         self._pool: AsyncConnectionPool[Any] = settings.pool or AsyncConnectionPool(
@@ -190,6 +227,8 @@ class AsyncPostgresBackend(AsyncBackend):
         self._closed = False
         key = hashlib.sha256(b"dataqueue-groups:" + (settings.schema or "").encode()).digest()
         self._group_lock_ns = int.from_bytes(key[:4], "big", signed=True)
+        key = hashlib.sha256(b"dataqueue-unique:" + (settings.schema or "").encode()).digest()
+        self._unique_lock_ns = int.from_bytes(key[:4], "big", signed=True)
         # Statements that take no arguments, rendered once.
         self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
         self._q_claim_limit: dict[tuple[bool, int], str] = {}  # see _claim_query
@@ -295,9 +334,17 @@ class AsyncPostgresBackend(AsyncBackend):
             return await M.migrate_async(conn, schema)  # sync: return M.migrate_sync(conn, schema)
 
     # -- enqueue ---------------------------------------------------------------------------------
-    async def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+    async def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        db: Any = None,
+        unique: Sequence[UniqueSpec | None] | None = None,
+    ) -> list[AddedJob]:
         if not jobs:
             return []
+        if unique is not None and any(u is not None for u in unique):
+            return await self._add_unique(jobs, unique, db)
         # One job without prerequisite ids (the usual add_job): the short VALUES statement.
         one = single_params(jobs[0], self.channel) if len(jobs) == 1 else None
         if one is not None and db is None:
@@ -317,6 +364,48 @@ class AsyncPostgresBackend(AsyncBackend):
             if one is not None:
                 return await self._add_one(conn, one)
             return await self._add(conn, plan)
+
+    async def _add_unique(
+        self, jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None], db: Any
+    ) -> list[AddedJob]:
+        """add_jobs with unique keys: lock the keys, look their holders up, insert the rest
+        through the usual statements and record their keys — in one transaction (a savepoint
+        inside a caller's), so two adds of one key cannot both insert."""
+        if db is None:
+            async with self._conn() as conn, conn.transaction():
+                return await self._add_unique_on(conn, jobs, unique)
+        conn = db.connection if isinstance(db, AsyncCursor) else db
+        if not isinstance(conn, AsyncConnection):
+            raise InvalidJobError(
+                f"db must be a psycopg AsyncConnection or AsyncCursor, got {type(db).__name__}"
+            )
+        with translate_errors():
+            async with conn.transaction():
+                return await self._add_unique_on(conn, jobs, unique)
+
+    async def _add_unique_on(
+        self,
+        conn: AsyncConnection[Any],
+        jobs: Sequence[NewJob],
+        unique: Sequence[UniqueSpec | None],
+    ) -> list[AddedJob]:
+        keys = sorted({u.key for u in unique if u is not None})
+        await _execute(conn, self._sql.unique_lock, {"ns": self._unique_lock_ns, "keys": keys})
+        cur = await _execute(conn, self._sql.unique_holders, {"keys": keys})
+        holders: dict[str, int] = {k: int(i) for k, i in await cur.fetchall()}
+        batch = unique_batch(jobs, unique, holders)
+        if batch.jobs:
+            one = single_params(batch.jobs[0], self.channel) if len(batch.jobs) == 1 else None
+            if one is not None:
+                added = await self._add_one(conn, one)
+            else:
+                added = await self._add(conn, plan_add(batch.jobs))
+        else:
+            added = []
+        params = batch.unique_params(added)
+        if params["ids"]:
+            await _execute(conn, self._sql.set_unique, params)
+        return batch.results(added)
 
     def _add_one_query(self, params: dict[str, Any]) -> str:
         # Keyed by the parameter names in order (single_params adds them in a fixed order).
@@ -476,6 +565,12 @@ class AsyncPostgresBackend(AsyncBackend):
         rows = await self._all(self._sql.get_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
+    async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        if not job_ids:
+            return {}
+        rows = await self._all(self._sql.get_outputs, {"ids": list(job_ids)})
+        return {int(job_id): output for job_id, output in rows}
+
     async def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
     ) -> list[JobRecord]:
@@ -516,7 +611,7 @@ class AsyncPostgresBackend(AsyncBackend):
         return bool(row[0])
 
     async def cancel_job(self, job_id: int) -> bool:
-        params = {"id": job_id, "roots": [job_id]}
+        params = {"id": job_id, "roots": [job_id], "done": self.done_channel}
         row = await self._pair(self._sql.cancel, self._sql.cascade_after_cancel, params)
         return bool(row and row[0])
 
@@ -541,6 +636,7 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
         where, params = filter_clause(filters)
+        params["done"] = self.done_channel
         async with self._conn() as conn, conn.transaction():
             cur = await _execute(conn, self._sql.cancel_upcoming(where), params)
             row = await cur.fetchone()
@@ -693,6 +789,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "keep": keep,
             "output": None if keep else dump_json(output, "output"),
             "channel": self.channel,
+            "done": self.done_channel,
         }
         row = await self._one(self._sql.complete, params)
         return bool(row[0])
@@ -720,6 +817,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "keep": keep,
             "outputs": outputs,
             "channel": self.channel,
+            "done": self.done_channel,
         }
         async with self._conn() as conn:
             cur = await _execute(conn, self._q_complete_many, params, hot=True)
@@ -745,6 +843,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "dl_attempts": DEAD_LETTER_MAX_ATTEMPTS,
             "dl_priority": DEFAULT_PRIORITY,
             "channel": self.channel,
+            "done": self.done_channel,
             "roots": [job_id],
         }
         # The cascade runs only if this transaction made the failure terminal (SQL guard).
@@ -841,6 +940,19 @@ class AsyncPostgresBackend(AsyncBackend):
                 with contextlib.suppress(psycopg.Error):
                     await listener.close()
             raise BackendError(f"LISTEN connection failed: {exc}") from exc
+
+    async def listen_finished(self) -> AsyncFinishListener:
+        """A dedicated LISTEN connection on the queue's "jobs finished" channel."""
+        if self._closed:
+            raise BackendError("the PostgreSQL backend is closed")
+        kwargs = self.settings.connection_kwargs()
+        kwargs["autocommit"] = True
+        try:
+            conn = await AsyncConnection.connect(self.settings.conninfo, **kwargs)
+            await _execute(conn, sql.SQL("LISTEN {}").format(sql.Identifier(self.done_channel)))
+        except psycopg.Error as exc:
+            raise BackendError(f"LISTEN connection failed: {exc}") from exc
+        return _PgFinishListener(conn)
 
     async def _listen_connection(self) -> AsyncConnection[Any]:
         if self._listener is None or self._listener.closed:

@@ -31,7 +31,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import JsonbLoader
 from psycopg_pool import ConnectionPool
 
-from dataqueue.backends.base_sync import Backend
+from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres.config import (
@@ -39,12 +39,18 @@ from dataqueue.backends.postgres.config import (
     connect_failure,
     first_connect_kwargs,
 )
-from dataqueue.backends.postgres.enqueue import copy_blocks, plan_add, single_params
+from dataqueue.backends.postgres.enqueue import (
+    copy_blocks,
+    plan_add,
+    single_params,
+    unique_batch,
+)
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     ONE_OPTIONAL,
     Statements,
     cron_assignments,
+    done_channel,
     edit_assignments,
     filter_clause,
     notify_channel,
@@ -66,7 +72,14 @@ from dataqueue.lifecycle import (
     FailurePlan,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json, json_int_or_float
+from dataqueue.options import (
+    JobFilters,
+    JobUpdates,
+    NewJob,
+    UniqueSpec,
+    dump_json,
+    json_int_or_float,
+)
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -164,6 +177,29 @@ def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
     return jobs
 
 
+class _PgFinishListener(FinishListener):
+    """LISTEN on the "jobs finished" channel over its own connection."""
+
+    def __init__(self, conn: Connection[Any]) -> None:
+        self._conn = conn
+
+    def wait(self, timeout: float) -> bool:
+        got = False
+        try:
+            for _ in self._conn.notifies(timeout=max(0.0, timeout), stop_after=1):
+                got = True
+            if got:  # one wake-up covers every notification queued so far
+                for _ in self._conn.notifies(timeout=0.0):
+                    pass
+        except psycopg.Error as exc:
+            raise BackendError(f"LISTEN connection failed: {exc}") from exc
+        return got
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+
+
 class PostgresBackend(Backend):
     """Jobs, events, tokens and cron schedules in PostgreSQL tables (see ``migrations/``)."""
 
@@ -171,8 +207,9 @@ class PostgresBackend(Backend):
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
-        self.schema = settings.schema
-        self.channel = notify_channel(settings.schema)
+        self.schema: str | None = settings.schema
+        self.channel: str = notify_channel(settings.schema)
+        self.done_channel: str = done_channel(settings.schema)
         self._sql = Statements(settings.schema)
         self._owns_pool = settings.pool is None
         self._pool: ConnectionPool[Any] = settings.pool or ConnectionPool(
@@ -192,6 +229,8 @@ class PostgresBackend(Backend):
         self._closed = False
         key = hashlib.sha256(b"dataqueue-groups:" + (settings.schema or "").encode()).digest()
         self._group_lock_ns = int.from_bytes(key[:4], "big", signed=True)
+        key = hashlib.sha256(b"dataqueue-unique:" + (settings.schema or "").encode()).digest()
+        self._unique_lock_ns = int.from_bytes(key[:4], "big", signed=True)
         # Statements that take no arguments, rendered once.
         self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
         self._q_claim_limit: dict[tuple[bool, int], str] = {}  # see _claim_query
@@ -292,9 +331,17 @@ class PostgresBackend(Backend):
             return M.migrate_sync(conn, schema)
 
     # -- enqueue ---------------------------------------------------------------------------------
-    def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+    def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        db: Any = None,
+        unique: Sequence[UniqueSpec | None] | None = None,
+    ) -> list[AddedJob]:
         if not jobs:
             return []
+        if unique is not None and any(u is not None for u in unique):
+            return self._add_unique(jobs, unique, db)
         # One job without prerequisite ids (the usual add_job): the short VALUES statement.
         one = single_params(jobs[0], self.channel) if len(jobs) == 1 else None
         if one is not None and db is None:
@@ -314,6 +361,47 @@ class PostgresBackend(Backend):
             if one is not None:
                 return self._add_one(conn, one)
             return self._add(conn, plan)
+
+    def _add_unique(
+        self, jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None], db: Any
+    ) -> list[AddedJob]:
+        """add_jobs with unique keys: lock the keys, look their holders up, insert the rest
+        through the usual statements and record their keys — in one transaction (a savepoint
+        inside a caller's), so two adds of one key cannot both insert."""
+        if db is None:
+            with self._conn() as conn, conn.transaction():
+                return self._add_unique_on(conn, jobs, unique)
+        conn = db.connection if isinstance(db, Cursor) else db
+        if not isinstance(conn, Connection):
+            raise InvalidJobError(
+                f"db must be a psycopg Connection or Cursor, got {type(db).__name__}"
+            )
+        with translate_errors(), conn.transaction():
+            return self._add_unique_on(conn, jobs, unique)
+
+    def _add_unique_on(
+        self,
+        conn: Connection[Any],
+        jobs: Sequence[NewJob],
+        unique: Sequence[UniqueSpec | None],
+    ) -> list[AddedJob]:
+        keys = sorted({u.key for u in unique if u is not None})
+        _execute(conn, self._sql.unique_lock, {"ns": self._unique_lock_ns, "keys": keys})
+        cur = _execute(conn, self._sql.unique_holders, {"keys": keys})
+        holders: dict[str, int] = {k: int(i) for k, i in cur.fetchall()}
+        batch = unique_batch(jobs, unique, holders)
+        if batch.jobs:
+            one = single_params(batch.jobs[0], self.channel) if len(batch.jobs) == 1 else None
+            if one is not None:
+                added = self._add_one(conn, one)
+            else:
+                added = self._add(conn, plan_add(batch.jobs))
+        else:
+            added = []
+        params = batch.unique_params(added)
+        if params["ids"]:
+            _execute(conn, self._sql.set_unique, params)
+        return batch.results(added)
 
     def _add_one_query(self, params: dict[str, Any]) -> str:
         # Keyed by the parameter names in order (single_params adds them in a fixed order).
@@ -471,6 +559,12 @@ class PostgresBackend(Backend):
         rows = self._all(self._sql.get_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
+    def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        if not job_ids:
+            return {}
+        rows = self._all(self._sql.get_outputs, {"ids": list(job_ids)})
+        return {int(job_id): output for job_id, output in rows}
+
     def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
     ) -> list[JobRecord]:
@@ -509,7 +603,7 @@ class PostgresBackend(Backend):
         return bool(row[0])
 
     def cancel_job(self, job_id: int) -> bool:
-        params = {"id": job_id, "roots": [job_id]}
+        params = {"id": job_id, "roots": [job_id], "done": self.done_channel}
         row = self._pair(self._sql.cancel, self._sql.cascade_after_cancel, params)
         return bool(row and row[0])
 
@@ -534,6 +628,7 @@ class PostgresBackend(Backend):
 
     def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
         where, params = filter_clause(filters)
+        params["done"] = self.done_channel
         with self._conn() as conn, conn.transaction():
             cur = _execute(conn, self._sql.cancel_upcoming(where), params)
             row = cur.fetchone()
@@ -686,6 +781,7 @@ class PostgresBackend(Backend):
             "keep": keep,
             "output": None if keep else dump_json(output, "output"),
             "channel": self.channel,
+            "done": self.done_channel,
         }
         row = self._one(self._sql.complete, params)
         return bool(row[0])
@@ -713,6 +809,7 @@ class PostgresBackend(Backend):
             "keep": keep,
             "outputs": outputs,
             "channel": self.channel,
+            "done": self.done_channel,
         }
         with self._conn() as conn:
             cur = _execute(conn, self._q_complete_many, params, hot=True)
@@ -738,6 +835,7 @@ class PostgresBackend(Backend):
             "dl_attempts": DEAD_LETTER_MAX_ATTEMPTS,
             "dl_priority": DEFAULT_PRIORITY,
             "channel": self.channel,
+            "done": self.done_channel,
             "roots": [job_id],
         }
         # The cascade runs only if this transaction made the failure terminal (SQL guard).
@@ -828,6 +926,19 @@ class PostgresBackend(Backend):
                 with contextlib.suppress(psycopg.Error):
                     listener.close()
             raise BackendError(f"LISTEN connection failed: {exc}") from exc
+
+    def listen_finished(self) -> FinishListener:
+        """A dedicated LISTEN connection on the queue's "jobs finished" channel."""
+        if self._closed:
+            raise BackendError("the PostgreSQL backend is closed")
+        kwargs = self.settings.connection_kwargs()
+        kwargs["autocommit"] = True
+        try:
+            conn = Connection.connect(self.settings.conninfo, **kwargs)
+            _execute(conn, sql.SQL("LISTEN {}").format(sql.Identifier(self.done_channel)))
+        except psycopg.Error as exc:
+            raise BackendError(f"LISTEN connection failed: {exc}") from exc
+        return _PgFinishListener(conn)
 
     def _listen_connection(self) -> Connection[Any]:
         if self._listener is None or self._listener.closed:

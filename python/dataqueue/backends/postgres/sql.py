@@ -34,6 +34,7 @@ from dataqueue.records import TagQueryMode
 __all__ = [
     "CLAIM_PLANNER_SETTINGS",
     "Statements",
+    "done_channel",
     "filter_clause",
     "notify_channel",
     "pg_text_array",
@@ -346,6 +347,15 @@ def pg_text_array(values: Sequence[str] | None) -> str | None:
     )
 
 
+def done_channel(schema: str | None) -> str:
+    """The channel on which a queue announces that jobs finished (completed, failed for good,
+    cancelled): ``wait_for_job`` listens on it, workers do not."""
+    name = notify_channel(schema) + ".done"
+    if len(name.encode()) <= 63:
+        return name
+    return "dataqueue.done." + hashlib.sha256((schema or "").encode()).hexdigest()[:40]
+
+
 def notify_channel(schema: str | None) -> str:
     """The LISTEN/NOTIFY channel of a schema's queue (fits PostgreSQL's 63-byte names)."""
     if not schema:
@@ -557,7 +567,49 @@ class Statements:
             " WHERE idempotency_key = ANY(%(keys)s::text[])"
         )
 
+    # unique jobs (migrations/0007_unique_jobs.sql) ---------------------------------------------
+    @cached_property
+    def unique_lock(self) -> str:
+        """Serialise adds of the same unique keys until the transaction ends (keys sorted, so
+        two batches cannot lock in opposite orders)."""
+        return (
+            "SELECT count(pg_advisory_xact_lock(%(ns)s::int, hashtext(k)))"
+            " FROM (SELECT k FROM unnest(%(keys)s::text[]) k ORDER BY k) x"
+        )
+
+    @cached_property
+    def unique_holders(self) -> str:
+        """For each key, the newest job holding it that is still in its scope."""
+        return self._r(
+            """
+SELECT DISTINCT ON (j.unique_key) j.unique_key, j.id FROM {s}job_queue j
+WHERE j.unique_key = ANY(%(keys)s::text[])
+  AND (j.unique_until IS NULL OR j.unique_until > now())
+  AND (NOT j.unique_active OR j.status IN {active}
+       OR (j.status = 'failed' AND j.next_attempt_at IS NOT NULL))
+ORDER BY j.unique_key, j.id DESC
+"""
+        )
+
+    @cached_property
+    def set_unique(self) -> str:
+        """Record the unique key and scope of jobs just added (same transaction)."""
+        return self._r(
+            """
+UPDATE {s}job_queue j SET unique_key = u.k, unique_active = u.a,
+    unique_until = CASE WHEN u.secs IS NULL THEN NULL
+                        ELSE now() + u.secs * interval '1 second' END
+FROM unnest(%(ids)s::bigint[], %(keys)s::text[], %(active)s::boolean[],
+            %(secs)s::float8[]) AS u(id, k, a, secs)
+WHERE j.id = u.id
+"""
+        )
+
     # reads -------------------------------------------------------------------------------------
+    @cached_property
+    def get_outputs(self) -> str:
+        return self._r("SELECT id, output FROM {s}job_queue WHERE id = ANY(%(ids)s::bigint[])")
+
     @cached_property
     def get_job(self) -> str:
         return self._r("SELECT {jcols} FROM {s}job_queue j WHERE j.id = %(id)s")
@@ -692,7 +744,7 @@ SELECT {cols} FROM upd
         migrations/0004_complete_function.sql for why it is a function."""
         return self._r(
             "SELECT {s}dataqueue_complete(%(id)s, %(worker)s, %(version)s, %(keep)s,"
-            " %(output)s::jsonb, %(channel)s)"
+            " %(output)s::jsonb, %(channel)s), pg_notify(%(done)s, '')"
         )
 
     @cached_property
@@ -701,7 +753,8 @@ SELECT {cols} FROM upd
         returns the 1-based positions of the items that completed."""
         return self._r(
             "SELECT {s}dataqueue_complete_many(%(ids)s::bigint[], %(workers)s::text[],"
-            " %(versions)s::bigint[], %(keep)s::boolean[], %(outputs)s::jsonb[], %(channel)s)"
+            " %(versions)s::bigint[], %(keep)s::boolean[], %(outputs)s::jsonb[], %(channel)s),"
+            " pg_notify(%(done)s, '')"
         )
 
     def fail(self, *, fenced: bool) -> str:
@@ -760,7 +813,8 @@ ev AS (
     FROM upd
 )
 SELECT will_retry, dl_id,
-       (SELECT count(pg_notify(%(channel)s, '')) FROM upd WHERE will_retry OR dl_id IS NOT NULL)
+       (SELECT count(pg_notify(%(channel)s, '')) FROM upd WHERE will_retry OR dl_id IS NOT NULL),
+       (SELECT count(pg_notify(%(done)s, '')) FROM upd WHERE NOT will_retry)
 FROM upd
 """
         )
@@ -953,7 +1007,7 @@ WITH upd AS (
     RETURNING id
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
-SELECT count(*) FROM upd
+SELECT count(*), (SELECT count(pg_notify(%(done)s, '')) FROM upd) FROM upd
 """
         )
 
@@ -969,7 +1023,7 @@ WITH upd AS (
     RETURNING j.id
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
-SELECT coalesce(array_agg(id), '{}') FROM upd
+SELECT coalesce(array_agg(id), '{}'), (SELECT count(pg_notify(%(done)s, '')) FROM upd) FROM upd
 """
         )
 

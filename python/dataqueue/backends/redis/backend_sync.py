@@ -22,7 +22,7 @@ from typing import Any, Final
 import redis
 import redis.exceptions
 
-from dataqueue.backends.base_sync import Backend
+from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
@@ -43,7 +43,7 @@ from dataqueue.lifecycle import (
     self_dependency_via_key,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, dump_json
+from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, UniqueSpec, dump_json
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -94,6 +94,31 @@ def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
 
+class _RedisFinishListener(FinishListener):
+    """A pub/sub subscription to the "jobs finished" channel."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            # get_message returns None early for a skipped subscribe confirmation: loop.
+            deadline = time.monotonic() + max(0.0, timeout)
+            got = None
+            while got is None and (left := deadline - time.monotonic()) > 0:
+                got = self._pubsub.get_message(timeout=left)
+            if got is not None:
+                while self._pubsub.get_message(timeout=0.0) is not None:
+                    pass  # one wake-up covers everything published so far
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"redis error: {exc}") from exc
+        return got is not None
+
+    def close(self) -> None:
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self._pubsub.close()
+
+
 class RedisBackend(Backend):
     """Jobs, events, tokens and cron schedules in Redis (redis-py asyncio client)."""
 
@@ -106,7 +131,7 @@ class RedisBackend(Backend):
         build = settings.build_sync_client
         self.client: Any = build()
         self._owns_client = settings.owns_client
-        self.keys = Keys.for_prefix(settings.key_prefix)
+        self.keys: Keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
         # Pub/sub subscriptions to the wake channel, one per waiter (the task — thread in the
         # blocking twin — calling wait_for_work), made on its first wait: two processors of
@@ -204,7 +229,13 @@ class RedisBackend(Backend):
 
     # -- enqueue -----------------------------------------------------------------------------
 
-    def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+    def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        db: Any = None,
+        unique: Sequence[UniqueSpec | None] | None = None,
+    ) -> list[AddedJob]:
         if db is not None:
             raise BackendNotSupportedError(
                 "the db= option (enqueue inside your transaction) is only supported by the "
@@ -212,7 +243,7 @@ class RedisBackend(Backend):
             )
         if not jobs:
             return []
-        ids, flags = self._run("add_jobs", [codec.job_specs(jobs)])
+        ids, flags = self._run("add_jobs", [codec.job_specs(jobs, unique)])
         return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------
@@ -220,6 +251,19 @@ class RedisBackend(Backend):
     def get_job(self, job_id: int) -> JobRecord | None:
         jobs = self._jobs([job_id])
         return jobs[0] if jobs else None
+
+    def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        if not job_ids:
+            return {}
+        with _errors(), self.client.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(self.keys.job(job_id), "id", "output")
+            rows = pipe.execute()
+        out: dict[int, Any] = {}
+        for job_id, (exists, output) in zip(job_ids, rows, strict=True):
+            if exists is not None:
+                out[int(job_id)] = None if output is None else json.loads(dec(output))
+        return out
 
     def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
@@ -508,6 +552,18 @@ class RedisBackend(Backend):
             wake = self._wakes.pop(waiter)
             with contextlib.suppress(redis.exceptions.RedisError):
                 wake.close()
+
+    def listen_finished(self) -> FinishListener | None:
+        """A pub/sub subscription to the queue's "jobs finished" channel (every script that
+        completes, cancels or terminally fails jobs publishes one message)."""
+        try:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(self.keys.done)
+        except (AttributeError, NotImplementedError):
+            return None  # a client without pub/sub: wait_for_job re-reads on a timer
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"redis error: {exc}") from exc
+        return _RedisFinishListener(pubsub)
 
     # -- tokens ------------------------------------------------------------------------------
 

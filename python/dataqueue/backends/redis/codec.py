@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from dataqueue import _core
 from dataqueue.backends.types import CronInput
-from dataqueue.options import JobFilters, NewJob
+from dataqueue.options import JobFilters, NewJob, UniqueSpec
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -195,7 +195,7 @@ def cron_from_hash(h: Mapping[str, str]) -> CronScheduleRecord:
 # -- writing --------------------------------------------------------------------------------
 
 
-def job_specs(jobs: Sequence[NewJob]) -> str:
+def job_specs(jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None] | None = None) -> str:
     """The ``add_jobs`` script's input: one JSON array of job specs.
 
     Batch placeholders stay in ``deps``; the batch graph is validated here first (cycles,
@@ -238,6 +238,14 @@ def job_specs(jobs: Sequence[NewJob]) -> str:
         if j.depends_on_tags:
             s["dtags"] = list(j.depends_on_tags)
         specs.append(s)
+    if unique is not None:
+        for s, u in zip(specs, unique, strict=True):
+            if u is not None:
+                s["uq"] = u.key
+                if u.while_active:
+                    s["ua"] = True
+                if u.for_seconds is not None:
+                    s["uf"] = round(u.for_seconds * 1_000_000)
     return json.dumps(specs, separators=(",", ":"), ensure_ascii=False)
 
 
