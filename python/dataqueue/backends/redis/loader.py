@@ -25,6 +25,7 @@ SCRIPT_NAMES: Final = (
     "cleanup_jobs",
     "complete",
     "cron",
+    "dash_counts",
     "edit",
     "fail",
     "heartbeat",
