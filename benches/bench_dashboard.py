@@ -121,6 +121,7 @@ def load_redis(n: int, prefix: str) -> dict[str, int]:
     from datetime import timedelta
 
     from dataqueue import init_job_queue
+    from dataqueue.lifecycle import plan_failure
 
     q = init_job_queue(REDIS_URL, key_prefix=prefix)
     t0 = time.perf_counter()
@@ -157,7 +158,8 @@ def load_redis(n: int, prefix: str) -> dict[str, int]:
         b.complete_jobs([(j.id, "bench", j.lock_version, None) for j in keep])
         for j in jobs:
             if j.id % 50 == 0:
-                b.fail_job(j.id, "bench", j.lock_version, "HTTP 503 from upstream 3", None, 3600)
+                plan = plan_failure(j, "HTTP 503 from upstream 3", None, retry_delay_seconds=3600)
+                b.fail_job(j.id, "bench", j.lock_version, plan)
                 failed_id = j.id
         done += len(jobs)
     # (failures retry in an hour, so they stay failed during the bench)

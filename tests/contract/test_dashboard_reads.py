@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from _worker_helpers import claim_job, complete, fail_terminally
+from _worker_helpers import claim_job, complete, fail, fail_terminally
 from dataqueue import DependsOn, InvalidJobError, JobStatus, batch_dep_ref
 from dataqueue.backends.types import JobSearch
 from dataqueue.options import JobFilters, TagFilter
@@ -95,7 +95,7 @@ def _all_pages(q: Any, search: JobSearch, limit: int, scan: int) -> list[int]:
 def test_search_jobs_filters_and_cursor(q: Any, scan: int) -> None:
     ids = [q.add_job("mail" if i % 2 else "sms", {"i": i}, tags=[f"t{i % 3}"]) for i in range(12)]
     x = claim_job(q, ids[5])
-    q._backend.fail_job(x.id, x.locked_by, x.lock_version, "SMTP <b>refused</b>", None, 3600)
+    fail(q, x, "SMTP <b>refused</b>", retry_delay_seconds=3600)
     q.cancel_job(ids[7])
     newest_first = sorted(ids, reverse=True)
     assert _all_pages(q, JobSearch(), 5, scan) == newest_first
