@@ -222,11 +222,16 @@ def time_app(make_queue: Callable[[], Any], ids: dict[str, int], repeat: int) ->
 async def _overview_queries(aq: Any) -> None:
     from datetime import datetime, timedelta, timezone
 
-    from dataqueue.dashboard.data import COUNT_CAP, FINISHED_SAMPLE, PROCESSING_SAMPLE
+    from dataqueue.dashboard.data import (
+        COUNT_CAP,
+        FINISHED_SAMPLE,
+        OVERVIEW_STATUSES,
+        PROCESSING_SAMPLE,
+    )
     from dataqueue.records import JobStatus
 
     b = aq._backend
-    await b.count_jobs(COUNT_CAP)
+    await b.count_jobs(COUNT_CAP, OVERVIEW_STATUSES)
     await b.recent_finished(datetime.now(timezone.utc) - timedelta(hours=1), FINISHED_SAMPLE)
     await aq.get_jobs_by_status(JobStatus.PROCESSING, PROCESSING_SAMPLE)
 

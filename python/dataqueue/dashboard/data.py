@@ -236,12 +236,20 @@ async def why_not_running(q: AsyncJobQueue, job: JobRecord) -> list[dict[str, An
         events = await q.get_job_events(job.id)
         root = cascade_root(job, events)
         if root is not None:
+            root_job = await q.get_job(root)
+            what = (
+                "failed with no attempts left"
+                if root_job is not None and root_job.status is JobStatus.FAILED
+                else "was cancelled"
+                if root_job is not None
+                else "failed or was cancelled"
+            )
             return [
                 {
                     "kind": "cascade",
                     "root_job_id": root,
-                    "text": f"It was cancelled because job #{root}, which it depends on, "
-                    "failed or was cancelled (dependency cascade).",
+                    "text": f"It was cancelled because job #{root} {what}, and this job "
+                    "depends on it (directly or through other jobs): a dependency cascade.",
                 }
             ]
         return [{"kind": "finished", "text": "It was cancelled."}]

@@ -298,30 +298,16 @@ class RedisBackend(Backend):
         return out
 
     def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
-        lo = to_us(since)
-        finished: list[tuple[float, str, str]] = []
-        with _errors():
-            for st in sorted(TERMINAL_STATUSES):
-                rows = self.client.zrevrangebyscore(
-                    f"{self.keys.base}fin:{st.value}",
-                    "+inf",
-                    lo,
-                    start=0,
-                    num=limit,
-                    withscores=True,
-                )
-                finished.extend((float(score), dec(i), st.value) for i, score in rows)
-            finished.sort(reverse=True)
-            finished = finished[:limit]
-            with self.client.pipeline(transaction=False) as pipe:
-                for _, i, _st in finished:
-                    pipe.hmget(self.keys.job(i), "job_type", "status")
-                types = dec(pipe.execute())
-        return [
-            FinishedJob(int(i), f[0], JobStatus(st), from_us(int(score)))
-            for (score, i, st), f in zip(finished, types, strict=True)
-            if f[0] is not None and f[1] == st
+        statuses = [st.value for st in sorted(TERMINAL_STATUSES)]
+        flat = self._run("dash_finished", [to_us(since), limit, *statuses])
+        rows = [
+            FinishedJob(
+                int(flat[k + 1]), flat[k + 3], JobStatus(flat[k]), from_us(int(float(flat[k + 2])))
+            )
+            for k in range(0, len(flat), 4)
         ]
+        rows.sort(key=lambda f: (f.finished_at, f.id), reverse=True)
+        return rows[:limit]
 
     def search_jobs(
         self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int

@@ -26,6 +26,7 @@ SCRIPT_NAMES: Final = (
     "complete",
     "cron",
     "dash_counts",
+    "dash_finished",
     "edit",
     "fail",
     "heartbeat",

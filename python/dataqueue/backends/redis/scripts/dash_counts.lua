@@ -41,11 +41,12 @@ for _, t in ipairs(redis.call('SMEMBERS', B .. 'types')) do
         local oldest = ''
         if st == 'pending' then
           -- ids grow with time: the oldest pending job of the type is the first match of an
-          -- ascending walk; give up (unknown) after a few hundred probes.
+          -- ascending walk of the smaller set; give up (unknown) after a few hundred probes.
           local probe = redis.call('ZRANGE', small, 0, 299)
           for _, id in ipairs(probe) do
-            if redis.call('ZSCORE', other, id) then
-              oldest = redis.call('HGET', jk(id), 'created_at') or ''
+            local f = redis.call('HMGET', jk(id), 'status', 'job_type', 'created_at')
+            if f[1] == 'pending' and f[2] == t then
+              oldest = f[3] or ''
               break
             end
           end
