@@ -381,8 +381,9 @@ class AsyncRedisBackend(AsyncBackend):
                     for i in ids:
                         pipe.hmget(self.keys.job(i), *fields)
                     rows = dec(await pipe.execute())
+            base = codec.jobs_matching([row[: len(codec.FILTER_FIELDS)] for row in rows], filters)
             for n, (i, row) in enumerate(zip(ids, rows, strict=True)):
-                if self._search_match(row, filters, wanted, lo, hi_us, needle):
+                if base[n] and self._search_match(row, wanted, lo, hi_us, needle):
                     hits.append(i)
                     if len(hits) == limit:
                         # Continue after this job next time, not after the whole chunk.
@@ -402,14 +403,11 @@ class AsyncRedisBackend(AsyncBackend):
     @staticmethod
     def _search_match(
         row: Sequence[str | None],
-        filters: JobFilters,
         wanted: set[str],
         lo: int | None,
         hi_us: int | None,
         needle: str | None,
     ) -> bool:
-        if not codec.job_matches(row[: len(codec.FILTER_FIELDS)], filters):
-            return False
         created, errors = row[-2], row[-1]
         if wanted and row[0] not in wanted:
             return False
