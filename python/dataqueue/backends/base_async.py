@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.backends.types import (
+    KEEP,
+    AddedJob,
+    CronInput,
+    FailOutcome,
+    FinishedJob,
+    JobCount,
+    JobPage,
+    JobSearch,
+    NextRunFn,
+)
 from dataqueue.lifecycle import FailurePlan
 from dataqueue.options import JobFilters, JobUpdates, NewJob, UniqueSpec
 from dataqueue.records import (
@@ -111,6 +121,52 @@ class AsyncBackend(abc.ABC):
     async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
         """``{job_id: output}`` of the given jobs in one round trip (missing jobs left out;
         a job without output maps to None). Read by ``ctx.parent_outputs()``."""
+
+    # -- dashboard reads: each bounded by its arguments, never a scan of every job ----------
+    @abc.abstractmethod
+    async def count_jobs(
+        self, cap: int, statuses: Sequence[JobStatus] | None = None
+    ) -> list[JobCount]:
+        """Jobs per (job type, status) for ``statuses`` (None: all), each counted up to
+        ``cap`` (``capped``: at least ``count``); only non-zero cells. Costs a bounded multiple
+        of ``cap`` index entries per cell."""
+
+    @abc.abstractmethod
+    async def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+        """Up to ``limit`` jobs that became completed/failed/cancelled at or after ``since``,
+        most recent first."""
+
+    @abc.abstractmethod
+    async def search_jobs(
+        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> JobPage:
+        """Jobs matching ``search``, newest first, examining at most about ``scan_limit``
+        candidates; ``cursor`` is a previous page's ``next_cursor``."""
+
+    @abc.abstractmethod
+    async def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+        """The jobs with these ids that exist, in the order given (one round trip)."""
+
+    @abc.abstractmethod
+    async def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
+        """prerequisite id → ids of jobs that list it in ``depends_on_job_ids`` (at most
+        ``limit`` edges in all). Redis forgets a prerequisite's edges once it completes."""
+
+    @abc.abstractmethod
+    async def get_tag_holders(
+        self, tags: Sequence[str], exclude_id: int | None, limit: int
+    ) -> list[int]:
+        """Ids of active (pending/processing/waiting) jobs whose tags include every one of
+        ``tags`` — the jobs a tag drain on ``tags`` waits for — oldest first."""
+
+    @abc.abstractmethod
+    async def get_drain_waiters(self, tags: Sequence[str], limit: int) -> list[int]:
+        """Ids of pending/waiting jobs with a tag drain that a job tagged ``tags`` holds
+        (their ``depends_on_tags`` is a subset of ``tags``)."""
+
+    @abc.abstractmethod
+    async def count_group_processing(self, group_id: str) -> int:
+        """How many jobs of ``group_id`` are processing now (the group-concurrency count)."""
 
     # -- manage ------------------------------------------------------------------------------
     @abc.abstractmethod

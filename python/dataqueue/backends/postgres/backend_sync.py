@@ -20,8 +20,8 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
 
 import psycopg
 from psycopg import Connection, Cursor, sql
@@ -35,6 +35,7 @@ from psycopg_pool import ConnectionPool
 from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
+from dataqueue.backends.postgres import sql as Q
 from dataqueue.backends.postgres.config import (
     PostgresSettings,
     connect_failure,
@@ -58,7 +59,17 @@ from dataqueue.backends.postgres.sql import (
     pg_text_array,
     tag_clause,
 )
-from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.backends.types import (
+    KEEP,
+    AddedJob,
+    CronInput,
+    FailOutcome,
+    FinishedJob,
+    JobCount,
+    JobPage,
+    JobSearch,
+    NextRunFn,
+)
 from dataqueue.errors import (
     BackendError,
     CronError,
@@ -97,6 +108,29 @@ _JSONB_OID = 3802
 _ACTIVE_GROUP_LOCK_TRIES = 4
 _CLAIM_LITERAL_LIMIT_MAX = 100
 _CRON_MAX_PER_CALL = MAINTENANCE_CHUNK
+
+
+_CURSOR_START: Final = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def _encode_cursor(created_at: datetime, job_id: int) -> str:
+    """A search cursor: the (created_at, id) of the last job seen, as ``<µs>.<id>``."""
+    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}.{job_id}"
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, int]:
+    if not cursor:
+        return _CURSOR_START, 2**63 - 1
+    try:
+        us, _, job_id = cursor.partition(".")
+        return _EPOCH + timedelta(microseconds=int(us)), int(job_id)
+    except (ValueError, OverflowError):
+        raise InvalidJobError(
+            f"cursor {cursor!r} is not a cursor returned by search_jobs"
+        ) from None
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @contextmanager
@@ -628,6 +662,106 @@ class PostgresBackend(Backend):
     def get_job_events(self, job_id: int) -> list[JobEvent]:
         rows = self._all(self._sql.get_job_events, {"id": job_id})
         return [R.event_from_row(r) for r in rows]
+
+    # -- dashboard reads ---------------------------------------------------------------------
+    def count_jobs(self, cap: int, statuses: Sequence[JobStatus] | None = None) -> list[JobCount]:
+        wanted = [JobStatus(st).value for st in (statuses or list(JobStatus))]
+        params = {"statuses": wanted, "cap": cap}
+        with self._conn() as conn, conn.transaction():
+            # The plan's cost estimate (many capped index walks) would trigger JIT
+            # compilation, which costs far more than the walks themselves.
+            conn.execute("SET LOCAL jit = off")
+            cur = _execute(conn, self._sql._r(Q.COUNT_JOBS), params)
+            rows = cur.fetchall()
+        return [
+            JobCount(
+                job_type=t,
+                status=JobStatus(st),
+                count=min(int(n), cap),
+                capped=int(n) > cap,
+                blocked=int(blocked) if st == JobStatus.PENDING.value else 0,
+                oldest_created_at=oldest,
+            )
+            for t, st, n, blocked, oldest in rows
+        ]
+
+    def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+        rows = self._all(self._sql._r(Q.RECENT_FINISHED), {"since": since, "limit": limit})
+        return [FinishedJob(int(i), t, JobStatus(st), at) for i, t, st, at in rows]
+
+    def search_jobs(
+        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> JobPage:
+        where, params = filter_clause(search.filters)
+        by_status = len(search.statuses) == 1
+        if search.statuses and not by_status:
+            where += " AND j.status = ANY(%(f_statuses)s)"
+            params["f_statuses"] = [st.value for st in search.statuses]
+        if search.created_gte is not None:
+            where += " AND j.created_at >= %(f_created_gte)s"
+            params["f_created_gte"] = search.created_gte
+        if search.created_lt is not None:
+            where += " AND j.created_at < %(f_created_lt)s"
+            params["f_created_lt"] = search.created_lt
+        if search.error_contains:
+            where += " AND strpos(lower(j.error_history -> -1 ->> 'message'), %(f_err)s) > 0"
+            params["f_err"] = search.error_contains.lower()
+        c_at, c_id = _decode_cursor(cursor)
+        params.update(limit=limit, scan=scan_limit, c_id=c_id, c_at=c_at)
+        if by_status:
+            params["status"] = search.statuses[0].value
+        window, page = Q.search_jobs_sql(self._sql, where, by_status=by_status)
+        with self._conn() as conn:
+            cur = _execute(conn, window, params)
+            win = cur.fetchone()
+            assert win is not None
+            scanned, l_at, l_id = int(win[0]), win[1], win[2]
+            jobs: list[JobRecord] = []
+            if l_id is not None:
+                params.update(l_at=l_at, l_id=int(l_id))
+                cur = _execute(conn, page, params)
+                jobs = [R.job_from_row(r) for r in cur.fetchall()]
+        if len(jobs) == limit:
+            last = jobs[-1]
+            nxt: str | None = _encode_cursor(last.created_at, last.id)
+        elif int(scanned) >= scan_limit and l_id is not None:
+            nxt = _encode_cursor(l_at or _EPOCH, int(l_id))
+        else:
+            nxt = None
+        return JobPage(jobs, nxt, int(scanned))
+
+    def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+        if not job_ids:
+            return []
+        rows = self._all(self._sql._r(Q.GET_JOBS_BY_IDS), {"ids": list(job_ids)})
+        by_id = {r.id: r for r in (R.job_from_row(row) for row in rows)}
+        return [by_id[i] for i in dict.fromkeys(job_ids) if i in by_id]
+
+    def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        if not job_ids:
+            return out
+        rows = self._all(self._sql._r(Q.GET_DEPENDENTS), {"ids": list(job_ids), "limit": limit})
+        for pre, dep in rows:
+            out.setdefault(int(pre), []).append(int(dep))
+        return out
+
+    def get_tag_holders(self, tags: Sequence[str], exclude_id: int | None, limit: int) -> list[int]:
+        if not tags:
+            return []
+        params = {"tags": list(tags), "exclude": exclude_id or 0, "limit": limit}
+        rows = self._all(self._sql._r(Q.GET_TAG_HOLDERS), params)
+        return [int(r[0]) for r in rows]
+
+    def get_drain_waiters(self, tags: Sequence[str], limit: int) -> list[int]:
+        if not tags:
+            return []
+        rows = self._all(self._sql._r(Q.GET_DRAIN_WAITERS), {"tags": list(tags), "limit": limit})
+        return [int(r[0]) for r in rows]
+
+    def count_group_processing(self, group_id: str) -> int:
+        row = self._one(self._sql._r(Q.COUNT_GROUP_PROCESSING), {"group": group_id})
+        return int(row[0])
 
     # -- manage ----------------------------------------------------------------------------------
     def retry_job(self, job_id: int) -> bool:

@@ -25,6 +25,7 @@ from dataqueue.lifecycle import (
     CLEANABLE_STATUSES,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_PRIORITY,
+    TERMINAL_STATUSES,
     TRANSITIONS,
     sql_status_list,
 )
@@ -45,6 +46,7 @@ __all__ = [
 _STATUS_SETS: Final = {
     "active": sql_status_list(ACTIVE_STATUSES),
     "cleanable": sql_status_list(CLEANABLE_STATUSES),
+    "terminal": sql_status_list(TERMINAL_STATUSES),
     **{f"{op.value}_from": sql_status_list(t.accepts) for op, t in TRANSITIONS.items()},
 }
 
@@ -1286,3 +1288,100 @@ def _seq(schema: str | None) -> str:
     # a %, for the reason given in sql_ident).
     name = (quote_ident(schema) + "." if schema else "") + "job_queue_id_seq"
     return "E'" + name.replace("\\", "\\\\").replace("'", "''").replace("%", "\\x25") + "'"
+
+
+# -- dashboard reads (bounded; see migrations/0008_dashboard_counts.sql) -----------------------
+
+#: Every distinct job type by a skip scan of job_queue_type_status_idx (one probe per type).
+_JOB_TYPES_CTE: Final = """
+WITH RECURSIVE t(job_type) AS (
+    (SELECT job_type FROM {s}job_queue ORDER BY job_type LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.job_type FROM {s}job_queue j WHERE j.job_type > t.job_type
+            ORDER BY j.job_type LIMIT 1)
+    FROM t WHERE t.job_type IS NOT NULL
+)"""
+
+#: Per (type, status): the oldest cap+1 entries of the index, counted (with blocked = pending
+#: and not claimable, i.e. waiting on prerequisites or a tag drain).
+COUNT_JOBS: Final = (
+    _JOB_TYPES_CTE
+    + """
+SELECT t.job_type, s.status, c.n, c.blocked, c.oldest
+FROM t CROSS JOIN unnest(%(statuses)s::text[]) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE x.ready_at IS NULL OR x.drain) AS blocked,
+           min(x.created_at) AS oldest
+    FROM (SELECT j.created_at, j.ready_at,
+                 (s.status = 'pending' AND j.depends_on_tags IS NOT NULL
+                  AND NOT {s}dataqueue_tag_drain_clear(j.depends_on_tags, j.id)) AS drain
+          FROM {s}job_queue j
+          WHERE j.job_type = t.job_type AND j.status = s.status
+          ORDER BY j.created_at LIMIT %(cap)s + 1) x
+) c
+WHERE t.job_type IS NOT NULL AND c.n > 0
+ORDER BY t.job_type, s.status"""
+)
+
+RECENT_FINISHED: Final = """
+SELECT j.id, j.job_type, j.status, j.updated_at FROM {s}job_queue j
+WHERE j.status IN {terminal} AND j.updated_at >= %(since)s
+ORDER BY j.updated_at DESC LIMIT %(limit)s"""
+
+GET_JOBS_BY_IDS: Final = "SELECT {jcols} FROM {s}job_queue j WHERE j.id = ANY(%(ids)s)"
+
+GET_DEPENDENTS: Final = """
+SELECT e.prerequisite_id, e.job_id FROM {s}job_dependencies e
+WHERE e.prerequisite_id = ANY(%(ids)s) ORDER BY e.prerequisite_id, e.job_id LIMIT %(limit)s"""
+
+GET_TAG_HOLDERS: Final = """
+SELECT j.id FROM {s}job_queue j
+WHERE j.tags @> %(tags)s::text[] AND j.id <> %(exclude)s
+  AND j.status IN {active}
+ORDER BY j.id LIMIT %(limit)s"""
+
+GET_DRAIN_WAITERS: Final = """
+SELECT j.id FROM {s}job_queue j
+WHERE j.depends_on_tags <@ %(tags)s::text[] AND j.status IN {cancel_from}
+ORDER BY j.id LIMIT %(limit)s"""
+
+COUNT_GROUP_PROCESSING: Final = """
+SELECT count(*) FROM {s}job_queue j WHERE j.status = 'processing' AND j.group_id = %(group)s"""
+
+
+def search_jobs_sql(statements: Statements, where: str, *, by_status: bool) -> tuple[str, str]:
+    """The jobs-table statements. First the window: the newest ``scan`` candidates below the
+    cursor (``by_status``: one status, newest first on job_queue_status_created_idx with a
+    (created_at, id) cursor; otherwise ids on the primary key), an index-only walk that returns
+    how many it saw and its last entry. Then the page: the same index walked from the cursor
+    down to that entry, filtered, stopping after ``limit`` matches. The bounds are parameters
+    of the second statement, so the planner sees the narrow range and walks it rather than,
+    say, collecting every tagged job from the tags index. A page touches at most ``scan``
+    rows."""
+    if by_status:
+        window = (
+            "WITH w AS (SELECT j.created_at, j.id FROM {s}job_queue j"
+            " WHERE j.status = %(status)s AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
+            " ORDER BY j.created_at DESC, j.id DESC LIMIT %(scan)s)"
+            " SELECT (SELECT count(*) FROM w), l.created_at, l.id FROM (SELECT 1) one"
+            " LEFT JOIN (SELECT created_at, id FROM w ORDER BY created_at, id LIMIT 1) l ON true"
+        )
+        page = (
+            "SELECT {jcols} FROM {s}job_queue j WHERE j.status = %(status)s"
+            " AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
+            " AND (j.created_at, j.id) >= (%(l_at)s, %(l_id)s) "
+            + where
+            + " ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s"
+        )
+    else:
+        window = (
+            "SELECT count(*), NULL::timestamptz, min(id) FROM (SELECT j.id FROM {s}job_queue j"
+            " WHERE j.id < %(c_id)s ORDER BY j.id DESC LIMIT %(scan)s) w"
+        )
+        page = (
+            "SELECT {jcols} FROM {s}job_queue j WHERE j.id < %(c_id)s AND j.id >= %(l_id)s "
+            + where
+            + " ORDER BY j.id DESC LIMIT %(limit)s"
+        )
+    return statements._r(window), statements._r(page)  # fmt: skip

@@ -406,6 +406,8 @@ local function insert_job(id, s, meta)
   redis.call('HSET', k, unpack(h))
   redis.call('ZADD', B .. 'all', id, id)
   redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
+  -- every job type ever enqueued (dashboard counts walk type:<type> per entry)
+  redis.call('SADD', B .. 'types', s.job_type)
   if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
   add_event(id, 'added', meta or added_meta(s, deps, tags_json))
 end
