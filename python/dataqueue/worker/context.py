@@ -151,7 +151,7 @@ class JobState:
         self.worker_id = worker_id
         self.loop = loop
         self.lease = lease
-        self.started_at = loop.time()  # for the duration in the job's log lines
+        self.started_at: float = loop.time()  # for the duration in the job's log lines
         self.step_data: dict[str, Any] = dict(job.step_data or {})
         self.cancelled: CancelToken = CancelToken(loop)
         self.output_set: bool = False

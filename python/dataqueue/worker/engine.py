@@ -235,8 +235,8 @@ class _Run:
     __slots__ = ("finished", "stopping")
 
     def __init__(self) -> None:
-        self.stopping = False
-        self.finished = asyncio.Event()
+        self.stopping: bool = False
+        self.finished: asyncio.Event = asyncio.Event()
 
 
 class Engine:
@@ -254,7 +254,7 @@ class Engine:
         self.handlers: dict[str, Callable[..., Any]] = dict(handlers)
         self.opts = options
         self._async_handlers = {name: is_async_callable(fn) for name, fn in self.handlers.items()}
-        self.claim_types = claim_types_for(options, self.handlers)
+        self.claim_types: tuple[str, ...] | None = claim_types_for(options, self.handlers)
         from dataqueue.backends.base_async import AsyncBackend
 
         self._batch_complete = (

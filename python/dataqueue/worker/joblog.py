@@ -18,7 +18,7 @@ from dataqueue.records import FailureReason, JobRecord
 
 __all__ = ["MAX_TRACEBACK_CHARS", "error_details", "log_completed", "log_failed", "log_started"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 #: Longest traceback stored in an error-history entry (its end, where the raise is, is kept).
 MAX_TRACEBACK_CHARS = 16_000
