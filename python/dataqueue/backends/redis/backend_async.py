@@ -210,7 +210,7 @@ class AsyncRedisBackend(AsyncBackend):
             )
         if not jobs:
             return []
-        ids, flags = await self._run("add_jobs", [codec.job_specs(jobs)])
+        ids, flags = await self._run("add_jobs", list(codec.job_specs(jobs)))
         return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------
