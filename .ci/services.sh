@@ -9,6 +9,8 @@ REDIS_PORT="${DATAQUEUE_REDIS_PORT:-6379}"
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# The dashboard's browser tests drive Debian's Chromium with Playwright (executable_path).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   apt-get update -q

@@ -30,6 +30,13 @@ SOURCES = [
 RENAMES = [
     ("AsyncBackend", "Backend"),
     ("AsyncJobQueue", "JobQueue"),
+    ("AsyncFinishListener", "FinishListener"),
+    ("AsyncFinishWatcher", "FinishWatcher"),
+    ("AsyncTaskDecorator", "TaskDecorator"),
+    ("AsyncTask", "Task"),
+    ("AsyncJobHandle", "JobHandle"),
+    ("AsyncProcessor", "Processor"),
+    ("AsyncSupervisor", "Supervisor"),
     ("AsyncPostgresBackend", "PostgresBackend"),
     ("AsyncRedisBackend", "RedisBackend"),
     ("AsyncConnectionPool", "ConnectionPool"),

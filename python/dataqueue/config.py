@@ -23,9 +23,26 @@ if TYPE_CHECKING:
     from dataqueue.backends.postgres.config import PostgresSettings
     from dataqueue.backends.redis.config import RedisSettings
 
-__all__ = ["ENV_URL", "BackendName", "QueueConfig", "resolve_config"]
+__all__ = [
+    "ENV_GIVE_UP_AFTER",
+    "ENV_KEY_PREFIX",
+    "ENV_LOG_LEVEL",
+    "ENV_SCHEMA",
+    "ENV_URL",
+    "BackendName",
+    "QueueConfig",
+    "resolve_config",
+]
 
+# The environment variables of a queue, read alike by init_job_queue() and the CLI.
 ENV_URL: Final = "DATAQUEUE_URL"
+#: Redis key prefix when ``key_prefix=`` is not given.
+ENV_KEY_PREFIX: Final = "DATAQUEUE_KEY_PREFIX"
+#: PostgreSQL schema when ``schema=`` is not given.
+ENV_SCHEMA: Final = "DATAQUEUE_SCHEMA"
+# The CLI worker's own settings.
+ENV_LOG_LEVEL: Final = "DATAQUEUE_LOG_LEVEL"
+ENV_GIVE_UP_AFTER: Final = "DATAQUEUE_GIVE_UP_AFTER"
 
 BackendName = Literal["postgres", "redis"]
 
@@ -183,6 +200,11 @@ def resolve_config(
             )
         chosen = "postgres" if pg_opts else "redis"
 
+    # The backend's environment variable fills in what the caller left out, as in the CLI.
+    if chosen == "postgres" and schema is None:
+        schema = os.environ.get(ENV_SCHEMA) or None
+    if chosen == "redis" and key_prefix is None:
+        key_prefix = os.environ.get(ENV_KEY_PREFIX) or None
     if chosen == "postgres":
         if redis_opts:
             raise ConfigurationError(

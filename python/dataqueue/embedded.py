@@ -128,7 +128,9 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(
                 "the embedded PostgreSQL server is not supported on Windows; pass --url"
             )
-        self.root = Path(root if root is not None else default_data_dir()).expanduser().absolute()
+        self.root: Path = (
+            Path(root if root is not None else default_data_dir()).expanduser().absolute()
+        )
         self.port = port
         self._package_dir = Path(package_dir) if package_dir is not None else None
 

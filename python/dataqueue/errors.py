@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 __all__ = [
+    "Abort",
     "BackendError",
     "BackendNotSupportedError",
     "ConfigurationError",
@@ -13,8 +17,13 @@ __all__ = [
     "InvalidFilterError",
     "InvalidJobError",
     "InvalidTokenError",
+    "JobCancelledError",
+    "JobFailedError",
     "JobNotFoundError",
     "MigrationError",
+    "NonRetryable",
+    "ResultTimeoutError",
+    "Retry",
     "UnknownPrerequisiteError",
 ]
 
@@ -69,3 +78,79 @@ class CronError(DataQueueError, ValueError):
 
 class InvalidFilterError(DataQueueError, ValueError):
     """A query filter has an unknown key or an invalid value."""
+
+
+# -- results (``wait_for_job`` / ``handle.result()``) ---------------------------------------------
+
+
+class JobFailedError(DataQueueError):
+    """The awaited job failed for good (no attempt left, or a non-retryable error).
+
+    ``error`` is the last stored error message, ``error_history`` every attempt's entry
+    (``{"message", "timestamp"}``, plus ``"traceback"`` where the worker recorded one),
+    ``failure_reason`` the stored reason (``handler_error``, ``timeout``, ...) and ``job`` the
+    job record as read.
+    """
+
+    def __init__(self, job: Any) -> None:
+        history = tuple(getattr(job, "error_history", ()) or ())
+        last = history[-1] if history else {}
+        self.job = job
+        self.job_id: int = job.id
+        self.error: str | None = last.get("message") if isinstance(last, dict) else None
+        self.traceback: str | None = last.get("traceback") if isinstance(last, dict) else None
+        self.error_history: tuple[dict[str, Any], ...] = history
+        reason = getattr(job, "failure_reason", None)
+        self.failure_reason: str | None = None if reason is None else str(reason.value)
+        super().__init__(
+            f"job {job.id} ({job.job_type}) failed after {job.attempts} attempt(s): "
+            f"{self.error or 'no error recorded'}"
+        )
+
+
+class JobCancelledError(DataQueueError):
+    """The awaited job was cancelled (directly, or because a prerequisite can never complete)."""
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        self.job_id: int = job.id
+        super().__init__(f"job {job.id} ({job.job_type}) was cancelled")
+
+
+class ResultTimeoutError(DataQueueError, TimeoutError):
+    """``wait_for_job`` / ``handle.result()`` gave up: the job had not finished in time (it
+    keeps running; wait again or look it up later)."""
+
+    def __init__(self, job_id: int, timeout: float, status: str | None) -> None:
+        self.job_id = job_id
+        self.timeout = timeout
+        self.status = status
+        super().__init__(
+            f"job {job_id} did not finish within {timeout:g} s (status {status or 'unknown'})"
+        )
+
+
+# -- raised by handlers to steer the retry policy -------------------------------------------------
+
+
+class NonRetryable(Exception):
+    """Raise from a handler to fail the job for good at once, whatever attempts remain
+    (dead-letter routing and the cancellation of dependents apply as for a last attempt).
+    ``raise NonRetryable("bad input") from exc`` keeps the cause in the message."""
+
+
+#: The same exception under its other usual name.
+Abort = NonRetryable
+
+
+class Retry(Exception):
+    """Raise from a handler to retry the job after ``after`` (seconds or a timedelta) instead
+    of the job's backoff. The attempt counts like any failed attempt: with no attempt left the
+    job fails for good (see docs/tasks.md)."""
+
+    def __init__(self, after: float | timedelta = 0, message: str | None = None) -> None:
+        seconds = after.total_seconds() if isinstance(after, timedelta) else after
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise InvalidJobError(f"Retry(after=...) must be >= 0 seconds, got {after!r}")
+        self.after: float = float(seconds)
+        super().__init__(message or f"retry requested in {self.after:g} s")

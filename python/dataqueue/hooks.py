@@ -30,11 +30,23 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, Literal, TypeAlias, get_args
+from typing import Any, Final, Literal, TypeAlias, TypedDict, get_args
 
-__all__ = ["EVENTS", "EventEmitter", "EventName", "Listener", "emitter_of"]
+__all__ = [
+    "EVENTS",
+    "EventEmitter",
+    "EventName",
+    "JobAddedEvent",
+    "JobFailedEvent",
+    "JobIdEvent",
+    "JobOutputEvent",
+    "JobProgressEvent",
+    "JobStatusEvent",
+    "Listener",
+    "emitter_of",
+]
 
-log = logging.getLogger("dataqueue.hooks")
+log: logging.Logger = logging.getLogger("dataqueue.hooks")
 
 EventName: TypeAlias = Literal[
     "job:added",
@@ -48,6 +60,51 @@ EventName: TypeAlias = Literal[
     "job:output",
     "error",
 ]
+
+
+class JobAddedEvent(TypedDict):
+    """Payload of ``job:added`` (``created`` is False for an idempotency/unique hit)."""
+
+    job_id: int
+    job_type: str
+    created: bool
+
+
+class JobStatusEvent(TypedDict):
+    """Payload of ``job:processing``, ``job:completed`` and ``job:waiting``."""
+
+    job_id: int
+    job_type: str
+
+
+class JobFailedEvent(TypedDict):
+    """Payload of ``job:failed``."""
+
+    job_id: int
+    job_type: str
+    error: BaseException
+    will_retry: bool
+
+
+class JobIdEvent(TypedDict):
+    """Payload of ``job:cancelled`` and ``job:retried``."""
+
+    job_id: int
+
+
+class JobProgressEvent(TypedDict):
+    """Payload of ``job:progress``."""
+
+    job_id: int
+    progress: int
+
+
+class JobOutputEvent(TypedDict):
+    """Payload of ``job:output``."""
+
+    job_id: int
+    output: Any
+
 
 #: Every event name a listener may subscribe to.
 EVENTS: Final[frozenset[str]] = frozenset(get_args(EventName))

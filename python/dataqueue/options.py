@@ -6,13 +6,14 @@ Both backends receive only the normalised classes defined here (``NewJob``, ``Jo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeAlias, TypedDict
 
 from dataqueue.errors import DependencyError, InvalidFilterError, InvalidJobError
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
@@ -23,10 +24,13 @@ __all__ = [
     "JobFilters",
     "JobGroup",
     "JobOptions",
+    "JobSpec",
     "JobUpdates",
     "NewJob",
     "RunAtFilter",
     "TagFilter",
+    "UniqueSpec",
+    "UniqueWhile",
     "batch_dep_ref",
     "dump_json",
     "normalize_job",
@@ -208,6 +212,57 @@ class JobGroup:
     tier: str | None = None
 
 
+#: ``unique_while`` values: ``"active"`` = while the holder is pending, processing, waiting or
+#: failed with a retry scheduled.
+UniqueWhile: TypeAlias = Literal["active"]
+_UNIQUE_WHILE: Final = ("active",)
+#: The options that make a job unique (see :func:`parse_unique`).
+UNIQUE_OPTION_NAMES: Final = frozenset({"unique_key", "unique_while", "unique_for"})
+
+
+@dataclass(frozen=True, slots=True)
+class UniqueSpec:
+    """A validated uniqueness scope: while a job holding ``key`` is in scope, adding another
+    job with the same key returns the holder's id instead (``created=False``). The scope is
+    the holder's: active (``while_active``) and/or added less than ``for_seconds`` ago."""
+
+    key: str
+    while_active: bool
+    for_seconds: float | None
+
+
+def parse_unique(
+    job_type: str, payload_json: str, key: Any, while_: Any, for_: Any
+) -> UniqueSpec | None:
+    """Validate the unique options of one job (None: not unique). Without ``unique_key`` the
+    key is the job type and a hash of the payload, so equal calls collide."""
+    if key is None and while_ is None and for_ is None:
+        return None
+    if while_ is not None and while_ not in _UNIQUE_WHILE:
+        raise InvalidJobError(f"unique_while must be one of {list(_UNIQUE_WHILE)}, got {while_!r}")
+    seconds: float | None = None
+    if for_ is not None:
+        value = for_.total_seconds() if isinstance(for_, timedelta) else for_
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise InvalidJobError(
+                f"unique_for must be a positive timedelta or number of seconds, got {for_!r}"
+            )
+        seconds = float(value)
+    if while_ is None and seconds is None:
+        raise InvalidJobError("unique_key needs a scope: unique_while='active' and/or unique_for=")
+    if key is None:
+        digest = hashlib.sha256(payload_json.encode()).hexdigest()[:32]
+        key = f"{job_type}:{digest}"
+    else:
+        key = _name(key, "unique_key")
+    return UniqueSpec(key=key, while_active=while_ is not None, for_seconds=seconds)
+
+
 @dataclass(slots=True)
 class JobOptions:
     """Everything ``add_job`` accepts, as one object (used by ``add_jobs``)."""
@@ -227,6 +282,36 @@ class JobOptions:
     dead_letter_job_type: str | None = None
     group: JobGroup | Mapping[str, Any] | str | None = None
     depends_on: DependsOn | Mapping[str, Any] | None = None
+    unique_key: str | None = None
+    unique_while: UniqueWhile | None = None
+    unique_for: timedelta | float | None = None
+
+
+class _JobSpecRequired(TypedDict):
+    job_type: str
+
+
+class JobSpec(_JobSpecRequired, total=False):
+    """An ``add_jobs`` entry as a dict: the keys of :class:`JobOptions` (``job_type``
+    required). Type checkers catch a misspelt key in a dict literal."""
+
+    payload: Any
+    max_attempts: int
+    priority: int
+    run_at: datetime | None
+    timeout_ms: int | None
+    force_kill_on_timeout: bool
+    tags: Sequence[str] | None
+    idempotency_key: str | None
+    retry_delay: int | None
+    retry_backoff: bool | None
+    retry_delay_max: int | None
+    dead_letter_job_type: str | None
+    group: JobGroup | Mapping[str, Any] | str | None
+    depends_on: DependsOn | Mapping[str, Any] | None
+    unique_key: str | None
+    unique_while: UniqueWhile | None
+    unique_for: timedelta | float | None
 
 
 JOB_OPTION_NAMES: Final = frozenset(f.name for f in fields(JobOptions))

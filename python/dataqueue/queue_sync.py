@@ -12,10 +12,21 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Final,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from dataqueue import cron, maintenance_sync
 from dataqueue.backends.base_sync import Backend
@@ -24,52 +35,95 @@ from dataqueue.config import QueueConfig
 from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
+    ConfigurationError,
     CronError,
     DependencyError,
     InvalidFilterError,
     InvalidJobError,
     InvalidTokenError,
+    JobNotFoundError,
+    ResultTimeoutError,
 )
-from dataqueue.hooks import EventEmitter, Listener
+from dataqueue.hooks import (
+    EventEmitter,
+    EventName,
+    JobAddedEvent,
+    JobFailedEvent,
+    JobIdEvent,
+    JobOutputEvent,
+    JobProgressEvent,
+    JobStatusEvent,
+    Listener,
+)
 from dataqueue.lifecycle import (
     CLEANABLE_STATUSES,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_CLEANUP_BATCH_SIZE,
     DEFAULT_CLEANUP_DAYS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_PRIORITY,
+    DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_STUCK_MINUTES,
+    DEFAULT_SUPERVISOR_INTERVAL,
     MAX_DAYS_TO_KEEP,
 )
 from dataqueue.options import (
     INT64_MAX,
     MAX_BATCH_SIZE,
     MAX_NAME_LENGTH,
+    UNIQUE_OPTION_NAMES,
     DependsOn,
     JobFilters,
     JobGroup,
     JobOptions,
+    JobSpec,
     JobUpdates,
     NewJob,
+    UniqueSpec,
+    UniqueWhile,
     check_int,
     check_text,
     dump_json,
     normalize_job,
     parse_tag_filter,
     parse_token_timeout,
+    parse_unique,
 )
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
+    CronStatusName,
     JobEvent,
     JobRecord,
     JobStatus,
+    JobStatusName,
     TagQueryMode,
+    TagQueryModeName,
     WaitpointRecord,
 )
+from dataqueue.results import (
+    RECHECK_SECONDS,
+    FinishWatcher,
+    in_thread,
+    outcome,
+    wait_seconds,
+)
+from dataqueue.tasks import Task, TaskDecorator, TaskRegistry, task_options
+
+if TYPE_CHECKING:
+    from dataqueue.supervisor import Supervisor
+    from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
+    from dataqueue.worker.processor import Processor
 
 __all__ = ["JobQueue"]
 
-log = logging.getLogger("dataqueue.queue")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+log: logging.Logger = logging.getLogger("dataqueue.queue")
 
 #: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
 _CRON_JOB_FIELDS: Final = frozenset(
@@ -142,6 +196,9 @@ class JobQueue:
         self._config = config
         self._emitter = emitter if emitter is not None else EventEmitter()
         self._closed = False
+        self._watcher: FinishWatcher | None = None
+        self.tasks: TaskRegistry = TaskRegistry()
+        """Job type → handler of every ``@task`` of this queue (give it to create_processor)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend_name!r}>"
@@ -175,6 +232,8 @@ class JobQueue:
         if self._closed:
             return
         self._closed = True
+        if self._watcher is not None:
+            self._watcher.close()
         self._store.close()
 
     def __enter__(self) -> JobQueue:
@@ -208,6 +267,9 @@ class JobQueue:
         dead_letter_job_type: str | None = None,
         group: JobGroup | Mapping[str, Any] | str | None = None,
         depends_on: DependsOn | Mapping[str, Any] | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
         db: Any = None,
     ) -> int:
         """Enqueue one job and return its id.
@@ -217,8 +279,12 @@ class JobQueue:
         (None = now). ``depends_on`` lists prerequisite job ids and/or tags to drain; every id
         must exist (batch placeholders are only valid in :meth:`add_jobs`). With an
         ``idempotency_key`` that already exists, the existing job's id is returned and nothing
-        is written. ``db`` (Postgres only) is a psycopg connection or cursor: the insert then
-        joins the caller's transaction (``job:added`` is emitted when this method returns, so a
+        is written. ``unique_while="active"`` and/or ``unique_for=timedelta(...)`` make the job
+        unique for a while instead: as long as a job with the same ``unique_key`` (default: the
+        job type and a hash of the payload) is active / younger than ``unique_for``, its id is
+        returned and nothing is written; afterwards a new job may be added (docs/tasks.md).
+        ``db`` (Postgres only) is a psycopg connection or cursor: the insert then joins the
+        caller's transaction (``job:added`` is emitted when this method returns, so a
         later rollback does not retract it).
 
         Raises ``InvalidJobError`` (or a ``DependencyError`` subclass) before writing anything.
@@ -248,16 +314,19 @@ class JobQueue:
                 f"depends_on.job_ids: batch placeholders (negative ids {placeholders}) are only "
                 "valid in add_jobs()"
             )
-        (added,) = self._backend.add_jobs([new], db=db)
+        unique = None
+        if unique_key is not None or unique_while is not None or unique_for is not None:
+            unique = [
+                parse_unique(new.job_type, new.payload_json, unique_key, unique_while, unique_for)
+            ]
+        (added,) = self._backend.add_jobs([new], db=db, unique=unique)
         log.debug("add_job %s -> id %s (created=%s)", new.job_type, added.id, added.created)
         self._emitter.emit(
             "job:added", {"job_id": added.id, "job_type": new.job_type, "created": added.created}
         )
         return added.id
 
-    def add_jobs(
-        self, jobs: Sequence[JobOptions | Mapping[str, Any]], *, db: Any = None
-    ) -> list[int]:
+    def add_jobs(self, jobs: Sequence[JobOptions | JobSpec], *, db: Any = None) -> list[int]:
         """Enqueue several jobs atomically; return their ids in input order.
 
         Entries are :class:`~dataqueue.JobOptions` or mappings with the same keys. In
@@ -271,12 +340,21 @@ class JobQueue:
         if not jobs:
             return []
         normalized: list[NewJob] = []
+        unique: list[UniqueSpec | None] | None = None
         for index, job in enumerate(jobs):
             try:
-                normalized.append(normalize_job(job))
+                new = normalize_job(job)
+                spec = _unique_of(job, new)
             except InvalidJobError as exc:
                 raise _prefixed(index, exc) from None
-        added = self._backend.add_jobs(normalized, db=db)
+            normalized.append(new)
+            if spec is not None:
+                if unique is None:
+                    unique = [None] * index
+                unique.append(spec)
+            elif unique is not None:
+                unique.append(None)
+        added = self._backend.add_jobs(normalized, db=db, unique=unique)
         log.debug("add_jobs %d jobs -> ids %s", len(added), [a.id for a in added])
         for new, result in zip(normalized, added, strict=True):
             self._emitter.emit(
@@ -284,6 +362,129 @@ class JobQueue:
                 {"job_id": result.id, "job_type": new.job_type, "created": result.created},
             )
         return [a.id for a in added]
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    @overload
+    def task(
+        self, fn: Callable[Concatenate[AsyncJobContext, P], Awaitable[R]], /
+    ) -> Task[P, R]: ...
+    @overload
+    def task(self, fn: Callable[Concatenate[JobContext, P], R], /) -> Task[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, Awaitable[R]], /) -> Task[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        job_type: str | None = None,
+        name: str | None = None,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+        timeout: float | timedelta | None = None,
+        timeout_ms: int | None = None,
+        force_kill_on_timeout: bool | None = None,
+        tags: Sequence[str] | None = None,
+        retry_delay: int | None = None,
+        retry_backoff: bool | None = None,
+        retry_delay_max: int | None = None,
+        dead_letter_job_type: str | None = None,
+        group: JobGroup | str | None = None,
+        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
+    ) -> TaskDecorator: ...
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        job_type: str | None = None,
+        name: str | None = None,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+        timeout: float | timedelta | None = None,
+        timeout_ms: int | None = None,
+        force_kill_on_timeout: bool | None = None,
+        tags: Sequence[str] | None = None,
+        retry_delay: int | None = None,
+        retry_backoff: bool | None = None,
+        retry_delay_max: int | None = None,
+        dead_letter_job_type: str | None = None,
+        group: JobGroup | str | None = None,
+        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
+    ) -> Any:
+        """Make a function a task: ``@q.task`` or ``@q.task(max_attempts=5, ...)``.
+
+        Its parameters are the payload; ``task.defer(...)`` adds a job (see
+        ``dataqueue.tasks`` and docs/tasks.md). ``job_type`` (alias ``name``) defaults to
+        ``module.qualname``. The enqueue options (``max_attempts``, ``priority``, ``timeout``
+        in seconds or ``timeout_ms``, ``tags``, retry delays, ``dead_letter_job_type``,
+        ``group``, ``unique_*``) apply to every job the task adds; ``retry_on`` /
+        ``dont_retry_on`` choose which exceptions are retried.
+        """
+        if job_type is not None and name is not None and job_type != name:
+            raise ConfigurationError("give job_type= or name=, not both")
+        options, policy = task_options(
+            max_attempts=max_attempts, priority=priority, timeout=timeout,
+            timeout_ms=timeout_ms, force_kill_on_timeout=force_kill_on_timeout, tags=tags,
+            retry_delay=retry_delay, retry_backoff=retry_backoff,
+            retry_delay_max=retry_delay_max, dead_letter_job_type=dead_letter_job_type,
+            group=group, unique_key=unique_key, unique_while=unique_while,
+            unique_for=unique_for, retry_on=retry_on, dont_retry_on=dont_retry_on,
+        )  # fmt: skip
+        decorator = TaskDecorator(self, job_type or name, options, policy)
+        return decorator if fn is None else decorator(fn)
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _results(self) -> FinishWatcher:
+        if self._watcher is None:
+            self._watcher = FinishWatcher(self._backend.listen_finished)
+        return self._watcher
+
+    def wait_for_job(self, job_id: int, timeout: float | timedelta | None = None) -> Any:
+        """Wait until the job finishes and return its output.
+
+        Raises ``JobFailedError`` (it failed for good: ``.error``, ``.error_history``),
+        ``JobCancelledError``, ``JobNotFoundError``, or ``ResultTimeoutError`` once
+        ``timeout`` seconds pass (None: wait for ever; the job itself is not affected).
+        Woken by the backend's "jobs finished" notification, not by polling.
+        """
+        job_id = _job_id(job_id)
+        seconds = wait_seconds(timeout)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        watcher = self._results()
+        while True:
+            generation = watcher.generation()
+            job = self._backend.get_job(job_id)
+            if job is None:
+                raise JobNotFoundError(f"job {job_id} does not exist")
+            done, output = outcome(job)
+            if done:
+                return output
+            left = RECHECK_SECONDS if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise ResultTimeoutError(job_id, seconds or 0.0, job.status.value)
+            watcher.wait(generation, min(left, RECHECK_SECONDS))
+
+    async def wait_for_job_async(
+        self, job_id: int, timeout: float | timedelta | None = None
+    ) -> Any:
+        """:meth:`wait_for_job` under the name async code uses on a blocking ``JobQueue``
+        (there it runs the wait in a thread, so the event loop stays free)."""
+        wait = self.wait_for_job
+        return await in_thread(wait, job_id, timeout)
 
     # -- read ------------------------------------------------------------------------------
 
@@ -314,7 +515,7 @@ class JobQueue:
         return self._backend.get_jobs(parsed, limit, offset, cursor)
 
     def get_jobs_by_status(
-        self, status: JobStatus | str, limit: int = 100, offset: int = 0
+        self, status: JobStatus | JobStatusName, limit: int = 100, offset: int = 0
     ) -> list[JobRecord]:
         """Jobs in ``status``, newest first."""
         parsed = _status(status)
@@ -333,7 +534,7 @@ class JobQueue:
     def get_jobs_by_tags(
         self,
         tags: Sequence[str],
-        mode: TagQueryMode | str = "all",
+        mode: TagQueryMode | TagQueryModeName = "all",
         limit: int = 100,
         offset: int = 0,
     ) -> list[JobRecord]:
@@ -421,7 +622,7 @@ class JobQueue:
         self,
         days_to_keep: int = DEFAULT_CLEANUP_DAYS,
         *,
-        statuses: Sequence[JobStatus | str] = ("completed",),
+        statuses: Sequence[JobStatus | JobStatusName] = ("completed",),
         batch_size: int = DEFAULT_CLEANUP_BATCH_SIZE,
     ) -> int:
         """Delete jobs in ``statuses`` (terminal ones only: completed, failed, cancelled) last
@@ -429,16 +630,15 @@ class JobQueue:
         ``batch_size``; also removes orphaned tokens. Returns how many jobs were deleted."""
         days = _non_negative_int(days_to_keep, "days_to_keep", MAX_DAYS_TO_KEEP)
         batch = _positive_int(batch_size, "batch_size")
-        if isinstance(statuses, (str, JobStatus)):
-            statuses = (statuses,)
-        if not isinstance(statuses, (Sequence, set, frozenset)) or isinstance(statuses, bytes):
+        given: Any = (statuses,) if isinstance(statuses, (str, JobStatus)) else statuses
+        if not isinstance(given, (Sequence, set, frozenset)) or isinstance(given, bytes):
             raise InvalidFilterError(f"statuses must be a list of job statuses, got {statuses!r}")
-        parsed = tuple(dict.fromkeys(_status(s) for s in statuses))
+        parsed = tuple(dict.fromkeys(_status(s) for s in given))
         bad = [s.value for s in parsed if s not in CLEANABLE_STATUSES]
         if bad or not parsed:
             raise InvalidFilterError(
                 f"cleanup_old_jobs statuses must be completed, failed or cancelled, got "
-                f"{bad or list(statuses)!r}"
+                f"{bad or list(given)!r}"
             )
         count = maintenance_sync.cleanup_old_jobs(self._backend, days, parsed, batch)
         log.debug("cleanup_old_jobs(%s, %s) -> %d", days, [s.value for s in parsed], count)
@@ -586,7 +786,9 @@ class JobQueue:
         check_text(schedule_name, "schedule_name", CronError)
         return self._backend.get_cron_job_by_name(schedule_name)
 
-    def list_cron_jobs(self, status: CronStatus | str | None = None) -> list[CronScheduleRecord]:
+    def list_cron_jobs(
+        self, status: CronStatus | CronStatusName | None = None
+    ) -> list[CronScheduleRecord]:
         """All schedules (or those in ``status``: ``active`` / ``paused``), oldest first."""
         parsed: CronStatus | None = None
         if status is not None:
@@ -662,39 +864,163 @@ class JobQueue:
 
     # -- hooks -----------------------------------------------------------------------------
 
-    def on(self, event: str, fn: Listener) -> Listener:
+    @overload
+    def on(
+        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(
+        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
+    ) -> Listener: ...
+    @overload
+    def on(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
+    def on(self, event: EventName, fn: Listener) -> Listener:
         """Call ``fn(payload)`` on every ``event`` (see ``dataqueue.hooks`` for the events and
         payloads). Returns ``fn``. A listener's exception is logged and reported on
         ``error``; it never affects the queue or a job."""
         return self._emitter.on(event, fn)
 
-    def once(self, event: str, fn: Listener) -> Listener:
+    @overload
+    def once(
+        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(
+        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
+    ) -> Listener: ...
+    @overload
+    def once(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
+    def once(self, event: EventName, fn: Listener) -> Listener:
         """Like :meth:`on`, for the next ``event`` only."""
         return self._emitter.once(event, fn)
 
-    def off(self, event: str, fn: Listener) -> None:
+    def off(self, event: EventName, fn: Listener) -> None:
         """Remove a listener added with :meth:`on` or :meth:`once`."""
         self._emitter.off(event, fn)
 
-    def remove_all_listeners(self, event: str | None = None) -> None:
+    def remove_all_listeners(self, event: EventName | None = None) -> None:
         """Remove every listener of ``event``, or of all events."""
         self._emitter.remove_all_listeners(event)
 
     # -- workers ---------------------------------------------------------------------------
 
-    def create_processor(self, handlers: Mapping[str, Any], **options: Any) -> Any:
-        """A processor running ``handlers`` (``{"job_type": fn}``) against this queue; see
-        ``dataqueue.processor`` for its options."""
+    def create_processor(
+        self,
+        handlers: Mapping[str, Handler],
+        *,
+        worker_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        group_concurrency: int | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        job_type: str | Sequence[str] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
+        verbose: bool = False,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        heartbeat_interval: float | None = None,
+        shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        give_up_after: float | None = None,
+        claim_all_types: bool = False,
+    ) -> Processor:
+        """A processor running ``handlers`` (``{"job_type": fn}``, or ``q.tasks``) against this
+        queue; see ``dataqueue.processor`` for the options. ``retry_on`` / ``dont_retry_on``
+        set the retry policy of handlers that have none of their own (tasks may);
+        ``give_up_after`` (seconds, None = never) ends ``run()`` when the backend stays
+        unreachable; ``claim_all_types`` claims every job type, not only the handled ones."""
         from dataqueue import processor
 
-        return processor.create_processor(self, handlers, **options)
+        made = processor.create_processor(
+            self, handlers, worker_id=worker_id, batch_size=batch_size,
+            concurrency=concurrency, group_concurrency=group_concurrency,
+            poll_interval=poll_interval, job_type=job_type, on_error=on_error, verbose=verbose,
+            lease_seconds=lease_seconds, heartbeat_interval=heartbeat_interval,
+            shutdown_grace=shutdown_grace, retry_on=retry_on, dont_retry_on=dont_retry_on,
+            give_up_after=give_up_after, claim_all_types=claim_all_types,
+        )  # fmt: skip
+        return cast("Processor", made)
 
-    def create_supervisor(self, **options: Any) -> Any:
+    def create_supervisor(
+        self,
+        *,
+        interval: float = DEFAULT_SUPERVISOR_INTERVAL,
+        stuck_jobs_timeout_minutes: float = DEFAULT_STUCK_MINUTES,
+        cleanup_jobs_days_to_keep: int = DEFAULT_CLEANUP_DAYS,
+        cleanup_events_days_to_keep: int = DEFAULT_CLEANUP_DAYS,
+        cleanup_batch_size: int = DEFAULT_CLEANUP_BATCH_SIZE,
+        reclaim_stuck_jobs: bool = True,
+        expire_timed_out_tokens: bool = True,
+        on_error: Callable[[BaseException], object] | None = None,
+        verbose: bool = False,
+    ) -> Supervisor:
         """A supervisor doing this queue's maintenance (reclaim, cleanup, token expiry); see
         ``dataqueue.supervisor`` for its options."""
         from dataqueue import supervisor
 
-        return supervisor.create_supervisor(self, **options)
+        made = supervisor.create_supervisor(
+            self, interval=interval, stuck_jobs_timeout_minutes=stuck_jobs_timeout_minutes,
+            cleanup_jobs_days_to_keep=cleanup_jobs_days_to_keep,
+            cleanup_events_days_to_keep=cleanup_events_days_to_keep,
+            cleanup_batch_size=cleanup_batch_size, reclaim_stuck_jobs=reclaim_stuck_jobs,
+            expire_timed_out_tokens=expire_timed_out_tokens, on_error=on_error,
+            verbose=verbose,
+        )  # fmt: skip
+        return cast("Supervisor", made)
 
     # -- escape hatches --------------------------------------------------------------------
 
@@ -716,6 +1042,17 @@ class JobQueue:
                 f"{self._store.name} (use get_pool())"
             )
         return cast(Any, self._store).client
+
+
+def _unique_of(job: JobOptions | Mapping[str, Any], new: NewJob) -> UniqueSpec | None:
+    """The uniqueness scope of an ``add_jobs`` entry (None for the usual entry, cheaply)."""
+    if isinstance(job, JobOptions):
+        key, while_, for_ = job.unique_key, job.unique_while, job.unique_for
+    elif job.keys().isdisjoint(UNIQUE_OPTION_NAMES):
+        return None
+    else:
+        key, while_, for_ = job.get("unique_key"), job.get("unique_while"), job.get("unique_for")
+    return parse_unique(new.job_type, new.payload_json, key, while_, for_)
 
 
 def _non_negative(value: Any, what: str) -> float:

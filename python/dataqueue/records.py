@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from dataqueue.lifecycle import (
     DEFAULT_MAX_ATTEMPTS,
@@ -19,15 +19,28 @@ from dataqueue.lifecycle import (
 __all__ = [
     "CronScheduleRecord",
     "CronStatus",
+    "CronStatusName",
     "FailureReason",
     "JobEvent",
     "JobEventType",
     "JobRecord",
     "JobStatus",
+    "JobStatusName",
     "TagQueryMode",
+    "TagQueryModeName",
     "TokenStatus",
     "WaitpointRecord",
 ]
+
+
+#: The status names a method taking a status also accepts as plain strings.
+JobStatusName: TypeAlias = Literal[
+    "pending", "processing", "completed", "failed", "cancelled", "waiting"
+]
+#: ``get_jobs_by_tags`` / tag filter modes as plain strings.
+TagQueryModeName: TypeAlias = Literal["all", "any", "none", "exact"]
+#: Cron schedule statuses as plain strings.
+CronStatusName: TypeAlias = Literal["active", "paused"]
 
 
 class TagQueryMode(str, enum.Enum):

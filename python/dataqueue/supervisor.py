@@ -42,7 +42,7 @@ __all__ = [
     "create_supervisor",
 ]
 
-log = logging.getLogger("dataqueue.supervisor")
+log: logging.Logger = logging.getLogger("dataqueue.supervisor")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@ faults injected, checked against storage and an independent ledger the handlers 
 
 Bounded form (``pytest -m chaos tests/chaos``, run by ``.ci/run``): every scenario on both
 backends with a small workload, a few minutes in all. Long form (``DQ_CHAOS_LONG=1``): 20,000
-jobs per scenario, by hand. ``DQ_CHAOS_REPORT_DIR`` keeps the ledgers and a ``report.jsonl``
-with one line per scenario (docs/reliability.md has the table of the last long run).
+jobs per scenario, by hand (``DQ_CHAOS_JOBS=N`` sets another size). ``DQ_CHAOS_REPORT_DIR``
+keeps the ledgers and a ``report.jsonl`` with one line per scenario (docs/reliability.md has
+the table of the last long run).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ LONG = os.environ.get("DQ_CHAOS_LONG") == "1"
 
 
 def _size(bounded: int) -> int:
+    """Jobs per scenario: bounded, 20,000 in the long form, or ``DQ_CHAOS_JOBS``."""
+    if os.environ.get("DQ_CHAOS_JOBS"):
+        return int(os.environ["DQ_CHAOS_JOBS"])
     return 20_000 if LONG else bounded
 
 

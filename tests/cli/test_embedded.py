@@ -242,11 +242,13 @@ def test_url_of_a_stopped_server_is_an_error(data_dir: Path) -> None:
 
 @needs_binaries
 def test_demo_on_the_embedded_default(data_dir: Path) -> None:
-    r = cli("demo", "--data-dir", str(data_dir), "--ephemeral", timeout=180)
+    r = cli("demo", "--data-dir", str(data_dir), timeout=180)
     assert r.returncode == 0, r.stderr
     assert "10 jobs on postgres (embedded)" in r.stdout
     assert "8 completed" in r.stdout and "1 cancelled" in r.stdout
-    assert not EmbeddedPostgres(data_dir).status().running  # --ephemeral stopped it
+    # the demo stops the server it started, and says so (issue 11)
+    assert not EmbeddedPostgres(data_dir).status().running
+    assert "Stopped the embedded PostgreSQL this demo started" in r.stdout
 
 
 @needs_binaries
@@ -280,6 +282,8 @@ def test_a_worker_and_a_demo_share_one_embedded_server(data_dir: Path) -> None:
         assert r.returncode == 0, r.stderr
         assert "8 completed" in r.stdout and "1 cancelled" in r.stdout
         assert EmbeddedPostgres(data_dir).status().pid == pid  # the same server throughout
+        assert "was already running and is left running" in r.stdout  # not the demo's to stop
+        assert "dataqueue db stop" in r.stdout
     finally:
         worker.send_signal(signal.SIGTERM)
         out, err = worker.communicate(timeout=60)

@@ -51,3 +51,34 @@ def test_cron_table_keeps_the_schedule_name_whole_at_80_columns() -> None:
     out = io.StringIO()
     Console(file=out, width=80, color_system=None).print(cron_table([schedule]))
     assert "nightly-report-long-name" in out.getvalue() and "active" in out.getvalue()
+
+
+def test_cron_list_at_80_columns_breaks_no_cell_mid_word() -> None:
+    now = datetime.now(timezone.utc)
+    values: dict[str, object] = {f.name: None for f in dataclasses.fields(CronScheduleRecord)}
+    values.update(
+        id=12, schedule_name="nightly-report-export", cron_expression="*/15 3-5 * * mon-fri",
+        job_type="build_the_daily_report", payload={}, max_attempts=3, priority=0,
+        force_kill_on_timeout=False, timezone="America/Argentina/Buenos_Aires",
+        allow_overlap=False, status=CronStatus.PAUSED, next_run_at=now, created_at=now,
+        updated_at=now, last_job_id=123456,
+    )  # fmt: skip
+    schedule = CronScheduleRecord(**values)  # type: ignore[arg-type]
+    for width in (80, 60):
+        out = io.StringIO()
+        Console(file=out, width=width, color_system=None).print(cron_table([schedule], width))
+        lines = out.getvalue().splitlines()
+        assert max(len(line) for line in lines) <= width
+        for whole in (
+            "nightly-report-export",
+            "*/15 3-5 * * mon-fri",
+            "America/Argentina/Buenos_Aires",
+            "build_the_daily_report",
+            "paused",
+            "123456",
+            now.strftime("%Y-%m-%d %H:%M:%S"),
+        ):
+            assert any(whole in line for line in lines), (whole, out.getvalue())
+    wide = io.StringIO()
+    Console(file=wide, width=200, color_system=None).print(cron_table([schedule], 200))
+    assert "┃ id" in wide.getvalue()  # wide consoles keep the table

@@ -19,7 +19,7 @@ def test_fence_and_output_per_item(q: Any) -> None:
     ids = q.add_jobs([{"job_type": "t"} for _ in range(5)])
     jobs = {j.id: j for j in claim(q, 10)}
     a, b, c, d, e = (jobs[i] for i in ids)
-    q._backend.set_output(c.id, '{"kept": true}')
+    assert q._backend.set_output(c.id, WORKER, c.lock_version, '{"kept": true}')
     items = [
         (a.id, WORKER, a.lock_version, {"n": 1}),  # completes with an output
         (b.id, "someone-else", b.lock_version, KEEP),  # wrong worker

@@ -240,3 +240,51 @@ def test_url_and_keyword_options_combine(backend_name: str) -> None:
         verbose=False,
     )
     assert config.backend == backend_name and config.url == url
+
+
+def test_env_key_prefix_and_schema_mean_the_same_queue_as_the_cli(
+    storage: Any, backend_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DATAQUEUE_KEY_PREFIX / DATAQUEUE_SCHEMA are read by init_job_queue() as by the CLI:
+    a job added by the library is listed by ``dataqueue jobs list`` with the same variables."""
+    from dataqueue.cli import app
+    from typer.testing import CliRunner
+
+    if backend_name == "redis":
+        monkeypatch.setenv("DATAQUEUE_KEY_PREFIX", storage.key_prefix + "env:")
+    else:
+        monkeypatch.setenv("DATAQUEUE_SCHEMA", "envschema")
+    monkeypatch.setenv("DATAQUEUE_URL", storage.url)
+    q = init_job_queue()
+    try:
+        q.migrate()
+        job_id = q.add_job("env-job", {})
+        if backend_name == "redis":
+            import redis
+
+            client = redis.Redis.from_url(storage.url)
+            try:
+                assert list(client.scan_iter(match=storage.key_prefix + "env:*", count=1000))
+            finally:
+                client.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(storage.url) as conn:
+                row = conn.execute("SELECT count(*) FROM envschema.job_queue").fetchone()
+            assert row == (1,)
+    finally:
+        q.close()
+    other = init_job_queue(
+        storage.options()["url"],
+        **({"key_prefix": storage.key_prefix} if backend_name == "redis" else {"schema": "public"}),
+    )
+    try:
+        if backend_name == "postgres":
+            other.migrate()
+        assert other.get_job(job_id) is None  # the explicit option wins over the variable
+    finally:
+        other.close()
+    result = CliRunner().invoke(app, ["jobs", "show", str(job_id), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "env-job" in result.output

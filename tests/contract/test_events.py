@@ -97,7 +97,7 @@ def test_output_semantics(q: Any) -> None:
     complete(q, claim_job(q, with_output), {"result": [1, 2]})
     complete(q, claim_job(q, without_output))
     job = claim_job(q, preset)
-    q._backend.set_output(preset, '{"partial": true}')
+    assert q._backend.set_output(preset, job.locked_by, job.lock_version, '{"partial": true}')
     complete(q, job)  # no output given: the earlier one survives
     complete(q, claim_job(q, explicit_null), None)
     complete(q, claim_job(q, scalar), 42)
@@ -110,6 +110,6 @@ def test_output_semantics(q: Any) -> None:
 
 def test_progress_is_stored(q: Any) -> None:
     job_id = q.add_job("t")
-    claim_job(q, job_id)
-    q._backend.set_progress(job_id, 40)
+    job = claim_job(q, job_id)
+    assert q._backend.set_progress(job_id, job.locked_by, job.lock_version, 40)
     assert q.get_job(job_id).progress == 40

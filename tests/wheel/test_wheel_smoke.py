@@ -70,6 +70,9 @@ def test_wheel_is_abi3_manylinux_with_everything_inside(wheel: Path) -> None:
         "dataqueue/_core.pyi",
         "dataqueue/cli/__init__.py",
         "dataqueue/embedded.py",
+        "dataqueue/dashboard/templates/base.html",  # the dashboard works offline: no CDN
+        "dataqueue/dashboard/static/app.js",
+        "dataqueue/dashboard/static/app.css",
     ):
         assert required in names
     assert any(n.endswith(".lua") for n in names), "Redis scripts missing"

@@ -68,7 +68,7 @@ def test_dead_letter_on_exhaustion(q: Any, make_processor: Any) -> None:
 
 def test_missing_handler_fails_with_no_handler(q: Any, make_processor: Any) -> None:
     job_id = q.add_job("unknown", {}, max_attempts=1)
-    make_processor({"other": lambda p, c: None}).start()
+    make_processor({"other": lambda p, c: None}, claim_all_types=True).start()
     job = q.get_job(job_id)
     assert job.status.value == "failed"
     assert job.failure_reason.value == "no_handler"
@@ -85,6 +85,27 @@ def test_start_processes_a_batch_and_filters_job_types(q: Any, make_processor: A
     assert make_processor(handlers, job_type=["b", "c"]).start() == 2
     assert [q.get_job(i).status.value for i in (b, c)] == ["completed", "completed"]
     assert make_processor(handlers).start() == 0
+
+
+def test_claims_only_the_types_it_has_handlers_for(q: Any, make_processor: Any) -> None:
+    """By default a processor leaves job types it cannot run to the workers that can."""
+    mine = q.add_job("mine", {})
+    theirs = q.add_job("theirs", {}, max_attempts=1)
+    proc = make_processor({"mine": lambda p, c: "ok"})
+    assert proc.claim_types == ("mine",)
+    assert proc.start() == 1
+    assert proc.start() == 0
+    assert q.get_job(mine).status.value == "completed"
+    other = q.get_job(theirs)
+    assert (other.status.value, other.attempts, list(other.error_history)) == ("pending", 0, [])
+    # job_type= narrows (even to a type without a handler: asked for explicitly)
+    assert make_processor({"mine": lambda p, c: None}, job_type="x").claim_types == ("x",)
+    # claim_all_types=True: everything, and no handler means no_handler as before
+    every = make_processor({"mine": lambda p, c: None}, claim_all_types=True)
+    assert every.claim_types is None
+    assert every.start() == 1
+    failed = q.get_job(theirs)
+    assert (failed.status.value, failed.failure_reason.value) == ("failed", "no_handler")
 
 
 def _gauge_handler(gauge: Gauge, seconds: float = 0.15) -> Any:
@@ -250,7 +271,7 @@ def test_will_retry_is_exact_for_no_handler(q: Any, make_processor: Any) -> None
     flags: list[bool] = []
     q.on("job:failed", lambda p: flags.append(p["will_retry"]))
     job_id = q.add_job("unknown", {}, max_attempts=2, retry_delay=0, retry_backoff=False)
-    proc = make_processor({"other": lambda p, c: None})
+    proc = make_processor({"other": lambda p, c: None}, claim_all_types=True)
     proc.start_in_background()
     wait_until(lambda: len(flags) == 2)
     assert flags == [True, False]

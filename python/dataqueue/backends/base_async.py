@@ -16,9 +16,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.backends.types import (
+    KEEP,
+    AddedJob,
+    CronInput,
+    FailOutcome,
+    FinishedJob,
+    JobCount,
+    JobPage,
+    JobSearch,
+    NextRunFn,
+)
 from dataqueue.lifecycle import FailurePlan
-from dataqueue.options import JobFilters, JobUpdates, NewJob
+from dataqueue.options import JobFilters, JobUpdates, NewJob, UniqueSpec
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -29,7 +39,20 @@ from dataqueue.records import (
     WaitpointRecord,
 )
 
-__all__ = ["AsyncBackend"]
+__all__ = ["AsyncBackend", "AsyncFinishListener"]
+
+
+class AsyncFinishListener(abc.ABC):
+    """A subscription to a queue's "jobs finished" notifications (completed, failed for good,
+    cancelled), open from the moment ``listen_finished`` returns. Used by ``wait_for_job``."""
+
+    @abc.abstractmethod
+    async def wait(self, timeout: float) -> bool:
+        """Block until a notification arrives or ``timeout`` seconds pass; True if one came
+        (notifications queued meanwhile are consumed with it)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
 
 class AsyncBackend(abc.ABC):
@@ -48,13 +71,23 @@ class AsyncBackend(abc.ABC):
 
     # -- enqueue -----------------------------------------------------------------------------
     @abc.abstractmethod
-    async def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+    async def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        db: Any = None,
+        unique: Sequence[UniqueSpec | None] | None = None,
+    ) -> list[AddedJob]:
         """Insert jobs atomically, in one round trip, and record their ``added`` events.
 
         ``depends_on_job_ids`` may hold batch placeholders (``-(i+1)`` = ``jobs[i]``); the
         backend plans the batch with ``dataqueue._core`` (cycles, self references, unknown
         prerequisites → ``DependencyError`` subclasses, nothing written). Results are in input
         order; an idempotency hit returns the existing id with ``created=False``.
+
+        ``unique`` (None on the hot path) gives each job's uniqueness scope: a job whose key
+        is held by a job still in scope is not written and gets the holder's id
+        (``created=False``), atomically with respect to concurrent adds of the same key.
         """
 
     # -- read --------------------------------------------------------------------------------
@@ -83,6 +116,57 @@ class AsyncBackend(abc.ABC):
 
     @abc.abstractmethod
     async def get_job_events(self, job_id: int) -> list[JobEvent]: ...
+
+    @abc.abstractmethod
+    async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        """``{job_id: output}`` of the given jobs in one round trip (missing jobs left out;
+        a job without output maps to None). Read by ``ctx.parent_outputs()``."""
+
+    # -- dashboard reads: each bounded by its arguments, never a scan of every job ----------
+    @abc.abstractmethod
+    async def count_jobs(
+        self, cap: int, statuses: Sequence[JobStatus] | None = None
+    ) -> list[JobCount]:
+        """Jobs per (job type, status) for ``statuses`` (None: all), each counted up to
+        ``cap`` (``capped``: at least ``count``); only non-zero cells. Costs a bounded multiple
+        of ``cap`` index entries per cell."""
+
+    @abc.abstractmethod
+    async def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+        """Up to ``limit`` jobs that became completed/failed/cancelled at or after ``since``,
+        most recent first."""
+
+    @abc.abstractmethod
+    async def search_jobs(
+        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> JobPage:
+        """Jobs matching ``search``, newest first, examining at most about ``scan_limit``
+        candidates; ``cursor`` is a previous page's ``next_cursor``."""
+
+    @abc.abstractmethod
+    async def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+        """The jobs with these ids that exist, in the order given (one round trip)."""
+
+    @abc.abstractmethod
+    async def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
+        """prerequisite id → ids of jobs that list it in ``depends_on_job_ids`` (at most
+        ``limit`` edges in all). Redis forgets a prerequisite's edges once it completes."""
+
+    @abc.abstractmethod
+    async def get_tag_holders(
+        self, tags: Sequence[str], exclude_id: int | None, limit: int
+    ) -> list[int]:
+        """Ids of active (pending/processing/waiting) jobs whose tags include every one of
+        ``tags`` — the jobs a tag drain on ``tags`` waits for — oldest first."""
+
+    @abc.abstractmethod
+    async def get_drain_waiters(self, tags: Sequence[str], limit: int) -> list[int]:
+        """Ids of pending/waiting jobs with a tag drain that a job tagged ``tags`` holds
+        (their ``depends_on_tags`` is a subset of ``tags``)."""
+
+    @abc.abstractmethod
+    async def count_group_processing(self, group_id: str) -> int:
+        """How many jobs of ``group_id`` are processing now (the group-concurrency count)."""
 
     # -- manage ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -216,6 +300,11 @@ class AsyncBackend(abc.ABC):
     async def wait_for_work(self, timeout: float) -> bool:
         """Block until a job may have become claimable or ``timeout`` seconds pass; True if
         woken by a notification (Postgres LISTEN/NOTIFY, Redis blocking pop/pub-sub)."""
+
+    async def listen_finished(self) -> AsyncFinishListener | None:
+        """Subscribe to "jobs finished" notifications; None if the backend has none (then
+        ``wait_for_job`` re-reads the job on a timer)."""
+        return None
 
     # -- tokens ------------------------------------------------------------------------------
     @abc.abstractmethod

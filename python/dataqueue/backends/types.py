@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from dataqueue.records import CronScheduleRecord
+from dataqueue.options import JobFilters
+from dataqueue.records import CronScheduleRecord, JobRecord, JobStatus
 
-__all__ = ["KEEP", "AddedJob", "CronInput", "FailOutcome", "NextRunFn"]
+__all__ = [
+    "KEEP",
+    "AddedJob",
+    "CronInput",
+    "FailOutcome",
+    "FinishedJob",
+    "JobCount",
+    "JobPage",
+    "JobSearch",
+    "NextRunFn",
+]
 
 
 class _Keep:
@@ -72,3 +83,54 @@ class CronInput:
 
 #: Computes a schedule's next occurrence strictly after ``after`` (None = never again).
 NextRunFn = Callable[[CronScheduleRecord, datetime], datetime | None]
+
+
+# -- read primitives for dashboards (bounded cost, whatever the size of the queue) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobCount:
+    """Jobs of one type in one status, counted up to a cap (``capped`` = "at least count").
+
+    ``blocked`` counts pending jobs still waiting on prerequisites (job ids or a tag drain)
+    among those counted; ``oldest_created_at`` is the creation time of the oldest one."""
+
+    job_type: str
+    status: JobStatus
+    count: int
+    capped: bool
+    blocked: int = 0
+    oldest_created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedJob:
+    """A job that reached a terminal status, and when (``recent_finished``)."""
+
+    id: int
+    job_type: str
+    status: JobStatus
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobSearch:
+    """A jobs-table query: ``filters`` as in ``get_jobs`` plus statuses, a creation-time
+    range (``created_gte <= created_at < created_lt``) and a substring of the last error."""
+
+    filters: JobFilters = field(default_factory=JobFilters)
+    statuses: tuple[JobStatus, ...] = ()
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
+    error_contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of ``search_jobs``, newest first. ``next_cursor`` continues after it (None:
+    nothing older can match). A page may hold fewer than ``limit`` jobs when the bounded
+    scan stopped early; ``scanned`` is how many candidate jobs it examined."""
+
+    jobs: list[JobRecord]
+    next_cursor: str | None
+    scanned: int

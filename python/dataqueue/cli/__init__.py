@@ -18,7 +18,7 @@ from dataqueue.cli._common import describe, env_flag, print_error
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     name="dataqueue",
     help=(
         "dataqueue: a job queue for PostgreSQL or Redis, with job dependencies, retries, cron "
@@ -59,7 +59,7 @@ def _root(
 
 
 def _register() -> None:
-    from dataqueue.cli import cron_cmd, db, demo, jobs, migrate, worker
+    from dataqueue.cli import cron_cmd, dashboard_cmd, db, demo, jobs, migrate, worker
 
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(cron_cmd.app, name="cron")
@@ -67,6 +67,7 @@ def _register() -> None:
     app.command("migrate")(migrate.migrate)
     app.command("worker")(worker.worker)
     app.command("demo")(demo.demo)
+    app.command("dashboard")(dashboard_cmd.dashboard)
 
 
 _register()

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from dataqueue.config import ENV_KEY_PREFIX, ENV_SCHEMA, ENV_URL
 from dataqueue.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -59,17 +60,17 @@ UrlOpt = Annotated[
     str | None,
     _connection_option(
         "--url",
-        "DATAQUEUE_URL",
+        ENV_URL,
         "PostgreSQL or Redis URL. Without one, an embedded PostgreSQL is used.",
     ),
 ]
 KeyPrefixOpt = Annotated[
     str | None,
-    _connection_option("--key-prefix", "DATAQUEUE_KEY_PREFIX", "Redis key prefix (default dq:)."),
+    _connection_option("--key-prefix", ENV_KEY_PREFIX, "Redis key prefix (default dq:)."),
 ]
 SchemaOpt = Annotated[
     str | None,
-    _connection_option("--schema", "DATAQUEUE_SCHEMA", "PostgreSQL schema holding the tables."),
+    _connection_option("--schema", ENV_SCHEMA, "PostgreSQL schema holding the tables."),
 ]
 DataDirOpt = Annotated[
     Path | None,

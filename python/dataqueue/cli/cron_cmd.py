@@ -18,7 +18,9 @@ from dataqueue.cli._common import (
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
 from dataqueue.records import CronScheduleRecord, CronStatus
 
-app = typer.Typer(help="List, add, pause, resume and remove cron schedules.", no_args_is_help=True)
+app: typer.Typer = typer.Typer(
+    help="List, add, pause, resume and remove cron schedules.", no_args_is_help=True
+)
 
 ScheduleArg = Annotated[
     str,
@@ -53,7 +55,7 @@ def list_schedules(
     elif not schedules:
         console.print("no cron schedules")
     else:
-        console.print(cron_table(schedules))
+        console.print(cron_table(schedules, console.width))
 
 
 @app.command("add")

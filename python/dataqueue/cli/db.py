@@ -9,7 +9,7 @@ import typer
 
 from dataqueue.cli._common import JsonOpt, console, print_json
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     help=(
         "Manage the embedded PostgreSQL server (the default database when no --url is given). "
         "It listens on a unix socket only, in its data folder."

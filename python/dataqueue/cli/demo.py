@@ -14,6 +14,7 @@ The story, all in ONE ``add_jobs`` call (``batch_dep_ref`` links entries of the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -298,7 +299,6 @@ def demo(
 ) -> None:
     """Enqueue a small pipeline (dependencies, a retry with backoff, a tag drain, a cascade
     cancellation) in one call and run it with an in-process worker, showing every job live."""
-    from rich.live import Live
 
     from dataqueue.cli.demo_handlers import HANDLERS
 
@@ -310,6 +310,36 @@ def demo(
         raise fail("--backend postgres was given with a Redis URL")
     run_tag = f"demo:{uuid.uuid4().hex[:8]}"
     _silence_logging()
+    # The embedded server: a server this demo starts is stopped on the way out; one that was
+    # already running is left as it was (and the summary says so).
+    already_running = False
+    if not where.url:
+        already_running = where.embedded().status().running
+        where = dataclasses.replace(where, ephemeral=True)
+    try:
+        _run_demo(where, run_tag, concurrency, speed, timeout, HANDLERS)
+    finally:
+        if not where.url:
+            data_dir = where.embedded().data_dir
+            if already_running:
+                console.print(
+                    f"The embedded PostgreSQL in {data_dir} was already running and is left "
+                    "running; stop it with: dataqueue db stop"
+                )
+            else:
+                console.print(f"Stopped the embedded PostgreSQL this demo started ({data_dir}).")
+
+
+def _run_demo(
+    where: Target,
+    run_tag: str,
+    concurrency: int,
+    speed: float,
+    timeout: float,
+    handlers: dict[str, Any],
+) -> None:
+    from rich.live import Live
+
     with where.queue() as q:
         label = q.backend_name if where.url else "postgres (embedded)"
         q.migrate()  # idempotent; the demo should work on a fresh database
@@ -317,11 +347,11 @@ def demo(
         watch.ids = q.add_jobs(build_pipeline(run_tag, speed))
         errors: list[BaseException] = []
         processor = q.create_processor(
-            HANDLERS,
+            handlers,
             concurrency=concurrency,
             batch_size=concurrency,
             poll_interval=0.2,
-            job_type=list(HANDLERS),
+            job_type=list(handlers),
             on_error=errors.append,
         )
         processor.start_in_background()

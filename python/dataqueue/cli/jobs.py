@@ -18,7 +18,7 @@ from dataqueue.cli._common import (
 from dataqueue.options import INT64_MAX, check_int
 from dataqueue.records import JobEvent, JobRecord, JobStatus, TagQueryMode
 
-app = typer.Typer(help="List, inspect, cancel and retry jobs.", no_args_is_help=True)
+app: typer.Typer = typer.Typer(help="List, inspect, cancel and retry jobs.", no_args_is_help=True)
 
 JobIdsArg = Annotated[
     list[int], typer.Argument(help="Job id(s).", metavar="ID", show_default=False)

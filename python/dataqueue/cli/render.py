@@ -132,12 +132,17 @@ def job_detail(job: JobRecord, events: Iterable[JobEvent] = ()) -> Group:
     if job.error_history:
         errors = Table(title="error history", header_style="bold")
         errors.add_column("at")
-        errors.add_column("message")
+        errors.add_column("error")
         for entry in job.error_history:
             errors.add_row(
-                str(entry.get("timestamp", entry.get("at", "-"))), str(entry.get("message", entry))
+                str(entry.get("timestamp", entry.get("at", "-"))),
+                str(entry.get("error") or entry.get("message", entry)),
             )
         parts.append(errors)
+        last = job.error_history[-1]
+        if last.get("traceback"):  # the newest failure's traceback, as the handler raised it
+            parts.append(Text("traceback of the last failure:", style="bold"))
+            parts.append(Text(str(last["traceback"]).rstrip()))
     events = list(events)
     if events:
         parts.append(events_table(events))
@@ -160,7 +165,29 @@ def events_table(events: Iterable[JobEvent]) -> Table:
     return table
 
 
-def cron_table(schedules: Iterable[CronScheduleRecord]) -> Table:
+#: Below this console width ``cron list`` prints one block per schedule instead of a table
+#: (its eight columns cannot fit without breaking words).
+CRON_TABLE_MIN_WIDTH = 110
+
+
+def cron_table(schedules: Iterable[CronScheduleRecord], width: int | None = None) -> Any:
+    """The schedules as a table, or (``width`` below ``CRON_TABLE_MIN_WIDTH``) as one block
+    per schedule, so no cell is broken mid-word."""
+    items = list(schedules)
+    if width is not None and width < CRON_TABLE_MIN_WIDTH:
+        blocks: list[Any] = []
+        for s in items:
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="bold", no_wrap=True)
+            grid.add_column()
+            head = Text(f"#{s.id} ", style="bold") + Text(s.schedule_name, style="bold")
+            head += Text("  ") + status_text(s.status)
+            grid.add_row("expression", f"{s.cron_expression}  ({s.timezone})")
+            grid.add_row("job type", s.job_type)
+            grid.add_row("next run", f"{when(s.next_run_at)} UTC")
+            grid.add_row("last job", str(s.last_job_id) if s.last_job_id is not None else "-")
+            blocks.extend([head, grid, Text("")])
+        return Group(*blocks[:-1])
     table = Table(header_style="bold")
     for name in (
         "id",
@@ -174,7 +201,7 @@ def cron_table(schedules: Iterable[CronScheduleRecord]) -> Table:
     ):
         # The id, name and status are what ``cron pause/resume/remove`` act on: never cut.
         table.add_column(name, no_wrap=name in ("id", "name", "status"), overflow="fold")
-    for s in schedules:
+    for s in items:
         table.add_row(
             str(s.id),
             s.schedule_name,

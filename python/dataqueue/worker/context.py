@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard, TypeVar
 
 from dataqueue.errors import InvalidJobError
 from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT as TOKEN_TIMED_OUT
@@ -33,16 +33,19 @@ if TYPE_CHECKING:
     from dataqueue.hooks import EventEmitter
 
 __all__ = [
+    "AsyncHandler",
     "AsyncJobContext",
     "CancelToken",
+    "Handler",
     "JobContext",
     "JobState",
+    "SyncHandler",
     "WaitSignal",
     "check_progress",
     "step_completed",
 ]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 
@@ -148,12 +151,13 @@ class JobState:
         self.worker_id = worker_id
         self.loop = loop
         self.lease = lease
+        self.started_at = loop.time()  # for the duration in the job's log lines
         self.step_data: dict[str, Any] = dict(job.step_data or {})
-        self.cancelled = CancelToken(loop)
-        self.output_set = False
-        self.wait_counter = 0
-        self.token_counter = 0
-        self.fenced = False
+        self.cancelled: CancelToken = CancelToken(loop)
+        self.output_set: bool = False
+        self.wait_counter: int = 0
+        self.token_counter: int = 0
+        self.fenced: bool = False
         # Timeout bookkeeping (loop.time() based); deadline None = no timeout.
         self.armed_ms: int | None = job.timeout_ms if job.timeout_ms else None
         self.deadline: float | None = None
@@ -205,6 +209,12 @@ class JobState:
         self.output_set = True
         if await self._fenced_write("output", self.backend.set_output, text):
             self.hooks.emit("job:output", {"job_id": self.job.id, "output": data})
+
+    async def parent_outputs(self) -> dict[int, Any]:
+        ids = self.job.depends_on_job_ids or ()
+        if not ids:
+            return {}
+        return await self.backend.get_outputs(list(ids))
 
     async def persist_steps(self) -> None:
         # A failure to store means the step re-runs on the next invocation at worst.
@@ -425,6 +435,12 @@ class AsyncJobContext(_BaseContext):
         await self._state.store_step(step_name, result)
         return result
 
+    async def parent_outputs(self) -> dict[int, Any]:
+        """``{job_id: output}`` of this job's prerequisites (``depends_on.job_ids``; tag
+        drains have no parents), read in one query/script. A prerequisite has completed
+        before its dependent runs, so each output is what its handler returned or set."""
+        return await self._state.parent_outputs()
+
     async def wait_for(
         self,
         *,
@@ -497,6 +513,11 @@ class JobContext(_BaseContext):
         self._call(self._state.store_step(step_name, result))
         return result
 
+    def parent_outputs(self) -> dict[int, Any]:
+        """``{job_id: output}`` of this job's prerequisites, in one query/script (see
+        AsyncJobContext.parent_outputs)."""
+        return self._call(self._state.parent_outputs())
+
     def wait_for(
         self,
         *,
@@ -531,3 +552,12 @@ class JobContext(_BaseContext):
 
 async def _await(value: Awaitable[T]) -> T:
     return await value
+
+
+#: A plain ``def`` handler: ``fn(payload, ctx)`` runs in a worker thread; its return value
+#: (JSON) is stored as the job's output.
+SyncHandler: TypeAlias = Callable[[Any, JobContext], object]
+#: An ``async def`` handler: ``await fn(payload, ctx)`` runs on the worker's event loop.
+AsyncHandler: TypeAlias = Callable[[Any, AsyncJobContext], Awaitable[object]]
+#: What ``create_processor`` accepts per job type.
+Handler: TypeAlias = SyncHandler | AsyncHandler

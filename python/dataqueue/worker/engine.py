@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dataqueue.backends.types import KEEP
 from dataqueue.cron import next_run_for
-from dataqueue.errors import ConfigurationError, InvalidJobError
+from dataqueue.errors import BackendError, ConfigurationError, DataQueueError, InvalidJobError
 from dataqueue.lifecycle import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
@@ -33,6 +33,7 @@ from dataqueue.lifecycle import (
 )
 from dataqueue.options import dump_json
 from dataqueue.records import FailureReason, JobRecord
+from dataqueue.tasks import DEFAULT_RETRY_POLICY, RETRY_POLICY_ATTR, RetryPolicy, retry_policy
 from dataqueue.worker.context import (
     AsyncJobContext,
     JobContext,
@@ -41,6 +42,7 @@ from dataqueue.worker.context import (
 )
 from dataqueue.worker.execution import is_transient, with_retries
 from dataqueue.worker.forcekill import JobTimeoutError, run_force_killed
+from dataqueue.worker.joblog import log_completed, log_started
 from dataqueue.worker.outcome import COMPLETED, Outcomes
 from dataqueue.worker.threads import DaemonThreadPool
 
@@ -50,10 +52,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "ProcessorOptions", "parse_options"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 #: Most completions sent in one ``complete_jobs`` call.
 MAX_FLUSH = 500
+
+#: While the backend is unreachable, one WARNING line this often (seconds).
+OUTAGE_LOG_EVERY = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,9 @@ class ProcessorOptions:
     lease: timedelta
     heartbeat_interval: float
     shutdown_grace: float
+    give_up_after: float | None = None
+    claim_all_types: bool = False
+    retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
 
 
 def _random_worker_id() -> str:
@@ -114,6 +122,10 @@ def parse_options(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     heartbeat_interval: float | None = None,
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+    give_up_after: float | None = None,
+    claim_all_types: bool = False,
+    retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
+    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
 ) -> ProcessorOptions:
     """Validate ``create_processor``'s keyword options; raise ``ConfigurationError``."""
     if worker_id is None:
@@ -159,6 +171,11 @@ def parse_options(
         lease=timedelta(seconds=lease),
         heartbeat_interval=interval,
         shutdown_grace=max(0.0, float(shutdown_grace)),
+        give_up_after=(
+            None if give_up_after is None else _positive_number(give_up_after, "give_up_after")
+        ),
+        claim_all_types=bool(claim_all_types),
+        retry_policy=retry_policy(retry_on, dont_retry_on),
     )
 
 
@@ -175,6 +192,17 @@ def check_handlers(handlers: Any) -> dict[str, Callable[..., Any]]:
             raise ConfigurationError(f"the handler for {name!r} is not callable: {fn!r}")
         out[name] = fn
     return out
+
+
+def claim_types_for(
+    options: ProcessorOptions, handlers: Mapping[str, Any]
+) -> tuple[str, ...] | None:
+    """The job types a processor claims: ``job_type=`` if given, else its handlers' types,
+    else (``claim_all_types=True``) every type (None) — a type without a handler then fails
+    ``no_handler``."""
+    if options.job_types is not None:
+        return options.job_types
+    return None if options.claim_all_types else tuple(sorted(handlers))
 
 
 def is_async_callable(fn: Any) -> bool:
@@ -199,6 +227,18 @@ class _Slot:
         self.completed = False  # ended by queueing its completion
 
 
+class _Run:
+    """One start of the continuous loop. Each start gets its own stop flag, so a stop is never
+    undone by a loop that begins later, and a restart while the previous loop still winds
+    down cannot revive that loop."""
+
+    __slots__ = ("finished", "stopping")
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.finished = asyncio.Event()
+
+
 class Engine:
     """Claims and runs jobs for one worker id on the event loop it is first used on."""
 
@@ -211,15 +251,22 @@ class Engine:
     ) -> None:
         self.backend = backend
         self.hooks = hooks
-        self.handlers = dict(handlers)
+        self.handlers: dict[str, Callable[..., Any]] = dict(handlers)
         self.opts = options
         self._async_handlers = {name: is_async_callable(fn) for name, fn in self.handlers.items()}
+        self.claim_types = claim_types_for(options, self.handlers)
         from dataqueue.backends.base_async import AsyncBackend
 
         self._batch_complete = (
             getattr(type(backend), "complete_jobs", None) is not AsyncBackend.complete_jobs
         )
-        self.outcomes = Outcomes(
+        # A task's own retry_on/dont_retry_on win over the processor's.
+        self._policies: dict[str, RetryPolicy] = {}
+        for name, fn in self.handlers.items():
+            own = getattr(fn, RETRY_POLICY_ATTR, None)
+            if isinstance(own, RetryPolicy) and (own.retry_on or own.dont_retry_on):
+                self._policies[name] = own
+        self.outcomes: Outcomes = Outcomes(
             backend, hooks, options.worker_id, verbose=options.verbose, report=self.report
         )
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -240,12 +287,18 @@ class Engine:
         self._hb_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: DaemonThreadPool | None = None
-        self._running = False
-        self._stopping = False
+        self._run: _Run | None = None
+        self._loop_lock: asyncio.Lock | None = None
         self._shutting_down = False
-        self._loop_done: asyncio.Event | None = None
         # The last claim found fewer jobs than it asked for (and no group cap was involved).
         self._queue_empty = False
+        # Claims failing in a row: since when (loop time), how many, when last logged.
+        self._outage_since: float | None = None
+        self._outage_failures = 0
+        self._outage_logged = 0.0
+        self._claimed_once = False
+        #: Why the loop ended on its own (misconfiguration, or ``give_up_after`` exceeded).
+        self.fatal: DataQueueError | None = None
 
     # -- small helpers ---------------------------------------------------------------------
     @property
@@ -254,8 +307,7 @@ class Engine:
         if self._loop is None:
             self._loop = loop
             self._kick = asyncio.Event()
-            self._loop_done = asyncio.Event()
-            self._loop_done.set()
+            self._loop_lock = asyncio.Lock()
         elif self._loop is not loop:
             raise RuntimeError("a processor is bound to the event loop it first ran on")
         return loop
@@ -265,7 +317,9 @@ class Engine:
         return self.opts.worker_id
 
     def is_running(self) -> bool:
-        return self._running
+        """True from :meth:`begin` until that run's loop has ended."""
+        run = self._run
+        return run is not None and not run.finished.is_set()
 
     def in_flight_count(self) -> int:
         return len(self._in_flight) + len(self._deferred)
@@ -277,6 +331,10 @@ class Engine:
     def report(self, exc: BaseException) -> None:
         """An error outside any job's outcome: log, ``error`` hook, ``on_error``; never raises."""
         log.error("processor %s: %s", self.worker_id, exc, exc_info=self.opts.verbose)
+        self._notify(exc)
+
+    def _notify(self, exc: BaseException) -> None:
+        """The ``error`` hook and ``on_error`` (without logging)."""
         self.hooks.emit("error", exc)
         if self.opts.on_error is not None:
             try:
@@ -310,7 +368,7 @@ class Engine:
         return await self.backend.claim_jobs(
             self.worker_id,
             limit,
-            job_types=self.opts.job_types,
+            job_types=self.claim_types,
             group_concurrency=self.opts.group_concurrency,
             lease=self.opts.lease,
         )
@@ -395,6 +453,7 @@ class Engine:
         self._in_flight[(job.id, job.lock_version)] = slot
         self._by_job[job.id] = slot
         self.hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
+        log_started(job)
         task = self.loop.create_task(self._process(slot, gate))
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(t, slot))
@@ -458,7 +517,8 @@ class Engine:
                 if isinstance(exc, JobTimeoutError)
                 else FailureReason.HANDLER_ERROR
             )
-            await self.outcomes.fail(state, exc, reason)
+            policy = self._policies.get(job.job_type, self.opts.retry_policy)
+            await self.outcomes.fail(state, exc, reason, policy)
             return
         if self._dropped(slot, "result"):
             return
@@ -587,6 +647,7 @@ class Engine:
                     ok = True  # a retry after a lost reply: the first try was applied
                 self._completing.pop(state.job.id, None)
                 if ok:
+                    log_completed(state.job, self.loop.time() - state.started_at)
                     self.hooks.emit(
                         "job:completed", {"job_id": state.job.id, "job_type": state.job.job_type}
                     )
@@ -637,7 +698,7 @@ class Engine:
             self._hb_task = self.loop.create_task(self._heartbeat())
 
     async def _heartbeat(self) -> None:
-        while self._running or self._in_flight or self._completing or self._deferred:
+        while self.is_running() or self._in_flight or self._completing or self._deferred:
             await asyncio.sleep(self.opts.heartbeat_interval)
             ids = [i for i, s in self._by_job.items() if not s.abandoned]
             ids.extend(self._completing)
@@ -658,18 +719,19 @@ class Engine:
                 self.report(exc)
 
     # -- the continuous pool ---------------------------------------------------------------
-    async def _work_waiter(self) -> None:
+    async def _work_waiter(self, run: _Run) -> None:
         """Turn backend wake-ups into kicks of the claim loop."""
         failures = 0
         loop = self.loop
-        while not self._stopping:
+        while not run.stopping:
             started = loop.time()
             try:
                 woke = await self.backend.wait_for_work(self.opts.poll_interval)
                 failures = 0
             except Exception as exc:
                 failures += 1
-                if failures == 1 or failures % 20 == 0:
+                # the claim loop logs an outage itself; this only covers a lone waiter failure
+                if self._outage_since is None and (failures == 1 or failures % 20 == 0):
                     self.report(exc)
                 await asyncio.sleep(min(self.opts.poll_interval, 0.05 * 2 ** min(failures, 8)))
                 continue
@@ -678,27 +740,60 @@ class Engine:
             elif loop.time() - started < 0.001:
                 await asyncio.sleep(self.opts.poll_interval)  # a backend that cannot block
 
-    async def run_loop(self) -> None:
-        """Claim and run jobs until :meth:`stop`."""
-        loop = self.loop
-        if self._running:
-            return
-        assert self._kick is not None and self._loop_done is not None
-        self._running = True
-        self._stopping = False
+    def begin(self) -> _Run | None:
+        """Mark the continuous loop as running, synchronously (call on the engine's loop);
+        return the run to pass to :meth:`run_loop`, or None if a run is already active and
+        not stopping. A run that is stopping but still winding down does not block a new
+        one: the new run waits for it to end, then claims."""
+        self.loop  # noqa: B018 - binds the loop
+        current = self._run
+        if current is not None and not current.finished.is_set() and not current.stopping:
+            return None
+        run = _Run()
+        self._run = run
         self._shutting_down = False
-        self._loop_done.clear()
+        self.fatal = None  # a new run gets a fresh chance (e.g. after a give-up)
+        return run
+
+    def start_background(self) -> asyncio.Task[None] | None:
+        """:meth:`begin` and run the loop as a task of the running loop; None if already
+        running. The run counts as running from this call on."""
+        run = self.begin()
+        if run is None:
+            return None
+        task = self.loop.create_task(self.run_loop(run))
+        # A task cancelled before its first step never runs run_loop's ``finally``.
+        task.add_done_callback(lambda _t: run.finished.set())
+        return task
+
+    async def run_loop(self, run: _Run | None = None) -> None:
+        """Claim and run jobs until :meth:`stop` (``run`` from :meth:`begin`; begun here
+        when omitted — then a no-op if a run is already active)."""
+        if run is None:
+            run = self.begin()
+            if run is None:
+                return
+        assert self._loop_lock is not None
+        try:
+            async with self._loop_lock:  # an earlier run still winding down ends first
+                if not run.stopping:
+                    await self._loop_body(run)
+        finally:
+            run.finished.set()
+
+    async def _loop_body(self, run: _Run) -> None:
+        loop = self.loop
+        assert self._kick is not None
         # Subscribe to wake-ups before the first claim: once a claim finds the queue empty,
         # the loop relies on them (a failure here is reported by the waiter's own attempt).
         with contextlib.suppress(Exception):
             await self.backend.wait_for_work(0)
-        waiter = loop.create_task(self._work_waiter())
+        waiter = loop.create_task(self._work_waiter(run))
         self._ensure_heartbeat()
         next_cron = loop.time()
-        failures = 0
         opts = self.opts
         try:
-            while not self._stopping:
+            while not run.stopping:
                 if loop.time() >= next_cron:
                     await self._cron_hook()
                     next_cron = loop.time() + opts.poll_interval
@@ -716,16 +811,12 @@ class Engine:
                             if recovered:
                                 continue
                         jobs = await self._claim(want)
-                        failures = 0
                     except Exception as exc:
-                        failures += 1
                         self._claim_unsure = self._claim_unsure or is_transient(exc)
-                        self.report(exc)
-                        backoff = min(opts.poll_interval, 0.05 * 2 ** min(failures, 8))
-                        if not is_transient(exc):
-                            backoff = opts.poll_interval
-                        await self._sleep(backoff)
+                        backoff = self._claim_failed(exc, run)
+                        await self._sleep(backoff, run)
                         continue
+                    self._claim_succeeded()
                     self._queue_empty = len(jobs) < want and opts.group_concurrency is None
                     for job in jobs:
                         self._launch(job)
@@ -737,10 +828,73 @@ class Engine:
                         continue
                 await self._wait_kick(next_cron - loop.time())
         finally:
-            self._running = False
             waiter.cancel()
             await asyncio.gather(waiter, return_exceptions=True)
-            self._loop_done.set()
+
+    def _claim_failed(self, exc: BaseException, run: _Run) -> float:
+        """Count a failed claim, log it (once, then every ``OUTAGE_LOG_EVERY`` s), stop the run
+        on a misconfiguration at start-up or after ``give_up_after``; return the backoff."""
+        self._notify(exc)
+        now = self.loop.time()
+        opts = self.opts
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, ConfigurationError) and not self._claimed_once:
+            log.error("processor %s: cannot start: %s", self.worker_id, cause)
+            self.fatal = exc
+            run.stopping = True
+            return 0.0
+        if self._outage_since is None:
+            self._outage_since, self._outage_failures, self._outage_logged = now, 0, now
+            log.warning(
+                "processor %s: backend unavailable, retrying with backoff: %s",
+                self.worker_id,
+                cause,
+                exc_info=exc if opts.verbose else None,
+            )
+        self._outage_failures += 1
+        down = now - self._outage_since
+        if opts.give_up_after is not None and down >= opts.give_up_after:
+            log.error(
+                "processor %s: giving up after %.0f s without the backend (%d failed attempts): %s",
+                self.worker_id,
+                down,
+                self._outage_failures,
+                cause,
+            )
+            self.fatal = BackendError(
+                f"gave up after {down:.0f} s without the backend (give_up_after="
+                f"{opts.give_up_after:g}): {cause}"
+            )
+            run.stopping = True
+            return 0.0
+        if now - self._outage_logged >= OUTAGE_LOG_EVERY:
+            self._outage_logged = now
+            left = (
+                ""
+                if opts.give_up_after is None
+                else f"; giving up in {opts.give_up_after - down:.0f} s"
+            )
+            log.warning(
+                "processor %s: backend still unavailable after %.0f s (%d failed attempts)%s: %s",
+                self.worker_id,
+                down,
+                self._outage_failures,
+                left,
+                cause,
+            )
+        backoff = min(opts.poll_interval, 0.05 * 2 ** min(self._outage_failures, 8))
+        return backoff if is_transient(exc) else opts.poll_interval
+
+    def _claim_succeeded(self) -> None:
+        self._claimed_once = True
+        if self._outage_since is not None:
+            log.warning(
+                "processor %s: backend available again after %.0f s (%d failed attempts)",
+                self.worker_id,
+                self.loop.time() - self._outage_since,
+                self._outage_failures,
+            )
+            self._outage_since = None
 
     async def _wait_kick(self, timeout: float) -> None:
         assert self._kick is not None
@@ -749,10 +903,10 @@ class Engine:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._kick.wait(), timeout)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float, run: _Run) -> None:
         """Sleep, but wake early on stop."""
         end = self.loop.time() + seconds
-        while not self._stopping and self.loop.time() < end:
+        while not run.stopping and self.loop.time() < end:
             assert self._kick is not None
             self._kick.clear()
             await self._wait_kick(end - self.loop.time())
@@ -779,9 +933,25 @@ class Engine:
 
     # -- stopping --------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop claiming; running handlers continue (their leases keep being renewed)."""
-        self._stopping = True
-        self._kick_loop()
+        """Stop claiming; running handlers continue (their leases keep being renewed).
+
+        Safe from any thread (and from a signal handler): the flag is set at once, the loop
+        is woken on its own thread."""
+        run = self._run
+        if run is not None:
+            run.stopping = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            self._kick_loop()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._kick_loop)
 
     def cancel_running(self, reason: str = "shutdown") -> None:
         """Set ``ctx.cancelled`` of every running job."""
@@ -794,9 +964,10 @@ class Engine:
         finished."""
         loop = self.loop
         end = loop.time() + max(0.0, timeout)
-        if self._loop_done is not None and not self._loop_done.is_set():
+        run = self._run
+        if run is not None and not run.finished.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._loop_done.wait(), max(0.0, end - loop.time()))
+                await asyncio.wait_for(run.finished.wait(), max(0.0, end - loop.time()))
         tasks = [t for t in self._tasks if not t.done()]
         pending: set[asyncio.Task[None]] = set()
         if tasks:

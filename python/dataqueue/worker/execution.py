@@ -20,7 +20,7 @@ __all__ = [
     "with_retries_blocking",
 ]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 
@@ -89,7 +89,7 @@ async def with_retries(
                 if left <= 0 and attempt >= 2:
                     raise
                 wait = max(0.0, min(delay, left))
-            log.warning("transient backend error (%s); retrying in %.2fs", exc, wait)
+            log.debug("transient backend error (%s); retrying in %.2fs", exc, wait)
             await asyncio.sleep(wait)
             delay = min(max_delay, delay * 2)
 
@@ -110,7 +110,8 @@ def with_retries_blocking(
         except Exception as exc:
             if attempt == attempts - 1 or not is_transient(exc):
                 raise
-            log.warning("transient backend error (%s); retrying in %.2fs", exc, delay)
+            # DEBUG: the caller reports what still fails (a claim outage: once, then every 30 s)
+            log.debug("transient backend error (%s); retrying in %.2fs", exc, delay)
             time.sleep(delay)
             delay = min(max_delay, delay * 2)
     raise AssertionError("unreachable")  # pragma: no cover

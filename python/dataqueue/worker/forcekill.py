@@ -70,7 +70,7 @@ class ForceKillContext:
         self.job_type: str = meta["job_type"]
         self.attempt: int = meta["attempt"]
         self.payload: Any = meta["payload"]
-        self.cancelled = _NoCancel()
+        self.cancelled: _NoCancel = _NoCancel()
         self._steps: dict[str, Any] = dict(meta.get("step_data") or {})
         self._conn = conn
 
@@ -101,7 +101,12 @@ class ForceKillContext:
             "waits, tokens, prolong and on_timeout are unavailable with force_kill_on_timeout"
         )
 
-    wait_for = wait_until = create_token = wait_for_token = prolong = on_timeout = _unavailable
+    wait_for: Callable[..., Any] = _unavailable
+    wait_until: Callable[..., Any] = _unavailable
+    create_token: Callable[..., Any] = _unavailable
+    wait_for_token: Callable[..., Any] = _unavailable
+    prolong: Callable[..., Any] = _unavailable
+    on_timeout: Callable[..., Any] = _unavailable
 
 
 async def _await(value: Any) -> Any:

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dataqueue.backends.types import FailOutcome
-from dataqueue.errors import DataQueueError
+from dataqueue.errors import DataQueueError, NonRetryable, Retry
 from dataqueue.lifecycle import DEFAULT_RETRY_DELAY, no_handler_message, plan_failure
 from dataqueue.records import FailureReason, JobRecord, JobStatus
+from dataqueue.tasks import RetryPolicy
 from dataqueue.worker.context import JobState, WaitSignal
 from dataqueue.worker.execution import error_message, retry_delay, with_retries
+from dataqueue.worker.joblog import error_details, log_failed
 
 if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COMPLETED", "FAILED", "PARKED", "Outcomes"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 # Where each of the worker's fenced outcome writes leaves the job (for ``applied_by_me``).
 COMPLETED = frozenset({JobStatus.COMPLETED})
@@ -83,7 +85,16 @@ class Outcomes:
             self.report(exc)
         await self.fail(state, DataQueueError(message), FailureReason.NO_HANDLER)
 
-    async def fail(self, state: JobState, exc: BaseException, reason: FailureReason) -> None:
+    async def fail(
+        self,
+        state: JobState,
+        exc: BaseException,
+        reason: FailureReason,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        """Record a failed run. ``NonRetryable`` (alias ``Abort``), or an exception the
+        ``policy`` does not retry, fails the job for good now; ``Retry(after=...)`` retries
+        after that delay instead of the backoff (it uses up the attempt like any failure)."""
         job = state.job
         message = error_message(exc)
         try:
@@ -98,13 +109,24 @@ class Outcomes:
                 DEFAULT_RETRY_DELAY,
             )
             delay = float(DEFAULT_RETRY_DELAY)
-        plan = plan_failure(job, message, reason, retry_delay_seconds=delay)
-        log.warning(
-            "job %s (%s) failed: %s",
-            job.id,
-            job.job_type,
-            message,
-            exc_info=exc if self.verbose else None,
+        retryable = True
+        if isinstance(exc, NonRetryable):
+            retryable = False
+        elif isinstance(exc, Retry):
+            delay = exc.after
+        elif policy is not None and not policy.retries(exc):
+            retryable = False
+        details = error_details(exc)
+        plan = plan_failure(
+            job, message, reason, retry_delay_seconds=delay, retryable=retryable, details=details
+        )
+        log_failed(
+            job,
+            state.loop.time() - state.started_at,
+            details["error"] if reason != FailureReason.NO_HANDLER else message,
+            reason=reason,
+            retry_in=plan.retry_delay_seconds,
+            exc=exc if reason != FailureReason.NO_HANDLER else None,
         )
         outcome = await with_retries(
             self.backend.fail_job, job.id, self.worker_id, job.lock_version, plan

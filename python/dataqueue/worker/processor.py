@@ -10,7 +10,13 @@ Options (``create_processor``): ``worker_id`` (default ``worker-`` + 7 random ch
 tick; idle workers are woken by the backend within milliseconds), ``job_type`` (str or list),
 ``on_error`` (called with errors outside job outcomes), ``verbose``, ``lease_seconds`` 30 (a dead
 worker's jobs are reclaimable after this), ``heartbeat_interval`` (default lease/3),
-``shutdown_grace`` 30 s (SIGINT/SIGTERM: how long running handlers get after ``ctx.cancelled``).
+``shutdown_grace`` 30 s (SIGINT/SIGTERM: how long running handlers get after ``ctx.cancelled``),
+``claim_all_types`` False (by default a processor claims only the job types it has handlers
+for, narrowed further by ``job_type``; True claims every type and fails those without a
+handler with ``no_handler``), ``give_up_after`` None (seconds the backend may stay unreachable
+before ``run()`` raises ``BackendError``; None retries forever — ``dataqueue worker`` defaults to
+300 s). A misconfiguration found by the first claim (wrong password, missing database) ends
+``run()`` at once with its ``ConfigurationError``.
 """
 
 from __future__ import annotations
@@ -27,11 +33,17 @@ from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError
 from dataqueue.hooks import emitter_of
 from dataqueue.lifecycle import DEFAULT_STOP_TIMEOUT
-from dataqueue.worker.engine import Engine, ProcessorOptions, check_handlers, parse_options
+from dataqueue.worker.engine import (
+    Engine,
+    ProcessorOptions,
+    check_handlers,
+    claim_types_for,
+    parse_options,
+)
 
 __all__ = ["AsyncProcessor", "Processor", "create_processor"]
 
-log = logging.getLogger("dataqueue.worker")
+log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 
@@ -68,32 +80,44 @@ class AsyncProcessor:
         is the main thread: stop claiming, set ``ctx.cancelled``, wait ``shutdown_grace``)."""
         loop = asyncio.get_running_loop()
         self._shutdown_task = None
-        installed: list[signal.Signals] = []
+        # Begun before the signal handlers exist and with no await in between, so a signal
+        # always finds the run it must stop.
+        run = self._engine.begin()
+        installed: dict[signal.Signals, Any] = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in _signals():
+                previous = signal.getsignal(sig)
                 try:
                     loop.add_signal_handler(sig, self._on_signal)
-                    installed.append(sig)
+                    installed[sig] = previous
                 except (NotImplementedError, RuntimeError, ValueError):
                     break
         try:
-            await self._engine.run_loop()
+            if run is not None:
+                await self._engine.run_loop(run)
+            elif self._task is not None:  # already running in the background: wait for it
+                await asyncio.gather(self._task, return_exceptions=True)
             if self._shutdown_task is not None:
                 await self._shutdown_task
             await self._engine.close()
+            if self._engine.fatal is not None:
+                raise self._engine.fatal
         finally:
-            for sig in installed:
+            for sig, previous in installed.items():
                 loop.remove_signal_handler(sig)
+                # asyncio resets to the default action; give back the application's handler
+                if previous is not None:
+                    signal.signal(sig, previous)
 
     run_async = run
 
     def _on_signal(self) -> None:
+        self._engine.stop()  # at once: the shutdown task below starts a moment later
         if self._shutdown_task is None:
             log.info("processor %s: shutting down (signal)", self.worker_id)
             self._shutdown_task = asyncio.get_running_loop().create_task(self._engine.shutdown())
         else:  # a second signal: give up waiting
             log.info("processor %s: second signal, leaving running jobs", self.worker_id)
-            self._engine.stop()
             self._engine.cancel_running()
             self._shutdown_task = asyncio.get_running_loop().create_task(self._drain_now())
 
@@ -101,14 +125,15 @@ class AsyncProcessor:
         await self._engine.drain(0)
 
     def start_in_background(self) -> None:
-        """Start :meth:`run` as a task on the running loop (no signal handling); no-op if
-        already running."""
-        if self.is_running():
-            return
-        self._task = asyncio.get_running_loop().create_task(self._engine.run_loop())
+        """Start the continuous loop as a task on the running loop (no signal handling);
+        no-op if already running. :meth:`is_running` is True as soon as this returns."""
+        task = self._engine.start_background()
+        if task is not None:
+            self._task = task
 
     def stop(self) -> None:
-        """Stop claiming new jobs; running handlers finish on their own."""
+        """Stop claiming new jobs; running handlers finish on their own. Takes effect even
+        when called right after :meth:`start_in_background`, before the loop got to run."""
         self._engine.stop()
 
     async def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
@@ -125,11 +150,19 @@ class AsyncProcessor:
     async def shutdown(self, grace: float | None = None) -> None:
         """What SIGTERM does: stop, set ``ctx.cancelled`` of running jobs, wait ``grace``."""
         await self._engine.shutdown(grace)
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         await self._engine.close()
 
     def is_running(self) -> bool:
         """Whether the continuous loop is running."""
         return self._engine.is_running()
+
+    @property
+    def claim_types(self) -> tuple[str, ...] | None:
+        """The job types this processor claims (None: every type)."""
+        return self._engine.claim_types
 
 
 class _LoopThread:
@@ -154,6 +187,11 @@ class _LoopThread:
         self.thread.join(10)
         if not self.thread.is_alive():
             self.loop.close()
+
+
+async def _finished(task: asyncio.Task[None]) -> None:
+    """Wait for ``task`` (on its own loop) without raising what it raised (reported already)."""
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _wait(fut: concurrent.futures.Future[T]) -> T:
@@ -184,7 +222,7 @@ class Processor:
         self._runner: _LoopThread | None = None
         self._engine: Engine | None = None
         self._backend: AsyncBackend | None = None
-        self._loop_future: concurrent.futures.Future[None] | None = None
+        self._loop_task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
         self._signalled = 0
 
@@ -192,6 +230,11 @@ class Processor:
     def worker_id(self) -> str:
         """The id written to ``locked_by`` of the jobs this processor claims."""
         return self._options.worker_id
+
+    @property
+    def claim_types(self) -> tuple[str, ...] | None:
+        """The job types this processor claims (None: every type)."""
+        return claim_types_for(self._options, self._handlers)
 
     def _ensure(self) -> tuple[_LoopThread, Engine]:
         with self._lock:
@@ -212,16 +255,20 @@ class Processor:
         return _wait(runner.submit(engine.run_once()))
 
     def start_in_background(self) -> None:
-        """Run the continuous loop on the processor's thread; no-op if already running."""
+        """Run the continuous loop on the processor's thread; no-op if already running.
+        :meth:`is_running` is True as soon as this returns."""
         runner, engine = self._ensure()
-        if self.is_running():
-            return
-        self._loop_future = runner.submit(engine.run_loop())
+
+        async def begin() -> asyncio.Task[None] | None:
+            return engine.start_background()
+
+        task = _wait(runner.submit(begin()))
+        if task is not None:
+            self._loop_task = task
 
     def run(self, *, handle_signals: bool = True) -> None:
         """Process jobs until :meth:`stop` or SIGINT/SIGTERM (graceful: stop claiming, set
         ``ctx.cancelled``, wait ``shutdown_grace``; a second signal stops waiting)."""
-        runner, engine = self._ensure()
         self._signalled = 0
         self._shutdown_future = None
         previous: dict[signal.Signals, Any] = {}
@@ -230,8 +277,17 @@ class Processor:
                 previous[sig] = signal.signal(sig, self._on_signal)
         shutdown: concurrent.futures.Future[None] | None = None
         try:
-            self._loop_future = runner.submit(engine.run_loop())
-            _wait(self._loop_future)
+            runner, engine = self._ensure()
+
+            async def begin() -> asyncio.Task[None] | None:
+                return engine.start_background() or self._loop_task
+
+            task = _wait(runner.submit(begin()))
+            if self._signalled:  # a signal during start-up, before the run existed
+                engine.stop()
+            if task is not None:
+                self._loop_task = task
+                _wait(runner.submit(_finished(task)))
             while True:  # a signal may have started a shutdown: wait for it
                 shutdown = self._shutdown_future
                 if shutdown is None:
@@ -240,6 +296,8 @@ class Processor:
                 if shutdown is self._shutdown_future:
                     break
             _wait(runner.submit(engine.close()))
+            if engine.fatal is not None:
+                raise engine.fatal
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -247,8 +305,11 @@ class Processor:
     _shutdown_future: concurrent.futures.Future[None] | None = None
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        runner, engine = self._ensure()
         self._signalled += 1
+        runner, engine = self._runner, self._engine
+        if runner is None or engine is None:
+            return  # still starting: run() stops the run once it exists
+        engine.stop()  # thread-safe, at once
         if self._signalled == 1:
             log.info("processor %s: shutting down (signal %d)", self.worker_id, signum)
             self._shutdown_future = runner.submit(engine.shutdown())
@@ -256,28 +317,30 @@ class Processor:
             log.info("processor %s: second signal, leaving running jobs", self.worker_id)
 
             async def now() -> None:
-                engine.stop()
                 engine.cancel_running()
                 await engine.drain(0)
 
             self._shutdown_future = runner.submit(now())
 
     def stop(self) -> None:
-        """Stop claiming new jobs; running handlers finish on their own."""
-        if self._runner is not None and self._engine is not None:
-            self._runner.loop.call_soon_threadsafe(self._engine.stop)
+        """Stop claiming new jobs; running handlers finish on their own. Takes effect even
+        when called right after :meth:`start_in_background`, before the loop got to run."""
+        engine = self._engine
+        if engine is not None:
+            engine.stop()
 
     def stop_and_drain(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop, then wait up to ``timeout`` s for running jobs (see AsyncProcessor)."""
-        if self._runner is None or self._engine is None:
+        runner, engine = self._runner, self._engine
+        if runner is None or engine is None:
             return
-        self.stop()
-        engine = self._engine
-        _wait(self._runner.submit(engine.drain(timeout)))
-        if self._loop_future is not None:
-            _wait(self._loop_future)
-            self._loop_future = None
-        _wait(self._runner.submit(engine.close()))
+        engine.stop()
+        _wait(runner.submit(engine.drain(timeout)))
+        task = self._loop_task
+        if task is not None:
+            _wait(runner.submit(_finished(task)))
+            self._loop_task = None
+        _wait(runner.submit(engine.close()))
 
     def is_running(self) -> bool:
         """Whether the continuous loop is running."""

@@ -15,12 +15,13 @@ import contextlib
 import hashlib
 import json
 import re
+import select
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
 
 import psycopg
 from psycopg import Connection, Cursor, sql
@@ -31,23 +32,44 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import JsonbLoader
 from psycopg_pool import ConnectionPool
 
-from dataqueue.backends.base_sync import Backend
+from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
-from dataqueue.backends.postgres.config import PostgresSettings
-from dataqueue.backends.postgres.enqueue import copy_blocks, plan_add, single_params
+from dataqueue.backends.postgres import sql as Q
+from dataqueue.backends.postgres.config import (
+    PostgresSettings,
+    connect_failure,
+    first_connect_kwargs,
+)
+from dataqueue.backends.postgres.enqueue import (
+    copy_blocks,
+    plan_add,
+    single_params,
+    unique_batch,
+)
 from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     ONE_OPTIONAL,
     Statements,
     cron_assignments,
+    done_channel,
     edit_assignments,
     filter_clause,
     notify_channel,
     pg_text_array,
     tag_clause,
 )
-from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.backends.types import (
+    KEEP,
+    AddedJob,
+    CronInput,
+    FailOutcome,
+    FinishedJob,
+    JobCount,
+    JobPage,
+    JobSearch,
+    NextRunFn,
+)
 from dataqueue.errors import (
     BackendError,
     CronError,
@@ -62,7 +84,14 @@ from dataqueue.lifecycle import (
     FailurePlan,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, dump_json, json_int_or_float
+from dataqueue.options import (
+    JobFilters,
+    JobUpdates,
+    NewJob,
+    UniqueSpec,
+    dump_json,
+    json_int_or_float,
+)
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -79,6 +108,29 @@ _JSONB_OID = 3802
 _ACTIVE_GROUP_LOCK_TRIES = 4
 _CLAIM_LITERAL_LIMIT_MAX = 100
 _CRON_MAX_PER_CALL = MAINTENANCE_CHUNK
+
+
+_CURSOR_START: Final = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def _encode_cursor(created_at: datetime, job_id: int) -> str:
+    """A search cursor: the (created_at, id) of the last job seen, as ``<µs>.<id>``."""
+    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}.{job_id}"
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, int]:
+    if not cursor:
+        return _CURSOR_START, 2**63 - 1
+    try:
+        us, _, job_id = cursor.partition(".")
+        return _EPOCH + timedelta(microseconds=int(us)), int(job_id)
+    except (ValueError, OverflowError):
+        raise InvalidJobError(
+            f"cursor {cursor!r} is not a cursor returned by search_jobs"
+        ) from None
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @contextmanager
@@ -152,12 +204,47 @@ def _execute(
     return cur
 
 
+def _dropped(conn: Any) -> bool:
+    """Whether an idle pooled connection is closed, or the server has sent it something
+    (nothing is expected on an idle connection but the notice of its termination)."""
+    if conn.closed or getattr(conn, "broken", False):
+        return True
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
     """Claimed rows come back unordered (sorting them in SQL would need the sort the claim
     disables): order them priority DESC, created_at, id here."""
     jobs = [R.job_from_row(r) for r in rows]
     jobs.sort(key=lambda j: (-j.priority, j.created_at, j.id))
     return jobs
+
+
+class _PgFinishListener(FinishListener):
+    """LISTEN on the "jobs finished" channel over its own connection."""
+
+    def __init__(self, conn: Connection[Any]) -> None:
+        self._conn = conn
+
+    def wait(self, timeout: float) -> bool:
+        got = False
+        try:
+            for _ in self._conn.notifies(timeout=max(0.0, timeout), stop_after=1):
+                got = True
+            if got:  # one wake-up covers every notification queued so far
+                for _ in self._conn.notifies(timeout=0.0):
+                    pass
+        except psycopg.Error as exc:
+            raise BackendError(f"LISTEN connection failed: {exc}") from exc
+        return got
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
 
 
 class PostgresBackend(Backend):
@@ -167,8 +254,9 @@ class PostgresBackend(Backend):
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
-        self.schema = settings.schema
-        self.channel = notify_channel(settings.schema)
+        self.schema: str | None = settings.schema
+        self.channel: str = notify_channel(settings.schema)
+        self.done_channel: str = done_channel(settings.schema)
         self._sql = Statements(settings.schema)
         self._owns_pool = settings.pool is None
         self._pool: ConnectionPool[Any] = settings.pool or ConnectionPool(
@@ -178,9 +266,6 @@ class PostgresBackend(Backend):
             max_size=settings.max_size,
             open=False,
             configure=_configure,
-            # Test a connection before handing it out: one the server dropped (a restart,
-            # pg_terminate_backend, a failover) would fail the caller's first statement.
-            check=ConnectionPool.check_connection,
         )
         self._opened = not self._owns_pool
         self._open_lock = threading.Lock()
@@ -188,6 +273,8 @@ class PostgresBackend(Backend):
         self._closed = False
         key = hashlib.sha256(b"dataqueue-groups:" + (settings.schema or "").encode()).digest()
         self._group_lock_ns = int.from_bytes(key[:4], "big", signed=True)
+        key = hashlib.sha256(b"dataqueue-unique:" + (settings.schema or "").encode()).digest()
+        self._unique_lock_ns = int.from_bytes(key[:4], "big", signed=True)
         # Statements that take no arguments, rendered once.
         self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
         self._q_claim_limit: dict[tuple[bool, int], str] = {}  # see _claim_query
@@ -220,18 +307,52 @@ class PostgresBackend(Backend):
             if not self._opened:
                 if self._closed:
                     raise BackendError("the PostgreSQL backend is closed")
+                self._first_connect()
                 with translate_errors():
                     # wait=True: the first request must not find the pool empty, which would
                     # make it grow a second connection at once.
                     self._pool.open(wait=True, timeout=self._pool.timeout)
                 self._opened = True
 
+    def _first_connect(self) -> None:
+        """Connect once, directly, so a wrong password, a missing database or a stopped
+        server fails at once with the server's own reason (the pool would retry for its
+        whole timeout and then report only "pool initialization incomplete")."""
+        settings = self.settings
+        try:
+            conn = Connection.connect(settings.conninfo, **first_connect_kwargs(settings))
+        except psycopg.Error as exc:
+            raise connect_failure(exc, settings.conninfo) from None
+        conn.close()
+
     @contextmanager
     def _conn(self) -> Iterator[Connection[Any]]:
         if not self._opened:
             self._open()
-        with translate_errors(), self._pool.connection() as conn:
-            yield conn
+        with translate_errors():
+            conn = self._checked_out()
+            try:
+                with conn:  # commit/rollback on exit, as the pool's connection() does
+                    yield conn
+            finally:
+                self._pool.putconn(conn)
+
+    def _checked_out(self) -> Connection[Any]:
+        """A pooled connection the server has not dropped. One it terminated (a restart,
+        pg_terminate_backend, a failover) would fail the caller's first statement; it is
+        told apart without a round trip (an idle connection with input waiting holds the
+        server's goodbye) and discarded. (psycopg_pool's ``check=`` costs a round trip per
+        checkout and, measured with connections killed every second, made checkouts wait
+        out the pool timeout.)"""
+        for _ in range(self._pool.max_size + 1):
+            conn: Connection[Any] = self._pool.getconn()
+            if not _dropped(conn):
+                return conn
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+            self._pool.putconn(conn)  # a closed connection is discarded and replaced
+        last: Connection[Any] = self._pool.getconn()
+        return last
 
     def _all(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
@@ -276,9 +397,17 @@ class PostgresBackend(Backend):
             return M.migrate_sync(conn, schema)
 
     # -- enqueue ---------------------------------------------------------------------------------
-    def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+    def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        db: Any = None,
+        unique: Sequence[UniqueSpec | None] | None = None,
+    ) -> list[AddedJob]:
         if not jobs:
             return []
+        if unique is not None and any(u is not None for u in unique):
+            return self._add_unique(jobs, unique, db)
         # One job without prerequisite ids (the usual add_job): the short VALUES statement.
         one = single_params(jobs[0], self.channel) if len(jobs) == 1 else None
         if one is not None and db is None:
@@ -298,6 +427,47 @@ class PostgresBackend(Backend):
             if one is not None:
                 return self._add_one(conn, one)
             return self._add(conn, plan)
+
+    def _add_unique(
+        self, jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None], db: Any
+    ) -> list[AddedJob]:
+        """add_jobs with unique keys: lock the keys, look their holders up, insert the rest
+        through the usual statements and record their keys — in one transaction (a savepoint
+        inside a caller's), so two adds of one key cannot both insert."""
+        if db is None:
+            with self._conn() as conn, conn.transaction():
+                return self._add_unique_on(conn, jobs, unique)
+        conn = db.connection if isinstance(db, Cursor) else db
+        if not isinstance(conn, Connection):
+            raise InvalidJobError(
+                f"db must be a psycopg Connection or Cursor, got {type(db).__name__}"
+            )
+        with translate_errors(), conn.transaction():
+            return self._add_unique_on(conn, jobs, unique)
+
+    def _add_unique_on(
+        self,
+        conn: Connection[Any],
+        jobs: Sequence[NewJob],
+        unique: Sequence[UniqueSpec | None],
+    ) -> list[AddedJob]:
+        keys = sorted({u.key for u in unique if u is not None})
+        _execute(conn, self._sql.unique_lock, {"ns": self._unique_lock_ns, "keys": keys})
+        cur = _execute(conn, self._sql.unique_holders, {"keys": keys})
+        holders: dict[str, int] = {k: int(i) for k, i in cur.fetchall()}
+        batch = unique_batch(jobs, unique, holders)
+        if batch.jobs:
+            one = single_params(batch.jobs[0], self.channel) if len(batch.jobs) == 1 else None
+            if one is not None:
+                added = self._add_one(conn, one)
+            else:
+                added = self._add(conn, plan_add(batch.jobs))
+        else:
+            added = []
+        params = batch.unique_params(added)
+        if params["ids"]:
+            _execute(conn, self._sql.set_unique, params)
+        return batch.results(added)
 
     def _add_one_query(self, params: dict[str, Any]) -> str:
         # Keyed by the parameter names in order (single_params adds them in a fixed order).
@@ -455,6 +625,12 @@ class PostgresBackend(Backend):
         rows = self._all(self._sql.get_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
+    def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        if not job_ids:
+            return {}
+        rows = self._all(self._sql.get_outputs, {"ids": list(job_ids)})
+        return {int(job_id): output for job_id, output in rows}
+
     def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
     ) -> list[JobRecord]:
@@ -487,13 +663,113 @@ class PostgresBackend(Backend):
         rows = self._all(self._sql.get_job_events, {"id": job_id})
         return [R.event_from_row(r) for r in rows]
 
+    # -- dashboard reads ---------------------------------------------------------------------
+    def count_jobs(self, cap: int, statuses: Sequence[JobStatus] | None = None) -> list[JobCount]:
+        wanted = [JobStatus(st).value for st in (statuses or list(JobStatus))]
+        params = {"statuses": wanted, "cap": cap}
+        with self._conn() as conn, conn.transaction():
+            # The plan's cost estimate (many capped index walks) would trigger JIT
+            # compilation, which costs far more than the walks themselves.
+            conn.execute("SET LOCAL jit = off")
+            cur = _execute(conn, self._sql._r(Q.COUNT_JOBS), params)
+            rows = cur.fetchall()
+        return [
+            JobCount(
+                job_type=t,
+                status=JobStatus(st),
+                count=min(int(n), cap),
+                capped=int(n) > cap,
+                blocked=int(blocked) if st == JobStatus.PENDING.value else 0,
+                oldest_created_at=oldest,
+            )
+            for t, st, n, blocked, oldest in rows
+        ]
+
+    def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+        rows = self._all(self._sql._r(Q.RECENT_FINISHED), {"since": since, "limit": limit})
+        return [FinishedJob(int(i), t, JobStatus(st), at) for i, t, st, at in rows]
+
+    def search_jobs(
+        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> JobPage:
+        where, params = filter_clause(search.filters)
+        by_status = len(search.statuses) == 1
+        if search.statuses and not by_status:
+            where += " AND j.status = ANY(%(f_statuses)s)"
+            params["f_statuses"] = [st.value for st in search.statuses]
+        if search.created_gte is not None:
+            where += " AND j.created_at >= %(f_created_gte)s"
+            params["f_created_gte"] = search.created_gte
+        if search.created_lt is not None:
+            where += " AND j.created_at < %(f_created_lt)s"
+            params["f_created_lt"] = search.created_lt
+        if search.error_contains:
+            where += " AND strpos(lower(j.error_history -> -1 ->> 'message'), %(f_err)s) > 0"
+            params["f_err"] = search.error_contains.lower()
+        c_at, c_id = _decode_cursor(cursor)
+        params.update(limit=limit, scan=scan_limit, c_id=c_id, c_at=c_at)
+        if by_status:
+            params["status"] = search.statuses[0].value
+        window, page = Q.search_jobs_sql(self._sql, where, by_status=by_status)
+        with self._conn() as conn:
+            cur = _execute(conn, window, params)
+            win = cur.fetchone()
+            assert win is not None
+            scanned, l_at, l_id = int(win[0]), win[1], win[2]
+            jobs: list[JobRecord] = []
+            if l_id is not None:
+                params.update(l_at=l_at, l_id=int(l_id))
+                cur = _execute(conn, page, params)
+                jobs = [R.job_from_row(r) for r in cur.fetchall()]
+        if len(jobs) == limit:
+            last = jobs[-1]
+            nxt: str | None = _encode_cursor(last.created_at, last.id)
+        elif int(scanned) >= scan_limit and l_id is not None:
+            nxt = _encode_cursor(l_at or _EPOCH, int(l_id))
+        else:
+            nxt = None
+        return JobPage(jobs, nxt, int(scanned))
+
+    def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+        if not job_ids:
+            return []
+        rows = self._all(self._sql._r(Q.GET_JOBS_BY_IDS), {"ids": list(job_ids)})
+        by_id = {r.id: r for r in (R.job_from_row(row) for row in rows)}
+        return [by_id[i] for i in dict.fromkeys(job_ids) if i in by_id]
+
+    def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        if not job_ids:
+            return out
+        rows = self._all(self._sql._r(Q.GET_DEPENDENTS), {"ids": list(job_ids), "limit": limit})
+        for pre, dep in rows:
+            out.setdefault(int(pre), []).append(int(dep))
+        return out
+
+    def get_tag_holders(self, tags: Sequence[str], exclude_id: int | None, limit: int) -> list[int]:
+        if not tags:
+            return []
+        params = {"tags": list(tags), "exclude": exclude_id or 0, "limit": limit}
+        rows = self._all(self._sql._r(Q.GET_TAG_HOLDERS), params)
+        return [int(r[0]) for r in rows]
+
+    def get_drain_waiters(self, tags: Sequence[str], limit: int) -> list[int]:
+        if not tags:
+            return []
+        rows = self._all(self._sql._r(Q.GET_DRAIN_WAITERS), {"tags": list(tags), "limit": limit})
+        return [int(r[0]) for r in rows]
+
+    def count_group_processing(self, group_id: str) -> int:
+        row = self._one(self._sql._r(Q.COUNT_GROUP_PROCESSING), {"group": group_id})
+        return int(row[0])
+
     # -- manage ----------------------------------------------------------------------------------
     def retry_job(self, job_id: int) -> bool:
         row = self._one(self._sql.retry, {"id": job_id, "channel": self.channel})
         return bool(row[0])
 
     def cancel_job(self, job_id: int) -> bool:
-        params = {"id": job_id, "roots": [job_id]}
+        params = {"id": job_id, "roots": [job_id], "done": self.done_channel}
         row = self._pair(self._sql.cancel, self._sql.cascade_after_cancel, params)
         return bool(row and row[0])
 
@@ -518,6 +794,7 @@ class PostgresBackend(Backend):
 
     def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
         where, params = filter_clause(filters)
+        params["done"] = self.done_channel
         with self._conn() as conn, conn.transaction():
             cur = _execute(conn, self._sql.cancel_upcoming(where), params)
             row = cur.fetchone()
@@ -577,7 +854,8 @@ class PostgresBackend(Backend):
         params: dict[str, Any] = {
             "worker": worker_id,
             "lease": lease,
-            "types": list(job_types) if job_types is not None else None,
+            # each type once: the typed claim scans per type (see Statements.claim)
+            "types": list(dict.fromkeys(job_types)) if job_types is not None else None,
         }
         with self._conn() as conn:
             if group_concurrency is None:
@@ -669,6 +947,7 @@ class PostgresBackend(Backend):
             "keep": keep,
             "output": None if keep else dump_json(output, "output"),
             "channel": self.channel,
+            "done": self.done_channel,
         }
         row = self._one(self._sql.complete, params)
         return bool(row[0])
@@ -696,6 +975,7 @@ class PostgresBackend(Backend):
             "keep": keep,
             "outputs": outputs,
             "channel": self.channel,
+            "done": self.done_channel,
         }
         with self._conn() as conn:
             cur = _execute(conn, self._q_complete_many, params, hot=True)
@@ -721,6 +1001,7 @@ class PostgresBackend(Backend):
             "dl_attempts": DEAD_LETTER_MAX_ATTEMPTS,
             "dl_priority": DEFAULT_PRIORITY,
             "channel": self.channel,
+            "done": self.done_channel,
             "roots": [job_id],
         }
         # The cascade runs only if this transaction made the failure terminal (SQL guard).
@@ -811,6 +1092,19 @@ class PostgresBackend(Backend):
                 with contextlib.suppress(psycopg.Error):
                     listener.close()
             raise BackendError(f"LISTEN connection failed: {exc}") from exc
+
+    def listen_finished(self) -> FinishListener:
+        """A dedicated LISTEN connection on the queue's "jobs finished" channel."""
+        if self._closed:
+            raise BackendError("the PostgreSQL backend is closed")
+        kwargs = self.settings.connection_kwargs()
+        kwargs["autocommit"] = True
+        try:
+            conn = Connection.connect(self.settings.conninfo, **kwargs)
+            _execute(conn, sql.SQL("LISTEN {}").format(sql.Identifier(self.done_channel)))
+        except psycopg.Error as exc:
+            raise BackendError(f"LISTEN connection failed: {exc}") from exc
+        return _PgFinishListener(conn)
 
     def _listen_connection(self) -> Connection[Any]:
         if self._listener is None or self._listener.closed:

@@ -19,15 +19,25 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dataqueue.backends.tls import FILE_SCHEME, private_pem_file
 from dataqueue.backends.types import DEFAULT_POOL_SIZE
-from dataqueue.errors import ConfigurationError
+from dataqueue.errors import BackendError, ConfigurationError, DataQueueError
 
 __all__ = [
     "MAX_IDENTIFIER_BYTES",
     "PostgresSettings",
     "check_identifier",
     "check_setting_text",
+    "connect_failure",
+    "describe_target",
     "quote_ident",
 ]
+
+#: Seconds the first connection of a backend may take before it fails (unless the conninfo
+#: sets ``connect_timeout``): a wrong address should fail in seconds, not after the pool's 30 s.
+FIRST_CONNECT_TIMEOUT: Final = 10
+
+# SQLSTATEs that mean the settings are wrong (not that the server is briefly unavailable):
+# bad password / authentication, unknown role, unknown database.
+_MISCONFIGURED: Final = frozenset({"28P01", "28000", "3D000"})
 
 _CONFIG_KEYS: Final = frozenset(
     {
@@ -287,3 +297,53 @@ def _ssl_params(ssl: Any) -> dict[str, str]:
         out["sslmode"] = "require"
         out.pop("sslrootcert", None)
     return out
+
+
+def describe_target(conninfo: str) -> str:
+    """Where ``conninfo`` points, for messages: host, port, database and user (never the
+    password)."""
+    try:
+        params = conninfo_to_dict(conninfo) if conninfo else {}
+    except Exception:  # an unparsable conninfo fails elsewhere with its own message
+        params = {}
+
+    def get(key: str, env: str, default: str) -> str:
+        return str(params.get(key) or os.environ.get(env) or default)
+
+    host = get("host", "PGHOST", "localhost")
+    port = get("port", "PGPORT", "5432")
+    user = get("user", "PGUSER", os.environ.get("USER", "?"))
+    dbname = get("dbname", "PGDATABASE", user)
+    return f"host {host} port {port} database {dbname!r} user {user!r}"
+
+
+def first_connect_kwargs(settings: PostgresSettings) -> dict[str, Any]:
+    """Connection arguments for the backend's first, fail-fast connection."""
+    kwargs = settings.connection_kwargs()
+    has_timeout = "connect_timeout" in kwargs or (
+        settings.conninfo and "connect_timeout" in conninfo_to_dict(settings.conninfo)
+    )
+    if not has_timeout:
+        kwargs["connect_timeout"] = FIRST_CONNECT_TIMEOUT
+    return kwargs
+
+
+def connect_failure(exc: BaseException, conninfo: str) -> DataQueueError:
+    """The error for a failed first connection: the server's own reason and where it was
+    tried. Wrong credentials or a missing database are a ``ConfigurationError``; an
+    unreachable server a ``BackendError`` (it may come back)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    where = describe_target(conninfo)
+    sqlstate = getattr(exc, "sqlstate", None)
+    text = reason.lower()
+    if sqlstate in _MISCONFIGURED or (
+        sqlstate is None
+        and (
+            "password authentication failed" in text
+            or ("database" in text and "does not exist" in text)
+            or ("role" in text and "does not exist" in text)
+            or "no password supplied" in text
+        )
+    ):
+        return ConfigurationError(f"cannot connect to PostgreSQL at {where}: {reason}")
+    return BackendError(f"cannot connect to PostgreSQL at {where}: {reason}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -18,9 +18,17 @@ from dataqueue.backends.postgres.sql import ADD_ARRAYS, pg_text_array
 from dataqueue.backends.types import AddedJob
 from dataqueue.errors import DependencyCycleError
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, self_dependency_via_key
-from dataqueue.options import NewJob
+from dataqueue.options import NewJob, UniqueSpec
 
-__all__ = ["COPY_MIN_JOBS", "AddPlan", "copy_blocks", "plan_add", "single_params"]
+__all__ = [
+    "COPY_MIN_JOBS",
+    "AddPlan",
+    "UniqueBatch",
+    "copy_blocks",
+    "plan_add",
+    "single_params",
+    "unique_batch",
+]
 
 #: Placeholder batches (``batch_dep_ref``; no idempotency keys, no existing prerequisites) of
 #: at least this many jobs are written with COPY instead of one INSERT statement: their ids are
@@ -348,3 +356,86 @@ def plan_add(jobs: Sequence[NewJob]) -> AddPlan:
     assert tuple(cols) == ADD_ARRAYS
     return AddPlan(jobs=jobs, deps=deps, has_refs=has_refs, keys=keys, prereqs=prereqs,
                    arrays=cols)  # fmt: skip
+
+
+class UniqueBatch:
+    """A batch with unique keys, split into what to insert and what resolves to a holder.
+
+    ``holders`` maps each key to the job holding it in scope. An entry whose key is held gets
+    the holder's id; a later entry repeating a key of this batch gets the first one's; the
+    rest (``jobs``) are inserted, with batch placeholders renumbered (a placeholder naming a
+    resolved entry becomes that job's id)."""
+
+    def __init__(
+        self,
+        jobs: Sequence[NewJob],
+        unique: Sequence[UniqueSpec | None],
+        holders: dict[str, int],
+    ) -> None:
+        self.unique = unique
+        # Per original entry: ("hit", job id) | ("new", index in self.jobs).
+        self.slots: list[tuple[str, int]] = []
+        first: dict[str, int] = {}
+        kept: list[int] = []
+        for i, spec in enumerate(unique):
+            if spec is not None and spec.key in holders:
+                self.slots.append(("hit", holders[spec.key]))
+            elif spec is not None and spec.key in first:
+                self.slots.append(("dup", first[spec.key]))
+            else:
+                if spec is not None:
+                    first[spec.key] = len(kept)
+                self.slots.append(("new", len(kept)))
+                kept.append(i)
+        self.kept = kept
+        self.jobs: list[NewJob] = [self._renumber(jobs[i]) for i in kept]
+
+    def _renumber(self, job: NewJob) -> NewJob:
+        ids = job.depends_on_job_ids
+        if not ids or all(i > 0 for i in ids):
+            return job
+        out: list[int] = []
+        for ref in ids:
+            if ref > 0:
+                out.append(ref)
+                continue
+            index = -ref - 1
+            if not 0 <= index < len(self.slots):
+                out.append(ref)  # out of range (or forward): checked below by plan_add
+                continue
+            kind, value = self.slots[index]
+            out.append(value if kind == "hit" else -(value + 1))
+        return replace(job, depends_on_job_ids=tuple(dict.fromkeys(out)))
+
+    def unique_params(self, added: Sequence[AddedJob]) -> dict[str, Any]:
+        ids: list[int] = []
+        keys: list[str] = []
+        active: list[bool] = []
+        secs: list[float | None] = []
+        for new_index, original in enumerate(self.kept):
+            spec = self.unique[original]
+            result = added[new_index]
+            if spec is None or not result.created:
+                continue
+            ids.append(result.id)
+            keys.append(spec.key)
+            active.append(spec.while_active)
+            secs.append(spec.for_seconds)
+        return {"ids": ids, "keys": keys, "active": active, "secs": secs}
+
+    def results(self, added: Sequence[AddedJob]) -> list[AddedJob]:
+        out: list[AddedJob] = []
+        for kind, value in self.slots:
+            if kind == "hit":
+                out.append(AddedJob(value, False))
+            elif kind == "dup":
+                out.append(AddedJob(added[value].id, False))
+            else:
+                out.append(added[value])
+        return out
+
+
+def unique_batch(
+    jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None], holders: dict[str, int]
+) -> UniqueBatch:
+    return UniqueBatch(jobs, unique, holders)

@@ -25,6 +25,7 @@ from dataqueue.lifecycle import (
     CLEANABLE_STATUSES,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_PRIORITY,
+    TERMINAL_STATUSES,
     TRANSITIONS,
     sql_status_list,
 )
@@ -34,6 +35,7 @@ from dataqueue.records import TagQueryMode
 __all__ = [
     "CLAIM_PLANNER_SETTINGS",
     "Statements",
+    "done_channel",
     "filter_clause",
     "notify_channel",
     "pg_text_array",
@@ -44,6 +46,7 @@ __all__ = [
 _STATUS_SETS: Final = {
     "active": sql_status_list(ACTIVE_STATUSES),
     "cleanable": sql_status_list(CLEANABLE_STATUSES),
+    "terminal": sql_status_list(TERMINAL_STATUSES),
     **{f"{op.value}_from": sql_status_list(t.accepts) for op, t in TRANSITIONS.items()},
 }
 
@@ -346,6 +349,15 @@ def pg_text_array(values: Sequence[str] | None) -> str | None:
     )
 
 
+def done_channel(schema: str | None) -> str:
+    """The channel on which a queue announces that jobs finished (completed, failed for good,
+    cancelled): ``wait_for_job`` listens on it, workers do not."""
+    name = notify_channel(schema) + ".done"
+    if len(name.encode()) <= 63:
+        return name
+    return "dataqueue.done." + hashlib.sha256((schema or "").encode()).hexdigest()[:40]
+
+
 def notify_channel(schema: str | None) -> str:
     """The LISTEN/NOTIFY channel of a schema's queue (fits PostgreSQL's 63-byte names)."""
     if not schema:
@@ -557,7 +569,49 @@ class Statements:
             " WHERE idempotency_key = ANY(%(keys)s::text[])"
         )
 
+    # unique jobs (migrations/0007_unique_jobs.sql) ---------------------------------------------
+    @cached_property
+    def unique_lock(self) -> str:
+        """Serialise adds of the same unique keys until the transaction ends (keys sorted, so
+        two batches cannot lock in opposite orders)."""
+        return (
+            "SELECT count(pg_advisory_xact_lock(%(ns)s::int, hashtext(k)))"
+            " FROM (SELECT k FROM unnest(%(keys)s::text[]) k ORDER BY k) x"
+        )
+
+    @cached_property
+    def unique_holders(self) -> str:
+        """For each key, the newest job holding it that is still in its scope."""
+        return self._r(
+            """
+SELECT DISTINCT ON (j.unique_key) j.unique_key, j.id FROM {s}job_queue j
+WHERE j.unique_key = ANY(%(keys)s::text[])
+  AND (j.unique_until IS NULL OR j.unique_until > now())
+  AND (NOT j.unique_active OR j.status IN {active}
+       OR (j.status = 'failed' AND j.next_attempt_at IS NOT NULL))
+ORDER BY j.unique_key, j.id DESC
+"""
+        )
+
+    @cached_property
+    def set_unique(self) -> str:
+        """Record the unique key and scope of jobs just added (same transaction)."""
+        return self._r(
+            """
+UPDATE {s}job_queue j SET unique_key = u.k, unique_active = u.a,
+    unique_until = CASE WHEN u.secs IS NULL THEN NULL
+                        ELSE now() + u.secs * interval '1 second' END
+FROM unnest(%(ids)s::bigint[], %(keys)s::text[], %(active)s::boolean[],
+            %(secs)s::float8[]) AS u(id, k, a, secs)
+WHERE j.id = u.id
+"""
+        )
+
     # reads -------------------------------------------------------------------------------------
+    @cached_property
+    def get_outputs(self) -> str:
+        return self._r("SELECT id, output FROM {s}job_queue WHERE id = ANY(%(ids)s::bigint[])")
+
     @cached_property
     def get_job(self) -> str:
         return self._r("SELECT {jcols} FROM {s}job_queue j WHERE j.id = %(id)s")
@@ -583,18 +637,44 @@ class Statements:
 
     # claim -------------------------------------------------------------------------------------
     def claim(self, *, typed: bool) -> str:
-        """Claim without group caps: one statement (lock, update, events)."""
-        return self._r(
-            """
-WITH cand AS (
+        """Claim without group caps: one statement (lock, update, events).
+
+        Typed: per wanted type, the first ``limit`` claimable jobs of that type from
+        job_queue_claim_type_idx (migration 0006), then the first ``limit`` of those in claim
+        order, so the work does not grow with the jobs of other types (``types`` must not
+        repeat a type). With several types, up to ``limit`` x types rows are locked for the
+        statement's short transaction; the ones not chosen are released at its end."""
+        if typed:
+            cand = (
+                """
+    SELECT c.id FROM unnest(%(types)s::text[]) AS t(job_type)
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.created_at FROM {s}job_queue j
+        WHERE j.job_type = t.job_type AND """
+                + _CLAIMABLE
+                + """
+        ORDER BY j.priority DESC, j.created_at, j.id
+        LIMIT %(limit)s
+        FOR UPDATE OF j SKIP LOCKED
+    ) c
+    ORDER BY c.priority DESC, c.created_at, c.id
+    LIMIT %(limit)s"""
+            )
+        else:
+            cand = (
+                """
     SELECT j.id FROM {s}job_queue j
     WHERE """
-            + _CLAIMABLE
-            + ("AND j.job_type = ANY(%(types)s::text[])" if typed else "")
-            + """
+                + _CLAIMABLE
+                + """
     ORDER BY j.priority DESC, j.created_at, j.id
     LIMIT %(limit)s
-    FOR UPDATE OF j SKIP LOCKED
+    FOR UPDATE OF j SKIP LOCKED"""
+            )
+        return self._r(
+            "\nWITH cand AS ("
+            + cand
+            + """
 ),
 upd AS (
     UPDATE {s}job_queue j SET """
@@ -666,7 +746,7 @@ SELECT {cols} FROM upd
         migrations/0004_complete_function.sql for why it is a function."""
         return self._r(
             "SELECT {s}dataqueue_complete(%(id)s, %(worker)s, %(version)s, %(keep)s,"
-            " %(output)s::jsonb, %(channel)s)"
+            " %(output)s::jsonb, %(channel)s), pg_notify(%(done)s, '')"
         )
 
     @cached_property
@@ -675,7 +755,8 @@ SELECT {cols} FROM upd
         returns the 1-based positions of the items that completed."""
         return self._r(
             "SELECT {s}dataqueue_complete_many(%(ids)s::bigint[], %(workers)s::text[],"
-            " %(versions)s::bigint[], %(keep)s::boolean[], %(outputs)s::jsonb[], %(channel)s)"
+            " %(versions)s::bigint[], %(keep)s::boolean[], %(outputs)s::jsonb[], %(channel)s),"
+            " pg_notify(%(done)s, '')"
         )
 
     def fail(self, *, fenced: bool) -> str:
@@ -734,7 +815,8 @@ ev AS (
     FROM upd
 )
 SELECT will_retry, dl_id,
-       (SELECT count(pg_notify(%(channel)s, '')) FROM upd WHERE will_retry OR dl_id IS NOT NULL)
+       (SELECT count(pg_notify(%(channel)s, '')) FROM upd WHERE will_retry OR dl_id IS NOT NULL),
+       (SELECT count(pg_notify(%(done)s, '')) FROM upd WHERE NOT will_retry)
 FROM upd
 """
         )
@@ -927,7 +1009,7 @@ WITH upd AS (
     RETURNING id
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
-SELECT count(*) FROM upd
+SELECT count(*), (SELECT count(pg_notify(%(done)s, '')) FROM upd) FROM upd
 """
         )
 
@@ -943,7 +1025,7 @@ WITH upd AS (
     RETURNING j.id
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
-SELECT coalesce(array_agg(id), '{}') FROM upd
+SELECT coalesce(array_agg(id), '{}'), (SELECT count(pg_notify(%(done)s, '')) FROM upd) FROM upd
 """
         )
 
@@ -1206,3 +1288,100 @@ def _seq(schema: str | None) -> str:
     # a %, for the reason given in sql_ident).
     name = (quote_ident(schema) + "." if schema else "") + "job_queue_id_seq"
     return "E'" + name.replace("\\", "\\\\").replace("'", "''").replace("%", "\\x25") + "'"
+
+
+# -- dashboard reads (bounded; see migrations/0008_dashboard_counts.sql) -----------------------
+
+#: Every distinct job type by a skip scan of job_queue_type_status_idx (one probe per type).
+_JOB_TYPES_CTE: Final = """
+WITH RECURSIVE t(job_type) AS (
+    (SELECT job_type FROM {s}job_queue ORDER BY job_type LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.job_type FROM {s}job_queue j WHERE j.job_type > t.job_type
+            ORDER BY j.job_type LIMIT 1)
+    FROM t WHERE t.job_type IS NOT NULL
+)"""
+
+#: Per (type, status): the oldest cap+1 entries of the index, counted (with blocked = pending
+#: and not claimable, i.e. waiting on prerequisites or a tag drain).
+COUNT_JOBS: Final = (
+    _JOB_TYPES_CTE
+    + """
+SELECT t.job_type, s.status, c.n, c.blocked, c.oldest
+FROM t CROSS JOIN unnest(%(statuses)s::text[]) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE x.ready_at IS NULL OR x.drain) AS blocked,
+           min(x.created_at) AS oldest
+    FROM (SELECT j.created_at, j.ready_at,
+                 (s.status = 'pending' AND j.depends_on_tags IS NOT NULL
+                  AND NOT {s}dataqueue_tag_drain_clear(j.depends_on_tags, j.id)) AS drain
+          FROM {s}job_queue j
+          WHERE j.job_type = t.job_type AND j.status = s.status
+          ORDER BY j.created_at LIMIT %(cap)s + 1) x
+) c
+WHERE t.job_type IS NOT NULL AND c.n > 0
+ORDER BY t.job_type, s.status"""
+)
+
+RECENT_FINISHED: Final = """
+SELECT j.id, j.job_type, j.status, j.updated_at FROM {s}job_queue j
+WHERE j.status IN {terminal} AND j.updated_at >= %(since)s
+ORDER BY j.updated_at DESC LIMIT %(limit)s"""
+
+GET_JOBS_BY_IDS: Final = "SELECT {jcols} FROM {s}job_queue j WHERE j.id = ANY(%(ids)s)"
+
+GET_DEPENDENTS: Final = """
+SELECT e.prerequisite_id, e.job_id FROM {s}job_dependencies e
+WHERE e.prerequisite_id = ANY(%(ids)s) ORDER BY e.prerequisite_id, e.job_id LIMIT %(limit)s"""
+
+GET_TAG_HOLDERS: Final = """
+SELECT j.id FROM {s}job_queue j
+WHERE j.tags @> %(tags)s::text[] AND j.id <> %(exclude)s
+  AND j.status IN {active}
+ORDER BY j.id LIMIT %(limit)s"""
+
+GET_DRAIN_WAITERS: Final = """
+SELECT j.id FROM {s}job_queue j
+WHERE j.depends_on_tags <@ %(tags)s::text[] AND j.status IN {cancel_from}
+ORDER BY j.id LIMIT %(limit)s"""
+
+COUNT_GROUP_PROCESSING: Final = """
+SELECT count(*) FROM {s}job_queue j WHERE j.status = 'processing' AND j.group_id = %(group)s"""
+
+
+def search_jobs_sql(statements: Statements, where: str, *, by_status: bool) -> tuple[str, str]:
+    """The jobs-table statements. First the window: the newest ``scan`` candidates below the
+    cursor (``by_status``: one status, newest first on job_queue_status_created_idx with a
+    (created_at, id) cursor; otherwise ids on the primary key), an index-only walk that returns
+    how many it saw and its last entry. Then the page: the same index walked from the cursor
+    down to that entry, filtered, stopping after ``limit`` matches. The bounds are parameters
+    of the second statement, so the planner sees the narrow range and walks it rather than,
+    say, collecting every tagged job from the tags index. A page touches at most ``scan``
+    rows."""
+    if by_status:
+        window = (
+            "WITH w AS (SELECT j.created_at, j.id FROM {s}job_queue j"
+            " WHERE j.status = %(status)s AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
+            " ORDER BY j.created_at DESC, j.id DESC LIMIT %(scan)s)"
+            " SELECT (SELECT count(*) FROM w), l.created_at, l.id FROM (SELECT 1) one"
+            " LEFT JOIN (SELECT created_at, id FROM w ORDER BY created_at, id LIMIT 1) l ON true"
+        )
+        page = (
+            "SELECT {jcols} FROM {s}job_queue j WHERE j.status = %(status)s"
+            " AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
+            " AND (j.created_at, j.id) >= (%(l_at)s, %(l_id)s) "
+            + where
+            + " ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s"
+        )
+    else:
+        window = (
+            "SELECT count(*), NULL::timestamptz, min(id) FROM (SELECT j.id FROM {s}job_queue j"
+            " WHERE j.id < %(c_id)s ORDER BY j.id DESC LIMIT %(scan)s) w"
+        )
+        page = (
+            "SELECT {jcols} FROM {s}job_queue j WHERE j.id < %(c_id)s AND j.id >= %(l_id)s "
+            + where
+            + " ORDER BY j.id DESC LIMIT %(limit)s"
+        )
+    return statements._r(window), statements._r(page)  # fmt: skip

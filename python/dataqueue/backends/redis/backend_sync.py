@@ -22,27 +22,41 @@ from typing import Any, Final
 import redis
 import redis.exceptions
 
-from dataqueue.backends.base_sync import Backend
+from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.backends.redis.keys import Keys
 from dataqueue.backends.redis.loader import Scripts
-from dataqueue.backends.types import KEEP, AddedJob, CronInput, FailOutcome, NextRunFn
+from dataqueue.backends.types import (
+    KEEP,
+    AddedJob,
+    CronInput,
+    FailOutcome,
+    FinishedJob,
+    JobCount,
+    JobPage,
+    JobSearch,
+    NextRunFn,
+)
 from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
+    ConfigurationError,
     CronError,
     DependencyCycleError,
+    InvalidJobError,
     UnknownPrerequisiteError,
 )
 from dataqueue.lifecycle import (
+    ACTIVE_STATUSES,
     MAINTENANCE_CHUNK,
+    TERMINAL_STATUSES,
     FailurePlan,
     self_dependency_via_key,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, dump_json
+from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, UniqueSpec, dump_json
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -58,6 +72,8 @@ __all__ = ["RedisBackend"]
 _SCAN_CHUNK: Final = 500  # ids read per step while filtering an index
 _WRITE_CHUNK: Final = 500  # ids per script call in bulk edits/cancels
 _US_PER_S: Final = 1_000_000
+_HOLDER_BUDGET: Final = 5000  # jobs examined per get_tag_holders call
+_ACTIVE: Final = frozenset(st.value for st in ACTIVE_STATUSES)
 
 
 @contextlib.contextmanager
@@ -73,7 +89,13 @@ def _errors() -> Iterator[None]:
         if "DQ_SELF_DEP" in msg:
             index = int(msg.split("DQ_SELF_DEP", 1)[1].strip().split()[0])
             raise DependencyCycleError(self_dependency_via_key(index)) from None
+        if msg.startswith(("WRONGPASS", "NOAUTH", "NOPERM")):
+            raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
         raise BackendError(f"redis error: {exc}") from exc
+    except redis.exceptions.AuthenticationError as exc:
+        raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
+    except redis.exceptions.ConnectionError as exc:
+        raise BackendError(f"cannot connect to Redis: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise BackendError(f"redis error: {exc}") from exc
 
@@ -85,6 +107,31 @@ def _finished(waiter: Any) -> bool:
 
 def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
+
+
+class _RedisFinishListener(FinishListener):
+    """A pub/sub subscription to the "jobs finished" channel."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            # get_message returns None early for a skipped subscribe confirmation: loop.
+            deadline = time.monotonic() + max(0.0, timeout)
+            got = None
+            while got is None and (left := deadline - time.monotonic()) > 0:
+                got = self._pubsub.get_message(timeout=left)
+            if got is not None:
+                while self._pubsub.get_message(timeout=0.0) is not None:
+                    pass  # one wake-up covers everything published so far
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"redis error: {exc}") from exc
+        return got is not None
+
+    def close(self) -> None:
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self._pubsub.close()
 
 
 class RedisBackend(Backend):
@@ -99,7 +146,7 @@ class RedisBackend(Backend):
         build = settings.build_sync_client
         self.client: Any = build()
         self._owns_client = settings.owns_client
-        self.keys = Keys.for_prefix(settings.key_prefix)
+        self.keys: Keys = Keys.for_prefix(settings.key_prefix)
         self._scripts = Scripts(self.client)
         # Pub/sub subscriptions to the wake channel, one per waiter (the task — thread in the
         # blocking twin — calling wait_for_work), made on its first wait: two processors of
@@ -197,7 +244,13 @@ class RedisBackend(Backend):
 
     # -- enqueue -----------------------------------------------------------------------------
 
-    def add_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[AddedJob]:
+    def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        db: Any = None,
+        unique: Sequence[UniqueSpec | None] | None = None,
+    ) -> list[AddedJob]:
         if db is not None:
             raise BackendNotSupportedError(
                 "the db= option (enqueue inside your transaction) is only supported by the "
@@ -205,7 +258,7 @@ class RedisBackend(Backend):
             )
         if not jobs:
             return []
-        ids, flags = self._run("add_jobs", list(codec.job_specs(jobs)))
+        ids, flags = self._run("add_jobs", list(codec.job_specs(jobs, unique)))
         return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------
@@ -213,6 +266,19 @@ class RedisBackend(Backend):
     def get_job(self, job_id: int) -> JobRecord | None:
         jobs = self._jobs([job_id])
         return jobs[0] if jobs else None
+
+    def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
+        if not job_ids:
+            return {}
+        with _errors(), self.client.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(self.keys.job(job_id), "id", "output")
+            rows = pipe.execute()
+        out: dict[int, Any] = {}
+        for job_id, (exists, output) in zip(job_ids, rows, strict=True):
+            if exists is not None:
+                out[int(job_id)] = None if output is None else json.loads(dec(output))
+        return out
 
     def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
@@ -261,6 +327,216 @@ class RedisBackend(Backend):
         with _errors():
             raw = dec(self.client.lrange(self.keys.events(job_id), 0, -1))
         return [codec.event_from_json(e) for e in raw]
+
+    # -- dashboard reads ---------------------------------------------------------------------
+    def count_jobs(self, cap: int, statuses: Sequence[JobStatus] | None = None) -> list[JobCount]:
+        wanted = [JobStatus(st).value for st in (statuses or list(JobStatus))]
+        flat = self._run("dash_counts", [cap, *wanted])
+        out: list[JobCount] = []
+        for i in range(0, len(flat), 6):
+            t, st, n, capped, blocked, oldest = flat[i : i + 6]
+            out.append(
+                JobCount(
+                    job_type=t,
+                    status=JobStatus(st),
+                    count=int(n),
+                    capped=bool(int(capped)),
+                    blocked=int(blocked),
+                    oldest_created_at=from_us(oldest) if oldest else None,
+                )
+            )
+        out.sort(key=lambda c: (c.job_type, c.status.value))
+        return out
+
+    def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+        statuses = [st.value for st in sorted(TERMINAL_STATUSES)]
+        flat = self._run("dash_finished", [to_us(since), limit, *statuses])
+        rows = [
+            FinishedJob(
+                int(flat[k + 1]), flat[k + 3], JobStatus(flat[k]), from_us(int(float(flat[k + 2])))
+            )
+            for k in range(0, len(flat), 4)
+        ]
+        rows.sort(key=lambda f: (f.finished_at, f.id), reverse=True)
+        return rows[:limit]
+
+    def search_jobs(
+        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> JobPage:
+        filters = search.filters
+        index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
+        if len(search.statuses) == 1:
+            by_status = self.keys.status(search.statuses[0].value)
+            if index == self.keys.all:
+                index = by_status
+            else:  # drive the walk by the smaller of the two indexes
+                with _errors(), self.client.pipeline(transaction=False) as pipe:
+                    pipe.zcard(by_status)
+                    pipe.zcard(index)
+                    n_status, n_index = pipe.execute()
+                if int(n_status) <= int(n_index):
+                    index = by_status
+        try:
+            hi = f"({int(cursor)}" if cursor else "+inf"
+        except ValueError:
+            raise InvalidJobError(
+                f"cursor {cursor!r} is not a cursor returned by search_jobs"
+            ) from None
+        wanted = {st.value for st in search.statuses}
+        lo = to_us(search.created_gte) if search.created_gte else None
+        hi_us = to_us(search.created_lt) if search.created_lt else None
+        needle = search.error_contains.lower() if search.error_contains else None
+        # The driving index answers a single-status query by itself.
+        plain = (
+            index in (self.keys.all, *(self.keys.status(st.value) for st in search.statuses))
+            and filters.is_empty
+            and lo is None
+            and hi_us is None
+            and needle is None
+            and (not wanted or len(search.statuses) == 1)
+        )
+        fields = (*codec.FILTER_FIELDS, "created_at", "error_history" if needle else "id")
+        hits: list[str] = []
+        scanned = 0
+        last: str | None = None
+        exhausted = False
+        # Candidates a chunk at a time (newest first), so a page stops reading as soon as it
+        # is full; never more than scan_limit candidates in all.
+        while len(hits) < limit and scanned < scan_limit:
+            take = min(limit if plain else _SCAN_CHUNK, scan_limit - scanned)
+            with _errors():
+                ids = dec(self.client.zrevrangebyscore(index, hi, "-inf", start=0, num=take))
+            if not ids:
+                exhausted = True
+                break
+            scanned += len(ids)
+            last = ids[-1]
+            hi = f"({last}"
+            if plain:
+                hits.extend(ids[: limit - len(hits)])
+                if len(ids) < take:
+                    exhausted = True
+                continue
+            with _errors(), self.client.pipeline(transaction=False) as pipe:
+                for i in ids:
+                    pipe.hmget(self.keys.job(i), *fields)
+                rows = dec(pipe.execute())
+            base = codec.jobs_matching([row[: len(codec.FILTER_FIELDS)] for row in rows], filters)
+            for n, (i, row) in enumerate(zip(ids, rows, strict=True)):
+                if base[n] and self._search_match(row, wanted, lo, hi_us, needle):
+                    hits.append(i)
+                    if len(hits) == limit:
+                        # Continue after this job next time, not after the whole chunk.
+                        last = i
+                        scanned -= len(ids) - n - 1
+                        break
+            if len(ids) < take:
+                exhausted = True
+        if len(hits) == limit:
+            nxt: str | None = hits[-1]
+        elif not exhausted and last is not None:
+            nxt = last
+        else:
+            nxt = None
+        return JobPage(self._jobs(hits), nxt, scanned)
+
+    @staticmethod
+    def _search_match(
+        row: Sequence[str | None],
+        wanted: set[str],
+        lo: int | None,
+        hi_us: int | None,
+        needle: str | None,
+    ) -> bool:
+        created, errors = row[-2], row[-1]
+        if wanted and row[0] not in wanted:
+            return False
+        if lo is not None and (created is None or int(created) < lo):
+            return False
+        if hi_us is not None and (created is None or int(created) >= hi_us):
+            return False
+        if needle is not None:
+            history = json.loads(errors) if errors else []
+            last = str(history[-1].get("message", "")) if history else ""
+            if needle not in last.lower():
+                return False
+        return True
+
+    def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+        return self._jobs(list(dict.fromkeys(job_ids)))
+
+    def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        if not job_ids:
+            return out
+        with _errors(), self.client.pipeline(transaction=False) as pipe:
+            for i in job_ids:
+                pipe.smembers(f"{self.keys.base}rd:{i}")
+            rows = pipe.execute()
+        edges = 0
+        for i, members in zip(job_ids, rows, strict=True):
+            for m in sorted(int(x) for x in dec(list(members))):
+                if edges >= limit:
+                    return out
+                out.setdefault(int(i), []).append(m)
+                edges += 1
+        return out
+
+    def get_tag_holders(self, tags: Sequence[str], exclude_id: int | None, limit: int) -> list[int]:
+        if not tags:
+            return []
+        want = set(tags)
+        names = sorted(want)
+        with _errors():
+            with self.client.pipeline(transaction=False) as pipe:
+                for t in names:
+                    pipe.zcard(self.keys.tag(t))
+                sizes = pipe.execute()
+            rarest = min(zip(sizes, names, strict=True))[1]
+            out: list[int] = []
+            start = 0
+            # Walk the rarest tag's jobs (oldest first), at most _HOLDER_BUDGET of them.
+            while len(out) < limit and start < _HOLDER_BUDGET:
+                ids = dec(self.client.zrange(self.keys.tag(rarest), start, start + 499))
+                if not ids:
+                    break
+                start += len(ids)
+                with self.client.pipeline(transaction=False) as pipe:
+                    for i in ids:
+                        pipe.hmget(self.keys.job(i), "status", "tags")
+                    rows = dec(pipe.execute())
+                for i, (st, tj) in zip(ids, rows, strict=True):
+                    if st not in _ACTIVE or not tj or int(i) == exclude_id:
+                        continue
+                    if want <= set(json.loads(tj)):
+                        out.append(int(i))
+                        if len(out) == limit:
+                            break
+        return out
+
+    def get_drain_waiters(self, tags: Sequence[str], limit: int) -> list[int]:
+        have = set(tags)
+        if not have:
+            return []
+        ids: set[int] = set()
+        with _errors():
+            for t in have:
+                for d in dec(list(self.client.smembers(f"{self.keys.base}dbt:{t}"))):
+                    if set(json.loads(d)) <= have:
+                        members = dec(list(self.client.smembers(f"{self.keys.base}dj:{d}")))
+                        ids.update(int(m) for m in members)
+            ordered = sorted(ids)
+            with self.client.pipeline(transaction=False) as pipe:
+                for i in ordered:
+                    pipe.hget(self.keys.job(i), "status")
+                sts = dec(pipe.execute())
+        live = [i for i, st in zip(ordered, sts, strict=True) if st in ("pending", "waiting")]
+        return live[:limit]
+
+    def count_group_processing(self, group_id: str) -> int:
+        with _errors():
+            n = self.client.hget(f"{self.keys.base}gact", group_id)
+        return int(dec(n)) if n is not None else 0
 
     # -- manage ------------------------------------------------------------------------------
 
@@ -501,6 +777,18 @@ class RedisBackend(Backend):
             wake = self._wakes.pop(waiter)
             with contextlib.suppress(redis.exceptions.RedisError):
                 wake.close()
+
+    def listen_finished(self) -> FinishListener | None:
+        """A pub/sub subscription to the queue's "jobs finished" channel (every script that
+        completes, cancels or terminally fails jobs publishes one message)."""
+        try:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(self.keys.done)
+        except (AttributeError, NotImplementedError):
+            return None  # a client without pub/sub: wait_for_job re-reads on a timer
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"redis error: {exc}") from exc
+        return _RedisFinishListener(pubsub)
 
     # -- tokens ------------------------------------------------------------------------------
 

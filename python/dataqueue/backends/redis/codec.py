@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from dataqueue import _core
 from dataqueue.backends.types import CronInput
-from dataqueue.options import JobFilters, NewJob
+from dataqueue.options import JobFilters, NewJob, UniqueSpec
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -195,7 +195,9 @@ def cron_from_hash(h: Mapping[str, str]) -> CronScheduleRecord:
 # -- writing --------------------------------------------------------------------------------
 
 
-def job_specs(jobs: Sequence[NewJob]) -> tuple[str, str]:
+def job_specs(
+    jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None] | None = None
+) -> tuple[str, str]:
     """The ``add_jobs`` script's input: a JSON array of job specs and the insertion order.
 
     Batch placeholders stay in ``deps``; the batch is planned here, once, by the Rust core
@@ -241,6 +243,14 @@ def job_specs(jobs: Sequence[NewJob]) -> tuple[str, str]:
         if j.depends_on_tags:
             s["dtags"] = list(j.depends_on_tags)
         specs.append(s)
+    if unique is not None:
+        for s, u in zip(specs, unique, strict=True):
+            if u is not None:
+                s["uq"] = u.key
+                if u.while_active:
+                    s["ua"] = True
+                if u.for_seconds is not None:
+                    s["uf"] = round(u.for_seconds * 1_000_000)
     return json.dumps(specs, separators=(",", ":"), ensure_ascii=False), order
 
 

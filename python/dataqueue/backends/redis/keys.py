@@ -23,6 +23,7 @@ Layout (suffixes after ``base``)::
     gact                      HASH   group → jobs processing
     dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters
     wake                      pub/sub channel: "a job may be claimable" (not a key)
+    done                      pub/sub channel: "jobs finished" (for wait_for_job; not a key)
     wp:<id>, wpto, wpall, jwp:<job>              tokens
     cr:<id>, crname:<name>, crons, crdue          cron schedules
     evidx                     ZSET   job id → time of its oldest event (event cleanup)
@@ -84,6 +85,10 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.base}wake"
+
+    @property
+    def done(self) -> str:
+        return f"{self.base}done"
 
     def token(self, token_id: str) -> str:
         return f"{self.base}wp:{token_id}"

@@ -25,6 +25,8 @@ SCRIPT_NAMES: Final = (
     "cleanup_jobs",
     "complete",
     "cron",
+    "dash_counts",
+    "dash_finished",
     "edit",
     "fail",
     "heartbeat",

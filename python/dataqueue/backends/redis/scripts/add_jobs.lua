@@ -3,14 +3,33 @@
 -- `deps` may hold batch placeholders -(k+1). Idempotency keys resolve to existing ids (also
 -- within the batch). Unknown prerequisites → error reply "DQ_UNKNOWN_PREREQ <ids>", nothing
 -- written. Returns {comma-separated ids, string of 1/0 created flags} (compact to parse).
+-- Unique jobs (`uq` key, `ua` while active, `uf` for N µs): a key held by a job still in its
+-- scope (kept on the holder: uq_active, uq_until) resolves to the holder, like an idempotency key.
 local specs = cjson.decode(ARGV[1])
-local ids, created, by_key = {}, {}, {}
+local ids, created, by_key, by_ukey = {}, {}, {}, {}
 local fresh = 0
+local function holds(holder)
+  local f = fields(holder, { 'status', 'next_attempt_at', 'uq_active', 'uq_until' })
+  if not f.status then return false end
+  if f.uq_until and tonumber(f.uq_until) <= now() then return false end
+  if f.uq_active and not (ACTIVE[f.status] or (f.status == 'failed' and f.next_attempt_at)) then
+    return false
+  end
+  return true
+end
 for i, s in ipairs(specs) do
   local key = opt_str(s.ikey)
+  local ukey = opt_str(s.uq)
   local hit = nil
   if key then
     hit = by_key[key] or redis.call('GET', B .. 'idem:' .. key)
+  end
+  if not hit and ukey then
+    hit = by_ukey[ukey]
+    if not hit then
+      local holder = redis.call('GET', B .. 'uniq:' .. ukey)
+      if holder and holds(holder) then hit = holder end
+    end
   end
   if hit then
     ids[i] = hit
@@ -20,6 +39,7 @@ for i, s in ipairs(specs) do
     ids[i] = fresh
     created[i] = true
     if key then by_key[key] = { fresh } end
+    if ukey then by_ukey[ukey] = { fresh } end
   end
 end
 -- by_key holds either an existing id (string) or {n} = the n-th fresh job of this batch.
@@ -83,6 +103,14 @@ for _, i in ipairs(order) do
       s.deps = out
     end
     insert_job(final[i], s, nil)
+    local ukey = opt_str(s.uq)
+    if ukey then
+      redis.call('SET', B .. 'uniq:' .. ukey, final[i])
+      if s.ua then redis.call('HSET', jk(final[i]), 'uq_active', '1') end
+      if s.uf and s.uf ~= cjson.null then
+        redis.call('HSET', jk(final[i]), 'uq_until', N(now() + s.uf))
+      end
+    end
   end
 end
 -- Prerequisites already cancelled or failed for good: their new dependents can never run and

@@ -9,6 +9,7 @@
 local B = KEYS[1]
 local NOW = nil
 local WAKE = 0
+local FIN = 0 -- jobs this script finished (completed, cancelled, failed for good)
 local HAS_DRAINS = nil
 local RTYPES_SEEN = {}
 
@@ -79,6 +80,8 @@ end
 -- job types it handles.
 local function wake()
   if WAKE > 0 then redis.call('PUBLISH', B .. 'wake', '1') end
+  -- wait_for_job listens here: one message per script, not per job.
+  if FIN > 0 then redis.call('PUBLISH', B .. 'done', '1') end
 end
 
 -- -- tag drains --------------------------------------------------------------------------------
@@ -278,6 +281,7 @@ end
 -- `hash_done`: the caller already wrote status and updated_at in its own HSET.
 local function set_status(id, old, new, hash_done)
   local k = jk(id)
+  if new == 'completed' or new == 'cancelled' then FIN = FIN + 1 end
   if old then redis.call('ZREM', B .. 'st:' .. old, id) end
   redis.call('ZADD', B .. 'st:' .. new, id, id)
   if not hash_done then redis.call('HSET', k, 'status', new, 'updated_at', N(now())) end
@@ -402,6 +406,8 @@ local function insert_job(id, s, meta)
   redis.call('HSET', k, unpack(h))
   redis.call('ZADD', B .. 'all', id, id)
   redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
+  -- every job type ever enqueued (dashboard counts walk type:<type> per entry)
+  redis.call('SADD', B .. 'types', s.job_type)
   if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
   add_event(id, 'added', meta or added_meta(s, deps, tags_json))
 end
@@ -498,6 +504,7 @@ local function do_fail(id, f, p)
   else
     redis.call('HDEL', k, 'next_attempt_at')
     redis.call('ZADD', B .. 'fin:failed', N(t), id)
+    FIN = FIN + 1
     if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
     if p.dlq then
       dl = redis.call('INCR', B .. 'id')

@@ -1,0 +1,691 @@
+"""Task functions: ``@q.task(...)`` turns a function into a job type you enqueue by calling it.
+
+The function's parameters are the payload::
+
+    @q.task(max_attempts=5, retry_on=(TimeoutError,))
+    def send_email(to: str, subject: str, body: str = "") -> dict[str, str]:
+        ...
+        return {"status": "sent"}
+
+    handle = send_email.defer(to="a@example.com", subject="hi")   # type-checked arguments
+    print(handle.result(timeout=30))                               # waits for the worker
+    send_email.configure(priority=10, run_at=later).defer(to="b@example.com", subject="x")
+
+- Arguments are stored as a JSON object keyed by parameter name. Dataclasses, pydantic models
+  (``model_dump(mode="json")``; pydantic is not a dependency) and datetimes are encoded, and
+  decoded back from the function's type hints when the job runs; TypedDicts and plain JSON
+  types go as they are. Parameters left out use the function's defaults at run time.
+- A parameter named ``ctx`` (put it first and annotate it ``JobContext`` / ``AsyncJobContext``
+  so type checkers leave it out of ``defer``) receives the job context; it is not payload.
+- The job type is ``job_type=`` (or ``name=``) when given, else ``module.qualname`` of the
+  function. Name tasks explicitly when their jobs must survive a refactor (a renamed function
+  would otherwise leave queued jobs without a handler).
+- ``q.tasks`` maps every task's job type to its handler: ``q.create_processor(q.tasks)``, or
+  ``dataqueue worker myapp.tasks`` (every task defined in the module).
+
+``JobQueue.task`` gives a :class:`Task` (``defer`` blocks; ``await defer_async`` runs it in a
+thread), ``AsyncJobQueue.task`` an :class:`AsyncTask` (``await defer``). Both return handles:
+:class:`JobHandle` / :class:`AsyncJobHandle` with ``result(timeout=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import sys
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Final,
+    Generic,
+    ParamSpec,
+    TypeVar,
+    Union,
+    cast,
+    overload,
+)
+
+from dataqueue.errors import ConfigurationError, InvalidJobError
+from dataqueue.options import DependsOn, JobGroup, UniqueWhile
+from dataqueue.records import JobRecord
+
+if TYPE_CHECKING:
+    from dataqueue.queue_async import AsyncJobQueue
+    from dataqueue.queue_sync import JobQueue
+    from dataqueue.worker.context import AsyncJobContext, JobContext
+
+__all__ = [
+    "AsyncJobHandle",
+    "AsyncTask",
+    "AsyncTaskDecorator",
+    "JobHandle",
+    "RetryPolicy",
+    "Task",
+    "TaskDecorator",
+    "TaskOptions",
+    "TaskRegistry",
+    "collect_tasks",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+#: Attribute on a handler function carrying its :class:`RetryPolicy` (read by the worker).
+RETRY_POLICY_ATTR = "__dataqueue_retry_policy__"
+
+ExceptionTypes = tuple[type[BaseException], ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Which exceptions retry. ``retry_on`` non-empty: only those retry (others fail for good);
+    ``dont_retry_on``: those fail for good at once. ``dataqueue.NonRetryable`` never retries,
+    ``dataqueue.Retry`` always asks for its own delay (attempts permitting)."""
+
+    retry_on: ExceptionTypes = ()
+    dont_retry_on: ExceptionTypes = ()
+
+    def retries(self, exc: BaseException) -> bool:
+        if self.dont_retry_on and isinstance(exc, self.dont_retry_on):
+            return False
+        return not self.retry_on or isinstance(exc, self.retry_on)
+
+
+#: Retry every exception (attempts permitting): the policy when none is given.
+DEFAULT_RETRY_POLICY: Final = RetryPolicy()
+
+
+def _exception_types(value: Any, what: str) -> ExceptionTypes:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, type) else tuple(value)
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise ConfigurationError(f"{what} must list exception classes, got {item!r}")
+    return items
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """The enqueue options a task applies to every job it adds (``configure`` overrides)."""
+
+    max_attempts: int | None = None
+    priority: int | None = None
+    run_at: datetime | None = None
+    timeout_ms: int | None = None
+    force_kill_on_timeout: bool | None = None
+    tags: Sequence[str] | None = None
+    idempotency_key: str | None = None
+    retry_delay: int | None = None
+    retry_backoff: bool | None = None
+    retry_delay_max: int | None = None
+    dead_letter_job_type: str | None = None
+    group: JobGroup | str | None = None
+    depends_on: DependsOn | Sequence[int] | None = None
+    unique_key: str | None = None
+    unique_while: UniqueWhile | None = None
+    unique_for: timedelta | float | None = None
+
+    def merged(self, **changes: Any) -> TaskOptions:
+        given = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **given)
+
+    def add_job_kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "depends_on" and not isinstance(value, DependsOn):
+                value = DependsOn(job_ids=list(value))
+            out[f.name] = value
+        return out
+
+
+def _timeout_ms(timeout: float | timedelta | None, timeout_ms: int | None) -> int | None:
+    if timeout is None:
+        return timeout_ms
+    if timeout_ms is not None:
+        raise ConfigurationError("give timeout= (seconds) or timeout_ms=, not both")
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return max(1, round(seconds * 1000))
+
+
+# -- payload encoding ---------------------------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of ``value``: dataclasses → dicts, pydantic models → their JSON
+    dump, datetimes/dates → ISO strings, containers recursively; anything else unchanged
+    (the queue rejects what JSON cannot hold)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        return dump(mode="json")
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(value: Any, hint: Any) -> Any:
+    """The value of type ``hint`` that :func:`encode` turned into ``value``."""
+    if hint is Any or hint is None or value is None:
+        return value
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Union or (sys.version_info >= (3, 10) and origin is types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        return decode(value, options[0]) if len(options) == 1 else value
+    if origin is typing.Annotated:
+        return decode(value, args[0])
+    if origin in (list, Sequence, set, frozenset, tuple) and isinstance(value, list):
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(decode(v, args[0]) for v in value)
+            if args and len(args) == len(value):
+                return tuple(decode(v, a) for v, a in zip(value, args, strict=True))
+            return tuple(value)
+        items = [decode(v, args[0]) if args else v for v in value]
+        return items if origin in (list, Sequence) else origin(items)
+    if origin in (dict, Mapping) and isinstance(value, dict):
+        return {k: decode(v, args[1]) for k, v in value.items()} if len(args) == 2 else value
+    if isinstance(hint, type):
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            hints = _hints(hint)
+            known = {f.name for f in dataclasses.fields(hint)}
+            return hint(**{k: decode(v, hints.get(k, Any)) for k, v in value.items() if k in known})
+        validate = getattr(hint, "model_validate", None)
+        if callable(validate):
+            return validate(value)
+        if issubclass(hint, datetime) and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if issubclass(hint, date) and isinstance(value, str):
+            return date.fromisoformat(value)
+    return value
+
+
+@functools.lru_cache(maxsize=512)
+def _hints(obj: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(obj, include_extras=True)
+    except Exception:  # unresolvable forward references: decode those values as stored
+        return {}
+
+
+def _is_context_annotation(annotation: Any) -> bool:
+    from dataqueue.worker.context import AsyncJobContext, JobContext
+
+    return annotation in (JobContext, AsyncJobContext, "JobContext", "AsyncJobContext")
+
+
+# -- the task -----------------------------------------------------------------------------------
+
+
+class _TaskBase(Generic[P, R_co]):
+    """What both flavours share: the function, its job type, options and payload codec."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        job_type: str | None,
+        options: TaskOptions,
+        policy: RetryPolicy,
+    ) -> None:
+        if not callable(fn):
+            raise ConfigurationError(f"@task needs a function, got {fn!r}")
+        self.fn: Callable[..., Any] = fn
+        module = getattr(fn, "__module__", None) or "__main__"
+        qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+        self.job_type: str = job_type if job_type is not None else f"{module}.{qualname}"
+        if not isinstance(self.job_type, str) or not self.job_type:
+            raise ConfigurationError(f"job_type must be a non-empty string, got {job_type!r}")
+        self.options: TaskOptions = options
+        self.policy: RetryPolicy = policy
+        self._signature = inspect.signature(fn)
+        self._ctx_name: str | None = None
+        for index, param in enumerate(self._signature.parameters.values()):
+            if param.name == "ctx" or (index == 0 and _is_context_annotation(param.annotation)):
+                self._ctx_name = param.name
+                break
+        self._payload_params = [
+            p for p in self._signature.parameters.values() if p.name != self._ctx_name
+        ]
+        self.is_async: bool = inspect.iscoroutinefunction(fn)
+        self.handler: Callable[[Any, Any], Any] = self._make_handler()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.job_type}>"
+
+    def payload(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        """The payload ``defer(*args, **kwargs)`` would store (arguments checked against the
+        function's signature; ``InvalidJobError`` if they do not fit)."""
+        params = [p.replace(annotation=inspect.Parameter.empty) for p in self._payload_params]
+        try:
+            bound = inspect.Signature(params).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidJobError(f"{self.job_type}: {exc}") from None
+        out: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            kind = self._signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                out.update({k: encode(v) for k, v in value.items()})
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                out[name] = [encode(v) for v in value]
+            else:
+                out[name] = encode(value)
+        return out
+
+    def _call_args(self, payload: Any, ctx: Any) -> tuple[list[Any], dict[str, Any]]:
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise InvalidJobError(
+                f"{self.job_type}: the payload must be an object of arguments, got {payload!r}"
+            )
+        hints = _hints(self.fn)
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        rest = dict(payload)
+        for param in self._signature.parameters.values():
+            if param.name == self._ctx_name:
+                if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+                    args.append(ctx)
+                else:
+                    kwargs[param.name] = ctx
+                continue
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                args.extend(rest.pop(param.name, []))
+                continue
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                continue
+            if param.name not in rest:
+                continue  # the function's default applies
+            value = decode(rest.pop(param.name), hints.get(param.name, Any))
+            if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+                args.append(value)
+            else:
+                kwargs[param.name] = value
+        params = self._signature.parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            kwargs.update(rest)
+        return args, kwargs
+
+    def _make_handler(self) -> Callable[[Any, Any], Any]:
+        fn = self.fn
+        call_args = self._call_args
+
+        if self.is_async:
+
+            async def run_async(payload: Any, ctx: Any) -> Any:
+                args, kwargs = call_args(payload, ctx)
+                return encode(await fn(*args, **kwargs))
+
+            handler: Callable[[Any, Any], Any] = run_async
+        else:
+
+            def run_sync(payload: Any, ctx: Any) -> Any:
+                args, kwargs = call_args(payload, ctx)
+                return encode(fn(*args, **kwargs))
+
+            handler = run_sync
+        handler.__name__ = getattr(fn, "__name__", "task")
+        handler.__qualname__ = getattr(fn, "__qualname__", handler.__name__)
+        handler.__doc__ = getattr(fn, "__doc__", None)
+        setattr(handler, RETRY_POLICY_ATTR, self.policy)
+        return handler
+
+    def decode_result(self, output: Any) -> Any:
+        """The stored output as the function's return type (a dataclass back from its dict)."""
+        hint = _hints(self.fn).get("return", Any)
+        if self.is_async:
+            origin = typing.get_origin(hint)
+            if origin is not None and origin in (Awaitable, typing.Coroutine):
+                hint = typing.get_args(hint)[-1]
+        return decode(output, hint)
+
+    def _configured(self, **changes: Any) -> TaskOptions:
+        timeout = changes.pop("timeout", None)
+        changes["timeout_ms"] = _timeout_ms(timeout, changes.get("timeout_ms"))
+        return self.options.merged(**changes)
+
+
+class JobHandle(Generic[R_co]):
+    """A job added by :meth:`Task.defer` on a blocking queue."""
+
+    def __init__(self, queue: JobQueue, task: _TaskBase[Any, R_co], job_id: int) -> None:
+        self._queue = queue
+        self._task = task
+        self.job_id = job_id
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self._task.job_type} #{self.job_id}>"
+
+    def __int__(self) -> int:
+        return self.job_id
+
+    def result(self, timeout: float | timedelta | None = None) -> R_co:
+        """Wait for the job and return what the function returned (decoded to its return
+        annotation). Raises ``JobFailedError`` / ``JobCancelledError``, or
+        ``ResultTimeoutError`` after ``timeout`` seconds (None: wait for ever)."""
+        output = self._queue.wait_for_job(self.job_id, timeout=timeout)
+        return cast(R_co, self._task.decode_result(output))
+
+    async def result_async(self, timeout: float | timedelta | None = None) -> R_co:
+        """:meth:`result` for async code (the wait runs in a thread)."""
+        return await asyncio.to_thread(self.result, timeout)
+
+    def get(self) -> JobRecord | None:
+        """The job's current record."""
+        return self._queue.get_job(self.job_id)
+
+    def cancel(self) -> bool:
+        """Cancel the job if it has not started (see ``cancel_job``)."""
+        return self._queue.cancel_job(self.job_id)
+
+
+class AsyncJobHandle(Generic[R_co]):
+    """A job added by :meth:`AsyncTask.defer` on an asyncio queue."""
+
+    def __init__(self, queue: AsyncJobQueue, task: _TaskBase[Any, R_co], job_id: int) -> None:
+        self._queue = queue
+        self._task = task
+        self.job_id = job_id
+
+    def __repr__(self) -> str:
+        return f"<AsyncJobHandle {self._task.job_type} #{self.job_id}>"
+
+    def __int__(self) -> int:
+        return self.job_id
+
+    async def result(self, timeout: float | timedelta | None = None) -> R_co:
+        """Wait for the job and return what the function returned; see :meth:`JobHandle.result`."""
+        output = await self._queue.wait_for_job(self.job_id, timeout=timeout)
+        return cast(R_co, self._task.decode_result(output))
+
+    async def get(self) -> JobRecord | None:
+        """The job's current record."""
+        return await self._queue.get_job(self.job_id)
+
+    async def cancel(self) -> bool:
+        """Cancel the job if it has not started (see ``cancel_job``)."""
+        return await self._queue.cancel_job(self.job_id)
+
+
+class Task(_TaskBase[P, R_co]):
+    """A task of a blocking :class:`~dataqueue.JobQueue`: ``defer`` adds a job."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        fn: Callable[..., Any],
+        job_type: str | None,
+        options: TaskOptions,
+        policy: RetryPolicy,
+    ) -> None:
+        super().__init__(fn, job_type, options, policy)
+        self.queue = queue
+
+    def defer(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R_co]:
+        """Add a job running this function with these arguments; returns its handle."""
+        payload = self.payload(*args, **kwargs)
+        job_id = self.queue.add_job(self.job_type, payload, **self.options.add_job_kwargs())
+        return JobHandle(self.queue, self, job_id)
+
+    async def defer_async(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R_co]:
+        """:meth:`defer` for async code (the blocking add runs in a thread)."""
+        return await asyncio.to_thread(functools.partial(self.defer, *args, **kwargs))
+
+    def configure(
+        self,
+        *,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        depends_on: DependsOn | Sequence[int] | None = None,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] | None = None,
+        max_attempts: int | None = None,
+        timeout: float | timedelta | None = None,
+        group: JobGroup | str | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
+    ) -> Task[P, R_co]:
+        """The same task with these options for the jobs it adds (the task itself is
+        unchanged): ``send.configure(priority=10, run_at=later).defer(...)``."""
+        options = self._configured(
+            priority=priority, run_at=run_at, depends_on=depends_on,
+            idempotency_key=idempotency_key, tags=tags, max_attempts=max_attempts,
+            timeout=timeout, group=group, unique_key=unique_key, unique_while=unique_while,
+            unique_for=unique_for,
+        )  # fmt: skip
+        return Task(self.queue, self.fn, self.job_type, options, self.policy)
+
+
+class AsyncTask(_TaskBase[P, R_co]):
+    """A task of an :class:`~dataqueue.AsyncJobQueue`: ``await defer(...)`` adds a job."""
+
+    def __init__(
+        self,
+        queue: AsyncJobQueue,
+        fn: Callable[..., Any],
+        job_type: str | None,
+        options: TaskOptions,
+        policy: RetryPolicy,
+    ) -> None:
+        super().__init__(fn, job_type, options, policy)
+        self.queue = queue
+
+    async def defer(self, *args: P.args, **kwargs: P.kwargs) -> AsyncJobHandle[R_co]:
+        """Add a job running this function with these arguments; returns its handle."""
+        payload = self.payload(*args, **kwargs)
+        options = self.options.add_job_kwargs()
+        job_id = await self.queue.add_job(self.job_type, payload, **options)
+        return AsyncJobHandle(self.queue, self, job_id)
+
+    async def defer_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncJobHandle[R_co]:
+        """The same as :meth:`defer` (named like the blocking queue's)."""
+        return await self.defer(*args, **kwargs)
+
+    def configure(
+        self,
+        *,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        depends_on: DependsOn | Sequence[int] | None = None,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] | None = None,
+        max_attempts: int | None = None,
+        timeout: float | timedelta | None = None,
+        group: JobGroup | str | None = None,
+        unique_key: str | None = None,
+        unique_while: UniqueWhile | None = None,
+        unique_for: timedelta | float | None = None,
+    ) -> AsyncTask[P, R_co]:
+        """The same task with these options for the jobs it adds (see :meth:`Task.configure`)."""
+        options = self._configured(
+            priority=priority, run_at=run_at, depends_on=depends_on,
+            idempotency_key=idempotency_key, tags=tags, max_attempts=max_attempts,
+            timeout=timeout, group=group, unique_key=unique_key, unique_while=unique_while,
+            unique_for=unique_for,
+        )  # fmt: skip
+        return AsyncTask(self.queue, self.fn, self.job_type, options, self.policy)
+
+
+# -- the decorators ---------------------------------------------------------------------------
+
+
+class TaskDecorator:
+    """What ``JobQueue.task(...)`` returns: apply it to a function to get a :class:`Task`."""
+
+    def __init__(
+        self, queue: JobQueue, job_type: str | None, options: TaskOptions, policy: RetryPolicy
+    ) -> None:
+        self._queue = queue
+        self._job_type = job_type
+        self._options = options
+        self._policy = policy
+
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[AsyncJobContext, P], Awaitable[R]], /
+    ) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[Concatenate[JobContext, P], R], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    def __call__(self, fn: Callable[..., Any], /) -> Task[Any, Any]:
+        task: Task[Any, Any] = Task(self._queue, fn, self._job_type, self._options, self._policy)
+        self._queue.tasks.add(task)
+        return task
+
+
+class AsyncTaskDecorator:
+    """What ``AsyncJobQueue.task(...)`` returns: apply it to a function to get an
+    :class:`AsyncTask`."""
+
+    def __init__(
+        self,
+        queue: AsyncJobQueue,
+        job_type: str | None,
+        options: TaskOptions,
+        policy: RetryPolicy,
+    ) -> None:
+        self._queue = queue
+        self._job_type = job_type
+        self._options = options
+        self._policy = policy
+
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[AsyncJobContext, P], Awaitable[R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[Concatenate[JobContext, P], R], /) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
+    def __call__(self, fn: Callable[..., Any], /) -> AsyncTask[Any, Any]:
+        task: AsyncTask[Any, Any] = AsyncTask(
+            self._queue, fn, self._job_type, self._options, self._policy
+        )
+        self._queue.tasks.add(task)
+        return task
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+
+class TaskRegistry(Mapping[str, Callable[[Any, Any], Any]]):
+    """Job type → handler of every task of a queue; a processor accepts it as its handlers
+    (``q.create_processor(q.tasks)``)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, _TaskBase[Any, Any]] = {}
+
+    def add(self, task: _TaskBase[Any, Any]) -> None:
+        """Register ``task``; another function under the same job type is an error."""
+        current = self._tasks.get(task.job_type)
+        if current is not None and current.fn is not task.fn:
+            raise ConfigurationError(
+                f"two tasks share the job type {task.job_type!r}: {current.fn!r} and {task.fn!r}"
+            )
+        self._tasks[task.job_type] = task
+
+    def task(self, job_type: str) -> _TaskBase[Any, Any]:
+        """The task registered under ``job_type``."""
+        return self._tasks[job_type]
+
+    def __getitem__(self, job_type: str) -> Callable[[Any, Any], Any]:
+        return self._tasks[job_type].handler
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"<TaskRegistry {sorted(self._tasks)}>"
+
+
+def collect_tasks(namespace: Any) -> dict[str, Callable[[Any, Any], Any]]:
+    """Job type → handler of every task (or task registry) that ``namespace`` (a module)
+    holds as an attribute — what ``dataqueue worker myapp.tasks`` runs."""
+    out: dict[str, Callable[[Any, Any], Any]] = {}
+    for value in list(vars(namespace).values()):
+        if isinstance(value, _TaskBase):
+            out[value.job_type] = value.handler
+        elif isinstance(value, TaskRegistry):
+            out.update(value)
+    return out
+
+
+def task_options(
+    *,
+    max_attempts: int | None,
+    priority: int | None,
+    timeout: float | timedelta | None,
+    timeout_ms: int | None,
+    force_kill_on_timeout: bool | None,
+    tags: Sequence[str] | None,
+    retry_delay: int | None,
+    retry_backoff: bool | None,
+    retry_delay_max: int | None,
+    dead_letter_job_type: str | None,
+    group: JobGroup | str | None,
+    unique_key: str | None,
+    unique_while: UniqueWhile | None,
+    unique_for: timedelta | float | None,
+    retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+) -> tuple[TaskOptions, RetryPolicy]:
+    """Validate the decorator's options (``ConfigurationError`` for what cannot be right)."""
+    if isinstance(tags, (str, bytes)):
+        raise InvalidJobError(f"tags must be a list of strings, got {tags!r}")
+    options = TaskOptions(
+        max_attempts=max_attempts,
+        priority=priority,
+        timeout_ms=_timeout_ms(timeout, timeout_ms),
+        force_kill_on_timeout=force_kill_on_timeout,
+        tags=tags,
+        retry_delay=retry_delay,
+        retry_backoff=retry_backoff,
+        retry_delay_max=retry_delay_max,
+        dead_letter_job_type=dead_letter_job_type,
+        group=group,
+        unique_key=unique_key,
+        unique_while=unique_while,
+        unique_for=unique_for,
+    )
+    return options, retry_policy(retry_on, dont_retry_on)
+
+
+def retry_policy(
+    retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+) -> RetryPolicy:
+    """Validate ``retry_on`` / ``dont_retry_on`` (an exception class or a list of them)."""
+    return RetryPolicy(
+        _exception_types(retry_on, "retry_on"), _exception_types(dont_retry_on, "dont_retry_on")
+    )

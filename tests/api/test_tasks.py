@@ -1,0 +1,309 @@
+"""The task decorator, awaiting results and unique jobs, on both backends and both twins."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from dataqueue import (
+    ConfigurationError,
+    InvalidJobError,
+    JobCancelledError,
+    JobFailedError,
+    JobStatus,
+    ResultTimeoutError,
+)
+from dataqueue.cli.worker import load_handlers
+
+FAST = {"poll_interval": 0.2, "lease_seconds": 5.0}
+
+
+@dataclasses.dataclass
+class Address:
+    city: str
+    zip: str
+
+
+@dataclasses.dataclass
+class Order:
+    id: int
+    to: Address
+    placed: datetime
+
+
+def _run_once(q: Any, handlers: Any = None, **options: Any) -> int:
+    processor = q.create_processor(handlers if handlers is not None else q.tasks, **FAST, **options)
+    try:
+        return int(processor.start())
+    finally:
+        processor.stop_and_drain(5)
+        close = getattr(processor, "close", None)
+        if close is not None:
+            close()
+
+
+def test_defer_stores_arguments_and_the_worker_calls_the_function(q: Any) -> None:
+    seen: list[Any] = []
+
+    def ship(order: Order, express: bool = False) -> Address:
+        seen.append((order, express))
+        return order.to
+
+    task = q.task(ship)
+    test_name = "test_defer_stores_arguments_and_the_worker_calls_the_function"
+    assert task.job_type == f"{__name__}.{test_name}.<locals>.ship"
+    placed = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    handle = task.defer(Order(7, Address("Oslo", "0150"), placed), express=True)
+    job = q.get_job(handle.job_id)
+    assert job.job_type == task.job_type
+    assert job.payload == {
+        "order": {"id": 7, "to": {"city": "Oslo", "zip": "0150"}, "placed": placed.isoformat()},
+        "express": True,
+    }
+    assert _run_once(q) == 1
+    assert seen == [(Order(7, Address("Oslo", "0150"), placed), True)]
+    assert q.get_job(handle.job_id).output == {"city": "Oslo", "zip": "0150"}
+    assert handle.result(timeout=5) == Address("Oslo", "0150")  # decoded to the return type
+
+
+def test_async_function_ctx_defaults_and_explicit_name(q: Any) -> None:
+    async def resize(ctx: Any, width: int, height: int = 10) -> int:
+        await ctx.set_progress(50)
+        return width * height
+
+    task = q.task(resize, job_type="images.resize", max_attempts=5, priority=3, tags=["img"])
+    handle = task.defer(width=4)
+    job = q.get_job(handle.job_id)
+    assert (job.job_type, job.max_attempts, job.priority, job.tags) == (
+        "images.resize", 5, 3, ("img",),
+    )  # fmt: skip
+    assert job.payload == {"width": 4}  # defaults are applied when the job runs
+    assert "images.resize" in q.tasks
+    assert _run_once(q) == 1
+    assert handle.result(timeout=5) == 40
+    assert q.get_job(handle.job_id).progress == 50
+
+
+def test_configure_overrides_options_for_its_jobs_only(q: Any) -> None:
+    task = q.task(lambda n: n, job_type="echo", priority=1)
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    first = task.configure(priority=9, run_at=later, idempotency_key="k1").defer(1)
+    again = task.configure(idempotency_key="k1").defer(2)
+    plain = task.defer(3)
+    assert again.job_id == first.job_id
+    job = q.get_job(first.job_id)
+    assert job.priority == 9 and job.run_at == later and job.idempotency_key == "k1"
+    assert q.get_job(plain.job_id).priority == 1
+    dependent = task.configure(depends_on=[plain.job_id]).defer(4)
+    assert q.get_job(dependent.job_id).depends_on_job_ids == (plain.job_id,)
+
+
+def test_bad_arguments_and_options_are_rejected_before_writing(q: Any) -> None:
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    task = q.task(add, job_type="add")
+    with pytest.raises(InvalidJobError, match="add"):
+        task.defer(1, 2, 3)
+    with pytest.raises(InvalidJobError, match="missing"):
+        task.defer(1)
+    with pytest.raises(InvalidJobError, match="tags"):
+        q.task(add, job_type="add2", tags="x")
+    with pytest.raises(InvalidJobError, match="tags"):
+        q.add_job("t", tags="x")
+    with pytest.raises(ConfigurationError, match="share the job type"):
+        q.task(lambda a, b: a, job_type="add")
+    with pytest.raises(ConfigurationError, match="retry_on"):
+        q.task(add, job_type="add3", retry_on=("nope",))
+    assert q.get_all_jobs() == []
+
+
+def test_result_raises_job_failed_error_with_the_stored_error(q: Any) -> None:
+    def explode() -> None:
+        raise ValueError("bad input 42")
+
+    task = q.task(explode, job_type="explode", max_attempts=1)
+    handle = task.defer()
+    assert _run_once(q) == 1
+    with pytest.raises(JobFailedError, match="bad input 42") as info:
+        handle.result(timeout=5)
+    assert info.value.error == "bad input 42"
+    assert info.value.job_id == handle.job_id
+    assert [e["message"] for e in info.value.error_history] == ["bad input 42"]
+    assert info.value.failure_reason == "handler_error"
+
+
+def test_result_raises_cancelled_and_times_out(q: Any) -> None:
+    task = q.task(lambda: None, job_type="noop")
+    handle = task.defer()
+    started = time.monotonic()
+    with pytest.raises(ResultTimeoutError, match=r"did not finish within 0\.2 s"):
+        handle.result(timeout=0.2)
+    assert 0.2 <= time.monotonic() - started < 3
+    assert q.cancel_job(handle.job_id)
+    with pytest.raises(JobCancelledError):
+        handle.result(timeout=5)
+    with pytest.raises(InvalidJobError):
+        q.wait_for_job(handle.job_id, timeout=-1)
+
+
+def test_wait_for_job_is_woken_by_the_finish_notification(q: Any, twin: str) -> None:
+    """A waiter blocked on a pending job returns soon after another connection completes it
+    (well before the 5 s safety re-read), on both backends."""
+    job_id = q.add_job("later", {"n": 1})
+    results: list[Any] = []
+
+    def wait() -> None:
+        results.append(q.wait_for_job(job_id, timeout=20))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # the waiter has read the job (pending) and sleeps on the subscription
+    processor = q.create_processor({"later": lambda p, c: {"doubled": p["n"] * 2}}, **FAST)
+    started = time.monotonic()
+    try:
+        assert processor.start() == 1
+        waiter.join(10)
+        elapsed = time.monotonic() - started
+    finally:
+        processor.stop_and_drain(5)
+        close = getattr(processor, "close", None)
+        if close is not None:
+            close()
+    assert results == [{"doubled": 2}]
+    assert elapsed < 3.0, elapsed
+
+
+def test_unique_while_active(q: Any) -> None:
+    first = q.add_job("sync_account", {"id": 1}, unique_while="active")
+    assert q.add_job("sync_account", {"id": 1}, unique_while="active") == first
+    other = q.add_job("sync_account", {"id": 2}, unique_while="active")
+    assert other != first
+    keyed = q.add_job("sync_account", {"id": 3}, unique_key="acct", unique_while="active")
+    assert q.add_job("sync_account", {"id": 4}, unique_key="acct", unique_while="active") == keyed
+    assert _run_once(q, {"sync_account": lambda p, c: None}, batch_size=10) == 3
+    assert q.get_job(first).status == JobStatus.COMPLETED
+    fresh = q.add_job("sync_account", {"id": 1}, unique_while="active")
+    assert fresh not in (first, other, keyed)
+    ids = q.add_jobs(
+        [
+            {"job_type": "sync_account", "payload": {"id": 1}, "unique_while": "active"},
+            {"job_type": "sync_account", "payload": {"id": 9}, "unique_while": "active"},
+            {"job_type": "sync_account", "payload": {"id": 9}, "unique_while": "active"},
+            {"job_type": "plain", "payload": {}},
+        ]
+    )
+    assert ids[0] == fresh
+    assert ids[1] == ids[2] and ids[1] not in (fresh, ids[3])
+    assert len(q.get_all_jobs()) == 6
+
+
+def test_unique_while_active_counts_a_retrying_job_as_active(q: Any) -> None:
+    def flaky(p: Any, c: Any) -> None:
+        raise RuntimeError("try again")
+
+    first = q.add_job("flaky", {}, unique_while="active", max_attempts=2, retry_delay=60)
+    assert _run_once(q, {"flaky": flaky}) == 1
+    job = q.get_job(first)
+    assert job.status == JobStatus.FAILED and job.next_attempt_at is not None
+    assert q.add_job("flaky", {}, unique_while="active") == first
+
+
+def test_unique_for_a_period(q: Any) -> None:
+    first = q.add_job("digest", {"user": 1}, unique_for=timedelta(seconds=0.6))
+    assert _run_once(q, {"digest": lambda p, c: None}) == 1
+    # Finished, but still inside the period: deduplicated.
+    assert q.add_job("digest", {"user": 1}, unique_for=0.6) == first
+    time.sleep(0.7)
+    assert q.add_job("digest", {"user": 1}, unique_for=0.6) != first
+
+
+def test_unique_adds_race_to_one_job(q: Any) -> None:
+    ids: list[int] = []
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            ids.append(q.add_job("once", {"k": 1}, unique_while="active"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not errors
+    assert len(set(ids)) == 1 and len(ids) == 8
+    assert len(q.get_all_jobs()) == 1
+
+
+def test_unique_options_are_validated(q: Any) -> None:
+    with pytest.raises(InvalidJobError, match="unique_while"):
+        q.add_job("x", unique_while="forever")
+    with pytest.raises(InvalidJobError, match="unique_for"):
+        q.add_job("x", unique_for=-1)
+    with pytest.raises(InvalidJobError, match="scope"):
+        q.add_job("x", unique_key="k")
+    with pytest.raises(InvalidJobError, match=r"jobs\[1\]: unique_for"):
+        q.add_jobs([{"job_type": "x"}, {"job_type": "x", "unique_for": 0}])
+    assert q.get_all_jobs() == []
+
+
+def test_worker_cli_loads_every_task_of_a_module(tmp_path: Any, monkeypatch: Any) -> None:
+    (tmp_path / "myapp_tasks_mod.py").write_text(
+        "from dataqueue import init_job_queue\n"
+        "q = init_job_queue('redis://127.0.0.1:6379/0')\n"
+        "@q.task\n"
+        "def one(x: int) -> int:\n    return x\n"
+        "@q.task(name='two')\n"
+        "async def two() -> None:\n    return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    handlers = load_handlers("myapp_tasks_mod")
+    assert sorted(handlers) == ["myapp_tasks_mod.one", "two"]
+    assert load_handlers("myapp_tasks_mod:q.tasks").keys() == handlers.keys()
+
+
+def test_parent_outputs_pass_data_along_the_dag(q: Any) -> None:
+    from dataqueue import DependsOn, batch_dep_ref
+
+    got: dict[str, Any] = {}
+
+    async def merge_async(payload: Any, ctx: Any) -> int:
+        parents = await ctx.parent_outputs()
+        got["async"] = parents
+        return sum(v["rows"] for v in parents.values())
+
+    def merge_sync(payload: Any, ctx: Any) -> int:
+        got["sync"] = ctx.parent_outputs()
+        return 0
+
+    ids = q.add_jobs(
+        [
+            {"job_type": "download", "payload": {"rows": 3}},
+            {"job_type": "download", "payload": {"rows": 4}},
+            {"job_type": "merge_async", "payload": {},
+             "depends_on": DependsOn(job_ids=[batch_dep_ref(0), batch_dep_ref(1)])},
+            {"job_type": "merge_sync", "payload": {},
+             "depends_on": {"job_ids": [batch_dep_ref(0)], "tags": []}},
+            {"job_type": "merge_sync_alone", "payload": {}},
+        ]
+    )  # fmt: skip
+    handlers = {
+        "download": lambda p, c: {"rows": p["rows"]},
+        "merge_async": merge_async,
+        "merge_sync": merge_sync,
+        "merge_sync_alone": lambda p, c: c.parent_outputs(),
+    }
+    assert _run_once(q, handlers) == 3  # the downloads (and the job with no parents)
+    assert _run_once(q, handlers) == 2
+    assert got["async"] == {ids[0]: {"rows": 3}, ids[1]: {"rows": 4}}
+    assert got["sync"] == {ids[0]: {"rows": 3}}
+    assert q.get_job(ids[2]).output == 7
+    assert q.get_job(ids[4]).status == JobStatus.COMPLETED
+    assert q.get_job(ids[4]).output == {}  # no parents
