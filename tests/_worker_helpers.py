@@ -6,6 +6,7 @@ makes the calls synchronous), acting as a worker named ``worker_id``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -91,3 +92,23 @@ def fail_terminally(q: Any, job_id: int, message: str = "boom") -> FailOutcome:
         outcome = fail(q, claim_job(q, job_id), message)
         if not outcome.will_retry:
             return outcome
+
+
+def run_threads(n: int, target: Any) -> None:
+    """Run ``target(i)`` for i in 0..n-1 on n threads released together; re-raise failures."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors

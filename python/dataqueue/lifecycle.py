@@ -188,118 +188,25 @@ class Transition:
 _P, _R, _W = JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.WAITING
 _F = JobStatus.FAILED
 
+#: (operation, accepted statuses, result, events, hooks, dependents, fenced)
+_TABLE: Final = (
+    (Operation.CLAIM, {_P, _F, _W}, "processing (a pending/failed job uses an attempt; a resumed wait does not)", (JobEventType.PROCESSING,), ("job:processing",), "-", False),  # noqa: E501
+    (Operation.COMPLETE, {_R}, "completed", (JobEventType.COMPLETED,), ("job:completed",), "released (one fewer unmet prerequisite)", True),  # noqa: E501
+    (Operation.FAIL, {_R}, "failed; retried later if attempts remain, else terminal (dead letter)", (JobEventType.FAILED,), ("job:failed",), "cancelled transitively when terminal", True),  # noqa: E501
+    (Operation.FAIL_UNFENCED, {_P, _R, _W}, "failed; retried later if attempts remain, else terminal (dead letter)", (JobEventType.FAILED,), (), "cancelled transitively when terminal", False),  # noqa: E501
+    (Operation.WAIT, {_R}, "waiting (pending at once if the token already finished)", (JobEventType.WAITING,), ("job:waiting",), "-", True),  # noqa: E501
+    (Operation.PROLONG, {_R}, "processing (lease extended)", (JobEventType.PROLONGED,), (), "-", True),  # noqa: E501
+    (Operation.HEARTBEAT, {_R}, "processing (lease renewed)", (), (), "-", True),
+    (Operation.RECLAIM, {_R}, "pending if attempts remain (no event), else a worker_lost failure (fail_unfenced)", (), (), "cancelled transitively when terminal", False),  # noqa: E501
+    (Operation.RETRY, {_F, _R}, "pending with a fresh attempt budget", (JobEventType.RETRIED,), ("job:retried",), "-", False),  # noqa: E501
+    (Operation.CANCEL, {_P, _W}, "cancelled", (JobEventType.CANCELLED,), ("job:cancelled",), "cancelled transitively", False),  # noqa: E501
+    (Operation.EDIT, {_P}, "pending", (JobEventType.EDITED,), (), "-", False),
+    (Operation.RESUME, {_W}, "pending (the next claim uses no attempt)", (), (), "-", False),
+)  # fmt: skip
+
 TRANSITIONS: Final[Mapping[Operation, Transition]] = {
-    t.operation: t
-    for t in (
-        Transition(
-            Operation.CLAIM,
-            frozenset({_P, _F, _W}),
-            "processing (a pending/failed job uses an attempt; a resumed wait does not)",
-            (JobEventType.PROCESSING,),
-            ("job:processing",),
-            "-",
-            fenced=False,
-        ),
-        Transition(
-            Operation.COMPLETE,
-            frozenset({_R}),
-            "completed",
-            (JobEventType.COMPLETED,),
-            ("job:completed",),
-            "released (one fewer unmet prerequisite)",
-            fenced=True,
-        ),
-        Transition(
-            Operation.FAIL,
-            frozenset({_R}),
-            "failed; retried later if attempts remain, else terminal (dead letter)",
-            (JobEventType.FAILED,),
-            ("job:failed",),
-            "cancelled transitively when terminal",
-            fenced=True,
-        ),
-        Transition(
-            Operation.FAIL_UNFENCED,
-            frozenset({_P, _R, _W}),
-            "failed; retried later if attempts remain, else terminal (dead letter)",
-            (JobEventType.FAILED,),
-            (),
-            "cancelled transitively when terminal",
-            fenced=False,
-        ),
-        Transition(
-            Operation.WAIT,
-            frozenset({_R}),
-            "waiting (pending at once if the token already finished)",
-            (JobEventType.WAITING,),
-            ("job:waiting",),
-            "-",
-            fenced=True,
-        ),
-        Transition(
-            Operation.PROLONG,
-            frozenset({_R}),
-            "processing (lease extended)",
-            (JobEventType.PROLONGED,),
-            (),
-            "-",
-            fenced=True,
-        ),
-        Transition(
-            Operation.HEARTBEAT,
-            frozenset({_R}),
-            "processing (lease renewed)",
-            (),
-            (),
-            "-",
-            fenced=True,
-        ),
-        Transition(
-            Operation.RECLAIM,
-            frozenset({_R}),
-            "pending if attempts remain (no event), else a worker_lost failure (fail_unfenced)",
-            (),
-            (),
-            "cancelled transitively when terminal",
-            fenced=False,
-        ),
-        Transition(
-            Operation.RETRY,
-            frozenset({_F, _R}),
-            "pending with a fresh attempt budget",
-            (JobEventType.RETRIED,),
-            ("job:retried",),
-            "-",
-            fenced=False,
-        ),
-        Transition(
-            Operation.CANCEL,
-            frozenset({_P, _W}),
-            "cancelled",
-            (JobEventType.CANCELLED,),
-            ("job:cancelled",),
-            "cancelled transitively",
-            fenced=False,
-        ),
-        Transition(
-            Operation.EDIT,
-            frozenset({_P}),
-            "pending",
-            (JobEventType.EDITED,),
-            (),
-            "-",
-            fenced=False,
-        ),
-        Transition(
-            Operation.RESUME,
-            frozenset({_W}),
-            "pending (the next claim uses no attempt)",
-            (),
-            (),
-            "-",
-            fenced=False,
-        ),
-    )
+    op: Transition(op, frozenset(accepted), result, events, hooks, dependents, fenced=fenced)
+    for op, accepted, result, events, hooks, dependents, fenced in _TABLE
 }
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from _worker_helpers import run_threads
 from dataqueue import batch_dep_ref
 from dataqueue.backends.types import CronInput
 from dataqueue.errors import UnknownPrerequisiteError
@@ -39,25 +40,6 @@ def claim_one(backend: Any, worker: str = "w", **options: Any) -> JobRecord:
     return jobs[0]  # type: ignore[no-any-return]
 
 
-def _run_threads(n: int, target: Any) -> None:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-
-
 def test_concurrent_claimers_never_share_a_job(backend: Any) -> None:
     ids = [a.id for a in backend.add_jobs([normalize_job({"job_type": "t"})] * 300)]
     claimed: list[int] = []
@@ -71,7 +53,7 @@ def test_concurrent_claimers_never_share_a_job(backend: Any) -> None:
             with lock:
                 claimed.extend(j.id for j in jobs)
 
-    _run_threads(6, worker)
+    run_threads(6, worker)
     assert sorted(claimed) == sorted(ids)  # each exactly once
     assert not [i for i, c in Counter(claimed).items() if c > 1]
 
@@ -183,7 +165,7 @@ def test_dependent_added_while_its_prerequisite_completes_is_released(
             else:
                 assert backend.complete_job(prereq, "w", job.lock_version)
 
-        _run_threads(2, run)
+        run_threads(2, run)
         dependent = claim_one(backend, job_types=["d"])
         assert dependent.id == added[0]
         assert backend.complete_job(dependent.id, "w", dependent.lock_version)
@@ -299,7 +281,7 @@ def test_cron_occurrence_enqueued_exactly_once(backend: Any) -> None:
         with lock:
             counts.append(n)
 
-    _run_threads(6, caller)
+    run_threads(6, caller)
     assert sum(counts) == 3
     jobs = backend.get_jobs_by_status(JobStatus.PENDING, 100, 0)
     assert len(jobs) == 3

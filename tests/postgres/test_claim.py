@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from _worker_helpers import run_threads
 from dataqueue import batch_dep_ref
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 from dataqueue.maintenance_sync import reclaim_stuck_jobs
@@ -17,25 +18,6 @@ from dataqueue.options import normalize_job
 from dataqueue.records import FailureReason, JobStatus
 
 from .helpers import LEASE, add, claim_one
-
-
-def _run_threads(n: int, target: Any) -> None:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
 
 
 def test_group_cap_never_exceeded_by_concurrent_claimers(
@@ -69,7 +51,7 @@ def test_group_cap_never_exceeded_by_concurrent_claimers(
                 assert backend.complete_job(job.id, f"w{i}", job.lock_version)
 
     try:
-        _run_threads(6, worker)
+        run_threads(6, worker)
     finally:
         stop.set()
         watcher.join()

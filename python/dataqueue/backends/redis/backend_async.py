@@ -263,7 +263,7 @@ class AsyncRedisBackend(AsyncBackend):
             )
         if not jobs:
             return []
-        ids, flags = await self._run("add_jobs", [codec.job_specs(jobs, unique)])
+        ids, flags = await self._run("add_jobs", list(codec.job_specs(jobs, unique)))
         return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------

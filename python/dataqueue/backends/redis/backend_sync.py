@@ -258,7 +258,7 @@ class RedisBackend(Backend):
             )
         if not jobs:
             return []
-        ids, flags = self._run("add_jobs", [codec.job_specs(jobs, unique)])
+        ids, flags = self._run("add_jobs", list(codec.job_specs(jobs, unique)))
         return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------

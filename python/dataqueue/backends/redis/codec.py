@@ -195,14 +195,19 @@ def cron_from_hash(h: Mapping[str, str]) -> CronScheduleRecord:
 # -- writing --------------------------------------------------------------------------------
 
 
-def job_specs(jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None] | None = None) -> str:
-    """The ``add_jobs`` script's input: one JSON array of job specs.
+def job_specs(
+    jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None] | None = None
+) -> tuple[str, str]:
+    """The ``add_jobs`` script's input: a JSON array of job specs and the insertion order.
 
-    Batch placeholders stay in ``deps``; the batch graph is validated here first (cycles,
-    self references and placeholders outside the batch raise ``DependencyError`` subclasses).
+    Batch placeholders stay in ``deps``; the batch is planned here, once, by the Rust core
+    (cycles, self references and placeholders outside the batch raise ``DependencyError``
+    subclasses) and the script inserts in the plan's topological order ('' = input order).
     """
-    if any(j.depends_on_job_ids for j in jobs):
-        _core.plan_batch([list(j.depends_on_job_ids or ()) for j in jobs])
+    order = ""
+    if any(d < 0 for j in jobs if j.depends_on_job_ids for d in j.depends_on_job_ids):
+        plan = _core.plan_batch([list(j.depends_on_job_ids or ()) for j in jobs])
+        order = json.dumps(plan, separators=(",", ":"))
     specs: list[dict[str, Any]] = []
     for j in jobs:
         s: dict[str, Any] = {
@@ -246,7 +251,7 @@ def job_specs(jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None] | None
                     s["ua"] = True
                 if u.for_seconds is not None:
                     s["uf"] = round(u.for_seconds * 1_000_000)
-    return json.dumps(specs, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(specs, separators=(",", ":"), ensure_ascii=False), order
 
 
 def edit_args(values: Mapping[str, Any]) -> tuple[str, str]:

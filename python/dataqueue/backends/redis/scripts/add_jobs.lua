@@ -1,4 +1,5 @@
--- Insert a batch of jobs atomically. ARGV[1]: JSON array of job specs (see insert_job);
+-- Insert a batch of jobs atomically. ARGV[1]: JSON array of job specs (see insert_job),
+-- ARGV[2]: the insertion order ('' = input order);
 -- `deps` may hold batch placeholders -(k+1). Idempotency keys resolve to existing ids (also
 -- within the batch). Unknown prerequisites → error reply "DQ_UNKNOWN_PREREQ <ids>", nothing
 -- written. Returns {comma-separated ids, string of 1/0 created flags} (compact to parse).
@@ -79,7 +80,16 @@ for i = 1, #specs do
     final[i] = ids[i]
   end
 end
-for i, s in ipairs(specs) do
+-- Insert in the batch plan's topological order (ARGV[2], 0-based, from the Rust core) so every
+-- prerequisite of the batch exists before its dependents; input order without placeholders.
+local order = {}
+if ARGV[2] and ARGV[2] ~= '' then
+  for k, idx in ipairs(cjson.decode(ARGV[2])) do order[k] = idx + 1 end
+else
+  for i = 1, #specs do order[i] = i end
+end
+for _, i in ipairs(order) do
+  local s = specs[i]
   if created[i] == true then
     if s.deps and s.deps ~= cjson.null then
       local seen, out = {}, {}
