@@ -278,9 +278,10 @@ def plan_failure(
     ``lock_version``, so the record is the stored one): attempts remain → retry after
     ``retry_delay_seconds``; otherwise terminal, routed to the dead-letter type if any."""
     will_retry = retryable and job.attempts < job.max_attempts
+    message = storable_text(message)
     entry: dict[str, Any] = {"message": message}
     if details:
-        entry.update(details)
+        entry.update({k: storable_text(v) if isinstance(v, str) else v for k, v in details.items()})
     dead_letter = None if will_retry else job.dead_letter_job_type
     envelope = None
     if dead_letter is not None:
@@ -293,6 +294,19 @@ def plan_failure(
         dead_letter_payload_json=envelope,
         error_entry_json=_json(entry),
     )
+
+
+def storable_text(text: str) -> str:
+    """``text`` as both stores can hold it: an exception's message may carry a NUL or a lone
+    surrogate (from a handler, not from validated input), which PostgreSQL's jsonb and UTF-8
+    refuse; they are written as escapes instead of failing the failure itself."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _json(value: Any) -> str:

@@ -276,3 +276,18 @@ def test_docs_table_is_rendered_from_lifecycle() -> None:
 
 def test_every_operation_is_covered() -> None:
     assert set(_RESULT) | {Operation.RESUME} == set(TRANSITIONS)
+
+
+def test_failure_text_a_store_cannot_hold_is_escaped(q: Any) -> None:
+    """An exception message is not validated input: a NUL or lone surrogate in it must not make
+    the failure itself fail (PostgreSQL's jsonb refuses both)."""
+    job = claim_job(q, q.add_job("t", {}, max_attempts=1, dead_letter_job_type="dead"))
+    text = "bad\x00byte \ud800 half"
+    plan = plan_failure(job, text, FailureReason.HANDLER_ERROR, retry_delay_seconds=0,
+                        details={"traceback": text})  # fmt: skip
+    assert q._backend.fail_job(job.id, WORKER, job.lock_version, plan).applied
+    stored = q.get_job(job.id)
+    entry = stored.error_history[-1]
+    assert entry["message"] == entry["traceback"] == "bad\\x00byte \\ud800 half"
+    dead = q.get_job(stored.dead_letter_job_id)
+    assert dead.payload["failure"]["message"] == "bad\\x00byte \\ud800 half"
