@@ -113,6 +113,8 @@ def _workload(b: RedisBackend) -> None:
     b.wait_for_work(0)  # finds the due job and runs the promote script
     b.get_jobs(JobFilters(job_type="a"), 10, 0, None)
     b.get_jobs_by_tags(["x"], "any", 10, 0)  # type: ignore[arg-type]
+    assert b.count_jobs(1000)
+    b.recent_finished(now - timedelta(hours=1), 10)
 
 
 def _slots(client: Any, prefix: str) -> set[int]:

@@ -151,9 +151,14 @@ def test_stop_and_drain_returns_when_idle(q: Any) -> None:
         {"cleanup_batch_size": 0},
         {"cleanup_jobs_days_to_keep": -1},
         {"cleanup_events_days_to_keep": 10**12},  # the cutoff date would overflow
-        {"bogus": 1},
     ],
 )
 def test_invalid_options(q: Any, options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         q.create_supervisor(**options)
+
+
+def test_unknown_option_is_a_type_error_naming_it(q: Any) -> None:
+    # The options are keyword parameters, so a type checker catches a misspelling first.
+    with pytest.raises(TypeError, match="bogus"):
+        q.create_supervisor(bogus=1)
