@@ -57,11 +57,23 @@ for i, s in ipairs(specs) do
     end
   end
 end
-local missing = {}
+-- Each prerequisite outside this batch's fresh jobs is read once: a missing one refuses the
+-- batch; one already cancelled or failed for good is remembered, to cascade after the insert.
+local missing, seen_pre, dead = {}, {}, {}
 for i, s in ipairs(specs) do
   if created[i] == true and s.deps and s.deps ~= cjson.null then
     for _, p in ipairs(s.deps) do
-      if p > 0 and redis.call('EXISTS', jk(N(p))) == 0 then missing[#missing + 1] = N(p) end
+      local pid = nil
+      if p > 0 then pid = N(p) elseif created[-p] == false then pid = ids[-p] end
+      if pid and not seen_pre[pid] then
+        seen_pre[pid] = true
+        local pf = fields(pid, { 'status', 'next_attempt_at' })
+        if not pf.status then
+          missing[#missing + 1] = pid
+        elseif pf.status == 'cancelled' or (pf.status == 'failed' and not pf.next_attempt_at) then
+          dead[#dead + 1] = pid
+        end
+      end
     end
   end
 end
@@ -115,20 +127,7 @@ for _, i in ipairs(order) do
 end
 -- Prerequisites already cancelled or failed for good: their new dependents can never run and
 -- are cancelled at once, transitively (the cascade a prerequisite's end would have done).
-local dead = {}
-for i, s in ipairs(specs) do
-  if created[i] == true and s.deps then
-    for _, p in ipairs(s.deps) do
-      if not dead[p] then
-        local pf = fields(N(p), { 'status', 'next_attempt_at' })
-        if pf.status == 'cancelled' or (pf.status == 'failed' and not pf.next_attempt_at) then
-          dead[p] = true
-          cascade(N(p))
-        end
-      end
-    end
-  end
-end
+for _, pid in ipairs(dead) do cascade(pid) end
 wake()
 local flags = {}
 for i = 1, #specs do flags[i] = created[i] == true and '1' or '0' end

@@ -1,0 +1,113 @@
+"""The three hot paths of the backends, each timed alone: ``add_jobs`` (one call of N jobs in
+chains of 10 through ``batch_dep_ref``), ``claim_jobs`` (batches of 50) and ``complete_jobs``
+(batches of 50, releasing the next job of each chain).
+
+Prints one JSON object of jobs/s per metric, so that ``benches/compare.py`` can run the same
+code against two checkouts (``PYTHONPATH=<checkout>/python``) in interleaved rounds. Each run
+uses a scratch PostgreSQL database and a fresh Redis key prefix, removed afterwards.
+
+    python benches/hot_paths.py [--jobs 10000] [--backend postgres|redis|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import dataqueue
+import psycopg
+from psycopg import sql
+
+PG = os.environ.get(
+    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+)
+REDIS = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BATCH = 50
+LEASE = timedelta(minutes=5)
+
+
+def _jobs(n: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        job: dict[str, Any] = {"job_type": "bench", "payload": {"i": i}}
+        if i % 10:
+            job["depends_on"] = {"job_ids": [dataqueue.batch_dep_ref(i - 1)]}
+        out.append(job)
+    return out
+
+
+def _measure(q: Any, n: int) -> dict[str, float]:
+    backend = q._backend
+    jobs = _jobs(n)
+    t = time.perf_counter()
+    q.add_jobs(jobs)
+    result = {"add_jobs": n / (time.perf_counter() - t)}
+    claim = complete = 0.0
+    done = 0
+    while done < n:
+        t = time.perf_counter()
+        claimed = backend.claim_jobs("bench", BATCH, lease=LEASE)
+        claim += time.perf_counter() - t
+        if not claimed:
+            raise RuntimeError(f"nothing to claim after {done} of {n} jobs")
+        t = time.perf_counter()
+        backend.complete_jobs([(j.id, "bench", j.lock_version, None) for j in claimed])
+        complete += time.perf_counter() - t
+        done += len(claimed)
+    result["claim"] = n / claim
+    result["complete"] = n / complete
+    return result
+
+
+def run_postgres(n: int) -> dict[str, float]:
+    name = f"dq_hot_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = PG.rsplit("/", 1)[0] + "/" + name
+    try:
+        q = dataqueue.init_job_queue(url)
+        try:
+            q.migrate()
+            return _measure(q, n)
+        finally:
+            q.close()
+    finally:
+        with psycopg.connect(PG, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_redis(n: int) -> dict[str, float]:
+    import redis
+
+    prefix = f"dqhot_{uuid.uuid4().hex[:10]}:"
+    q = dataqueue.init_job_queue(REDIS, key_prefix=prefix)
+    try:
+        return _measure(q, n)
+    finally:
+        q.close()
+        client = redis.Redis.from_url(REDIS)
+        keys = list(client.scan_iter(f"{prefix}*", count=5000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i : i + 1000])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--backend", choices=["postgres", "redis", "both"], default="both")
+    args = parser.parse_args()
+    out: dict[str, float] = {}
+    if args.backend in ("postgres", "both"):
+        out.update({f"postgres {k}": v for k, v in run_postgres(args.jobs).items()})
+    if args.backend in ("redis", "both"):
+        out.update({f"redis {k}": v for k, v in run_redis(args.jobs).items()})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
