@@ -1,5 +1,5 @@
-"""The PostgreSQL backend (asyncio). The blocking ``PostgresBackend`` in ``backend_sync.py`` is
-generated from this file by ``tools/gen_sync.py``: edit this one.
+"""The PostgreSQL backend, in two twins: asyncio and blocking. The blocking twin is generated
+from the asyncio source by ``tools/gen_sync.py``: edit that source, never the generated twin.
 
 All SQL lives in ``sql.py``; this module only decides which statements run, in which
 transaction, and turns rows into records (``rows.py``). Single-statement operations run in
