@@ -17,6 +17,7 @@ import json
 import re
 import select
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -72,6 +73,7 @@ from dataqueue.backends.types import (
 )
 from dataqueue.errors import (
     BackendError,
+    ConfigurationError,
     CronError,
     DataQueueError,
     InvalidJobError,
@@ -258,6 +260,13 @@ class PostgresBackend(Backend):
         self.channel: str = notify_channel(settings.schema)
         self.done_channel: str = done_channel(settings.schema)
         self._sql = Statements(settings.schema)
+        if settings.pool is not None and not isinstance(settings.pool, ConnectionPool):
+            # A pool of the other twin would fail on first use, in a confusing way.
+            kind = type(settings.pool)
+            raise ConfigurationError(
+                "this queue needs a psycopg_pool.ConnectionPool, "
+                f"got {kind.__module__}.{kind.__name__}"
+            )
         self._owns_pool = settings.pool is None
         self._pool: ConnectionPool[Any] = settings.pool or ConnectionPool(
             settings.conninfo,
@@ -1075,12 +1084,16 @@ class PostgresBackend(Backend):
             block, due_first = max(0.0, timeout), False
             if block > 0:
                 # Look the due time up only once the channel is quiet: a stream of wake-ups
-                # (each followed by a claim) then costs no extra statement.
+                # (each followed by a claim) then costs no extra statement. A job that came
+                # due during the quiet wait counts too (since: this call's start), one due
+                # before the call does not (the caller has seen it: no wake-up loop).
+                started = time.monotonic()
                 quiet = min(block, 0.05)
                 for _ in conn.notifies(timeout=quiet, stop_after=1):
                     return True
                 block -= quiet
-                due_in = (self._one(self._sql.next_due, {}))[0] if block > 0 else None
+                since = {"since": time.monotonic() - started + 0.01}
+                due_in = (self._one(self._sql.next_due, since))[0] if block > 0 else None
                 if due_in is not None and float(due_in) < block:
                     block, due_first = max(0.0, float(due_in)) + 0.001, True
             for _ in conn.notifies(timeout=block, stop_after=1):
