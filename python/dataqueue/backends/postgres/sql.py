@@ -483,11 +483,6 @@ class Statements:
         return text
 
     # enqueue -----------------------------------------------------------------------------------
-    @cached_property
-    def add_one(self) -> str:
-        """The single-job statement with every option as a parameter."""
-        return self.add_one_with(ONE_OPTIONAL)
-
     def add_one_with(self, given: frozenset[str]) -> str:
         """The single-job statement for a job that sets the options ``given`` (parameter
         names of ``ONE_OPTIONAL``; the others keep their column defaults). With ``idem`` it is
