@@ -106,12 +106,14 @@ def _rewrite_line(line: str) -> str:
     return line
 
 
-def generate(src: Path) -> tuple[Path, str]:
+def generate(src: Path, used: set[str] | None = None) -> tuple[Path, str]:
     rel = src.relative_to(ROOT).as_posix()
     out = src.with_name(src.name.replace("_async.py", "_sync.py"))
     lines = src.read_text().splitlines(keepends=True)
     body = "".join(_rewrite_line(ln) for ln in lines)
     for old, new in PHRASES:
+        if old in body and used is not None:
+            used.add(old)
         body = body.replace(old, new)
     return out, HEADER.format(src=rel) + body
 
@@ -128,11 +130,12 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
     args = parser.parse_args()
     stale = []
+    used: set[str] = set()
     for rel in SOURCES:
         src = PKG / rel
         if not src.exists():
             continue
-        out, text = generate(src)
+        out, text = generate(src, used)
         if args.check:
             tmp = out.with_suffix(".check.py")
             tmp.write_text(text)
@@ -144,10 +147,13 @@ def main() -> int:
         else:
             out.write_text(text)
             _format([out])
+    # A phrase whose source text changed would silently leave the async wording in a twin.
+    unmatched = [old.strip().splitlines()[0] for old, _ in PHRASES if old not in used]
+    if unmatched:
+        print("PHRASES matching no source (update tools/gen_sync.py):", *unmatched, sep="\n  ")
     if stale:
         print("stale generated files (run python tools/gen_sync.py):", *stale, sep="\n  ")
-        return 1
-    return 0
+    return 1 if stale or unmatched else 0
 
 
 if __name__ == "__main__":
