@@ -4,16 +4,13 @@ Every function raises the library's own exceptions from :mod:`dataqueue.errors` 
 """
 
 from collections.abc import Mapping, Sequence
-from typing import final
 
 __all__ = [
     "MAX_DELAY_SECONDS",
-    "DependencyGraph",
     "batch_dep_ref",
     "plan_batch",
     "resolve_batch_refs",
     "retry_delay_seconds",
-    "retry_delays",
     "tags_match",
     "tags_match_many",
 ]
@@ -71,35 +68,3 @@ def retry_delay_seconds(
     ``rand`` in [0, 1) is the jitter draw; when ``None`` a fresh random value is used.
     Raises ``InvalidJobError`` for negative or non-integer inputs or ``rand`` out of range.
     """
-
-def retry_delays(
-    attempts: Sequence[int],
-    retry_delay: int | None,
-    retry_backoff: bool | None,
-    retry_delay_max: int | None,
-    rands: Sequence[float] | None = None,
-) -> list[float]:
-    """:func:`retry_delay_seconds` for many attempt counts under one set of retry options."""
-
-@final
-class DependencyGraph:
-    """A dependency graph over job ids; an edge goes from a job to one of its prerequisites."""
-
-    def __init__(self) -> None: ...
-    def add_edge(self, job_id: int, prerequisite_id: int) -> None:
-        """Record that ``job_id`` depends on ``prerequisite_id`` (duplicates are ignored)."""
-
-    def add_edges(self, edges: Sequence[tuple[int, int]]) -> None:
-        """Record many ``(job_id, prerequisite_id)`` edges."""
-
-    def downstream(self, roots: Sequence[int]) -> list[int]:
-        """All jobs transitively depending on ``roots``, roots excluded, in breadth-first order."""
-
-    def would_create_cycle(self, job_id: int, prerequisites: Sequence[int]) -> bool:
-        """Whether giving ``job_id`` these extra prerequisites would close a cycle."""
-
-    def find_cycle(self) -> list[int] | None:
-        """One cycle ``[a, b, ..., z]`` (``a`` depends on ``b``, ..., ``z`` on ``a``), or None."""
-
-    def __len__(self) -> int:
-        """Number of distinct edges."""

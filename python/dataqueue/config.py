@@ -59,7 +59,6 @@ _ALIASES: Final[dict[str, BackendName]] = {
     "redis": "redis",
     "valkey": "redis",
 }
-_EXTRA: Final[dict[BackendName, str]] = {"postgres": "postgres", "redis": "redis"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +123,10 @@ class QueueConfig:
         # module is a bug and keeps its ImportError as the cause.
         missing = (exc.name or "").split(".")[0]
         if missing in ("psycopg", "psycopg_pool", "redis"):
-            extra = _EXTRA[self.backend]
+            # Each backend's extra is named after it.
             return ConfigurationError(
                 f"the {self.backend} backend needs the {missing!r} package: "
-                f"pip install 'dataqueue[{extra}]'"
+                f"pip install 'dataqueue[{self.backend}]'"
             )
         return ConfigurationError(f"the {self.backend} backend could not be loaded: {exc}")
 

@@ -236,8 +236,5 @@ class EventEmitter:
 def emitter_of(queue: Any) -> EventEmitter:
     """The hooks of ``queue`` (so its processors and supervisors emit where the queue's
     listeners are), or a fresh emitter for an object without any."""
-    for name in ("_emitter", "_hooks"):
-        emitter = getattr(queue, name, None)
-        if emitter is not None:
-            return emitter  # type: ignore[no-any-return]
-    return EventEmitter()
+    emitter = getattr(queue, "_emitter", None)
+    return emitter if isinstance(emitter, EventEmitter) else EventEmitter()

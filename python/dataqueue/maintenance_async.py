@@ -1,4 +1,4 @@
-"""Maintenance decisions over any backend (async source; ``maintenance_sync`` is generated).
+"""Maintenance decisions over any backend (one source: ``maintenance_sync`` is generated).
 
 The backends find and apply; what to do with what they find is decided here, with
 ``dataqueue.lifecycle``: a job whose worker is gone goes back to pending while attempts remain,

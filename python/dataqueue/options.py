@@ -340,10 +340,6 @@ class NewJob:
     depends_on_job_ids: tuple[int, ...] | None
     depends_on_tags: tuple[str, ...] | None
 
-    @property
-    def has_dependencies(self) -> bool:
-        return bool(self.depends_on_job_ids) or bool(self.depends_on_tags)
-
 
 # -- field validators -------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 The facade is thin on purpose: it validates input with ``dataqueue.options``, calls the backend
 (``dataqueue.backends.base_async.AsyncBackend``) and emits hooks. It holds no SQL and no Lua.
-The blocking twin ``JobQueue`` in ``queue_sync.py`` is generated from this file by
-``tools/gen_sync.py``; edit this file, never the generated one.
+The queue comes in two twins, asyncio and blocking: the blocking one is generated from the
+asyncio source by ``tools/gen_sync.py``; edit that source, never the generated twin.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ class AsyncJobQueue:
     @property
     def _backend(self) -> AsyncBackend:
         """The backend; refused (before anything is read or written) once the queue is
-        closed, or from another event loop than the queue's own."""
+        closed (and, for the asyncio twin, from another event loop than the queue's own)."""
         if self._closed:
             raise BackendError("this queue is closed; open a new one to use the storage")
         self._loop = check_loop(self._loop)  # sync: <remove>

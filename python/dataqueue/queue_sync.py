@@ -4,8 +4,8 @@
 
 The facade is thin on purpose: it validates input with ``dataqueue.options``, calls the backend
 (``dataqueue.backends.base_sync.Backend``) and emits hooks. It holds no SQL and no Lua.
-The blocking twin ``JobQueue`` in ``queue_sync.py`` is generated from this file by
-``tools/gen_sync.py``; edit this file, never the generated one.
+The queue comes in two twins, asyncio and blocking: the blocking one is generated from the
+asyncio source by ``tools/gen_sync.py``; edit that source, never the generated twin.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class JobQueue:
     @property
     def _backend(self) -> Backend:
         """The backend; refused (before anything is read or written) once the queue is
-        closed, or from another event loop than the queue's own."""
+        closed (and, for the asyncio twin, from another event loop than the queue's own)."""
         if self._closed:
             raise BackendError("this queue is closed; open a new one to use the storage")
         return self._store

@@ -86,40 +86,6 @@ impl RetryPolicy {
         self.retry_delay.is_none() && self.retry_backoff.is_none() && self.retry_delay_max.is_none()
     }
 
-    /// Delays for many attempt counts; `rands` (same length as `attempts`) or fresh draws.
-    pub fn delays(&self, attempts: &[i64], rands: Option<&[f64]>) -> CoreResult<Vec<f64>> {
-        // Validate everything first, then compute without error paths (an exact-size collect).
-        if let Some(&bad) = attempts.iter().find(|&&a| a < 0) {
-            return Err(negative_attempts(bad));
-        }
-        match rands {
-            Some(rands) => {
-                if rands.len() != attempts.len() {
-                    return Err(invalid(format!(
-                        "rands has {} value(s) but attempts has {}",
-                        rands.len(),
-                        attempts.len()
-                    )));
-                }
-                for &r in rands {
-                    check_rand(r)?;
-                }
-                Ok(attempts
-                    .iter()
-                    .zip(rands)
-                    .map(|(&a, &r)| self.delay_unchecked(a, r))
-                    .collect())
-            }
-            None => {
-                let mut rng = fastrand::Rng::new();
-                Ok(attempts
-                    .iter()
-                    .map(|&a| self.delay_unchecked(a, rng.f64()))
-                    .collect())
-            }
-        }
-    }
-
     /// Delay in seconds after `attempts` attempts, with `rand` in [0, 1) as the jitter draw.
     pub fn delay_seconds(&self, attempts: i64, rand: f64) -> CoreResult<f64> {
         if attempts < 0 {
@@ -161,17 +127,6 @@ pub fn retry_delay_seconds(
         None => fastrand::f64(),
     };
     policy.delay_seconds(attempts, rand)
-}
-
-/// Delays for many attempt counts under one policy; `rands` (same length) or fresh draws.
-pub fn retry_delays(
-    attempts: &[i64],
-    retry_delay: Option<i64>,
-    retry_backoff: Option<bool>,
-    retry_delay_max: Option<i64>,
-    rands: Option<&[f64]>,
-) -> CoreResult<Vec<f64>> {
-    RetryPolicy::new(retry_delay, retry_backoff, retry_delay_max)?.delays(attempts, rands)
 }
 
 #[cfg(test)]
@@ -246,32 +201,19 @@ mod tests {
         ] {
             assert_eq!(result.unwrap_err().kind, ErrorKind::InvalidJob);
         }
-        for result in [
-            retry_delays(&[1, 2], Some(5), None, None, Some(&[0.1])),
-            retry_delays(&[1, -2], Some(5), None, None, None),
-        ] {
-            assert_eq!(result.unwrap_err().kind, ErrorKind::InvalidJob);
-        }
     }
 
     #[test]
-    fn drawn_jitter_stays_in_range_and_bulk_matches_single() {
-        let attempts: Vec<i64> = (0..10_000).map(|i| i % 12).collect();
-        let delays = retry_delays(&attempts, Some(5), None, Some(3600), None).unwrap();
-        for (&a, &got) in attempts.iter().zip(&delays) {
+    fn drawn_jitter_stays_in_range() {
+        for i in 0..10_000_i64 {
+            let a = i % 12;
+            let got = retry_delay_seconds(a, Some(5), None, Some(3600), None).unwrap();
             let full = d(a, Some(5), None, Some(3600), 0.0) * 2.0;
             assert!(
                 got >= full * 0.5 && got <= full,
                 "{got} outside [{}, {full}]",
                 full / 2.0
             );
-        }
-        let rands: Vec<f64> = (0..attempts.len())
-            .map(|i| (i % 97) as f64 / 97.0)
-            .collect();
-        let bulk = retry_delays(&attempts, Some(5), None, Some(3600), Some(&rands)).unwrap();
-        for ((&a, &r), &got) in attempts.iter().zip(&rands).zip(&bulk) {
-            assert_eq!(got, d(a, Some(5), None, Some(3600), r));
         }
         assert!(RetryPolicy::new(Some(1), None, None).unwrap().uses_jitter());
         assert!(!RetryPolicy::new(None, None, None).unwrap().uses_jitter());

@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::error::{CoreError, ErrorKind};
-use crate::{backoff, batch, dag, tags};
+use crate::{backoff, batch, tags};
 
 /// The `dataqueue.errors` classes, looked up once per interpreter (indexed by `ErrorKind`).
 static ERROR_CLASSES: GILOnceCell<Vec<Py<PyAny>>> = GILOnceCell::new();
@@ -437,111 +437,6 @@ fn retry_delay_seconds(
         .map_err(|e| raise(py, e))
 }
 
-/// Delays for many attempt counts under one set of retry options.
-#[pyfunction]
-#[pyo3(signature = (attempts, retry_delay, retry_backoff, retry_delay_max, rands=None))]
-fn retry_delays(
-    py: Python<'_>,
-    attempts: &Bound<'_, PyAny>,
-    retry_delay: Option<&Bound<'_, PyAny>>,
-    retry_backoff: Option<&Bound<'_, PyAny>>,
-    retry_delay_max: Option<&Bound<'_, PyAny>>,
-    rands: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Vec<f64>> {
-    let policy = policy_arg(py, retry_delay, retry_backoff, retry_delay_max)?;
-    let attempts = int_list(attempts, "attempts", ErrorKind::InvalidJob)?;
-    let rands: Option<Vec<f64>> = match rands.filter(|r| !r.is_none()) {
-        None => None,
-        Some(r) => Some(match r.extract::<Vec<f64>>() {
-            Ok(values) if !r.is_instance_of::<PyString>() => values,
-            _ => {
-                return Err(error(
-                    py,
-                    ErrorKind::InvalidJob,
-                    format!("rands must be a list of floats in [0, 1), got {}", show(r)),
-                ))
-            }
-        }),
-    };
-    py.allow_threads(|| policy.delays(&attempts, rands.as_deref()))
-        .map_err(|e| raise(py, e))
-}
-
-/// A dependency graph over job ids (edges: job -> prerequisite).
-#[pyclass(name = "DependencyGraph", module = "dataqueue._core")]
-#[derive(Default)]
-struct PyDependencyGraph {
-    inner: dag::DependencyGraph,
-}
-
-#[pymethods]
-impl PyDependencyGraph {
-    #[new]
-    fn new() -> Self {
-        Self::default()
-    }
-
-    /// Record that `job_id` depends on `prerequisite_id`.
-    fn add_edge(
-        &mut self,
-        job_id: &Bound<'_, PyAny>,
-        prerequisite_id: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let job = int_arg(job_id, "job_id", ErrorKind::Dependency)?;
-        let prereq = int_arg(prerequisite_id, "prerequisite_id", ErrorKind::Dependency)?;
-        self.inner.add_edge(job, prereq);
-        Ok(())
-    }
-
-    /// Record many `(job_id, prerequisite_id)` edges.
-    fn add_edges(&mut self, edges: &Bound<'_, PyAny>) -> PyResult<()> {
-        match edges.extract::<Vec<(i64, i64)>>() {
-            Ok(pairs) => {
-                self.inner.add_edges(&pairs);
-                Ok(())
-            }
-            Err(_) => Err(error(
-                edges.py(),
-                ErrorKind::Dependency,
-                format!(
-                    "edges must be a list of (job_id, prerequisite_id) pairs, got {}",
-                    show(edges)
-                ),
-            )),
-        }
-    }
-
-    /// All jobs transitively depending on `roots` (roots excluded), breadth-first.
-    fn downstream(&self, py: Python<'_>, roots: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
-        let roots = int_list(roots, "roots", ErrorKind::Dependency)?;
-        Ok(py.allow_threads(|| self.inner.downstream(&roots)))
-    }
-
-    /// Would giving `job_id` these extra prerequisites close a cycle?
-    fn would_create_cycle(
-        &self,
-        job_id: &Bound<'_, PyAny>,
-        prerequisites: &Bound<'_, PyAny>,
-    ) -> PyResult<bool> {
-        let job = int_arg(job_id, "job_id", ErrorKind::Dependency)?;
-        let prereqs = int_list(prerequisites, "prerequisites", ErrorKind::Dependency)?;
-        Ok(self.inner.would_create_cycle(job, &prereqs))
-    }
-
-    /// One cycle `[a, b, ..., z]` (a depends on b, ..., z on a), or None.
-    fn find_cycle(&self, py: Python<'_>) -> Option<Vec<i64>> {
-        py.allow_threads(|| self.inner.find_cycle())
-    }
-
-    fn __len__(&self) -> usize {
-        self.inner.len()
-    }
-
-    fn __repr__(&self) -> String {
-        format!("DependencyGraph(edges={})", self.inner.len())
-    }
-}
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(batch_dep_ref, m)?)?;
@@ -550,8 +445,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tags_match, m)?)?;
     m.add_function(wrap_pyfunction!(tags_match_many, m)?)?;
     m.add_function(wrap_pyfunction!(retry_delay_seconds, m)?)?;
-    m.add_function(wrap_pyfunction!(retry_delays, m)?)?;
-    m.add_class::<PyDependencyGraph>()?;
     m.add("MAX_DELAY_SECONDS", backoff::MAX_DELAY_SECONDS)?;
     Ok(())
 }

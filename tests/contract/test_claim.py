@@ -71,3 +71,42 @@ def test_two_claimers_never_share_a_job(q: Any, queue_factory: Any) -> None:
     got_b = claimed_ids(other, 100, worker_id="b")
     assert not set(got_a) & set(got_b)
     assert set(got_a) | set(got_b) == made
+
+
+def test_priority_then_fifo_within_one_batch_for_extreme_priorities(q: Any) -> None:
+    # One add_jobs call: every job shares the same server millisecond, so only the id orders
+    # jobs of one priority, at the ends of the int32 range as in the middle.
+    top = 2**31 - 1
+    levels = [top, -top - 1, 0, top - 1, -top, 1, -1]
+    priorities = [levels[i % len(levels)] for i in range(700)]
+    ids = q.add_jobs([{"job_type": "t", "priority": p} for p in priorities])
+    expected = sorted(range(len(ids)), key=lambda i: (-priorities[i], ids[i]))
+    assert claimed_ids(q, 1000) == [ids[i] for i in expected]
+
+
+def test_fifo_across_separate_inserts_and_types(q: Any) -> None:
+    ids = [q.add_job(f"t{i % 3}", priority=7) for i in range(30)]
+    assert claimed_ids(q) == ids
+    more = q.add_jobs([{"job_type": "t0"}, {"job_type": "t1", "priority": 1}])
+    assert claimed_ids(q, 1, job_types=["t0", "t1"]) == [more[1]]
+
+
+def test_no_starvation_behind_blocked_filtered_and_capped_jobs(q: Any) -> None:
+    n = 2000
+    gate = q.add_job("gate", priority=-10)
+    # Ahead of the eligible job (higher priority, older): n blocked by an unmet dependency,
+    # n of a type the claimer does not handle, n in a group that is at its cap.
+    q.add_jobs([{"job_type": "t", "priority": 100, "depends_on": {"job_ids": [gate]}}] * n)
+    q.add_jobs([{"job_type": "other", "priority": 100}] * n)
+    busy = q.add_job("t", priority=200, group="g")
+    assert claimed_ids(q, 1, job_types=["t"], group_concurrency=1) == [busy]
+    q.add_jobs([{"job_type": "t", "priority": 100, "group": "g"}] * n)
+    eligible = q.add_job("t", priority=-5)
+    assert claimed_ids(q, 1, job_types=["t"], group_concurrency=1) == [eligible]
+
+
+def test_jobs_blocked_by_a_tag_drain_do_not_starve_others(q: Any) -> None:
+    q.add_job("t", tags=["x"], priority=-1)
+    q.add_jobs([{"job_type": "t", "priority": 50, "depends_on": {"tags": ["x"]}}] * 500)
+    free = q.add_job("t", priority=10)
+    assert claimed_ids(q, 1) == [free]

@@ -4,6 +4,7 @@ escape hatches, close and context managers."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -288,3 +289,36 @@ def test_env_key_prefix_and_schema_mean_the_same_queue_as_the_cli(
     result = CliRunner().invoke(app, ["jobs", "show", str(job_id), "--json"])
     assert result.exit_code == 0, result.output
     assert "env-job" in result.output
+
+
+def test_unreachable_server_is_a_backend_error(queue_factory: Any, backend_name: str) -> None:
+    from dataqueue import BackendError
+
+    down = {
+        "postgres": "postgresql://postgres:postgres@127.0.0.1:1/none?connect_timeout=1",
+        "redis": "redis://127.0.0.1:1/0",
+    }[backend_name]
+    q = queue_factory(url=down)
+    with pytest.raises(BackendError):
+        q.get_job(1)
+    with pytest.raises(BackendError):
+        q.add_job("t")
+
+
+def test_pool_or_client_of_the_other_twin_is_rejected(
+    queue_factory: Any, native: Any, backend_name: str, twin: str
+) -> None:
+    """A blocking pool/client handed to the asyncio queue (or the reverse) fails at once,
+    naming the kind it needs, instead of failing on first use."""
+    other = "async" if twin == "sync" else "sync"
+    native.twin = other  # build the driver object of the other twin
+    if backend_name == "postgres":
+        wrong, option = unwrap(native.pg_pool()), "pool"
+        pool_class = "AsyncConnectionPool" if twin == "async" else "ConnectionPool"
+        want = f"psycopg_pool.{pool_class}"
+    else:
+        wrong, option = unwrap(native.redis_client()), "client"
+        want = "redis.asyncio.Redis" if twin == "async" else "redis.Redis"
+    native.twin = twin
+    with pytest.raises(ConfigurationError, match=f"needs a {re.escape(want)}"):
+        queue_factory(url=None, **{option: wrong}).get_job(1)

@@ -107,6 +107,24 @@ def test_batch_mixes_existing_ids_and_placeholders(q: Any) -> None:
     assert q.get_job(second).depends_on_job_ids == (existing, first)
 
 
+def test_forward_reference_to_an_idempotent_hit_on_a_completed_job(q: Any) -> None:
+    done = q.add_job("t", idempotency_key="k")
+    complete(q, claim_job(q, done))
+    ids = q.add_jobs(
+        [
+            {"job_type": "t", "depends_on": {"job_ids": [batch_dep_ref(1), batch_dep_ref(2)]}},
+            {"job_type": "t"},
+            {"job_type": "t", "idempotency_key": "k"},
+        ]
+    )
+    assert ids[2] == done
+    assert q.get_job(ids[0]).depends_on_job_ids == (ids[1], done)
+    middle = claim_job(q, ids[1])  # the completed hit does not block; the new entry does
+    assert claimed_ids(q) == []
+    complete(q, middle)
+    assert claimed_ids(q) == [ids[0]]
+
+
 @pytest.mark.parametrize(
     "batch",
     [

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from _worker_helpers import claim_job, claimed_ids, complete
+from _worker_helpers import claim, claim_job, claimed_ids, complete
 from dataqueue import (
     DependsOn,
     InvalidJobError,
@@ -360,3 +360,36 @@ def test_priority_out_of_int32_range_rejected(q: Any) -> None:
     with pytest.raises(InvalidJobError):
         q.add_job("t", priority=2**31)
     assert q.get_all_jobs() == []
+
+
+@pytest.mark.parametrize("name", ["null", "__NONE__", "None", "nil", "false", "0", " "])
+def test_values_that_look_like_nothing_are_values(q: Any, name: str) -> None:
+    first = q.add_job(
+        name, tags=[name], idempotency_key=name, group=name, dead_letter_job_type=name
+    )
+    assert q.add_job(name, idempotency_key=name) == first  # the key is found again
+    plain = q.add_job(name)  # no key: a new job, not a hit on a "null" key
+    assert plain != first
+    job = q.get_job(first)
+    assert (job.job_type, job.tags, job.idempotency_key, job.group_id) == (
+        name,
+        (name,),
+        name,
+        name,
+    )
+    assert job.dead_letter_job_type == name
+    assert q.get_job(plain).idempotency_key is None
+    assert [j.id for j in q.get_jobs_by_tags([name], "exact")] == [first]
+    assert [j.id for j in q.get_jobs({"job_type": name})] == [plain, first]
+    assert set(claimed_ids(q, job_types=[name])) == {first, plain}
+    assert [e.event_type for e in q.get_job_events(first)].count(JobEventType.ADDED) == 1
+
+
+def test_empty_containers_round_trip_and_are_not_shared(q: Any) -> None:
+    payloads: list[Any] = [{}, [], {"a": [1, {}]}, [{}], "{}", 0, None, {"k": "[]"}]
+    ids = [q.add_job("t", p) for p in payloads]
+    assert [q.get_job(i).payload for i in ids] == payloads
+    first, second = claim(q, 2)
+    assert first.step_data == {} and len(first.error_history) == 0
+    first.step_data["x"] = 1  # every record gets its own empty containers
+    assert second.step_data == {} and first.payload == {} and second.payload == []

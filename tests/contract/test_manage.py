@@ -550,6 +550,19 @@ def test_reclaim_respects_live_lease(q: Any) -> None:
     assert q.get_job(job_id).status == JobStatus.PROCESSING
 
 
+def test_heartbeat_keeps_a_live_job_from_being_reclaimed(q: Any) -> None:
+    job_id = q.add_job("t")
+    short = timedelta(milliseconds=300)
+    q._backend.claim_jobs("w", 1, lease=short)
+    for _ in range(3):
+        time.sleep(0.15)
+        assert q._backend.heartbeat("w", [job_id], short) == 1
+        assert q.reclaim_stuck_jobs(60) == 0  # its lease was renewed before it lapsed
+    assert q._backend.heartbeat("someone-else", [job_id], LEASE) == 0
+    time.sleep(0.4)
+    assert q.reclaim_stuck_jobs(60) == 1  # no heartbeat: the lapsed lease is reclaimed
+
+
 def test_retry_delay_sets_next_attempt(q: Any) -> None:
     job_id = q.add_job("t")
     before = datetime.now(UTC)

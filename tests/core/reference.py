@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections import deque
 from collections.abc import Mapping, Sequence
 
 from dataqueue.errors import (
@@ -135,55 +134,6 @@ def plan_batch(
     return order
 
 
-# -- dependency graph ------------------------------------------------------------------------
-class DependencyGraph:
-    """Jobs and their prerequisite edges (job -> prerequisite)."""
-
-    def __init__(self) -> None:
-        self._prerequisites: dict[int, list[int]] = {}
-        self._dependents: dict[int, list[int]] = {}
-        self._edges: set[tuple[int, int]] = set()
-
-    def add_edge(self, job_id: int, prerequisite_id: int) -> None:
-        """Record that ``job_id`` depends on ``prerequisite_id``."""
-        if (job_id, prerequisite_id) in self._edges:
-            return
-        self._edges.add((job_id, prerequisite_id))
-        self._prerequisites.setdefault(job_id, []).append(prerequisite_id)
-        self._dependents.setdefault(prerequisite_id, []).append(job_id)
-
-    def add_edges(self, edges: Sequence[tuple[int, int]]) -> None:
-        """Record many edges."""
-        for job_id, prerequisite_id in edges:
-            self.add_edge(job_id, prerequisite_id)
-
-    def downstream(self, roots: Sequence[int]) -> list[int]:
-        """Jobs transitively depending on ``roots``, roots excluded, breadth-first."""
-        seen = set(roots)
-        queue = deque(dict.fromkeys(roots))
-        out: list[int] = []
-        while queue:
-            for dependent in self._dependents.get(queue.popleft(), ()):
-                if dependent not in seen:
-                    seen.add(dependent)
-                    out.append(dependent)
-                    queue.append(dependent)
-        return out
-
-    def would_create_cycle(self, job_id: int, prerequisites: Sequence[int]) -> bool:
-        """Whether the extra prerequisites would close a cycle."""
-        if job_id in prerequisites:
-            return True
-        return bool(set(prerequisites) & set(self.downstream([job_id])))
-
-    def find_cycle(self) -> list[int] | None:
-        """One cycle, or None."""
-        return _find_cycle(list(self._prerequisites), self._prerequisites)
-
-    def __len__(self) -> int:
-        return len(self._edges)
-
-
 # -- tags ------------------------------------------------------------------------------------
 def _set_match(job: set[str], query: set[str], mode: str) -> bool:
     if mode == "all":
@@ -263,23 +213,3 @@ def retry_delay_seconds(
     _check_non_negative("retry_delay_max", retry_delay_max)
     r = random.random() if rand is None else _check_rand(rand)
     return _delay(attempts, retry_delay, retry_backoff, retry_delay_max, r)
-
-
-def retry_delays(
-    attempts: Sequence[int],
-    retry_delay: int | None,
-    retry_backoff: bool | None,
-    retry_delay_max: int | None,
-    rands: Sequence[float] | None = None,
-) -> list[float]:
-    """:func:`retry_delay_seconds` for many attempt counts."""
-    _check_non_negative("retry_delay", retry_delay)
-    _check_non_negative("retry_delay_max", retry_delay_max)
-    if rands is None:
-        rands = [random.random() for _ in attempts]
-    elif len(rands) != len(attempts):
-        raise InvalidJobError(f"rands has {len(rands)} value(s) but attempts has {len(attempts)}")
-    return [
-        _delay(a, retry_delay, retry_backoff, retry_delay_max, _check_rand(r))
-        for a, r in zip(attempts, rands, strict=True)
-    ]

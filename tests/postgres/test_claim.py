@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 from _worker_helpers import run_threads
-from dataqueue import batch_dep_ref
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 from dataqueue.maintenance_sync import reclaim_stuck_jobs
 from dataqueue.options import normalize_job
@@ -111,20 +110,6 @@ def test_completion_waiting_for_an_adder_still_releases_its_dependent(
     assert claim_one(backend).id == dependent
 
 
-def test_add_jobs_in_a_callers_transaction(backend: PostgresBackend, pg_url: str) -> None:
-    with psycopg.connect(pg_url) as conn, conn.transaction(force_rollback=True):
-        ids = [a.id for a in backend.add_jobs([
-            normalize_job({"job_type": "a"}),
-            normalize_job({"job_type": "b", "depends_on": {"job_ids": [batch_dep_ref(0)]}}),
-        ], db=conn)]  # fmt: skip
-        with conn.cursor() as cur:
-            backend.add_jobs([normalize_job({"job_type": "c"})], db=cur)
-        count = conn.execute("SELECT count(*) FROM job_queue").fetchone()
-        assert count == (3,)
-    assert len(ids) == 2
-    assert backend.get_all_jobs(10, 0) == []
-
-
 def test_reclaim_expired_leases(backend: PostgresBackend, sql: psycopg.Connection[Any]) -> None:
     retryable = add(backend, max_attempts=2)
     exhausted = add(backend, max_attempts=1, dead_letter_job_type="dlq")
@@ -152,13 +137,3 @@ def test_reclaim_expired_leases(backend: PostgresBackend, sql: psycopg.Connectio
     sql.execute("UPDATE job_queue SET locked_at = now() - interval '20 minutes',"
                 " heartbeat_at = NULL WHERE id = %s", (live,))  # fmt: skip
     assert reclaim_stuck_jobs(backend, 10) == 1
-
-
-def test_wait_for_work_wakes_on_enqueue(make_backend: Any) -> None:
-    listener = make_backend()
-    producer = make_backend()
-    assert listener.wait_for_work(0.05) is False
-    threading.Timer(0.2, lambda: add(producer)).start()
-    started = time.perf_counter()
-    assert listener.wait_for_work(5.0) is True
-    assert time.perf_counter() - started < 3.0

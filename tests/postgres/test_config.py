@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 from pathlib import Path
@@ -10,15 +9,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from dataqueue.backends.postgres.backend_async import AsyncPostgresBackend
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 from dataqueue.backends.postgres.config import PostgresSettings
 from dataqueue.errors import BackendError, ConfigurationError, InvalidJobError
 from dataqueue.options import NewJob, normalize_job
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import ConnectionPool
 
-from .helpers import LEASE, add, claim_one
+from .helpers import add, claim_one
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 
@@ -122,25 +120,6 @@ def test_database_config_search_path_is_applied(empty_pg_url: str) -> None:
     assert public == (None,)
 
 
-def test_bring_your_own_pool_is_not_closed(pg_url: str) -> None:
-    pool = ConnectionPool(pg_url, min_size=1, max_size=2, open=True)
-    try:
-        backend = PostgresBackend(PostgresSettings.from_options(pool=pool))
-        assert backend.get_pool() is pool and backend.pool is pool
-        job_id = add(backend)
-        assert backend.get_job(job_id) is not None
-        backend.close()
-        assert not pool.closed
-        with pool.connection() as conn:
-            assert conn.execute("SELECT count(*) FROM job_queue").fetchone() == (1,)
-        # The settings of a caller's pool still let other components connect on their own.
-        settings = PostgresSettings.from_options(pool=pool)
-        with psycopg.connect(settings.conninfo, **settings.connection_kwargs()) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-    finally:
-        pool.close()
-
-
 def test_a_callers_pool_with_dict_rows_works(pg_url: str) -> None:
     from psycopg.rows import dict_row
 
@@ -164,33 +143,6 @@ def test_own_pool_opens_lazily_and_closes(pg_url: str) -> None:
         add(backend)
 
 
-def test_async_twin_end_to_end(pg_url: str) -> None:
-    async def scenario() -> None:
-        pool = AsyncConnectionPool(pg_url, open=False)
-        await pool.open()
-        try:
-            backend = AsyncPostgresBackend(PostgresSettings.from_options(pool=pool))
-            [added] = await backend.add_jobs([normalize_job({"job_type": "a"})])
-            woke = asyncio.create_task(backend.wait_for_work(5.0))
-            await asyncio.sleep(0.2)
-            other = AsyncPostgresBackend(PostgresSettings.from_options(pg_url))
-            await other.add_jobs([normalize_job({"job_type": "b"})])
-            assert await woke
-            jobs = await backend.claim_jobs("w", 10, lease=LEASE, group_concurrency=3)
-            assert jobs[0].id == added.id
-            for job in jobs:
-                assert await backend.complete_job(job.id, "w", job.lock_version, None)
-            done = await backend.get_job(added.id)
-            assert done is not None and done.output is None and done.status == "completed"
-            await other.close()
-            await backend.close()
-            assert not pool.closed
-        finally:
-            await pool.close()
-
-    asyncio.run(scenario())
-
-
 def test_bad_values_become_invalid_job_errors(backend: PostgresBackend) -> None:
     good = normalize_job({"job_type": "t"})
     too_long = NewJob(**{**{f: getattr(good, f) for f in good.__dataclass_fields__},
@@ -200,20 +152,6 @@ def test_bad_values_become_invalid_job_errors(backend: PostgresBackend) -> None:
     with pytest.raises(InvalidJobError):
         backend.add_jobs([normalize_job({"job_type": "t", "payload": "nul\u0000"})])
     assert backend.get_all_jobs(10, 0) == []
-
-
-def test_unreachable_server_is_a_backend_error() -> None:
-    backend = PostgresBackend(
-        PostgresSettings.from_options(
-            "postgresql://postgres:postgres@127.0.0.1:1/none?connect_timeout=1"
-        )
-    )
-    backend._pool.timeout = 1.0
-    try:
-        with pytest.raises(BackendError):
-            backend.get_job(1)
-    finally:
-        backend.close()
 
 
 def test_pem_temp_files_are_private() -> None:

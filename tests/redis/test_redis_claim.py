@@ -1,4 +1,5 @@
-"""Claim order, starvation and concurrent claimers on the Redis backend."""
+"""Concurrent Redis claimers, with the group counters inspected raw (claim order and
+starvation on every backend: tests/contract/test_claim.py)."""
 
 from __future__ import annotations
 
@@ -18,52 +19,6 @@ INT32_MAX = 2**31 - 1
 
 def _add(b: RedisBackend, jobs: list[dict[str, Any]]) -> list[int]:
     return [a.id for a in b.add_jobs([normalize_job(j) for j in jobs])]
-
-
-def test_priority_then_fifo_is_exact_for_extreme_priorities(backend: RedisBackend) -> None:
-    # One add_jobs call: every job shares the same server millisecond (and microsecond).
-    prios = [INT32_MAX, -INT32_MAX - 1, 0, INT32_MAX - 1, -INT32_MAX, 1, -1]
-    priorities = [prios[i % len(prios)] for i in range(700)]
-    ids = _add(backend, [{"job_type": "t", "priority": p} for p in priorities])
-    expected = sorted(range(len(ids)), key=lambda i: (-priorities[i], ids[i]))
-    claimed = [j.id for j in backend.claim_jobs("w", 1000, lease=LEASE)]
-    assert claimed == [ids[i] for i in expected]
-
-
-def test_fifo_across_separate_inserts_and_types(backend: RedisBackend) -> None:
-    ids = []
-    for i in range(30):
-        ids += _add(backend, [{"job_type": f"t{i % 3}", "priority": 7}])
-    claimed = [j.id for j in backend.claim_jobs("w", 100, lease=LEASE)]
-    assert claimed == ids
-    more = _add(backend, [{"job_type": "t0"}, {"job_type": "t1", "priority": 1}])
-    assert [j.id for j in backend.claim_jobs("w", 1, job_types=["t0", "t1"], lease=LEASE)] == [
-        more[1]
-    ]
-
-
-def test_no_starvation_behind_blocked_filtered_and_capped_jobs(backend: RedisBackend) -> None:
-    n = 5000
-    gate = _add(backend, [{"job_type": "gate", "priority": -10}])[0]
-    # Ahead of the eligible job (higher priority, older): n blocked by an unmet dependency,
-    # n of a type the claimer does not handle, n in a group that is at its cap.
-    _add(backend, [{"job_type": "t", "priority": 100, "depends_on": {"job_ids": [gate]}}] * n)
-    _add(backend, [{"job_type": "other", "priority": 100}] * n)
-    busy = _add(backend, [{"job_type": "t", "priority": 200, "group": "g"}])[0]
-    assert [
-        j.id for j in backend.claim_jobs("w", 1, job_types=["t"], group_concurrency=1, lease=LEASE)
-    ] == [busy]
-    _add(backend, [{"job_type": "t", "priority": 100, "group": "g"}] * n)
-    eligible = _add(backend, [{"job_type": "t", "priority": -5}])[0]
-    got = backend.claim_jobs("w", 1, job_types=["t"], group_concurrency=1, lease=LEASE)
-    assert [j.id for j in got] == [eligible]
-
-
-def test_drain_blocked_jobs_do_not_starve_others(backend: RedisBackend) -> None:
-    _add(backend, [{"job_type": "t", "tags": ["x"], "priority": -1}])
-    _add(backend, [{"job_type": "t", "priority": 50, "depends_on": {"tags": ["x"]}}] * 500)
-    free = _add(backend, [{"job_type": "t", "priority": 10}])[0]
-    assert [j.id for j in backend.claim_jobs("w", 1, lease=LEASE)] == [free]
 
 
 def test_concurrent_claimers_never_double_claim_nor_exceed_group_caps(prefix: str) -> None:

@@ -133,6 +133,17 @@ def test_background_loop_stop_and_drain(q: Any, make_processor: Any) -> None:
     assert not sup.is_running()
 
 
+def test_restart_right_after_stop_keeps_the_new_loop_running(q: Any) -> None:
+    sup = q.create_supervisor(interval=0.1)
+    sup.start_in_background()
+    sup.stop()
+    sup.start_in_background()  # the first loop may still be finishing its run
+    time.sleep(0.5)  # by now the first loop has seen its stop and ended
+    assert sup.is_running()
+    sup.stop_and_drain(5)
+    assert not sup.is_running()
+
+
 def test_stop_and_drain_returns_when_idle(q: Any) -> None:
     sup = q.create_supervisor(interval=60)
     started = time.monotonic()

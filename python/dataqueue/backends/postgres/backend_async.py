@@ -1,5 +1,5 @@
-"""The PostgreSQL backend (asyncio). The blocking ``PostgresBackend`` in ``backend_sync.py`` is
-generated from this file by ``tools/gen_sync.py``: edit this one.
+"""The PostgreSQL backend, in two twins: asyncio and blocking. The blocking twin is generated
+from the asyncio source by ``tools/gen_sync.py``: edit that source, never the generated twin.
 
 All SQL lives in ``sql.py``; this module only decides which statements run, in which
 transaction, and turns rows into records (``rows.py``). Single-statement operations run in
@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import select
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -70,6 +71,7 @@ from dataqueue.backends.types import (
 )
 from dataqueue.errors import (
     BackendError,
+    ConfigurationError,
     CronError,
     DataQueueError,
     InvalidJobError,
@@ -256,6 +258,13 @@ class AsyncPostgresBackend(AsyncBackend):
         self.channel: str = notify_channel(settings.schema)
         self.done_channel: str = done_channel(settings.schema)
         self._sql = Statements(settings.schema)
+        if settings.pool is not None and not isinstance(settings.pool, AsyncConnectionPool):
+            # A pool of the other twin would fail on first use, in a confusing way.
+            kind = type(settings.pool)
+            raise ConfigurationError(
+                "this queue needs a psycopg_pool.AsyncConnectionPool, "
+                f"got {kind.__module__}.{kind.__name__}"
+            )
         self._owns_pool = settings.pool is None
         self._pool: AsyncConnectionPool[Any] = settings.pool or AsyncConnectionPool(
             settings.conninfo,
@@ -1096,12 +1105,16 @@ class AsyncPostgresBackend(AsyncBackend):
             block, due_first = max(0.0, timeout), False
             if block > 0:
                 # Look the due time up only once the channel is quiet: a stream of wake-ups
-                # (each followed by a claim) then costs no extra statement.
+                # (each followed by a claim) then costs no extra statement. A job that came
+                # due during the quiet wait counts too (since: this call's start), one due
+                # before the call does not (the caller has seen it: no wake-up loop).
+                started = time.monotonic()
                 quiet = min(block, 0.05)
                 async for _ in conn.notifies(timeout=quiet, stop_after=1):
                     return True
                 block -= quiet
-                due_in = (await self._one(self._sql.next_due, {}))[0] if block > 0 else None
+                since = {"since": time.monotonic() - started + 0.01}
+                due_in = (await self._one(self._sql.next_due, since))[0] if block > 0 else None
                 if due_in is not None and float(due_in) < block:
                     block, due_first = max(0.0, float(due_in)) + 0.001, True
             async for _ in conn.notifies(timeout=block, stop_after=1):

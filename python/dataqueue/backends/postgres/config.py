@@ -254,14 +254,6 @@ class PostgresSettings:
                                 min_size=self.min_size, max_size=self.max_size,
                                 schema=self.schema)  # fmt: skip
 
-    sync_twin = async_twin
-
-    @property
-    def search_path_option(self) -> str | None:
-        """The ``-c search_path=…`` part of the conninfo, if any."""
-        options = conninfo_to_dict(self.conninfo).get("options") if self.conninfo else None
-        return str(options) if options else None
-
 
 def _size(value: Any, what: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -483,11 +483,6 @@ class Statements:
         return text
 
     # enqueue -----------------------------------------------------------------------------------
-    @cached_property
-    def add_one(self) -> str:
-        """The single-job statement with every option as a parameter."""
-        return self.add_one_with(ONE_OPTIONAL)
-
     def add_one_with(self, given: frozenset[str]) -> str:
         """The single-job statement for a job that sets the options ``given`` (parameter
         names of ``ONE_OPTIONAL``; the others keep their column defaults). With ``idem`` it is
@@ -551,11 +546,12 @@ class Statements:
 
     @cached_property
     def next_due(self) -> str:
-        """Seconds until the earliest not-yet-due job (future run_at, retry or wait time)
-        becomes claimable; NULL when there is none."""
+        """Seconds until the earliest job that comes due after ``%(since)s`` seconds ago
+        (future run_at, retry or wait time) becomes claimable — zero or less for one that came
+        due meanwhile; NULL when there is none."""
         return self._r(
             "SELECT extract(epoch FROM min(ready_at) - now())"
-            " FROM {s}job_queue WHERE ready_at > now()"
+            " FROM {s}job_queue WHERE ready_at > now() - make_interval(secs => %(since)s)"
         )
 
     @cached_property

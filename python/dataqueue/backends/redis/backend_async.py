@@ -1,9 +1,9 @@
-"""The Redis backend (asyncio): ``AsyncRedisBackend``.
+"""The Redis backend, in two twins: asyncio and blocking.
 
 Every state change is one Lua script (``scripts/``), so it is atomic and runs on the server
 clock; reads page through sorted-set indexes. The key layout is described in ``keys.py``.
-The blocking twin ``RedisBackend`` (``backend_sync.py``) is generated from this file by
-``tools/gen_sync.py``: edit this file, never the generated one.
+The blocking twin is generated from the asyncio source by ``tools/gen_sync.py``: edit that
+source, never the generated twin.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class _RedisFinishListener(AsyncFinishListener):
 
 
 class AsyncRedisBackend(AsyncBackend):
-    """Jobs, events, tokens and cron schedules in Redis (redis-py asyncio client)."""
+    """Jobs, events, tokens and cron schedules in Redis (a redis-py client of the twin's kind)."""
 
     name = "redis"
 

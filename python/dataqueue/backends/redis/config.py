@@ -140,12 +140,6 @@ class RedisSettings:
             return self
         return replace(self, client=None, url=None, **_kwargs_from_client(self.client))
 
-    def sync_twin(self) -> RedisSettings:
-        """Settings for a blocking client to the same server and keys."""
-        if self.client is None or not _is_async_client(self.client):
-            return self
-        return replace(self, client=None, url=None, **_kwargs_from_client(self.client))
-
     def _client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"decode_responses": True}
         url_mode = self.url is not None
