@@ -117,6 +117,8 @@ def _workload(b: RedisBackend) -> None:
     b.recent_finished(now - timedelta(hours=1), 10)
     b.search_jobs(JobSearch(JobFilters(job_type="a"), error_contains="boom"), 10, None, 100)
     b.get_tag_holders(["x"], None, 10)
+    b.get_jobs_by_ids(ids)  # more than a few jobs: one script reply
+    b.get_dependents(ids, 10)
 
 
 def _slots(client: Any, prefix: str) -> set[int]:
