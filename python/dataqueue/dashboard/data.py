@@ -99,6 +99,9 @@ async def overview(q: AsyncJobQueue) -> dict[str, Any]:
     types: dict[str, dict[str, Any]] = {}
 
     def row(job_type: str) -> dict[str, Any]:
+        known = types.get(job_type)
+        if known is not None:
+            return known
         return types.setdefault(
             job_type,
             {

@@ -370,12 +370,10 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
         statuses = [st.value for st in sorted(TERMINAL_STATUSES)]
-        flat = await self._run("dash_finished", [to_us(since), limit, *statuses])
+        reply = await self._run("dash_finished", [to_us(since), limit, *statuses])
         rows = [
-            FinishedJob(
-                int(flat[k + 1]), flat[k + 3], JobStatus(flat[k]), from_us(int(float(flat[k + 2])))
-            )
-            for k in range(0, len(flat), 4)
+            FinishedJob(int(i), jt, JobStatus(st), from_us(int(float(at))))
+            for st, i, at, jt in json.loads(reply)
         ]
         rows.sort(key=lambda f: (f.finished_at, f.id), reverse=True)
         return rows[:limit]
@@ -453,23 +451,13 @@ class AsyncRedisBackend(AsyncBackend):
         ]
         while not plain and len(hits) < limit and scanned < scan_limit:
             take = min(_SEARCH_STEP, scan_limit - scanned)
-            out = await self._run("dash_scan", [args[0], hi, take, *args[1:]])
-            walked, step_last, ended = int(out[0]), out[1], int(out[2])
-            rows = [out[k : k + 9] for k in range(3, len(out), 9)]
+            reply = await self._run("dash_scan", [args[0], hi, take, *args[1:], limit - len(hits)])
+            walked, step_last, ended, rows = json.loads(reply)
             base = codec.jobs_matching([r[1:6] for r in rows], filters)
-            stop_at: int | None = None
             for ok, r in zip(base, rows, strict=True):
                 if ok and (needle is None or needle in str(r[7] or "").lower()):
                     hits.append(r[0])
-                    if len(hits) == limit:
-                        stop_at = int(r[8])  # continue after this job, not after the step
-                        break
-            if stop_at is not None:
-                scanned += stop_at
-                last = hits[-1]
-                exhausted = ended == 1 and stop_at == walked
-                break
-            scanned += walked
+            scanned += int(walked)
             if step_last:
                 last = step_last
                 hi = f"({step_last}"

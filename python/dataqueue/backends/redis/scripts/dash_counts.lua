@@ -1,11 +1,10 @@
 -- Jobs per (type, status) for dashboards, from the counts the write scripts keep in cnt (see
 -- "dashboard counts" in lib.lua): a read of that hash, a walk of the processing jobs (as many as
--- the workers run; at most PROCESSING_WALK, beyond that the cells are lower bounds) and a few
--- hundred probes for each type's oldest pending job. Completed = the rest of type:<type>.
+-- the workers run; at most PROCESSING_WALK, beyond that the cells are lower bounds) and at most
+-- TYPE_PROBES probes for each type's oldest pending job. Completed = the rest of type:<type>.
 -- ARGV: statuses... Returns flat rows: type, status, count, capped (0/1), blocked, oldest
 -- pending created_at ('' if unknown); only non-zero cells.
 local PROCESSING_WALK = 10000
-local OLDEST_PROBES = 500
 local TYPE_PROBES = 200
 local ck = B .. 'cnt'
 
@@ -59,28 +58,15 @@ if want.processing or want.completed then
   end
 end
 
--- Ids grow with time, so a type's oldest pending job is its lowest id in st:pending: one walk
--- from the lowest finds most types; a type it misses has only ids above the walk's last, and
--- its own index is probed from there.
+-- Ids grow with time, so a type's oldest pending job is its lowest id in st:pending: each type's
+-- index is probed upward from the lowest pending id (older members are finished), a few
+-- hundred members at most (then unknown).
 local oldest = {}
 if want.pending then
-  local need = 0
-  for _, c in pairs(cnt) do
-    if (c.pending or 0) > 0 then need = need + 1 end
-  end
-  local last = nil
-  for _, id in ipairs(redis.call('ZRANGE', B .. 'st:pending', 0, OLDEST_PROBES - 1)) do
-    if need == 0 then break end
-    last = id
-    local f = redis.call('HMGET', jk(id), 'job_type', 'created_at')
-    if f[1] and not oldest[f[1]] then
-      oldest[f[1]] = f[2] or ''
-      need = need - 1
-    end
-  end
+  local lo = redis.call('ZRANGE', B .. 'st:pending', 0, 0)[1]
   for t, c in pairs(cnt) do
-    if (c.pending or 0) > 0 and not oldest[t] and last then
-      local ids = redis.call('ZRANGEBYSCORE', B .. 'type:' .. t, '(' .. last, '+inf', 'LIMIT', 0,
+    if (c.pending or 0) > 0 and lo then
+      local ids = redis.call('ZRANGEBYSCORE', B .. 'type:' .. t, lo, '+inf', 'LIMIT', 0,
         TYPE_PROBES)
       for _, id in ipairs(ids) do
         local f = redis.call('HMGET', jk(id), 'status', 'created_at')
