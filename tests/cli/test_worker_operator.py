@@ -78,6 +78,9 @@ def test_wrong_credentials_are_one_line_at_once(cli_storage: CliStorage) -> None
         assert "Traceback" not in r.stderr
         assert "certainly-wrong" not in r.stderr + r.stdout  # the password is not echoed
         assert re.search("password|credential|auth", r.stderr, re.I), r.stderr
+        port = str(urlsplit(url).port)
+        assert "127.0.0.1" in r.stderr and f"port {port}" in r.stderr, r.stderr  # where
+        assert user in r.stderr, r.stderr
 
 
 def test_worker_gives_up_on_an_unreachable_server_with_a_non_zero_exit(

@@ -75,8 +75,10 @@ _HOLDER_BUDGET: Final = 5000  # jobs examined per get_tag_holders call
 
 
 @contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Driver failures become ``BackendError``; script error codes are mapped by callers."""
+def _errors(where: str = "") -> Iterator[None]:
+    """Driver failures become ``BackendError`` (credentials refused: ``ConfigurationError``),
+    naming the server (``where``); script error codes are mapped by callers."""
+    at = f" at {where}" if where else ""
     try:
         yield
     except redis.exceptions.ResponseError as exc:
@@ -88,12 +90,12 @@ def _errors() -> Iterator[None]:
             index = int(msg.split("DQ_SELF_DEP", 1)[1].strip().split()[0])
             raise DependencyCycleError(self_dependency_via_key(index)) from None
         if msg.startswith(("WRONGPASS", "NOAUTH", "NOPERM")):
-            raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
+            raise ConfigurationError(f"Redis{at} refused the credentials: {exc}") from None
         raise BackendError(f"redis error: {exc}") from exc
     except redis.exceptions.AuthenticationError as exc:
-        raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
+        raise ConfigurationError(f"Redis{at} refused the credentials: {exc}") from None
     except redis.exceptions.ConnectionError as exc:
-        raise BackendError(f"cannot connect to Redis: {exc}") from exc
+        raise BackendError(f"cannot connect to Redis{at}: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise BackendError(f"redis error: {exc}") from exc
 
@@ -139,6 +141,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
+        self._where = settings.describe_target()
         is_async = True  # sync: is_async = False
         settings.require_client_kind(is_async=is_async)
         build = settings.build_async_client  # sync: build = settings.build_sync_client
@@ -155,13 +158,13 @@ class AsyncRedisBackend(AsyncBackend):
     # -- plumbing ----------------------------------------------------------------------------
 
     async def _run(self, name: str, args: Sequence[Any]) -> Any:
-        with _errors():
+        with _errors(self._where):
             return dec(await self._scripts[name](keys=[self.keys.base], args=list(args)))
 
     async def _hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
         if not keys:
             return []
-        with _errors():
+        with _errors(self._where):
             async with self.client.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.hgetall(key)
@@ -182,7 +185,7 @@ class AsyncRedisBackend(AsyncBackend):
         return out
 
     async def _server_now_us(self) -> int:
-        with _errors():
+        with _errors(self._where):
             secs, micros = await self.client.time()
         return int(secs) * _US_PER_S + int(micros)
 
@@ -194,7 +197,7 @@ class AsyncRedisBackend(AsyncBackend):
         a time."""
         hi = f"({cursor}" if cursor else "+inf"
         if match is None:
-            with _errors():
+            with _errors(self._where):
                 return list(
                     dec(
                         await self.client.zrevrangebyscore(
@@ -205,7 +208,7 @@ class AsyncRedisBackend(AsyncBackend):
         out: list[str] = []
         skipped = 0
         while len(out) < want:
-            with _errors():
+            with _errors(self._where):
                 ids = dec(
                     await self.client.zrevrangebyscore(index, hi, "-inf", start=0, num=_SCAN_CHUNK)
                 )
@@ -284,7 +287,7 @@ class AsyncRedisBackend(AsyncBackend):
     async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
         if not job_ids:
             return {}
-        with _errors():
+        with _errors(self._where):
             async with self.client.pipeline(transaction=False) as pipe:
                 for job_id in job_ids:
                     pipe.hmget(self.keys.job(job_id), "id", "output")
@@ -341,7 +344,7 @@ class AsyncRedisBackend(AsyncBackend):
         return await self._jobs(ids)
 
     async def get_job_events(self, job_id: int) -> list[JobEvent]:
-        with _errors():
+        with _errors(self._where):
             raw = dec(await self.client.lrange(self.keys.events(job_id), 0, -1))
         return [codec.event_from_json(e) for e in raw]
 
@@ -397,7 +400,7 @@ class AsyncRedisBackend(AsyncBackend):
         if len(candidates) > 1 and index == self.keys.all:
             index = candidates[1]
         elif len(candidates) > 1:  # drive the walk by the smallest index
-            with _errors():
+            with _errors(self._where):
                 async with self.client.pipeline(transaction=False) as pipe:
                     for key in candidates:
                         pipe.zcard(key)
@@ -428,7 +431,7 @@ class AsyncRedisBackend(AsyncBackend):
         last: str | None = None
         exhausted = False
         if plain:
-            with _errors():
+            with _errors(self._where):
                 ids = dec(
                     await self.client.zrevrangebyscore(
                         index, hi, "-inf", start=0, num=min(limit, scan_limit)
@@ -500,7 +503,7 @@ class AsyncRedisBackend(AsyncBackend):
         if not have:
             return []
         ids: set[int] = set()
-        with _errors():
+        with _errors(self._where):
             for t in have:
                 for d in dec(list(await self.client.smembers(f"{self.keys.base}dbt:{t}"))):
                     if set(json.loads(d)) <= have:
@@ -515,7 +518,7 @@ class AsyncRedisBackend(AsyncBackend):
         return live[:limit]
 
     async def count_group_processing(self, group_id: str) -> int:
-        with _errors():
+        with _errors(self._where):
             n = await self.client.hget(f"{self.keys.base}gact", group_id)
         return int(dec(n)) if n is not None else 0
 
@@ -566,7 +569,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def held_jobs(self, worker_id: str) -> list[JobRecord]:
         # A read (no script needed): the processing set, filtered by lock holder.
-        with _errors():
+        with _errors(self._where):
             ids = dec(await self.client.zrange(self.keys.status("processing"), 0, -1))
         jobs = await self._jobs(ids)
         return sorted((j for j in jobs if j.locked_by == worker_id), key=lambda j: j.id)
@@ -714,7 +717,7 @@ class AsyncRedisBackend(AsyncBackend):
         makes a job claimable or frees group capacity) for up to ``timeout`` seconds, or until
         the nearest delayed job comes due. The first call subscribes and returns True at once,
         so nothing published before the subscription is missed."""
-        with _errors():
+        with _errors(self._where):
             nearest = await self.client.zrange(self.keys.delayed, 0, 0, withscores=True)
         block = max(0.0, timeout)
         due_first = False
@@ -835,12 +838,12 @@ class AsyncRedisBackend(AsyncBackend):
         return codec.cron_from_hash(rows[0]) if rows and rows[0] else None
 
     async def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None:
-        with _errors():
+        with _errors(self._where):
             cron_id = dec(await self.client.get(self.keys.cron_name(name)))
         return None if cron_id is None else await self.get_cron_job(int(cron_id))
 
     async def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]:
-        with _errors():
+        with _errors(self._where):
             ids = dec(await self.client.zrange(self.keys.crons, 0, -1))
         rows = await self._hgetall_many([self.keys.cron(i) for i in ids])
         out = [codec.cron_from_hash(r) for r in rows if r]
@@ -866,7 +869,7 @@ class AsyncRedisBackend(AsyncBackend):
         """Claim each due schedule with a compare-and-set on its ``next_run_at`` inside the
         script, so an occurrence is enqueued once however many processors call this."""
         now_us = await self._server_now_us()
-        with _errors():
+        with _errors(self._where):
             due = dec(await self.client.zrangebyscore(self.keys.cron_due, "-inf", now_us))
         count = 0
         for cron_id in due:

@@ -143,6 +143,26 @@ class RedisSettings:
             return self
         return replace(self, client=None, url=None, **_kwargs_from_client(self.client))
 
+    def describe_target(self) -> str:
+        """Where these settings point, for messages: host, port, database and user (never
+        the password)."""
+        if self.client is not None:
+            conn = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", {})
+            host, port = conn.get("host", "?"), conn.get("port", "?")
+            db, user = conn.get("db", 0), conn.get("username")
+        elif self.url is not None:
+            parts = urlsplit(self.url)
+            host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+            query_db = [v for k, v in parse_qsl(parts.query) if k == "db"]
+            db = (query_db or [parts.path.strip("/") or "0"])[0]
+            user = unquote(parts.username) if parts.username else None
+            if parts.scheme == "unix":
+                return f"socket {parts.path} database {db}"
+        else:
+            host, port, db, user = self.host, self.port, self.db or 0, self.username
+        who = f" user {user!r}" if user else ""
+        return f"host {host} port {port} database {db}{who}"
+
     def _client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"decode_responses": True}
         url_mode = self.url is not None
