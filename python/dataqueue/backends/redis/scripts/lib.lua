@@ -82,7 +82,7 @@ end
 -- Processing jobs (as many as the workers run) are counted by walking st:processing and completed
 -- ones as the rest of type:<type>, so a claim adds one HINCRBY per script and a completion none.
 -- Changes are summed per script and written once, by flush_counts().
-local COUNTED = { pending = true, waiting = true, failed = true, cancelled = true }
+-- COUNTED: lifecycle.COUNTED_STATUSES (constants chunk)
 local CNT = {}
 local function cnt_add(field, d) CNT[field] = (CNT[field] or 0) + d end
 local function flush_counts()
