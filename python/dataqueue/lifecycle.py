@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVE_STATUSES",
     "CLEANABLE_STATUSES",
+    "COUNTED_STATUSES",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_CLEANUP_BATCH_SIZE",
     "DEFAULT_CLEANUP_DAYS",
@@ -104,6 +105,11 @@ ACTIVE_STATUSES: Final = frozenset({JobStatus.PENDING, JobStatus.PROCESSING, Job
 #: Finished for good (a ``failed`` job with a retry scheduled is not terminal, see
 #: :func:`is_terminal`).
 TERMINAL_STATUSES: Final = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+#: Statuses whose per-type job counts the Redis scripts keep as they write (dashboard counts);
+#: processing jobs are counted from their index and completed ones as the rest of a type.
+COUNTED_STATUSES: Final = frozenset(
+    {JobStatus.PENDING, JobStatus.WAITING, JobStatus.FAILED, JobStatus.CANCELLED}
+)
 #: What ``cleanup_old_jobs`` may delete.
 CLEANABLE_STATUSES: Final = TERMINAL_STATUSES
 
@@ -335,6 +341,7 @@ def lua_constants() -> str:
         "-- Generated from dataqueue/lifecycle.py by the script loader; do not edit.",
         f"local ACTIVE = {_lua_set(ACTIVE_STATUSES)}",
         f"local TERMINAL = {_lua_set(TERMINAL_STATUSES)}",
+        f"local COUNTED = {_lua_set(COUNTED_STATUSES)}",
     ]
     for op, t in TRANSITIONS.items():
         lines.append(f"local ACCEPTS_{op.name} = {_lua_set(t.accepts)}")

@@ -39,7 +39,10 @@ def test_count_jobs_per_type_and_status_with_cap_and_blocked(q: Any) -> None:
     assert got[("gamma", "pending")] == (1, False, 0)
     assert ("alpha", "failed") not in got
     capped = cells(q, cap=3)
-    assert capped[("alpha", "pending")] == (3, True, 0)
+    # PostgreSQL counts a cell up to the cap (a bounded index walk); Redis keeps exact counts
+    # as it writes, so it has no cap to apply.
+    exact = q.backend_name == "redis"
+    assert capped[("alpha", "pending")] == ((4, False, 0) if exact else (3, True, 0))
     assert capped[("beta", "pending")][:2] == (2, False)
     oldest = {
         c.job_type: c.oldest_created_at

@@ -307,6 +307,57 @@ def test_malformed_redis_urls(url: str) -> None:
         RedisSettings.from_options(url)
 
 
+_BAD_SETTING_TEXT = [SURROGATE, "a\x00b", "a\nb", "a\tb", "a\x1bb"]
+
+
+@pytest.mark.parametrize("bad", _BAD_SETTING_TEXT, ids=["surrogate", "nul", "lf", "tab", "esc"])
+@pytest.mark.parametrize("field", ["host", "username", "password"])
+def test_bad_text_in_connection_settings_names_the_field(field: str, bad: str) -> None:
+    """host / user / password of either backend, given as a config key: a ConfigurationError
+    naming the field (a password's value is never repeated)."""
+    secret = f"s3cret{bad}"
+    with pytest.raises(ConfigurationError, match=f"redis_config.{field}") as info:
+        RedisSettings.from_options(redis_config={"host": "h", field: secret})
+    pg_field = {"username": "user"}.get(field, field)
+    with pytest.raises(ConfigurationError, match=f"database_config.{pg_field}") as pg_info:
+        PostgresSettings.from_options(database_config={"host": "h", pg_field: secret})
+    if field == "password":
+        assert "s3cret" not in str(info.value) and "s3cret" not in str(pg_info.value)
+
+
+@pytest.mark.parametrize("escaped", ["%00", "%0A", "%09", "%1B"])
+@pytest.mark.parametrize("field", ["host", "username", "password"])
+def test_percent_escaped_bad_text_in_urls_names_the_part(field: str, escaped: str) -> None:
+    """What a URL's %-escapes decode to obeys the same rule, on both backends."""
+    parts = {"username": "u", "password": "p", "host": "h"}
+    parts[field] = f"s3cret{escaped}"
+    creds = f"{parts['username']}:{parts['password']}@{parts['host']}"
+    pg_name = {"username": "user"}.get(field, field)
+    for url, name in ((f"redis://{creds}:6379/0", f"redis url {field}"),
+                      (f"postgresql://{creds}:5432/db", f"url {pg_name}")):  # fmt: skip
+        settings = RedisSettings if url.startswith("redis") else PostgresSettings
+        with pytest.raises(ConfigurationError, match=name) as info:
+            settings.from_options(url)
+        if field == "password":
+            assert "s3cret" not in str(info.value), info.value
+
+
+def test_bad_text_in_a_redis_url_query_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="redis url client_name"):
+        RedisSettings.from_options("redis://h:6379/0?client_name=a%0Ab")
+
+
+def test_good_connection_settings_still_pass() -> None:
+    RedisSettings.from_options("redis://user:p%40ss%20word@h:6379/0?client_name=a%20b")
+    RedisSettings.from_options(
+        redis_config={"host": "h", "username": "ü ser", "password": "pä ss:@/"}
+    )
+    PostgresSettings.from_options("postgresql://user:p%40ss%20word@h:5432/db")
+    PostgresSettings.from_options(
+        database_config={"host": "h", "user": "ü ser", "password": "pä ss:@/"}
+    )
+
+
 @pytest.mark.parametrize(
     "url",
     ["postgresql://[::1/db", "postgresql://h:99999/db", "postgresql://h/db\n",

@@ -16,7 +16,7 @@ from dataqueue.backends.redis.backend_sync import RedisBackend
 from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.backends.redis.keys import base_for_prefix
 from dataqueue.backends.redis.loader import SCRIPT_NAMES, script_source
-from dataqueue.backends.types import CronInput
+from dataqueue.backends.types import CronInput, JobSearch
 from dataqueue.lifecycle import plan_failure
 from dataqueue.maintenance_sync import reclaim_stuck_jobs
 from dataqueue.options import JobFilters, JobUpdates, normalize_job
@@ -115,6 +115,10 @@ def _workload(b: RedisBackend) -> None:
     b.get_jobs_by_tags(["x"], "any", 10, 0)  # type: ignore[arg-type]
     assert b.count_jobs(1000)
     b.recent_finished(now - timedelta(hours=1), 10)
+    b.search_jobs(JobSearch(JobFilters(job_type="a"), error_contains="boom"), 10, None, 100)
+    b.get_tag_holders(["x"], None, 10)
+    b.get_jobs_by_ids(ids)  # more than a few jobs: one script reply
+    b.get_dependents(ids, 10)
 
 
 def _slots(client: Any, prefix: str) -> set[int]:

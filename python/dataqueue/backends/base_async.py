@@ -127,9 +127,10 @@ class AsyncBackend(abc.ABC):
     async def count_jobs(
         self, cap: int, statuses: Sequence[JobStatus] | None = None
     ) -> list[JobCount]:
-        """Jobs per (job type, status) for ``statuses`` (None: all), each counted up to
-        ``cap`` (``capped``: at least ``count``); only non-zero cells. Costs a bounded multiple
-        of ``cap`` index entries per cell."""
+        """Jobs per (job type, status) for ``statuses`` (None: all); only non-zero cells.
+        ``capped``: ``count`` is a lower bound. PostgreSQL counts each cell up to ``cap`` (a
+        bounded index walk); Redis keeps exact counts as it writes, so its cells are exact
+        (capped only beyond 10,000 processing jobs)."""
 
     @abc.abstractmethod
     async def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
@@ -150,7 +151,7 @@ class AsyncBackend(abc.ABC):
     @abc.abstractmethod
     async def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
         """prerequisite id → ids of jobs that list it in ``depends_on_job_ids`` (at most
-        ``limit`` edges in all). Redis forgets a prerequisite's edges once it completes."""
+        ``limit`` edges in all, lowest ids first). Edges are kept until cleanup deletes a job."""
 
     @abc.abstractmethod
     async def get_tag_holders(

@@ -125,9 +125,10 @@ class Backend(abc.ABC):
     # -- dashboard reads: each bounded by its arguments, never a scan of every job ----------
     @abc.abstractmethod
     def count_jobs(self, cap: int, statuses: Sequence[JobStatus] | None = None) -> list[JobCount]:
-        """Jobs per (job type, status) for ``statuses`` (None: all), each counted up to
-        ``cap`` (``capped``: at least ``count``); only non-zero cells. Costs a bounded multiple
-        of ``cap`` index entries per cell."""
+        """Jobs per (job type, status) for ``statuses`` (None: all); only non-zero cells.
+        ``capped``: ``count`` is a lower bound. PostgreSQL counts each cell up to ``cap`` (a
+        bounded index walk); Redis keeps exact counts as it writes, so its cells are exact
+        (capped only beyond 10,000 processing jobs)."""
 
     @abc.abstractmethod
     def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
@@ -148,7 +149,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
         """prerequisite id → ids of jobs that list it in ``depends_on_job_ids`` (at most
-        ``limit`` edges in all). Redis forgets a prerequisite's edges once it completes."""
+        ``limit`` edges in all, lowest ids first). Edges are kept until cleanup deletes a job."""
 
     @abc.abstractmethod
     def get_tag_holders(self, tags: Sequence[str], exclude_id: int | None, limit: int) -> list[int]:

@@ -1,9 +1,10 @@
 """What the dashboard shows, computed from the queue (no HTTP here): the overview, a job's
 detail, its "why is it not running?" answer, and JSON conversion of records.
 
-Every read is bounded: counts come from ``count_jobs`` (capped per cell), the throughput chart
-from the most recent finishes (``recent_finished``, a capped sample), live workers from the
-processing jobs (bounded by the workers' concurrency).
+Every read is bounded: counts come from ``count_jobs`` (capped per cell on PostgreSQL, exact
+counts kept by the write scripts on Redis), the throughput chart from the most recent finishes
+(``recent_finished``, a capped sample), live workers from the processing jobs (bounded by the
+workers' concurrency).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ __all__ = [
     "why_not_running",
 ]
 
-#: Cells of the per-type table are exact up to this many jobs, then shown as "10,000+".
+#: PostgreSQL counts a cell of the per-type table exactly up to this many jobs, then shows
+#: "1,000+" (Redis keeps exact counts as it writes: no cap there).
 COUNT_CAP: Final = 1_000
 #: The overview counts these per type; completed and cancelled jobs (the bulk of a large
 #: queue) are shown as the last hour's finishes instead.
@@ -97,6 +99,9 @@ async def overview(q: AsyncJobQueue) -> dict[str, Any]:
     types: dict[str, dict[str, Any]] = {}
 
     def row(job_type: str) -> dict[str, Any]:
+        known = types.get(job_type)
+        if known is not None:
+            return known
         return types.setdefault(
             job_type,
             {

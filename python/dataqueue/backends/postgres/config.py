@@ -9,14 +9,14 @@ sync queue) can connect to the same database the same way (``connection_kwargs()
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from dataqueue.backends.settings_text import SECRET_FIELDS, check_setting_text
 from dataqueue.backends.tls import FILE_SCHEME, private_pem_file
 from dataqueue.backends.types import DEFAULT_POOL_SIZE
 from dataqueue.errors import BackendError, ConfigurationError, DataQueueError
@@ -80,18 +80,6 @@ def check_identifier(name: Any, what: str) -> str:
     return name
 
 
-def check_setting_text(text: str, what: str) -> str:
-    """Reject control characters (NUL, tab, newline, ...), lone surrogates and whitespace
-    other than a space in a connection setting: none has a legitimate use there, and each
-    could split or corrupt what the driver sends."""
-    if any(unicodedata.category(c) in ("Cc", "Cs") or (c.isspace() and c != " ") for c in text):
-        raise ConfigurationError(
-            f"{what} must not contain control characters, lone surrogates or whitespace other "
-            f"than spaces: {text!r}"
-        )
-    return text
-
-
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier: double quotes around it, inner double quotes doubled."""
     if not name or "\x00" in name:
@@ -140,7 +128,7 @@ def _pem_path(value: str, what: str) -> str:
 
 def _split_url(url: str) -> tuple[str, str | None, bool]:
     """Remove ``search_path`` and ``sslmode=no-verify`` (not libpq's) from a URL."""
-    check_setting_text(url, "url")
+    check_setting_text(url, "url", url=True)
     try:
         parts = urlsplit(url)
         _ = parts.port
@@ -149,6 +137,14 @@ def _split_url(url: str) -> tuple[str, str | None, bool]:
     if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigurationError(f"not a PostgreSQL URL: {parts.scheme!r} (postgresql://…)")
     query = parse_qsl(parts.query, keep_blank_values=True)
+    # What the percent-escapes decode to (libpq decodes them) obeys the rule the plain text
+    # does: %0A or %00 in a password, user, host or option is refused, naming the part.
+    for name, raw in (("user", parts.username), ("password", parts.password),
+                      ("host", parts.hostname), ("dbname", parts.path.lstrip("/"))):  # fmt: skip
+        if raw:
+            check_setting_text(unquote(raw), f"url {name}", secret=name in SECRET_FIELDS)
+    for key, value in query:
+        check_setting_text(value, f"url {key}", secret=key in SECRET_FIELDS)
     search_path: str | None = None
     no_verify = False
     kept: list[tuple[str, str]] = []
@@ -219,7 +215,9 @@ class PostgresSettings:
                          ("password", "password"), ("database", "dbname"),
                          ("dbname", "dbname")):  # fmt: skip
             if config.get(src) is not None:
-                params[dst] = check_setting_text(str(config[src]), f"database_config.{src}")
+                params[dst] = check_setting_text(
+                    str(config[src]), f"database_config.{src}", secret=src in SECRET_FIELDS
+                )
         if config.get("search_path") is not None:
             search_path = str(config["search_path"])
         ssl = config.get("ssl")
@@ -233,8 +231,16 @@ class PostgresSettings:
             params["options"] = f"{existing} {option}" if existing else option
         try:
             conninfo = make_conninfo(base, **params)
+            decoded = conninfo_to_dict(conninfo)
         except Exception as exc:  # psycopg raises ProgrammingError for bad conninfo
-            raise ConfigurationError(f"invalid PostgreSQL connection settings: {exc}") from None
+            raise ConfigurationError(
+                f"invalid PostgreSQL connection settings: {_masked(str(exc), url)}"
+            ) from None
+        # What the URL's percent-escapes decode to (%0A, %00 in a password, host or option)
+        # obeys the rule its plain text does.
+        for key, value in decoded.items():
+            if isinstance(value, str):
+                check_setting_text(value, f"url {key}", secret=key in SECRET_FIELDS)
         min_size = _size(config.get("min_size", 1), "min_size", minimum=0)
         max_size = _size(config.get("max_size", DEFAULT_POOL_SIZE), "max_size", minimum=1)
         if min_size > max_size:
@@ -253,6 +259,17 @@ class PostgresSettings:
         return PostgresSettings(conninfo=self.conninfo, kwargs=dict(self.kwargs),
                                 min_size=self.min_size, max_size=self.max_size,
                                 schema=self.schema)  # fmt: skip
+
+
+def _masked(message: str, url: str | None) -> str:
+    """``message`` without the URL's password (libpq quotes the part it cannot parse)."""
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password)} if password else ():
+        message = message.replace(secret, "***")
+    return message
 
 
 def _size(value: Any, what: str, *, minimum: int) -> int:

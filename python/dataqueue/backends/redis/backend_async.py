@@ -47,7 +47,6 @@ from dataqueue.errors import (
     UnknownPrerequisiteError,
 )
 from dataqueue.lifecycle import (
-    ACTIVE_STATUSES,
     MAINTENANCE_CHUNK,
     TERMINAL_STATUSES,
     FailurePlan,
@@ -68,15 +67,18 @@ from dataqueue.records import (
 __all__ = ["AsyncRedisBackend"]
 
 _SCAN_CHUNK: Final = 500  # ids read per step while filtering an index
+_FEW_JOBS: Final = 4  # up to this many jobs are read with plain HGETALLs, more by a script
+_SEARCH_STEP: Final = 2500  # ids one dash_scan call walks at most (a short server-side pause)
 _WRITE_CHUNK: Final = 500  # ids per script call in bulk edits/cancels
 _US_PER_S: Final = 1_000_000
 _HOLDER_BUDGET: Final = 5000  # jobs examined per get_tag_holders call
-_ACTIVE: Final = frozenset(st.value for st in ACTIVE_STATUSES)
 
 
 @contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Driver failures become ``BackendError``; script error codes are mapped by callers."""
+def _errors(where: str = "") -> Iterator[None]:
+    """Driver failures become ``BackendError`` (credentials refused: ``ConfigurationError``),
+    naming the server (``where``); script error codes are mapped by callers."""
+    at = f" at {where}" if where else ""
     try:
         yield
     except redis.exceptions.ResponseError as exc:
@@ -88,12 +90,12 @@ def _errors() -> Iterator[None]:
             index = int(msg.split("DQ_SELF_DEP", 1)[1].strip().split()[0])
             raise DependencyCycleError(self_dependency_via_key(index)) from None
         if msg.startswith(("WRONGPASS", "NOAUTH", "NOPERM")):
-            raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
+            raise ConfigurationError(f"Redis{at} refused the credentials: {exc}") from None
         raise BackendError(f"redis error: {exc}") from exc
     except redis.exceptions.AuthenticationError as exc:
-        raise ConfigurationError(f"Redis refused the credentials: {exc}") from None
+        raise ConfigurationError(f"Redis{at} refused the credentials: {exc}") from None
     except redis.exceptions.ConnectionError as exc:
-        raise BackendError(f"cannot connect to Redis: {exc}") from exc
+        raise BackendError(f"cannot connect to Redis{at}: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise BackendError(f"redis error: {exc}") from exc
 
@@ -139,6 +141,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
+        self._where = settings.describe_target()
         is_async = True  # sync: is_async = False
         settings.require_client_kind(is_async=is_async)
         build = settings.build_async_client  # sync: build = settings.build_sync_client
@@ -155,13 +158,13 @@ class AsyncRedisBackend(AsyncBackend):
     # -- plumbing ----------------------------------------------------------------------------
 
     async def _run(self, name: str, args: Sequence[Any]) -> Any:
-        with _errors():
+        with _errors(self._where):
             return dec(await self._scripts[name](keys=[self.keys.base], args=list(args)))
 
     async def _hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
         if not keys:
             return []
-        with _errors():
+        with _errors(self._where):
             async with self.client.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.hgetall(key)
@@ -169,11 +172,20 @@ class AsyncRedisBackend(AsyncBackend):
         return [dec(r) for r in rows]
 
     async def _jobs(self, ids: Sequence[Any]) -> list[JobRecord]:
-        rows = await self._hgetall_many([self.keys.job(i) for i in ids])
-        return [codec.job_from_hash(r) for r in rows if r]
+        if len(ids) <= _FEW_JOBS:
+            rows = await self._hgetall_many([self.keys.job(i) for i in ids])
+            return [codec.job_from_hash(r) for r in rows if r]
+        # Many jobs: one script reply of one JSON object per job (job_hashes.lua), a chunk at
+        # a time so that no call holds the server long.
+        out: list[JobRecord] = []
+        for chunk in codec.chunks(list(ids), _SCAN_CHUNK):
+            for text in await self._run("job_hashes", chunk):
+                if text:
+                    out.append(codec.job_from_hash(json.loads(text)))
+        return out
 
     async def _server_now_us(self) -> int:
-        with _errors():
+        with _errors(self._where):
             secs, micros = await self.client.time()
         return int(secs) * _US_PER_S + int(micros)
 
@@ -185,7 +197,7 @@ class AsyncRedisBackend(AsyncBackend):
         a time."""
         hi = f"({cursor}" if cursor else "+inf"
         if match is None:
-            with _errors():
+            with _errors(self._where):
                 return list(
                     dec(
                         await self.client.zrevrangebyscore(
@@ -196,7 +208,7 @@ class AsyncRedisBackend(AsyncBackend):
         out: list[str] = []
         skipped = 0
         while len(out) < want:
-            with _errors():
+            with _errors(self._where):
                 ids = dec(
                     await self.client.zrevrangebyscore(index, hi, "-inf", start=0, num=_SCAN_CHUNK)
                 )
@@ -275,7 +287,7 @@ class AsyncRedisBackend(AsyncBackend):
     async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
         if not job_ids:
             return {}
-        with _errors():
+        with _errors(self._where):
             async with self.client.pipeline(transaction=False) as pipe:
                 for job_id in job_ids:
                     pipe.hmget(self.keys.job(job_id), "id", "output")
@@ -332,7 +344,7 @@ class AsyncRedisBackend(AsyncBackend):
         return await self._jobs(ids)
 
     async def get_job_events(self, job_id: int) -> list[JobEvent]:
-        with _errors():
+        with _errors(self._where):
             raw = dec(await self.client.lrange(self.keys.events(job_id), 0, -1))
         return [codec.event_from_json(e) for e in raw]
 
@@ -340,8 +352,9 @@ class AsyncRedisBackend(AsyncBackend):
     async def count_jobs(
         self, cap: int, statuses: Sequence[JobStatus] | None = None
     ) -> list[JobCount]:
+        # Exact counts (kept by the write scripts, see dash_counts.lua): ``cap`` is not needed.
         wanted = [JobStatus(st).value for st in (statuses or list(JobStatus))]
-        flat = await self._run("dash_counts", [cap, *wanted])
+        flat = await self._run("dash_counts", wanted)
         out: list[JobCount] = []
         for i in range(0, len(flat), 6):
             t, st, n, capped, blocked, oldest = flat[i : i + 6]
@@ -360,12 +373,10 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
         statuses = [st.value for st in sorted(TERMINAL_STATUSES)]
-        flat = await self._run("dash_finished", [to_us(since), limit, *statuses])
+        reply = await self._run("dash_finished", [to_us(since), limit, *statuses])
         rows = [
-            FinishedJob(
-                int(flat[k + 1]), flat[k + 3], JobStatus(flat[k]), from_us(int(float(flat[k + 2])))
-            )
-            for k in range(0, len(flat), 4)
+            FinishedJob(int(i), jt, JobStatus(st), from_us(int(float(at))))
+            for st, i, at, jt in json.loads(reply)
         ]
         rows.sort(key=lambda f: (f.finished_at, f.id), reverse=True)
         return rows[:limit]
@@ -375,75 +386,87 @@ class AsyncRedisBackend(AsyncBackend):
     ) -> JobPage:
         filters = search.filters
         index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
+        candidates = [index]
         if len(search.statuses) == 1:
-            by_status = self.keys.status(search.statuses[0].value)
-            if index == self.keys.all:
-                index = by_status
-            else:  # drive the walk by the smaller of the two indexes
-                with _errors():
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        pipe.zcard(by_status)
-                        pipe.zcard(index)
-                        n_status, n_index = await pipe.execute()
-                if int(n_status) <= int(n_index):
-                    index = by_status
+            candidates.append(self.keys.status(search.statuses[0].value))
+        tf = filters.tags
+        if filters.job_type is not None and tf is not None:
+            # a tag index may be narrower than the type's
+            alt = codec.index_for(
+                JobFilters(tags=tf), self.keys.all, self.keys.job_type, self.keys.tag
+            )
+            if alt != self.keys.all:
+                candidates.append(alt)
+        if len(candidates) > 1 and index == self.keys.all:
+            index = candidates[1]
+        elif len(candidates) > 1:  # drive the walk by the smallest index
+            with _errors(self._where):
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for key in candidates:
+                        pipe.zcard(key)
+                    sizes = await pipe.execute()
+            smallest = min(range(len(candidates)), key=lambda k: int(sizes[k]))
+            index = candidates[smallest]
         try:
             hi = f"({int(cursor)}" if cursor else "+inf"
         except ValueError:
             raise InvalidJobError(
                 f"cursor {cursor!r} is not a cursor returned by search_jobs"
             ) from None
-        wanted = {st.value for st in search.statuses}
+        wanted = [st.value for st in search.statuses]
         lo = to_us(search.created_gte) if search.created_gte else None
         hi_us = to_us(search.created_lt) if search.created_lt else None
         needle = search.error_contains.lower() if search.error_contains else None
         # The driving index answers a single-status query by itself.
         plain = (
-            index in (self.keys.all, *(self.keys.status(st.value) for st in search.statuses))
+            index in (self.keys.all, *(self.keys.status(st) for st in wanted))
             and filters.is_empty
             and lo is None
             and hi_us is None
             and needle is None
-            and (not wanted or len(search.statuses) == 1)
+            and len(wanted) <= 1
         )
-        fields = (*codec.FILTER_FIELDS, "created_at", "error_history" if needle else "id")
         hits: list[str] = []
         scanned = 0
         last: str | None = None
         exhausted = False
-        # Candidates a chunk at a time (newest first), so a page stops reading as soon as it
-        # is full; never more than scan_limit candidates in all.
-        while len(hits) < limit and scanned < scan_limit:
-            take = min(limit if plain else _SCAN_CHUNK, scan_limit - scanned)
-            with _errors():
-                ids = dec(await self.client.zrevrangebyscore(index, hi, "-inf", start=0, num=take))
-            if not ids:
+        if plain:
+            with _errors(self._where):
+                ids = dec(
+                    await self.client.zrevrangebyscore(
+                        index, hi, "-inf", start=0, num=min(limit, scan_limit)
+                    )
+                )
+            hits, scanned = list(ids), len(ids)
+            exhausted = len(ids) < min(limit, scan_limit)
+            last = ids[-1] if ids else None
+        # Otherwise the walk runs on the server (dash_scan.lua) a chunk at a time, newest
+        # first, pre-filtered there by status, type, creation time and "has an error"; the
+        # tag, priority, run_at and error-text tests run here. A page stops as soon as it is
+        # full, and never reads more than scan_limit candidates.
+        args = [
+            index[len(self.keys.base) :],
+            ",".join(wanted),
+            f"T{filters.job_type}" if filters.job_type is not None else "",
+            "" if lo is None else lo,
+            "" if hi_us is None else hi_us,
+            "1" if needle is not None else "0",
+        ]
+        while not plain and len(hits) < limit and scanned < scan_limit:
+            take = min(_SEARCH_STEP, scan_limit - scanned)
+            reply = await self._run("dash_scan", [args[0], hi, take, *args[1:], limit - len(hits)])
+            walked, step_last, ended, rows = json.loads(reply)
+            base = codec.jobs_matching([r[1:6] for r in rows], filters)
+            for ok, r in zip(base, rows, strict=True):
+                if ok and (needle is None or needle in str(r[7] or "").lower()):
+                    hits.append(r[0])
+            scanned += int(walked)
+            if step_last:
+                last = step_last
+                hi = f"({step_last}"
+            if ended:
                 exhausted = True
                 break
-            scanned += len(ids)
-            last = ids[-1]
-            hi = f"({last}"
-            if plain:
-                hits.extend(ids[: limit - len(hits)])
-                if len(ids) < take:
-                    exhausted = True
-                continue
-            with _errors():
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for i in ids:
-                        pipe.hmget(self.keys.job(i), *fields)
-                    rows = dec(await pipe.execute())
-            base = codec.jobs_matching([row[: len(codec.FILTER_FIELDS)] for row in rows], filters)
-            for n, (i, row) in enumerate(zip(ids, rows, strict=True)):
-                if base[n] and self._search_match(row, wanted, lo, hi_us, needle):
-                    hits.append(i)
-                    if len(hits) == limit:
-                        # Continue after this job next time, not after the whole chunk.
-                        last = i
-                        scanned -= len(ids) - n - 1
-                        break
-            if len(ids) < take:
-                exhausted = True
         if len(hits) == limit:
             nxt: str | None = hits[-1]
         elif not exhausted and last is not None:
@@ -452,28 +475,6 @@ class AsyncRedisBackend(AsyncBackend):
             nxt = None
         return JobPage(await self._jobs(hits), nxt, scanned)
 
-    @staticmethod
-    def _search_match(
-        row: Sequence[str | None],
-        wanted: set[str],
-        lo: int | None,
-        hi_us: int | None,
-        needle: str | None,
-    ) -> bool:
-        created, errors = row[-2], row[-1]
-        if wanted and row[0] not in wanted:
-            return False
-        if lo is not None and (created is None or int(created) < lo):
-            return False
-        if hi_us is not None and (created is None or int(created) >= hi_us):
-            return False
-        if needle is not None:
-            history = json.loads(errors) if errors else []
-            last = str(history[-1].get("message", "")) if history else ""
-            if needle not in last.lower():
-                return False
-        return True
-
     async def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
         return await self._jobs(list(dict.fromkeys(job_ids)))
 
@@ -481,18 +482,10 @@ class AsyncRedisBackend(AsyncBackend):
         out: dict[int, list[int]] = {}
         if not job_ids:
             return out
-        with _errors():
-            async with self.client.pipeline(transaction=False) as pipe:
-                for i in job_ids:
-                    pipe.smembers(f"{self.keys.base}rd:{i}")
-                rows = await pipe.execute()
-        edges = 0
-        for i, members in zip(job_ids, rows, strict=True):
-            for m in sorted(int(x) for x in dec(list(members))):
-                if edges >= limit:
-                    return out
-                out.setdefault(int(i), []).append(m)
-                edges += 1
+        # The server orders each (possibly large) set and sends at most `limit` edges.
+        flat = await self._run("dash_edges", [limit, *job_ids])
+        for k in range(0, len(flat), 2):
+            out[int(flat[k])] = [int(d) for d in flat[k + 1].split(",")]
         return out
 
     async def get_tag_holders(
@@ -500,41 +493,17 @@ class AsyncRedisBackend(AsyncBackend):
     ) -> list[int]:
         if not tags:
             return []
-        want = set(tags)
-        names = sorted(want)
-        with _errors():
-            async with self.client.pipeline(transaction=False) as pipe:
-                for t in names:
-                    pipe.zcard(self.keys.tag(t))
-                sizes = await pipe.execute()
-            rarest = min(zip(sizes, names, strict=True))[1]
-            out: list[int] = []
-            start = 0
-            # Walk the rarest tag's jobs (oldest first), at most _HOLDER_BUDGET of them.
-            while len(out) < limit and start < _HOLDER_BUDGET:
-                ids = dec(await self.client.zrange(self.keys.tag(rarest), start, start + 499))
-                if not ids:
-                    break
-                start += len(ids)
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for i in ids:
-                        pipe.hmget(self.keys.job(i), "status", "tags")
-                    rows = dec(await pipe.execute())
-                for i, (st, tj) in zip(ids, rows, strict=True):
-                    if st not in _ACTIVE or not tj or int(i) == exclude_id:
-                        continue
-                    if want <= set(json.loads(tj)):
-                        out.append(int(i))
-                        if len(out) == limit:
-                            break
-        return out
+        names = sorted(set(tags))
+        exclude = "" if exclude_id is None else str(exclude_id)
+        ids = await self._run("dash_holders", [exclude, limit, _HOLDER_BUDGET, *names])
+        return [int(i) for i in ids]
 
     async def get_drain_waiters(self, tags: Sequence[str], limit: int) -> list[int]:
         have = set(tags)
         if not have:
             return []
         ids: set[int] = set()
-        with _errors():
+        with _errors(self._where):
             for t in have:
                 for d in dec(list(await self.client.smembers(f"{self.keys.base}dbt:{t}"))):
                     if set(json.loads(d)) <= have:
@@ -549,7 +518,7 @@ class AsyncRedisBackend(AsyncBackend):
         return live[:limit]
 
     async def count_group_processing(self, group_id: str) -> int:
-        with _errors():
+        with _errors(self._where):
             n = await self.client.hget(f"{self.keys.base}gact", group_id)
         return int(dec(n)) if n is not None else 0
 
@@ -600,7 +569,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def held_jobs(self, worker_id: str) -> list[JobRecord]:
         # A read (no script needed): the processing set, filtered by lock holder.
-        with _errors():
+        with _errors(self._where):
             ids = dec(await self.client.zrange(self.keys.status("processing"), 0, -1))
         jobs = await self._jobs(ids)
         return sorted((j for j in jobs if j.locked_by == worker_id), key=lambda j: j.id)
@@ -748,7 +717,7 @@ class AsyncRedisBackend(AsyncBackend):
         makes a job claimable or frees group capacity) for up to ``timeout`` seconds, or until
         the nearest delayed job comes due. The first call subscribes and returns True at once,
         so nothing published before the subscription is missed."""
-        with _errors():
+        with _errors(self._where):
             nearest = await self.client.zrange(self.keys.delayed, 0, 0, withscores=True)
         block = max(0.0, timeout)
         due_first = False
@@ -869,12 +838,12 @@ class AsyncRedisBackend(AsyncBackend):
         return codec.cron_from_hash(rows[0]) if rows and rows[0] else None
 
     async def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None:
-        with _errors():
+        with _errors(self._where):
             cron_id = dec(await self.client.get(self.keys.cron_name(name)))
         return None if cron_id is None else await self.get_cron_job(int(cron_id))
 
     async def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]:
-        with _errors():
+        with _errors(self._where):
             ids = dec(await self.client.zrange(self.keys.crons, 0, -1))
         rows = await self._hgetall_many([self.keys.cron(i) for i in ids])
         out = [codec.cron_from_hash(r) for r in rows if r]
@@ -900,7 +869,7 @@ class AsyncRedisBackend(AsyncBackend):
         """Claim each due schedule with a compare-and-set on its ``next_run_at`` inside the
         script, so an occurrence is enqueued once however many processors call this."""
         now_us = await self._server_now_us()
-        with _errors():
+        with _errors(self._where):
             due = dec(await self.client.zrangebyscore(self.keys.cron_due, "-inf", now_us))
         count = 0
         for cron_id in due:

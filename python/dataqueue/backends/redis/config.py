@@ -11,9 +11,10 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dataqueue.backends.redis.keys import plain_tag
+from dataqueue.backends.settings_text import SECRET_FIELDS, check_setting_text, redact_url
 from dataqueue.backends.tls import pem_file, pem_text
 from dataqueue.backends.types import DEFAULT_POOL_SIZE, POOL_TIMEOUT_S
 from dataqueue.errors import ConfigurationError
@@ -105,7 +106,9 @@ class RedisSettings:
             if cfg.get(name) is not None:
                 if not isinstance(cfg[name], str) or not cfg[name]:
                     raise ConfigurationError(f"redis_config.{name} must be a non-empty string")
-                kwargs[name] = cfg[name]
+                kwargs[name] = check_setting_text(
+                    cfg[name], f"redis_config.{name}", secret=name in SECRET_FIELDS
+                )
         for name, low, high in (("port", 0, 65535), ("db", 0, INT32_MAX),
                                 ("max_connections", 1, INT32_MAX)):  # fmt: skip
             if cfg.get(name) is not None:
@@ -139,6 +142,26 @@ class RedisSettings:
         if self.client is None or _is_async_client(self.client):
             return self
         return replace(self, client=None, url=None, **_kwargs_from_client(self.client))
+
+    def describe_target(self) -> str:
+        """Where these settings point, for messages: host, port, database and user (never
+        the password)."""
+        if self.client is not None:
+            conn = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", {})
+            host, port = conn.get("host", "?"), conn.get("port", "?")
+            db, user = conn.get("db", 0), conn.get("username")
+        elif self.url is not None:
+            parts = urlsplit(self.url)
+            host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+            query_db = [v for k, v in parse_qsl(parts.query) if k == "db"]
+            db = (query_db or [parts.path.strip("/") or "0"])[0]
+            user = unquote(parts.username) if parts.username else None
+            if parts.scheme == "unix":
+                return f"socket {parts.path} database {db}"
+        else:
+            host, port, db, user = self.host, self.port, self.db or 0, self.username
+        who = f" user {user!r}" if user else ""
+        return f"host {host} port {port} database {db}{who}"
 
     def _client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"decode_responses": True}
@@ -246,22 +269,39 @@ def _parse_url(url: Any) -> dict[str, Any]:
         raise ConfigurationError(f"redis url must be a string, got {url!r}")
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in url):
         raise ConfigurationError(
-            f"redis url must not contain control characters or lone surrogates: {url!r}"
+            f"redis url must not contain control characters or lone surrogates: {redact_url(url)!r}"
         )
     try:
         parts = urlsplit(url)
         _ = parts.port
     except ValueError as exc:
-        raise ConfigurationError(f"malformed redis url {url!r}: {exc}") from None
+        raise ConfigurationError(f"malformed redis url {redact_url(url)!r}: {exc}") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(f"redis url must start with redis:// or rediss://, got {url!r}")
+        raise ConfigurationError(
+            f"redis url must start with redis:// or rediss://, got {redact_url(url)!r}"
+        )
+    # What the percent-escapes decode to (redis-py unquotes these) obeys the same rule as
+    # redis_config's values: %0A or %00 in a password or host is refused, naming the part.
+    decoded = {
+        "host": parts.hostname,
+        "username": parts.username,
+        "password": parts.password,
+        "path": parts.path if parts.scheme == "unix" else None,
+    }
+    for name, raw in decoded.items():
+        if raw:
+            check_setting_text(unquote(raw), f"redis url {name}", secret=name in SECRET_FIELDS)
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        check_setting_text(name, "redis url query parameter name")
+        check_setting_text(value, f"redis url {name}", secret=name in SECRET_FIELDS)
     # redis-py reads an unparsable database as 0, silently: the wrong data set.
     db_text = parts.path.strip("/") if parts.scheme != "unix" else ""
     query_db = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "db"]
     for text in ([db_text] if db_text else []) + query_db:
         if not text.isascii() or not text.isdigit() or int(text) > INT32_MAX:
             raise ConfigurationError(
-                f"redis url {url!r}: the database must be a non-negative integer, got {text!r}"
+                f"redis url {redact_url(url)!r}: the database must be a non-negative integer, "
+                f"got {text!r}"
             )
     return {"url": url}
 

@@ -10,7 +10,8 @@ Layout (suffixes after ``base``)::
     id, evid, cronid          counters (job ids, event ids, cron ids)
     j:<id>                    HASH   job fields (absent field = None; JSON for structured values)
     ev:<id>                   LIST   the job's events, JSON, oldest first
-    rd:<id>                   SET    ids of jobs waiting for <id> to complete (reverse edges)
+    rd:<id>                   SET    ids of jobs that depend on <id> (reverse edges; kept until
+                                     cleanup deletes <id>)
     rdy:<type>                ZSET   ready jobs of a type: ungrouped ones and each group's head
     grdy:<len>:<type>:<group> ZSET   ready jobs of one group and type
     rtypes                    SET    types whose ready set is not empty
@@ -19,6 +20,8 @@ Layout (suffixes after ``base``)::
     st:<status>, all          ZSET   ids by status / every id (score = id: newest first)
     type:<type>, tag:<tag>    ZSET   ids by type / by tag (score = id)
     fin:<status>              ZSET   terminal jobs by finish time (cleanup)
+    types                     SET    every job type ever enqueued
+    cnt                       HASH   <status>:<type> / blocked:<type> → jobs (dashboard counts)
     idem:<key>                STRING idempotency key → id
     gact                      HASH   group → jobs processing
     dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters

@@ -60,6 +60,7 @@ local function find_head(jt)
         ready_rem(id, jt, f.group_id) -- a tag drain filled up again: block it
         redis.call('SADD', B .. 'dwait:' .. f.dep_drain, id)
         redis.call('HSET', jk(id), 'loc', 'b')
+        cnt_add('blocked:' .. jt, 1)
         removed = true
       elseif cap > 0 and f.group_id and gcount(f.group_id) >= cap then
         o = o + 1
@@ -94,7 +95,7 @@ local function claim_one(id, jt, g, f)
   if not f.started_at then h[#h + 1] = 'started_at'; h[#h + 1] = N(t) end
   redis.call('HSET', k, unpack(h))
   redis.call('HDEL', k, unpack(del))
-  set_status(id, f.status, 'processing', true)
+  set_status(id, f.status, 'processing', true, jt)
   if g then redis.call('HINCRBY', B .. 'gact', g, 1) end
   redis.call('ZADD', B .. 'leases', N(t + lease), id)
   add_event(id, 'processing', nil)
@@ -123,4 +124,5 @@ while #out < limit do
   end
   find_head(bt)
 end
+flush_counts()
 return out

@@ -8,12 +8,21 @@ for i = 3, #ARGV do
   local ids = redis.call('ZRANGEBYSCORE', B .. 'fin:' .. st, '-inf', '(' .. cutoff, 'LIMIT', 0,
     batch - n)
   for _, id in ipairs(ids) do
-    local f = fields(id, { 'status', 'job_type', 'tags', 'idempotency_key' })
+    local f = fields(id, { 'status', 'job_type', 'tags', 'idempotency_key',
+      'depends_on_job_ids' })
     redis.call('ZREM', B .. 'fin:' .. st, id)
     if f.status == st then
       redis.call('ZREM', B .. 'st:' .. st, id)
       redis.call('ZREM', B .. 'all', id)
-      if f.job_type then redis.call('ZREM', B .. 'type:' .. f.job_type, id) end
+      if f.job_type then
+        redis.call('ZREM', B .. 'type:' .. f.job_type, id)
+        if COUNTED[st] then cnt_add(st .. ':' .. f.job_type, -1) end
+      end
+      if f.depends_on_job_ids then
+        for _, p in ipairs(cjson.decode(f.depends_on_job_ids)) do
+          redis.call('SREM', B .. 'rd:' .. N(p), id)
+        end
+      end
       if f.tags then
         for _, tg in ipairs(cjson.decode(f.tags)) do redis.call('ZREM', B .. 'tag:' .. tg, id) end
       end
@@ -32,6 +41,7 @@ for i = 3, #ARGV do
   end
   if n >= batch then break end
 end
+flush_counts()
 -- Orphaned tokens: finished standalone tokens older than the cutoff, and tokens whose job is
 -- gone.
 local olds = redis.call('ZRANGEBYSCORE', B .. 'wpall', '-inf', '(' .. cutoff, 'LIMIT', 0, batch)

@@ -30,7 +30,6 @@ for i = 1, #ARGV, 4 do
         end
       end
     end
-    if #deps > 0 then redis.call('DEL', B .. 'rd:' .. id) end
     res[#res + 1] = 1
   else
     res[#res + 1] = 0

@@ -1,59 +1,102 @@
--- Jobs per (type, status) for dashboards, bounded: for each cell walk the smaller of type:<t>
--- and st:<status> from its NEWEST member (where active jobs are), checking membership in the
--- other, until cap+1 matches or 2*cap members were examined; then the count is a lower bound
--- (capped). Pending cells also count blocked jobs (placed 'b': waiting on prerequisites or a
--- drain) among the matches, and look up the type's oldest pending job in a few probes.
--- ARGV: cap, statuses... Returns flat rows: type, status, count, capped (0/1), blocked,
--- oldest pending created_at ('' if unknown).
-local cap = tonumber(ARGV[1])
-local budget = 2 * cap
+-- Jobs per (type, status) for dashboards, from the counts the write scripts keep in cnt (see
+-- "dashboard counts" in lib.lua): a read of that hash, a walk of the processing jobs (as many as
+-- the workers run; at most PROCESSING_WALK, beyond that the cells are lower bounds) and at most
+-- TYPE_PROBES probes for each type's oldest pending job. Completed = the rest of type:<type>.
+-- ARGV: statuses... Returns flat rows: type, status, count, capped (0/1), blocked, oldest
+-- pending created_at ('' if unknown); only non-zero cells.
+local PROCESSING_WALK = 10000
+local TYPE_PROBES = 200
+local ck = B .. 'cnt'
+
+-- A queue written before the counts were kept: count once, from the status indexes.
+if redis.call('HEXISTS', ck, '_v') == 0 then
+  local acc = {}
+  for st in pairs(COUNTED) do
+    local sk = B .. 'st:' .. st
+    local n = redis.call('ZCARD', sk)
+    for start = 0, n - 1, 5000 do
+      for _, id in ipairs(redis.call('ZRANGE', sk, start, start + 4999)) do
+        local f = redis.call('HMGET', jk(id), 'job_type', 'loc')
+        if f[1] then
+          local c = st .. ':' .. f[1]
+          acc[c] = (acc[c] or 0) + 1
+          if st == 'pending' and f[2] == 'b' then
+            c = 'blocked:' .. f[1]
+            acc[c] = (acc[c] or 0) + 1
+          end
+        end
+      end
+    end
+  end
+  redis.call('DEL', ck)
+  redis.call('HSET', ck, '_v', '1')
+  for c, v in pairs(acc) do redis.call('HSET', ck, c, v) end
+end
+
+local want = {}
+for i = 1, #ARGV do want[ARGV[i]] = true end
+local cnt = {}
+local flat = redis.call('HGETALL', ck)
+for i = 1, #flat, 2 do
+  local kind, t = string.match(flat[i], '^(%l+):(.*)$')
+  if kind then
+    cnt[t] = cnt[t] or {}
+    cnt[t][kind] = math.max(0, tonumber(flat[i + 1]))
+  end
+end
+
+local proc, pcapped = {}, 0
+if want.processing or want.completed then
+  local pk = B .. 'st:processing'
+  local n = redis.call('ZCARD', pk)
+  if n > PROCESSING_WALK then pcapped = 1; n = PROCESSING_WALK end
+  for start = 0, n - 1, 1000 do
+    for _, id in ipairs(redis.call('ZRANGE', pk, start, math.min(start + 999, n - 1))) do
+      local t = redis.call('HGET', jk(id), 'job_type')
+      if t then proc[t] = (proc[t] or 0) + 1 end
+    end
+  end
+end
+
+-- Ids grow with time, so a type's oldest pending job is its lowest id in st:pending: each type's
+-- index is probed upward from the lowest pending id (older members are finished), a few
+-- hundred members at most (then unknown).
+local oldest = {}
+if want.pending then
+  local lo = redis.call('ZRANGE', B .. 'st:pending', 0, 0)[1]
+  for t, c in pairs(cnt) do
+    if (c.pending or 0) > 0 and lo then
+      local ids = redis.call('ZRANGEBYSCORE', B .. 'type:' .. t, lo, '+inf', 'LIMIT', 0,
+        TYPE_PROBES)
+      for _, id in ipairs(ids) do
+        local f = redis.call('HMGET', jk(id), 'status', 'created_at')
+        if f[1] == 'pending' then
+          oldest[t] = f[2] or ''
+          break
+        end
+      end
+    end
+  end
+end
+
 local out = {}
 for _, t in ipairs(redis.call('SMEMBERS', B .. 'types')) do
-  local tk = B .. 'type:' .. t
-  local tn = redis.call('ZCARD', tk)
-  for i = 2, #ARGV do
+  local c = cnt[t] or {}
+  local p = proc[t] or 0
+  for i = 1, #ARGV do
     local st = ARGV[i]
-    local sk = B .. 'st:' .. st
-    local sn = tn > 0 and redis.call('ZCARD', sk) or 0
-    if sn > 0 then
-      local small, other, n = tk, sk, tn
-      if sn < tn then small, other, n = sk, tk, sn end
-      local count, blocked, seen, start = 0, 0, 0, 0
-      while count <= cap and seen < budget and start < n do
-        local ids = redis.call('ZREVRANGE', small, start, start + 499)
-        if #ids == 0 then break end
-        start = start + #ids
-        for _, id in ipairs(ids) do
-          seen = seen + 1
-          if redis.call('ZSCORE', other, id) then
-            count = count + 1
-            if st == 'pending' and redis.call('HGET', jk(id), 'loc') == 'b' then
-              blocked = blocked + 1
-            end
-            if count > cap then break end
-          end
-          if seen >= budget then break end
-        end
-      end
-      if count > 0 then
-        local capped = (count > cap or seen < n) and 1 or 0
-        if count > cap then count = cap end
-        local oldest = ''
-        if st == 'pending' then
-          -- ids grow with time: the oldest pending job of the type is the first match of an
-          -- ascending walk of the smaller set; give up (unknown) after a few hundred probes.
-          local probe = redis.call('ZRANGE', small, 0, 299)
-          for _, id in ipairs(probe) do
-            local f = redis.call('HMGET', jk(id), 'status', 'job_type', 'created_at')
-            if f[1] == 'pending' and f[2] == t then
-              oldest = f[3] or ''
-              break
-            end
-          end
-        end
-        out[#out + 1] = t; out[#out + 1] = st; out[#out + 1] = count
-        out[#out + 1] = capped; out[#out + 1] = blocked; out[#out + 1] = oldest
-      end
+    local n, capped = c[st] or 0, 0
+    if st == 'processing' then
+      n, capped = p, pcapped
+    elseif st == 'completed' then
+      n = redis.call('ZCARD', B .. 'type:' .. t) - p
+      for s in pairs(COUNTED) do n = n - (c[s] or 0) end
+      n, capped = math.max(0, n), pcapped
+    end
+    if n > 0 then
+      out[#out + 1] = t; out[#out + 1] = st; out[#out + 1] = n; out[#out + 1] = capped
+      out[#out + 1] = st == 'pending' and (c.blocked or 0) or 0
+      out[#out + 1] = st == 'pending' and (oldest[t] or '') or ''
     end
   end
 end

@@ -75,13 +75,32 @@ local function add_event(id, etype, meta)
   if len == 1 then redis.call('ZADD', B .. 'evidx', t, id) end
 end
 
+-- -- dashboard counts ----------------------------------------------------------------------------
+-- cnt (HASH): "<status>:<type>" → how many jobs of the type are in that status, for the COUNTED
+-- statuses, and "blocked:<type>" → its pending jobs waiting on prerequisites or a tag drain (loc
+-- 'b'); "_v" marks a hash kept since the queue's first job (else dash_counts rebuilds it once).
+-- Processing jobs (as many as the workers run) are counted by walking st:processing and completed
+-- ones as the rest of type:<type>, so a claim adds one HINCRBY per script and a completion none.
+-- Changes are summed per script and written once, by flush_counts().
+-- COUNTED: lifecycle.COUNTED_STATUSES (constants chunk)
+local CNT = {}
+local function cnt_add(field, d) CNT[field] = (CNT[field] or 0) + d end
+local function flush_counts()
+  for f, d in pairs(CNT) do
+    if d ~= 0 then redis.call('HINCRBY', B .. 'cnt', f, d) end
+  end
+  CNT = {}
+end
+
 -- Tell idle workers (subscribed to the queue's wake channel) that a job may be claimable.
 -- One message per script, however many jobs it made ready; every idle worker wakes, whatever
 -- job types it handles.
+-- Also writes the script's count changes: every script that changes a status calls it last.
 local function wake()
   if WAKE > 0 then redis.call('PUBLISH', B .. 'wake', '1') end
   -- wait_for_job listens here: one message per script, not per job.
   if FIN > 0 then redis.call('PUBLISH', B .. 'done', '1') end
+  flush_counts()
 end
 
 -- -- tag drains --------------------------------------------------------------------------------
@@ -221,10 +240,12 @@ local function unplace(id, f)
     ready_rem(id, f.job_type, f.group_id)
   elseif f.loc == 'd' then
     redis.call('ZREM', B .. 'delayed', id)
-  elseif f.loc == 'b' and f.dep_drain then
-    redis.call('SREM', B .. 'dwait:' .. f.dep_drain, id)
+  elseif f.loc == 'b' then
+    if f.dep_drain then redis.call('SREM', B .. 'dwait:' .. f.dep_drain, id) end
+    cnt_add('blocked:' .. f.job_type, -1)
   end
   if f.loc then redis.call('HDEL', jk(id), 'loc') end
+  f.loc = nil
 end
 
 -- Delay job `id` until `at`. Idle workers sleep until the earliest delayed job: a new earliest
@@ -237,6 +258,7 @@ end
 
 -- Put a runnable job where claimers find it: delayed until `at`, else ready now.
 local function place(id, f, at)
+  if f.loc == 'b' then cnt_add('blocked:' .. f.job_type, -1) end
   if at and at > now() then
     delay_add(id, at)
     redis.call('HSET', jk(id), 'loc', 'd')
@@ -255,11 +277,20 @@ local function try_release(w)
     return
   end
   if f.loc == 'r' or f.loc == 'd' then return end
-  if tonumber(f.unmet or '0') > 0 then return end
+  if tonumber(f.unmet or '0') > 0 then
+    if f.loc ~= 'b' then
+      redis.call('HSET', jk(w), 'loc', 'b')
+      cnt_add('blocked:' .. f.job_type, 1)
+    end
+    return
+  end
   if f.dep_drain then
     if not drain_ok(f.dep_drain, f.tags) then
       redis.call('SADD', B .. 'dwait:' .. f.dep_drain, w)
-      redis.call('HSET', jk(w), 'loc', 'b')
+      if f.loc ~= 'b' then
+        redis.call('HSET', jk(w), 'loc', 'b')
+        cnt_add('blocked:' .. f.job_type, 1)
+      end
       return
     end
     redis.call('SREM', B .. 'dwait:' .. f.dep_drain, w)
@@ -278,10 +309,16 @@ local function drain_adjust(tags, delta)
 end
 
 -- Move a job between statuses, keeping the status index and the drain counts exact.
--- `hash_done`: the caller already wrote status and updated_at in its own HSET.
-local function set_status(id, old, new, hash_done)
+-- `hash_done`: the caller already wrote status and updated_at in its own HSET; `jt`: the job's
+-- type if the caller knows it (else read when a count changes).
+local function set_status(id, old, new, hash_done, jt)
   local k = jk(id)
   if new == 'completed' or new == 'cancelled' then FIN = FIN + 1 end
+  if COUNTED[old] or COUNTED[new] then
+    jt = jt or redis.call('HGET', k, 'job_type')
+    if COUNTED[old] then cnt_add(old .. ':' .. jt, -1) end
+    if COUNTED[new] then cnt_add(new .. ':' .. jt, 1) end
+  end
   if old then redis.call('ZREM', B .. 'st:' .. old, id) end
   redis.call('ZADD', B .. 'st:' .. new, id, id)
   if not hash_done then redis.call('HSET', k, 'status', new, 'updated_at', N(now())) end
@@ -367,10 +404,9 @@ local function insert_job(id, s, meta)
   if deps then
     h[n + 1] = 'depends_on_job_ids'; h[n + 2] = cjson.encode(deps); n = n + 2
     for _, p in ipairs(deps) do
-      if redis.call('HGET', jk(N(p)), 'status') ~= 'completed' then
-        unmet = unmet + 1
-        redis.call('SADD', B .. 'rd:' .. N(p), id)
-      end
+      if redis.call('HGET', jk(N(p)), 'status') ~= 'completed' then unmet = unmet + 1 end
+      -- every edge, met or not: the graph view reads rd:<p> until cleanup deletes p
+      redis.call('SADD', B .. 'rd:' .. N(p), id)
     end
     if unmet > 0 then h[n + 1] = 'unmet'; h[n + 2] = N(unmet); n = n + 2 end
   end
@@ -403,6 +439,10 @@ local function insert_job(id, s, meta)
     loc = 'r'
   end
   h[n + 1] = 'loc'; h[n + 2] = loc
+  cnt_add('pending:' .. s.job_type, 1)
+  if loc == 'b' then cnt_add('blocked:' .. s.job_type, 1) end
+  -- The queue's first job: no job predates the counts, so they are exact from here on.
+  if id == '1' then redis.call('HSET', B .. 'cnt', '_v', '1') end
   redis.call('HSET', k, unpack(h))
   redis.call('ZADD', B .. 'all', id, id)
   redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
@@ -420,7 +460,7 @@ local function cancel_one(id, old, meta)
   unplace(id, f)
   redis.call('HDEL', k, 'wait_until', 'wait_token_id', 'resume')
   redis.call('HSET', k, 'last_cancelled_at', N(now()))
-  set_status(id, old, 'cancelled')
+  set_status(id, old, 'cancelled', false, f.job_type)
   if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
   redis.call('ZADD', B .. 'fin:cancelled', N(now()), id)
   add_event(id, 'cancelled', meta)
@@ -436,8 +476,8 @@ local function cascade(root)
   while #frontier > 0 do
     local nxt = {}
     for _, p in ipairs(frontier) do
+      -- rd:<p> stays (the graph view reads it) until cleanup deletes p.
       local deps = redis.call('SMEMBERS', B .. 'rd:' .. p)
-      redis.call('DEL', B .. 'rd:' .. p)
       local tj = redis.call('HGET', jk(p), 'tags')
       if tj and has_drains() then
         for _, d in ipairs(matching_drains(cjson.decode(tj))) do
@@ -495,7 +535,7 @@ local function do_fail(id, f, p)
     unplace(id, f)
   end
   redis.call('HDEL', k, 'resume', 'wait_until', 'wait_token_id')
-  set_status(id, f.status, 'failed')
+  set_status(id, f.status, 'failed', false, f.job_type)
   local dl = nil
   if will_retry then
     local at = t + math.floor(p.delay * 1000000)
@@ -544,7 +584,7 @@ local function resume_from_token(job_id, token_id)
   if f.status == 'waiting' and f.wait_token_id == token_id then
     redis.call('HDEL', jk(job_id), 'wait_token_id', 'wait_until')
     redis.call('HSET', jk(job_id), 'resume', '1')
-    set_status(job_id, 'waiting', 'pending')
+    set_status(job_id, 'waiting', 'pending', false, f.job_type)
     place(job_id, f, nil)
     return true
   end

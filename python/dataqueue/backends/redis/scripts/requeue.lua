@@ -8,7 +8,7 @@ for i = 1, #ARGV, 2 do
   if ACCEPTS_RECLAIM[f.status or ''] and (f.lock_version or '0') == ARGV[i + 1] then
     leave_processing(id, f.group_id)
     redis.call('HINCRBY', jk(id), 'lock_version', 1)
-    set_status(id, 'processing', 'pending')
+    set_status(id, 'processing', 'pending', false, f.job_type)
     place(id, f, nil)
     n = n + 1
   end

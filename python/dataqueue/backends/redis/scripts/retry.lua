@@ -14,7 +14,7 @@ redis.call('HDEL', k, 'locked_by', 'locked_at', 'next_attempt_at', 'resume')
 redis.call('HSET', k, 'attempts', '0', 'last_retried_at', N(now()))
 -- a worker still running the old attempt is fenced off, as on PostgreSQL
 redis.call('HINCRBY', k, 'lock_version', 1)
-set_status(id, f.status, 'pending')
+set_status(id, f.status, 'pending', false, f.job_type)
 if f.dep_drain then redis.call('SADD', B .. 'dj:' .. f.dep_drain, id) end
 try_release(id)
 add_event(id, 'retried', nil)

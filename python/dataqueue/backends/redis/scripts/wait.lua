@@ -10,7 +10,7 @@ end
 leave_processing(id, f.group_id)
 redis.call('HDEL', k, 'locked_by', 'locked_at', 'wait_until', 'wait_token_id')
 redis.call('HSET', k, 'step_data', ARGV[6])
-set_status(id, 'processing', 'waiting')
+set_status(id, 'processing', 'waiting', false, f.job_type)
 local due = nil
 if ARGV[4] ~= '' then
   due = tonumber(ARGV[4])
