@@ -8,13 +8,15 @@ finally by the ``DATAQUEUE_URL`` environment variable. Backends are imported laz
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, cast
 from urllib.parse import urlsplit
 
+from dataqueue._typing import Unpack, check_keywords
 from dataqueue.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -31,6 +33,9 @@ __all__ = [
     "ENV_URL",
     "BackendName",
     "QueueConfig",
+    "QueueKwargs",
+    "backend_class",
+    "redact_url",
     "resolve_config",
 ]
 
@@ -60,6 +65,34 @@ _ALIASES: Final[dict[str, BackendName]] = {
     "valkey": "redis",
 }
 
+Twin = Literal["sync", "async"]
+# Where each backend's classes live (imported on first use: only one driver may be installed).
+_BACKEND_CLASSES: Final[dict[tuple[BackendName, Twin], tuple[str, str]]] = {
+    ("postgres", "async"): ("dataqueue.backends.postgres.backend_async", "AsyncPostgresBackend"),
+    ("postgres", "sync"): ("dataqueue.backends.postgres.backend_sync", "PostgresBackend"),
+    ("redis", "async"): ("dataqueue.backends.redis.backend_async", "AsyncRedisBackend"),
+    ("redis", "sync"): ("dataqueue.backends.redis.backend_sync", "RedisBackend"),
+}
+
+
+def backend_class(backend: BackendName, twin: Twin) -> Any:
+    """The class of ``backend``'s ``twin`` (imports its module, and so its driver)."""
+    module, name = _BACKEND_CLASSES[backend, twin]
+    return getattr(importlib.import_module(module), name)
+
+
+class QueueKwargs(TypedDict, total=False):
+    """The keyword options of ``init_job_queue`` / ``init_async_job_queue`` (see there)."""
+
+    backend: str | None
+    database_config: Mapping[str, Any] | None
+    pool: Any
+    redis_config: Mapping[str, Any] | None
+    client: Any
+    key_prefix: str | None
+    schema: str | None
+    verbose: bool
+
 
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
@@ -77,27 +110,18 @@ class QueueConfig:
 
     def build_async(self) -> AsyncBackend:
         """Construct the asyncio backend (imports its driver lazily)."""
-        try:
-            if self.backend == "postgres":
-                from dataqueue.backends.postgres.backend_async import AsyncPostgresBackend
-
-                return AsyncPostgresBackend(self._postgres_settings())
-            from dataqueue.backends.redis.backend_async import AsyncRedisBackend
-
-            return AsyncRedisBackend(self._redis_settings())
-        except ImportError as exc:
-            raise self._missing_driver(exc) from exc
+        return cast("AsyncBackend", self._build("async"))
 
     def build_sync(self) -> Backend:
         """Construct the blocking backend (imports its driver lazily)."""
+        return cast("Backend", self._build("sync"))
+
+    def _build(self, twin: Twin) -> Any:
         try:
+            cls = backend_class(self.backend, twin)
             if self.backend == "postgres":
-                from dataqueue.backends.postgres.backend_sync import PostgresBackend
-
-                return PostgresBackend(self._postgres_settings())
-            from dataqueue.backends.redis.backend_sync import RedisBackend
-
-            return RedisBackend(self._redis_settings())
+                return cls(self._postgres_settings())
+            return cls(self._redis_settings())
         except ImportError as exc:
             raise self._missing_driver(exc) from exc
 
@@ -135,13 +159,13 @@ def _scheme_backend(url: str) -> BackendName:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in _SCHEMES:
         raise ConfigurationError(
-            f"cannot tell the backend from URL scheme {scheme!r} in {_redact(url)!r}; use "
+            f"cannot tell the backend from URL scheme {scheme!r} in {redact_url(url)!r}; use "
             "postgresql://, postgres://, redis:// or rediss:// (or pass backend=)"
         )
     return _SCHEMES[scheme]
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL without its password, for error messages."""
     parts = urlsplit(url)
     if parts.password is None:
@@ -150,19 +174,14 @@ def _redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def resolve_config(
-    url: str | None,
-    *,
-    backend: str | None,
-    database_config: Mapping[str, Any] | None,
-    pool: Any,
-    redis_config: Mapping[str, Any] | None,
-    client: Any,
-    key_prefix: str | None,
-    schema: str | None,
-    verbose: bool,
-) -> QueueConfig:
+def resolve_config(url: str | None, **options: Unpack[QueueKwargs]) -> QueueConfig:
     """Validate ``init_job_queue``'s arguments and pick the backend; raise ConfigurationError."""
+    check_keywords("init_job_queue", options, QueueKwargs)
+    backend = options.get("backend")
+    database_config, pool = options.get("database_config"), options.get("pool")
+    redis_config, client = options.get("redis_config"), options.get("client")
+    key_prefix, schema = options.get("key_prefix"), options.get("schema")
+    verbose = options.get("verbose", False)
     if url is not None and (not isinstance(url, str) or not url.strip()):
         raise ConfigurationError(f"url must be a non-empty string, got {url!r}")
     pg_opts = database_config is not None or pool is not None or schema is not None
@@ -188,7 +207,7 @@ def resolve_config(
         from_url = _scheme_backend(url)
         if chosen is not None and chosen != from_url:
             raise ConfigurationError(
-                f"backend={backend!r} contradicts the URL scheme of {_redact(url)!r}"
+                f"backend={backend!r} contradicts the URL scheme of {redact_url(url)!r}"
             )
         chosen = from_url
     if chosen is None:

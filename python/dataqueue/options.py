@@ -6,6 +6,7 @@ Both backends receive only the normalised classes defined here (``NewJob``, ``Jo
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import math
@@ -13,11 +14,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, Literal, TypeAlias, TypedDict
+from typing import Any, Final, Literal, TypeAlias, TypedDict, TypeVar
 
 from dataqueue.errors import DependencyError, InvalidFilterError, InvalidJobError
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
 from dataqueue.records import TagQueryMode
+
+EnumT = TypeVar("EnumT", bound=enum.Enum)
 
 __all__ = [
     "DependsOn",
@@ -446,35 +449,33 @@ def _group(value: Any) -> tuple[str | None, str | None]:
         return None, None
     if isinstance(value, str):
         return _name(value, "group"), None
-    gid: Any
-    tier: Any
-    if isinstance(value, JobGroup):
-        gid, tier = value.id, value.tier
-    elif isinstance(value, Mapping):
-        unknown = set(value) - {"id", "tier"}
-        if unknown:
-            raise InvalidJobError(f"group has unknown keys: {_sorted_names(unknown)}")
-        gid, tier = value.get("id"), value.get("tier")
-    else:
-        raise InvalidJobError(f"group must be a JobGroup, mapping or string, got {value!r}")
+    kinds = "a JobGroup, mapping or string"
+    gid, tier = _fields_of(value, JobGroup, ("id", "tier"), "group", kinds, InvalidJobError)
     return _name(gid, "group id"), _name(tier, "group tier", optional=True)
+
+
+def _fields_of(
+    value: Any, cls: type, names: tuple[str, str], what: str, kinds: str, error: type[Exception]
+) -> tuple[Any, Any]:
+    """The two fields ``names`` of option ``what`` given as a ``cls`` or as a mapping of them."""
+    if isinstance(value, cls):
+        return getattr(value, names[0]), getattr(value, names[1])
+    if not isinstance(value, Mapping):
+        raise error(f"{what} must be {kinds}, got {value!r}")
+    unknown = set(value) - set(names)
+    if unknown:
+        raise error(f"{what} has unknown keys: {_sorted_names(unknown)}")
+    return value.get(names[0]), value.get(names[1])
 
 
 def _depends_on(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | None]:
     if value is None:
         return None, None
-    ids: Any
-    tags: Any
-    if isinstance(value, DependsOn):
-        ids, tags = value.job_ids, value.tags
-    elif isinstance(value, Mapping):
-        unknown = set(value) - {"job_ids", "tags"}
-        if unknown:
-            raise DependencyError(f"depends_on has unknown keys: {_sorted_names(unknown)}")
-        ids, tags = value.get("job_ids"), value.get("tags")
-        ids = () if ids is None else ids
-    else:
-        raise DependencyError(f"depends_on must be a DependsOn or a mapping, got {value!r}")
+    kinds = "a DependsOn or a mapping"
+    ids, tags = _fields_of(
+        value, DependsOn, ("job_ids", "tags"), "depends_on", kinds, DependencyError
+    )
+    ids = () if ids is None else ids
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence | set | frozenset):
         raise DependencyError(f"depends_on.job_ids must be a list of ints, got {ids!r}")
     seen: dict[int, None] = {}
@@ -816,13 +817,17 @@ def _parse_run_at(value: Any) -> RunAtFilter | None:
     return RunAtFilter(**bounds) if bounds else None
 
 
-def parse_tag_mode(mode: Any) -> TagQueryMode:
+def parse_enum(cls: type[EnumT], value: Any, what: str) -> EnumT:
+    """``value`` as a member of the string enum ``cls``; ``InvalidFilterError`` naming it."""
     try:
-        return TagQueryMode(mode)
+        return cls(value)
     except (ValueError, TypeError):
-        raise InvalidFilterError(
-            f"tag mode must be one of all, any, none, exact; got {mode!r}"
-        ) from None
+        names = ", ".join(str(member.value) for member in cls)
+        raise InvalidFilterError(f"{what} must be one of {names}; got {value!r}") from None
+
+
+def parse_tag_mode(mode: Any) -> TagQueryMode:
+    return parse_enum(TagQueryMode, mode, "tag mode")
 
 
 def parse_tag_filter(value: Any) -> TagFilter | None:

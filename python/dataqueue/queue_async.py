@@ -28,13 +28,13 @@ from typing import (
 
 from dataqueue import cron, maintenance_async
 from dataqueue._loops import check_loop, close_on_owner_loop, running_loop  # sync: <remove>
+from dataqueue._typing import Unpack
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.backends.types import CronInput
 from dataqueue.config import QueueConfig
 from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
-    ConfigurationError,
     CronError,
     DependencyError,
     InvalidFilterError,
@@ -56,20 +56,16 @@ from dataqueue.hooks import (
 )
 from dataqueue.lifecycle import (
     CLEANABLE_STATUSES,
-    DEFAULT_BATCH_SIZE,
     DEFAULT_CLEANUP_BATCH_SIZE,
     DEFAULT_CLEANUP_DAYS,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_PRIORITY,
-    DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_STUCK_MINUTES,
     DEFAULT_SUPERVISOR_INTERVAL,
     MAX_DAYS_TO_KEEP,
 )
 from dataqueue.options import (
+    EDITABLE_FIELDS,
     INT64_MAX,
     MAX_BATCH_SIZE,
     MAX_NAME_LENGTH,
@@ -87,6 +83,7 @@ from dataqueue.options import (
     check_text,
     dump_json,
     normalize_job,
+    parse_enum,
     parse_tag_filter,
     parse_token_timeout,
     parse_unique,
@@ -110,11 +107,12 @@ from dataqueue.results import (
     outcome,
     wait_seconds,
 )
-from dataqueue.tasks import AsyncTask, AsyncTaskDecorator, TaskRegistry, task_options
+from dataqueue.tasks import AsyncTask, AsyncTaskDecorator, TaskKwargs, TaskRegistry, task_options
 
 if TYPE_CHECKING:
     from dataqueue.supervisor import AsyncSupervisor
     from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
+    from dataqueue.worker.engine import ProcessorKwargs
     from dataqueue.worker.processor import AsyncProcessor
 
 __all__ = ["AsyncJobQueue"]
@@ -125,19 +123,7 @@ R = TypeVar("R")
 log: logging.Logger = logging.getLogger("dataqueue.queue")
 
 #: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
-_CRON_JOB_FIELDS: Final = frozenset(
-    {
-        "payload",
-        "max_attempts",
-        "priority",
-        "timeout_ms",
-        "tags",
-        "retry_delay",
-        "retry_backoff",
-        "retry_delay_max",
-        "dead_letter_job_type",
-    }
-)
+_CRON_JOB_FIELDS: Final = frozenset(EDITABLE_FIELDS) - {"run_at"}
 _CRON_EDITABLE: Final = _CRON_JOB_FIELDS | {
     "cron_expression",
     "timezone",
@@ -161,12 +147,7 @@ def _page(limit: Any, offset: Any) -> tuple[int, int]:
 
 
 def _status(value: Any) -> JobStatus:
-    try:
-        return JobStatus(value)
-    except (ValueError, TypeError):
-        raise InvalidFilterError(
-            f"unknown job status {value!r}; expected one of {[s.value for s in JobStatus]}"
-        ) from None
+    return parse_enum(JobStatus, value, "job status")
 
 
 def _prefixed(index: int, exc: InvalidJobError) -> InvalidJobError:
@@ -378,54 +359,8 @@ class AsyncJobQueue:
     @overload
     def task(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
     @overload
-    def task(
-        self,
-        fn: None = None,
-        /,
-        *,
-        job_type: str | None = None,
-        name: str | None = None,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        timeout: float | timedelta | None = None,
-        timeout_ms: int | None = None,
-        force_kill_on_timeout: bool | None = None,
-        tags: Sequence[str] | None = None,
-        retry_delay: int | None = None,
-        retry_backoff: bool | None = None,
-        retry_delay_max: int | None = None,
-        dead_letter_job_type: str | None = None,
-        group: JobGroup | str | None = None,
-        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> AsyncTaskDecorator: ...
-    def task(
-        self,
-        fn: Callable[..., Any] | None = None,
-        /,
-        *,
-        job_type: str | None = None,
-        name: str | None = None,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        timeout: float | timedelta | None = None,
-        timeout_ms: int | None = None,
-        force_kill_on_timeout: bool | None = None,
-        tags: Sequence[str] | None = None,
-        retry_delay: int | None = None,
-        retry_backoff: bool | None = None,
-        retry_delay_max: int | None = None,
-        dead_letter_job_type: str | None = None,
-        group: JobGroup | str | None = None,
-        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> Any:
+    def task(self, fn: None = None, /, **options: Unpack[TaskKwargs]) -> AsyncTaskDecorator: ...
+    def task(self, fn: Callable[..., Any] | None = None, /, **options: Unpack[TaskKwargs]) -> Any:
         """Make a function a task: ``@q.task`` or ``@q.task(max_attempts=5, ...)``.
 
         Its parameters are the payload; ``task.defer(...)`` adds a job (see
@@ -435,17 +370,7 @@ class AsyncJobQueue:
         ``group``, ``unique_*``) apply to every job the task adds; ``retry_on`` /
         ``dont_retry_on`` choose which exceptions are retried.
         """
-        if job_type is not None and name is not None and job_type != name:
-            raise ConfigurationError("give job_type= or name=, not both")
-        options, policy = task_options(
-            max_attempts=max_attempts, priority=priority, timeout=timeout,
-            timeout_ms=timeout_ms, force_kill_on_timeout=force_kill_on_timeout, tags=tags,
-            retry_delay=retry_delay, retry_backoff=retry_backoff,
-            retry_delay_max=retry_delay_max, dead_letter_job_type=dead_letter_job_type,
-            group=group, unique_key=unique_key, unique_while=unique_while,
-            unique_for=unique_for, retry_on=retry_on, dont_retry_on=dont_retry_on,
-        )  # fmt: skip
-        decorator = AsyncTaskDecorator(self, job_type or name, options, policy)
+        decorator = AsyncTaskDecorator(self, *task_options(options))
         return decorator if fn is None else decorator(fn)
 
     # -- results ---------------------------------------------------------------------------
@@ -969,24 +894,7 @@ class AsyncJobQueue:
     # -- workers ---------------------------------------------------------------------------
 
     def create_processor(
-        self,
-        handlers: Mapping[str, Handler],
-        *,
-        worker_id: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        group_concurrency: int | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        job_type: str | Sequence[str] | None = None,
-        on_error: Callable[[BaseException], object] | None = None,
-        verbose: bool = False,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        heartbeat_interval: float | None = None,
-        shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
-        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        give_up_after: float | None = None,
-        claim_all_types: bool = False,
+        self, handlers: Mapping[str, Handler], **options: Unpack[ProcessorKwargs]
     ) -> AsyncProcessor:
         """A processor running ``handlers`` (``{"job_type": fn}``, or ``q.tasks``) against this
         queue; see ``dataqueue.processor`` for the options. ``retry_on`` / ``dont_retry_on``
@@ -995,15 +903,7 @@ class AsyncJobQueue:
         unreachable; ``claim_all_types`` claims every job type, not only the handled ones."""
         from dataqueue import processor
 
-        made = processor.create_processor(
-            self, handlers, worker_id=worker_id, batch_size=batch_size,
-            concurrency=concurrency, group_concurrency=group_concurrency,
-            poll_interval=poll_interval, job_type=job_type, on_error=on_error, verbose=verbose,
-            lease_seconds=lease_seconds, heartbeat_interval=heartbeat_interval,
-            shutdown_grace=shutdown_grace, retry_on=retry_on, dont_retry_on=dont_retry_on,
-            give_up_after=give_up_after, claim_all_types=claim_all_types,
-        )  # fmt: skip
-        return cast("AsyncProcessor", made)
+        return cast("AsyncProcessor", processor.create_processor(self, handlers, **options))
 
     def create_supervisor(
         self,

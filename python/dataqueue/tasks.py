@@ -31,6 +31,7 @@ thread), ``AsyncJobQueue.task`` an :class:`AsyncTask` (``await defer``). Both re
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import functools
 import inspect
@@ -46,12 +47,15 @@ from typing import (
     Final,
     Generic,
     ParamSpec,
+    TypeAlias,
+    TypedDict,
     TypeVar,
     Union,
     cast,
     overload,
 )
 
+from dataqueue._typing import Self, Unpack, check_keywords
 from dataqueue.errors import ConfigurationError, InvalidJobError
 from dataqueue.options import DependsOn, JobGroup, UniqueWhile
 from dataqueue.records import JobRecord
@@ -65,10 +69,13 @@ __all__ = [
     "AsyncJobHandle",
     "AsyncTask",
     "AsyncTaskDecorator",
+    "ConfigureKwargs",
     "JobHandle",
     "RetryPolicy",
     "Task",
     "TaskDecorator",
+    "TaskJobKwargs",
+    "TaskKwargs",
     "TaskOptions",
     "TaskRegistry",
     "collect_tasks",
@@ -77,6 +84,7 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+TaskT = TypeVar("TaskT", bound="_TaskBase[Any, Any]")
 
 #: Attribute on a handler function carrying its :class:`RetryPolicy` (read by the worker).
 RETRY_POLICY_ATTR = "__dataqueue_retry_policy__"
@@ -148,6 +156,49 @@ class TaskOptions:
                 value = DependsOn(job_ids=list(value))
             out[f.name] = value
         return out
+
+
+#: ``retry_on`` / ``dont_retry_on``: an exception class or a list of them.
+ExceptionClasses: TypeAlias = type[BaseException] | Sequence[type[BaseException]]
+
+
+class TaskJobKwargs(TypedDict, total=False):
+    """Job options both ``q.task(...)`` and ``task.configure(...)`` take; one left out (or
+    None) keeps the task's, else the queue's default."""
+
+    max_attempts: int | None
+    priority: int | None
+    #: Seconds (or a timedelta) an attempt may run.
+    timeout: float | timedelta | None
+    tags: Sequence[str] | None
+    group: JobGroup | str | None
+    unique_key: str | None
+    unique_while: UniqueWhile | None
+    unique_for: timedelta | float | None
+
+
+class TaskKwargs(TaskJobKwargs, total=False):
+    """The keyword options of ``q.task(...)``: the job type (``job_type``, alias ``name``),
+    the options of every job the task adds, and its retry policy."""
+
+    job_type: str | None
+    name: str | None
+    timeout_ms: int | None
+    force_kill_on_timeout: bool | None
+    retry_delay: int | None
+    retry_backoff: bool | None
+    retry_delay_max: int | None
+    dead_letter_job_type: str | None
+    retry_on: ExceptionClasses | None
+    dont_retry_on: ExceptionClasses | None
+
+
+class ConfigureKwargs(TaskJobKwargs, total=False):
+    """The keyword options of ``task.configure(...)``: options of the jobs it adds."""
+
+    run_at: datetime | None
+    depends_on: DependsOn | Sequence[int] | None
+    idempotency_key: str | None
 
 
 def _timeout_ms(timeout: float | timedelta | None, timeout_ms: int | None) -> int | None:
@@ -241,13 +292,17 @@ def _is_context_annotation(annotation: Any) -> bool:
 class _TaskBase(Generic[P, R_co]):
     """What both flavours share: the function, its job type, options and payload codec."""
 
+    queue: Any
+
     def __init__(
         self,
+        queue: Any,
         fn: Callable[..., Any],
         job_type: str | None,
         options: TaskOptions,
         policy: RetryPolicy,
     ) -> None:
+        self.queue = queue
         if not callable(fn):
             raise ConfigurationError(f"@task needs a function, got {fn!r}")
         self.fn: Callable[..., Any] = fn
@@ -361,10 +416,16 @@ class _TaskBase(Generic[P, R_co]):
                 hint = typing.get_args(hint)[-1]
         return decode(output, hint)
 
-    def _configured(self, **changes: Any) -> TaskOptions:
-        timeout = changes.pop("timeout", None)
-        changes["timeout_ms"] = _timeout_ms(timeout, changes.get("timeout_ms"))
-        return self.options.merged(**changes)
+    def configure(self, **changes: Unpack[ConfigureKwargs]) -> Self:
+        """The same task with these options for the jobs it adds (the task itself is
+        unchanged): ``send.configure(priority=10, run_at=later).defer(...)``."""
+        check_keywords("configure", changes, ConfigureKwargs)
+        given: dict[str, Any] = dict(changes)
+        timeout = given.pop("timeout", None)
+        given["timeout_ms"] = _timeout_ms(timeout, None)
+        configured = copy.copy(self)
+        configured.options = self.options.merged(**given)
+        return configured
 
 
 class JobHandle(Generic[R_co]):
@@ -432,16 +493,7 @@ class AsyncJobHandle(Generic[R_co]):
 class Task(_TaskBase[P, R_co]):
     """A task of a blocking :class:`~dataqueue.JobQueue`: ``defer`` adds a job."""
 
-    def __init__(
-        self,
-        queue: JobQueue,
-        fn: Callable[..., Any],
-        job_type: str | None,
-        options: TaskOptions,
-        policy: RetryPolicy,
-    ) -> None:
-        super().__init__(fn, job_type, options, policy)
-        self.queue = queue
+    queue: JobQueue
 
     def defer(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R_co]:
         """Add a job running this function with these arguments; returns its handle."""
@@ -453,45 +505,11 @@ class Task(_TaskBase[P, R_co]):
         """:meth:`defer` for async code (the blocking add runs in a thread)."""
         return await asyncio.to_thread(functools.partial(self.defer, *args, **kwargs))
 
-    def configure(
-        self,
-        *,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        depends_on: DependsOn | Sequence[int] | None = None,
-        idempotency_key: str | None = None,
-        tags: Sequence[str] | None = None,
-        max_attempts: int | None = None,
-        timeout: float | timedelta | None = None,
-        group: JobGroup | str | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> Task[P, R_co]:
-        """The same task with these options for the jobs it adds (the task itself is
-        unchanged): ``send.configure(priority=10, run_at=later).defer(...)``."""
-        options = self._configured(
-            priority=priority, run_at=run_at, depends_on=depends_on,
-            idempotency_key=idempotency_key, tags=tags, max_attempts=max_attempts,
-            timeout=timeout, group=group, unique_key=unique_key, unique_while=unique_while,
-            unique_for=unique_for,
-        )  # fmt: skip
-        return Task(self.queue, self.fn, self.job_type, options, self.policy)
-
 
 class AsyncTask(_TaskBase[P, R_co]):
     """A task of an :class:`~dataqueue.AsyncJobQueue`: ``await defer(...)`` adds a job."""
 
-    def __init__(
-        self,
-        queue: AsyncJobQueue,
-        fn: Callable[..., Any],
-        job_type: str | None,
-        options: TaskOptions,
-        policy: RetryPolicy,
-    ) -> None:
-        super().__init__(fn, job_type, options, policy)
-        self.queue = queue
+    queue: AsyncJobQueue
 
     async def defer(self, *args: P.args, **kwargs: P.kwargs) -> AsyncJobHandle[R_co]:
         """Add a job running this function with these arguments; returns its handle."""
@@ -504,44 +522,26 @@ class AsyncTask(_TaskBase[P, R_co]):
         """The same as :meth:`defer` (named like the blocking queue's)."""
         return await self.defer(*args, **kwargs)
 
-    def configure(
-        self,
-        *,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        depends_on: DependsOn | Sequence[int] | None = None,
-        idempotency_key: str | None = None,
-        tags: Sequence[str] | None = None,
-        max_attempts: int | None = None,
-        timeout: float | timedelta | None = None,
-        group: JobGroup | str | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> AsyncTask[P, R_co]:
-        """The same task with these options for the jobs it adds (see :meth:`Task.configure`)."""
-        options = self._configured(
-            priority=priority, run_at=run_at, depends_on=depends_on,
-            idempotency_key=idempotency_key, tags=tags, max_attempts=max_attempts,
-            timeout=timeout, group=group, unique_key=unique_key, unique_while=unique_while,
-            unique_for=unique_for,
-        )  # fmt: skip
-        return AsyncTask(self.queue, self.fn, self.job_type, options, self.policy)
-
 
 # -- the decorators ---------------------------------------------------------------------------
 
 
-class TaskDecorator:
-    """What ``JobQueue.task(...)`` returns: apply it to a function to get a :class:`Task`."""
+class _Decorator:
+    """What both decorators share: the queue and the options of the tasks they make."""
 
     def __init__(
-        self, queue: JobQueue, job_type: str | None, options: TaskOptions, policy: RetryPolicy
+        self, queue: Any, job_type: str | None, options: TaskOptions, policy: RetryPolicy
     ) -> None:
         self._queue = queue
-        self._job_type = job_type
-        self._options = options
-        self._policy = policy
+        self._spec = (job_type, options, policy)
+
+    def _add(self, task: TaskT) -> TaskT:
+        self._queue.tasks.add(task)
+        return task
+
+
+class TaskDecorator(_Decorator):
+    """What ``JobQueue.task(...)`` returns: apply it to a function to get a :class:`Task`."""
 
     @overload
     def __call__(
@@ -554,26 +554,12 @@ class TaskDecorator:
     @overload
     def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
     def __call__(self, fn: Callable[..., Any], /) -> Task[Any, Any]:
-        task: Task[Any, Any] = Task(self._queue, fn, self._job_type, self._options, self._policy)
-        self._queue.tasks.add(task)
-        return task
+        return self._add(Task(self._queue, fn, *self._spec))
 
 
-class AsyncTaskDecorator:
+class AsyncTaskDecorator(_Decorator):
     """What ``AsyncJobQueue.task(...)`` returns: apply it to a function to get an
     :class:`AsyncTask`."""
-
-    def __init__(
-        self,
-        queue: AsyncJobQueue,
-        job_type: str | None,
-        options: TaskOptions,
-        policy: RetryPolicy,
-    ) -> None:
-        self._queue = queue
-        self._job_type = job_type
-        self._options = options
-        self._policy = policy
 
     @overload
     def __call__(
@@ -586,11 +572,7 @@ class AsyncTaskDecorator:
     @overload
     def __call__(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
     def __call__(self, fn: Callable[..., Any], /) -> AsyncTask[Any, Any]:
-        task: AsyncTask[Any, Any] = AsyncTask(
-            self._queue, fn, self._job_type, self._options, self._policy
-        )
-        self._queue.tasks.add(task)
-        return task
+        return self._add(AsyncTask(self._queue, fn, *self._spec))
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -641,49 +623,23 @@ def collect_tasks(namespace: Any) -> dict[str, Callable[[Any, Any], Any]]:
     return out
 
 
-def task_options(
-    *,
-    max_attempts: int | None,
-    priority: int | None,
-    timeout: float | timedelta | None,
-    timeout_ms: int | None,
-    force_kill_on_timeout: bool | None,
-    tags: Sequence[str] | None,
-    retry_delay: int | None,
-    retry_backoff: bool | None,
-    retry_delay_max: int | None,
-    dead_letter_job_type: str | None,
-    group: JobGroup | str | None,
-    unique_key: str | None,
-    unique_while: UniqueWhile | None,
-    unique_for: timedelta | float | None,
-    retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
-    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
-) -> tuple[TaskOptions, RetryPolicy]:
-    """Validate the decorator's options (``ConfigurationError`` for what cannot be right)."""
-    if isinstance(tags, (str, bytes)):
-        raise InvalidJobError(f"tags must be a list of strings, got {tags!r}")
-    options = TaskOptions(
-        max_attempts=max_attempts,
-        priority=priority,
-        timeout_ms=_timeout_ms(timeout, timeout_ms),
-        force_kill_on_timeout=force_kill_on_timeout,
-        tags=tags,
-        retry_delay=retry_delay,
-        retry_backoff=retry_backoff,
-        retry_delay_max=retry_delay_max,
-        dead_letter_job_type=dead_letter_job_type,
-        group=group,
-        unique_key=unique_key,
-        unique_while=unique_while,
-        unique_for=unique_for,
-    )
-    return options, retry_policy(retry_on, dont_retry_on)
+def task_options(options: TaskKwargs) -> tuple[str | None, TaskOptions, RetryPolicy]:
+    """Validate ``q.task(...)``'s options: the job type (None: the function's name), the job
+    options and the retry policy (``ConfigurationError`` for what cannot be right)."""
+    check_keywords("task", options, TaskKwargs)
+    given: dict[str, Any] = dict(options)
+    job_type, name = given.pop("job_type", None), given.pop("name", None)
+    if job_type is not None and name is not None and job_type != name:
+        raise ConfigurationError("give job_type= or name=, not both")
+    if isinstance(given.get("tags"), (str, bytes)):
+        raise InvalidJobError(f"tags must be a list of strings, got {given['tags']!r}")
+    given["timeout_ms"] = _timeout_ms(given.pop("timeout", None), given.get("timeout_ms"))
+    retry_on, dont_retry_on = given.pop("retry_on", None), given.pop("dont_retry_on", None)
+    return job_type or name, TaskOptions(**given), retry_policy(retry_on, dont_retry_on)
 
 
 def retry_policy(
-    retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
-    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+    retry_on: ExceptionClasses | None, dont_retry_on: ExceptionClasses | None
 ) -> RetryPolicy:
     """Validate ``retry_on`` / ``dont_retry_on`` (an exception class or a list of them)."""
     return RetryPolicy(
