@@ -21,7 +21,6 @@ from typing import (
     Any,
     Concatenate,
     Final,
-    Literal,
     ParamSpec,
     TypeVar,
     cast,
@@ -47,13 +46,8 @@ from dataqueue.errors import (
 from dataqueue.hooks import (
     EventEmitter,
     EventName,
-    JobAddedEvent,
-    JobFailedEvent,
-    JobIdEvent,
-    JobOutputEvent,
-    JobProgressEvent,
-    JobStatusEvent,
     Listener,
+    Subscribe,
 )
 from dataqueue.lifecycle import (
     CLEANABLE_STATUSES,
@@ -66,6 +60,7 @@ from dataqueue.lifecycle import (
     MAX_DAYS_TO_KEEP,
 )
 from dataqueue.options import (
+    EDITABLE_FIELDS,
     INT64_MAX,
     MAX_BATCH_SIZE,
     MAX_NAME_LENGTH,
@@ -123,19 +118,7 @@ R = TypeVar("R")
 log: logging.Logger = logging.getLogger("dataqueue.queue")
 
 #: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
-_CRON_JOB_FIELDS: Final = frozenset(
-    {
-        "payload",
-        "max_attempts",
-        "priority",
-        "timeout_ms",
-        "tags",
-        "retry_delay",
-        "retry_backoff",
-        "retry_delay_max",
-        "dead_letter_job_type",
-    }
-)
+_CRON_JOB_FIELDS: Final = frozenset(EDITABLE_FIELDS) - {"run_at"}
 _CRON_EDITABLE: Final = _CRON_JOB_FIELDS | {
     "cron_expression",
     "timezone",
@@ -800,89 +783,17 @@ class JobQueue:
 
     # -- hooks -----------------------------------------------------------------------------
 
-    @overload
-    def on(
-        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
-    def on(self, event: EventName, fn: Listener) -> Listener:
-        """Call ``fn(payload)`` on every ``event`` (see ``dataqueue.hooks`` for the events and
-        payloads). Returns ``fn``. A listener's exception is logged and reported on
-        ``error``; it never affects the queue or a job."""
-        return self._emitter.on(event, fn)
+    @property
+    def on(self) -> Subscribe:
+        """``on(event, fn)``: call ``fn(payload)`` on every ``event`` (see ``dataqueue.hooks``
+        for the events and payloads); returns ``fn``. A listener's exception is logged and
+        reported on ``error``; it never affects the queue or a job."""
+        return self._emitter.on
 
-    @overload
-    def once(
-        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
-    def once(self, event: EventName, fn: Listener) -> Listener:
-        """Like :meth:`on`, for the next ``event`` only."""
-        return self._emitter.once(event, fn)
+    @property
+    def once(self) -> Subscribe:
+        """``once(event, fn)``: like :meth:`on`, for the next ``event`` only."""
+        return self._emitter.once
 
     def off(self, event: EventName, fn: Listener) -> None:
         """Remove a listener added with :meth:`on` or :meth:`once`."""
