@@ -174,24 +174,41 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+@dataclass(frozen=True, slots=True)
+class _BackendOptions:
+    """A backend's keyword options: a settings mapping, a caller's own connection object (of
+    ``kind``), and the qualifier naming this queue's place in the storage."""
+
+    mapping: str
+    own: str
+    kind: str
+    qualifier: str
+    qualifier_env: str
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return (self.mapping, self.own, self.qualifier)
+
+
+_OPTIONS_OF: Final[dict[BackendName, _BackendOptions]] = {
+    "postgres": _BackendOptions("database_config", "pool", "ConnectionPool", "schema", ENV_SCHEMA),
+    "redis": _BackendOptions("redis_config", "client", "redis.Redis", "key_prefix", ENV_KEY_PREFIX),
+}
+
+
 def resolve_config(url: str | None, **options: Unpack[QueueKwargs]) -> QueueConfig:
     """Validate ``init_job_queue``'s arguments and pick the backend; raise ConfigurationError."""
     check_keywords("init_job_queue", options, QueueKwargs)
-    backend = options.get("backend")
-    database_config, pool = options.get("database_config"), options.get("pool")
-    redis_config, client = options.get("redis_config"), options.get("client")
-    key_prefix, schema = options.get("key_prefix"), options.get("schema")
-    verbose = options.get("verbose", False)
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    backend = given.pop("backend", None)
+    verbose = given.pop("verbose", False)
     if url is not None and (not isinstance(url, str) or not url.strip()):
         raise ConfigurationError(f"url must be a non-empty string, got {url!r}")
-    pg_opts = database_config is not None or pool is not None or schema is not None
-    redis_opts = redis_config is not None or client is not None or key_prefix is not None
     # DATAQUEUE_URL stands in for the URL whenever no connection source is given; backend=,
     # schema= and key_prefix= only qualify a connection, so they combine with it.
-    sources = (database_config, pool, redis_config, client)
-    if url is None and all(s is None for s in sources):
+    if url is None and not any(o.mapping in given or o.own in given for o in _OPTIONS_OF.values()):
         url = os.environ.get(ENV_URL) or None
-        if url is None and backend is None and not pg_opts and not redis_opts:
+        if url is None and backend is None and not given:
             raise ConfigurationError(
                 "no queue configured: pass a URL (init_job_queue('postgresql://…') or "
                 "'redis://…'), backend= with its options, or set the DATAQUEUE_URL environment "
@@ -210,56 +227,34 @@ def resolve_config(url: str | None, **options: Unpack[QueueKwargs]) -> QueueConf
                 f"backend={backend!r} contradicts the URL scheme of {redact_url(url)!r}"
             )
         chosen = from_url
+    used = {name for name, o in _OPTIONS_OF.items() if given.keys() & set(o.names)}
     if chosen is None:
-        if pg_opts and redis_opts:
+        if len(used) > 1:
             raise ConfigurationError(
                 "both Postgres options (database_config/pool/schema) and Redis options "
                 "(redis_config/client/key_prefix) were given; pass backend= or only one kind"
             )
-        chosen = "postgres" if pg_opts else "redis"
-
+        chosen = "postgres" if "postgres" in used else "redis"
+    mine = _OPTIONS_OF[chosen]
+    for other in used - {chosen}:  # at most one: there are two backends
+        names = _OPTIONS_OF[other].names
+        raise ConfigurationError(
+            f"{names[0]}, {names[1]} and {names[2]} only apply to the {other} backend"
+        )
     # The backend's environment variable fills in what the caller left out, as in the CLI.
-    if chosen == "postgres" and schema is None:
-        schema = os.environ.get(ENV_SCHEMA) or None
-    if chosen == "redis" and key_prefix is None:
-        key_prefix = os.environ.get(ENV_KEY_PREFIX) or None
-    if chosen == "postgres":
-        if redis_opts:
-            raise ConfigurationError(
-                "redis_config, client and key_prefix only apply to the redis backend"
-            )
-        if url is None and database_config is None and pool is None:
-            raise ConfigurationError(
-                "the postgres backend needs a URL, database_config={...} or pool=<ConnectionPool>"
-            )
-        _check_mapping(database_config, "database_config")
-    else:
-        if pg_opts:
-            raise ConfigurationError(
-                "database_config, pool and schema only apply to the postgres backend"
-            )
-        if url is None and redis_config is None and client is None:
-            raise ConfigurationError(
-                "the redis backend needs a URL, redis_config={...} or client=<redis.Redis>"
-            )
-        _check_mapping(redis_config, "redis_config")
-        if key_prefix is not None and (not isinstance(key_prefix, str) or not key_prefix):
-            raise ConfigurationError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
-    if schema is not None and (not isinstance(schema, str) or not schema):
-        raise ConfigurationError(f"schema must be a non-empty string, got {schema!r}")
+    if mine.qualifier not in given and os.environ.get(mine.qualifier_env):
+        given[mine.qualifier] = os.environ[mine.qualifier_env]
+    if url is None and mine.mapping not in given and mine.own not in given:
+        raise ConfigurationError(
+            f"the {chosen} backend needs a URL, {mine.mapping}={{...}} or {mine.own}=<{mine.kind}>"
+        )
+    _check_mapping(given.get(mine.mapping), mine.mapping)
+    qualifier = given.get(mine.qualifier)
+    if qualifier is not None and (not isinstance(qualifier, str) or not qualifier):
+        raise ConfigurationError(f"{mine.qualifier} must be a non-empty string, got {qualifier!r}")
     if verbose:
         enable_verbose_logging()
-    return QueueConfig(
-        backend=chosen,
-        url=url,
-        database_config=database_config,
-        pool=pool,
-        schema=schema,
-        redis_config=redis_config,
-        client=client,
-        key_prefix=key_prefix,
-        verbose=bool(verbose),
-    )
+    return QueueConfig(backend=chosen, url=url, verbose=bool(verbose), **given)
 
 
 def _check_mapping(value: Any, what: str) -> None:

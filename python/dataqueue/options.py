@@ -234,6 +234,13 @@ class UniqueSpec:
     for_seconds: float | None
 
 
+def positive_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number above 0 (a bool is not), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
 def parse_unique(
     job_type: str, payload_json: str, key: Any, while_: Any, for_: Any
 ) -> UniqueSpec | None:
@@ -245,17 +252,11 @@ def parse_unique(
         raise InvalidJobError(f"unique_while must be one of {list(_UNIQUE_WHILE)}, got {while_!r}")
     seconds: float | None = None
     if for_ is not None:
-        value = for_.total_seconds() if isinstance(for_, timedelta) else for_
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
+        seconds = positive_number(for_.total_seconds() if isinstance(for_, timedelta) else for_)
+        if seconds is None:
             raise InvalidJobError(
                 f"unique_for must be a positive timedelta or number of seconds, got {for_!r}"
             )
-        seconds = float(value)
     if while_ is None and seconds is None:
         raise InvalidJobError("unique_key needs a scope: unique_while='active' and/or unique_for=")
     if key is None:
@@ -657,28 +658,20 @@ def _normalize_basic(job: dict[str, Any]) -> NewJob:
     return new
 
 
+#: ``_build``'s options after ``job_type``: the fields of JobOptions with their defaults.
+_BUILD_FIELDS: Final = tuple(
+    (f.name, f.default)
+    for f in fields(JobOptions)
+    if f.name != "job_type" and f.name not in UNIQUE_OPTION_NAMES
+)
+
+
 def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
     """Validate one job's options; raise ``InvalidJobError`` (or a subclass) naming the problem."""
     if type(job) is dict and job.keys() <= _BASIC_KEYS:
         return _normalize_basic(job)
     if isinstance(job, JobOptions):
-        return _build(
-            job.job_type,
-            job.payload,
-            job.max_attempts,
-            job.priority,
-            job.run_at,
-            job.timeout_ms,
-            job.force_kill_on_timeout,
-            job.tags,
-            job.idempotency_key,
-            job.retry_delay,
-            job.retry_backoff,
-            job.retry_delay_max,
-            job.dead_letter_job_type,
-            job.group,
-            job.depends_on,
-        )
+        return _build(job.job_type, **{name: getattr(job, name) for name, _ in _BUILD_FIELDS})
     if not isinstance(job, Mapping):
         raise InvalidJobError(f"a job must be JobOptions or a mapping, got {type(job).__name__}")
     if not job.keys() <= JOB_OPTION_NAMES:
@@ -688,23 +681,7 @@ def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
     job_type = get("job_type", _UNSET)
     if job_type is _UNSET:
         raise InvalidJobError("job_type is required")
-    return _build(
-        job_type,
-        get("payload"),
-        get("max_attempts", DEFAULT_MAX_ATTEMPTS),
-        get("priority", DEFAULT_PRIORITY),
-        get("run_at"),
-        get("timeout_ms"),
-        get("force_kill_on_timeout", False),
-        get("tags"),
-        get("idempotency_key"),
-        get("retry_delay"),
-        get("retry_backoff"),
-        get("retry_delay_max"),
-        get("dead_letter_job_type"),
-        get("group"),
-        get("depends_on"),
-    )
+    return _build(job_type, **{name: get(name, default) for name, default in _BUILD_FIELDS})
 
 
 # -- filters ----------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ from typing import (
 
 from dataqueue._typing import Self, Unpack, check_keywords
 from dataqueue.errors import ConfigurationError, InvalidJobError
-from dataqueue.options import DependsOn, JobGroup, UniqueWhile
+from dataqueue.options import DependsOn, JobGroup, UniqueWhile, positive_number
 from dataqueue.records import JobRecord
 
 if TYPE_CHECKING:
@@ -123,38 +123,20 @@ def _exception_types(value: Any, what: str) -> ExceptionTypes:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TaskOptions:
-    """The enqueue options a task applies to every job it adds (``configure`` overrides)."""
+    """The enqueue options a task applies to every job it adds (``configure`` overrides):
+    the ``add_job`` keywords given, by name (one not given keeps the queue's default)."""
 
-    max_attempts: int | None = None
-    priority: int | None = None
-    run_at: datetime | None = None
-    timeout_ms: int | None = None
-    force_kill_on_timeout: bool | None = None
-    tags: Sequence[str] | None = None
-    idempotency_key: str | None = None
-    retry_delay: int | None = None
-    retry_backoff: bool | None = None
-    retry_delay_max: int | None = None
-    dead_letter_job_type: str | None = None
-    group: JobGroup | str | None = None
-    depends_on: DependsOn | Sequence[int] | None = None
-    unique_key: str | None = None
-    unique_while: UniqueWhile | None = None
-    unique_for: timedelta | float | None = None
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def merged(self, **changes: Any) -> TaskOptions:
         given = {k: v for k, v in changes.items() if v is not None}
-        return dataclasses.replace(self, **given)
+        return TaskOptions({**self.values, **given})
 
     def add_job_kwargs(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if f.name == "depends_on" and not isinstance(value, DependsOn):
-                value = DependsOn(job_ids=list(value))
-            out[f.name] = value
+        out = dict(self.values)
+        depends_on = out.get("depends_on")
+        if depends_on is not None and not isinstance(depends_on, DependsOn):
+            out["depends_on"] = DependsOn(job_ids=list(depends_on))
         return out
 
 
@@ -206,8 +188,9 @@ def _timeout_ms(timeout: float | timedelta | None, timeout_ms: int | None) -> in
         return timeout_ms
     if timeout_ms is not None:
         raise ConfigurationError("give timeout= (seconds) or timeout_ms=, not both")
-    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+    given = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    seconds = positive_number(given)
+    if seconds is None:
         raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return max(1, round(seconds * 1000))
 
@@ -428,19 +411,27 @@ class _TaskBase(Generic[P, R_co]):
         return configured
 
 
-class JobHandle(Generic[R_co]):
-    """A job added by :meth:`Task.defer` on a blocking queue."""
+class _HandleBase(Generic[R_co]):
+    """What both handles share: the job's id, its task and queue."""
 
-    def __init__(self, queue: JobQueue, task: _TaskBase[Any, R_co], job_id: int) -> None:
+    _queue: Any
+
+    def __init__(self, queue: Any, task: _TaskBase[Any, R_co], job_id: int) -> None:
         self._queue = queue
         self._task = task
-        self.job_id = job_id
+        self.job_id: int = job_id
 
     def __repr__(self) -> str:
-        return f"<JobHandle {self._task.job_type} #{self.job_id}>"
+        return f"<{type(self).__name__} {self._task.job_type} #{self.job_id}>"
 
     def __int__(self) -> int:
         return self.job_id
+
+
+class JobHandle(_HandleBase[R_co]):
+    """A job added by :meth:`Task.defer` on a blocking queue."""
+
+    _queue: JobQueue
 
     def result(self, timeout: float | timedelta | None = None) -> R_co:
         """Wait for the job and return what the function returned (decoded to its return
@@ -462,19 +453,10 @@ class JobHandle(Generic[R_co]):
         return self._queue.cancel_job(self.job_id)
 
 
-class AsyncJobHandle(Generic[R_co]):
+class AsyncJobHandle(_HandleBase[R_co]):
     """A job added by :meth:`AsyncTask.defer` on an asyncio queue."""
 
-    def __init__(self, queue: AsyncJobQueue, task: _TaskBase[Any, R_co], job_id: int) -> None:
-        self._queue = queue
-        self._task = task
-        self.job_id = job_id
-
-    def __repr__(self) -> str:
-        return f"<AsyncJobHandle {self._task.job_type} #{self.job_id}>"
-
-    def __int__(self) -> int:
-        return self.job_id
+    _queue: AsyncJobQueue
 
     async def result(self, timeout: float | timedelta | None = None) -> R_co:
         """Wait for the job and return what the function returned; see :meth:`JobHandle.result`."""
@@ -635,7 +617,8 @@ def task_options(options: TaskKwargs) -> tuple[str | None, TaskOptions, RetryPol
         raise InvalidJobError(f"tags must be a list of strings, got {given['tags']!r}")
     given["timeout_ms"] = _timeout_ms(given.pop("timeout", None), given.get("timeout_ms"))
     retry_on, dont_retry_on = given.pop("retry_on", None), given.pop("dont_retry_on", None)
-    return job_type or name, TaskOptions(**given), retry_policy(retry_on, dont_retry_on)
+    policy = retry_policy(retry_on, dont_retry_on)
+    return job_type or name, TaskOptions().merged(**given), policy
 
 
 def retry_policy(

@@ -32,7 +32,7 @@ from dataqueue.lifecycle import (
     DEFAULT_SHUTDOWN_GRACE,
     WAIT_PREFIX,
 )
-from dataqueue.options import dump_json
+from dataqueue.options import dump_json, positive_number
 from dataqueue.records import FailureReason, JobRecord
 from dataqueue.tasks import (
     DEFAULT_RETRY_POLICY,
@@ -104,16 +104,12 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 def _positive_number(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    number = positive_number(value)
+    if number is None:
         raise ConfigurationError(
             f'Processor option "{name}" must be a positive number, got {value!r}'
         )
-    return float(value)
+    return number
 
 
 class ProcessorKwargs(TypedDict, total=False):
