@@ -11,18 +11,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
-    Concatenate,
     Final,
     ParamSpec,
     TypeVar,
     cast,
-    overload,
 )
 
 from dataqueue import cron, maintenance_async
@@ -101,11 +99,11 @@ from dataqueue.results import (
     outcome,
     wait_seconds,
 )
-from dataqueue.tasks import AsyncTask, AsyncTaskDecorator, TaskKwargs, TaskRegistry, task_options
+from dataqueue.tasks import AsyncTaskDecorator, TaskRegistry
 
 if TYPE_CHECKING:
     from dataqueue.supervisor import AsyncSupervisor
-    from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
+    from dataqueue.worker.context import Handler
     from dataqueue.worker.engine import ProcessorKwargs
     from dataqueue.worker.processor import AsyncProcessor
 
@@ -342,19 +340,8 @@ class AsyncJobQueue:
 
     # -- tasks -----------------------------------------------------------------------------
 
-    @overload
-    def task(
-        self, fn: Callable[Concatenate[AsyncJobContext, P], Awaitable[R]], /
-    ) -> AsyncTask[P, R]: ...
-    @overload
-    def task(self, fn: Callable[Concatenate[JobContext, P], R], /) -> AsyncTask[P, R]: ...
-    @overload
-    def task(self, fn: Callable[P, Awaitable[R]], /) -> AsyncTask[P, R]: ...
-    @overload
-    def task(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
-    @overload
-    def task(self, fn: None = None, /, **options: Unpack[TaskKwargs]) -> AsyncTaskDecorator: ...
-    def task(self, fn: Callable[..., Any] | None = None, /, **options: Unpack[TaskKwargs]) -> Any:
+    @property
+    def task(self) -> AsyncTaskDecorator:
         """Make a function a task: ``@q.task`` or ``@q.task(max_attempts=5, ...)``.
 
         Its parameters are the payload; ``task.defer(...)`` adds a job (see
@@ -364,8 +351,7 @@ class AsyncJobQueue:
         ``group``, ``unique_*``) apply to every job the task adds; ``retry_on`` /
         ``dont_retry_on`` choose which exceptions are retried.
         """
-        decorator = AsyncTaskDecorator(self, *task_options(options))
-        return decorator if fn is None else decorator(fn)
+        return AsyncTaskDecorator(self)
 
     # -- results ---------------------------------------------------------------------------
 

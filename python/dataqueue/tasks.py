@@ -84,7 +84,6 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
-TaskT = TypeVar("TaskT", bound="_TaskBase[Any, Any]")
 
 #: Attribute on a handler function carrying its :class:`RetryPolicy` (read by the worker).
 RETRY_POLICY_ATTR = "__dataqueue_retry_policy__"
@@ -509,21 +508,35 @@ class AsyncTask(_TaskBase[P, R_co]):
 
 
 class _Decorator:
-    """What both decorators share: the queue and the options of the tasks they make."""
+    """What both decorators share: the queue and the options of the tasks they make.
+
+    ``decorator(fn)`` makes ``fn`` a task with these options; ``decorator(**options)`` (the
+    ``@q.task(max_attempts=5)`` form) is a decorator with those options instead.
+    """
 
     def __init__(
-        self, queue: Any, job_type: str | None, options: TaskOptions, policy: RetryPolicy
+        self,
+        queue: Any,
+        job_type: str | None = None,
+        options: TaskOptions | None = None,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     ) -> None:
         self._queue = queue
-        self._spec = (job_type, options, policy)
+        self._spec = (job_type, TaskOptions() if options is None else options, policy)
 
-    def _add(self, task: TaskT) -> TaskT:
+    def _make(self, kind: Any, fn: Callable[..., Any] | None, options: TaskKwargs) -> Any:
+        """``fn`` as a ``kind`` task (registered with the queue), or a decorator."""
+        if options or fn is None:
+            configured: Any = type(self)(self._queue, *task_options(options))
+            return configured if fn is None else configured(fn)
+        task = kind(self._queue, fn, *self._spec)
         self._queue.tasks.add(task)
         return task
 
 
 class TaskDecorator(_Decorator):
-    """What ``JobQueue.task(...)`` returns: apply it to a function to get a :class:`Task`."""
+    """``JobQueue.task``: apply it to a function to get a :class:`Task`, or call it with
+    options (``TaskKwargs``) to get a decorator with those."""
 
     @overload
     def __call__(
@@ -535,13 +548,17 @@ class TaskDecorator(_Decorator):
     def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Task[P, R]: ...
     @overload
     def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
-    def __call__(self, fn: Callable[..., Any], /) -> Task[Any, Any]:
-        return self._add(Task(self._queue, fn, *self._spec))
+    @overload
+    def __call__(self, fn: None = None, /, **options: Unpack[TaskKwargs]) -> TaskDecorator: ...
+    def __call__(
+        self, fn: Callable[..., Any] | None = None, /, **options: Unpack[TaskKwargs]
+    ) -> Any:
+        return self._make(Task, fn, options)
 
 
 class AsyncTaskDecorator(_Decorator):
-    """What ``AsyncJobQueue.task(...)`` returns: apply it to a function to get an
-    :class:`AsyncTask`."""
+    """``AsyncJobQueue.task``: apply it to a function to get an :class:`AsyncTask`, or call
+    it with options (``TaskKwargs``) to get a decorator with those."""
 
     @overload
     def __call__(
@@ -553,8 +570,12 @@ class AsyncTaskDecorator(_Decorator):
     def __call__(self, fn: Callable[P, Awaitable[R]], /) -> AsyncTask[P, R]: ...
     @overload
     def __call__(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
-    def __call__(self, fn: Callable[..., Any], /) -> AsyncTask[Any, Any]:
-        return self._add(AsyncTask(self._queue, fn, *self._spec))
+    @overload
+    def __call__(self, fn: None = None, /, **options: Unpack[TaskKwargs]) -> AsyncTaskDecorator: ...
+    def __call__(
+        self, fn: Callable[..., Any] | None = None, /, **options: Unpack[TaskKwargs]
+    ) -> Any:
+        return self._make(AsyncTask, fn, options)
 
 
 # -- the registry -------------------------------------------------------------------------------
