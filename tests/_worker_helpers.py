@@ -1,7 +1,8 @@
 """Drive jobs through claim / complete / fail without a processor (test-only, not public API).
 
 Each helper calls the queue's backend directly (``q._backend``; on the async twin the bridge
-makes the calls synchronous), acting as a worker named ``worker_id``.
+makes the calls synchronous), acting as a worker named ``worker_id``; :func:`run_once` runs one
+round of a real processor instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from dataqueue.records import FailureReason, JobRecord
 
 WORKER = "test-worker"
 LEASE = timedelta(seconds=60)
+
+#: Short processor timings keep the suite fast; workers are woken by the backend anyway.
+FAST = {"poll_interval": 0.2, "lease_seconds": 5.0}
 
 
 def claim(
@@ -112,3 +116,23 @@ def run_threads(n: int, target: Any) -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def stop_processor(processor: Any) -> None:
+    """Stop and drain a processor a test started; close a blocking one's private loop."""
+    try:
+        processor.stop_and_drain(5)
+    finally:
+        close = getattr(processor, "close", None)
+        if close is not None:
+            close()
+
+
+def run_once(q: Any, handlers: Any = None, **options: Any) -> int:
+    """One round of a processor (``handlers``, else the queue's tasks) with fast timings;
+    returns how many jobs it processed."""
+    processor = q.create_processor(handlers if handlers is not None else q.tasks, **FAST, **options)
+    try:
+        return int(processor.start())
+    finally:
+        stop_processor(processor)

@@ -17,20 +17,13 @@ Servers: ``DATAQUEUE_TEST_PG_URL``, ``DATAQUEUE_TEST_REDIS_URL``.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from _bridge import AsyncBridge, LoopThread, unwrap
+from _storage import Storage, fresh_storage
 from _variants import VARIANTS
-
-PG_URL = os.environ.get(
-    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
@@ -58,50 +51,11 @@ def twin(variant: tuple[str, str]) -> str:
     return variant[1]
 
 
-@dataclass(frozen=True)
-class Storage:
-    """Where the current test's queue lives: a Postgres URL, or a Redis URL and key prefix."""
-
-    backend: str
-    url: str
-    key_prefix: str | None = None
-
-    def options(self) -> dict[str, Any]:
-        opts: dict[str, Any] = {"url": self.url}
-        if self.key_prefix is not None:
-            opts["key_prefix"] = self.key_prefix
-        return opts
-
-
-def _delete_redis_keys(marker: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"*{marker}*", count=1000))
-        for i in range(0, len(keys), 500):
-            client.delete(*keys[i : i + 500])
-    finally:
-        client.close()
-
-
 @pytest.fixture
 def storage(backend_name: str) -> Iterator[Storage]:
     """A fresh, empty place for one test's jobs; removed afterwards."""
-    if backend_name == "postgres":
-        from _pg import create_test_database, drop_test_database
-
-        url = create_test_database()
-        try:
-            yield Storage("postgres", url)
-        finally:
-            drop_test_database(url)
-    else:
-        marker = uuid.uuid4().hex[:12]
-        try:
-            yield Storage("redis", REDIS_URL, key_prefix=f"dqtest_{marker}:")
-        finally:
-            _delete_redis_keys(marker)
+    with fresh_storage(backend_name) as place:
+        yield place
 
 
 QueueFactory = Callable[..., Any]

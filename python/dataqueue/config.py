@@ -8,13 +8,15 @@ finally by the ``DATAQUEUE_URL`` environment variable. Backends are imported laz
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, cast
 from urllib.parse import urlsplit
 
+from dataqueue._typing import Unpack, check_keywords
 from dataqueue.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -31,6 +33,9 @@ __all__ = [
     "ENV_URL",
     "BackendName",
     "QueueConfig",
+    "QueueKwargs",
+    "backend_class",
+    "redact_url",
     "resolve_config",
 ]
 
@@ -60,6 +65,34 @@ _ALIASES: Final[dict[str, BackendName]] = {
     "valkey": "redis",
 }
 
+Twin = Literal["sync", "async"]
+# Where each backend's classes live (imported on first use: only one driver may be installed).
+_BACKEND_CLASSES: Final[dict[tuple[BackendName, Twin], tuple[str, str]]] = {
+    ("postgres", "async"): ("dataqueue.backends.postgres.backend_async", "AsyncPostgresBackend"),
+    ("postgres", "sync"): ("dataqueue.backends.postgres.backend_sync", "PostgresBackend"),
+    ("redis", "async"): ("dataqueue.backends.redis.backend_async", "AsyncRedisBackend"),
+    ("redis", "sync"): ("dataqueue.backends.redis.backend_sync", "RedisBackend"),
+}
+
+
+def backend_class(backend: BackendName, twin: Twin) -> Any:
+    """The class of ``backend``'s ``twin`` (imports its module, and so its driver)."""
+    module, name = _BACKEND_CLASSES[backend, twin]
+    return getattr(importlib.import_module(module), name)
+
+
+class QueueKwargs(TypedDict, total=False):
+    """The keyword options of ``init_job_queue`` / ``init_async_job_queue`` (see there)."""
+
+    backend: str | None
+    database_config: Mapping[str, Any] | None
+    pool: Any
+    redis_config: Mapping[str, Any] | None
+    client: Any
+    key_prefix: str | None
+    schema: str | None
+    verbose: bool
+
 
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
@@ -77,27 +110,18 @@ class QueueConfig:
 
     def build_async(self) -> AsyncBackend:
         """Construct the asyncio backend (imports its driver lazily)."""
-        try:
-            if self.backend == "postgres":
-                from dataqueue.backends.postgres.backend_async import AsyncPostgresBackend
-
-                return AsyncPostgresBackend(self._postgres_settings())
-            from dataqueue.backends.redis.backend_async import AsyncRedisBackend
-
-            return AsyncRedisBackend(self._redis_settings())
-        except ImportError as exc:
-            raise self._missing_driver(exc) from exc
+        return cast("AsyncBackend", self._build("async"))
 
     def build_sync(self) -> Backend:
         """Construct the blocking backend (imports its driver lazily)."""
+        return cast("Backend", self._build("sync"))
+
+    def _build(self, twin: Twin) -> Any:
         try:
+            cls = backend_class(self.backend, twin)
             if self.backend == "postgres":
-                from dataqueue.backends.postgres.backend_sync import PostgresBackend
-
-                return PostgresBackend(self._postgres_settings())
-            from dataqueue.backends.redis.backend_sync import RedisBackend
-
-            return RedisBackend(self._redis_settings())
+                return cls(self._postgres_settings())
+            return cls(self._redis_settings())
         except ImportError as exc:
             raise self._missing_driver(exc) from exc
 
@@ -135,13 +159,13 @@ def _scheme_backend(url: str) -> BackendName:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in _SCHEMES:
         raise ConfigurationError(
-            f"cannot tell the backend from URL scheme {scheme!r} in {_redact(url)!r}; use "
+            f"cannot tell the backend from URL scheme {scheme!r} in {redact_url(url)!r}; use "
             "postgresql://, postgres://, redis:// or rediss:// (or pass backend=)"
         )
     return _SCHEMES[scheme]
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL without its password, for error messages."""
     parts = urlsplit(url)
     if parts.password is None:
@@ -150,29 +174,41 @@ def _redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def resolve_config(
-    url: str | None,
-    *,
-    backend: str | None,
-    database_config: Mapping[str, Any] | None,
-    pool: Any,
-    redis_config: Mapping[str, Any] | None,
-    client: Any,
-    key_prefix: str | None,
-    schema: str | None,
-    verbose: bool,
-) -> QueueConfig:
+@dataclass(frozen=True, slots=True)
+class _BackendOptions:
+    """A backend's keyword options: a settings mapping, a caller's own connection object (of
+    ``kind``), and the qualifier naming this queue's place in the storage."""
+
+    mapping: str
+    own: str
+    kind: str
+    qualifier: str
+    qualifier_env: str
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return (self.mapping, self.own, self.qualifier)
+
+
+_OPTIONS_OF: Final[dict[BackendName, _BackendOptions]] = {
+    "postgres": _BackendOptions("database_config", "pool", "ConnectionPool", "schema", ENV_SCHEMA),
+    "redis": _BackendOptions("redis_config", "client", "redis.Redis", "key_prefix", ENV_KEY_PREFIX),
+}
+
+
+def resolve_config(url: str | None, **options: Unpack[QueueKwargs]) -> QueueConfig:
     """Validate ``init_job_queue``'s arguments and pick the backend; raise ConfigurationError."""
+    check_keywords("init_job_queue", options, QueueKwargs)
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    backend = given.pop("backend", None)
+    verbose = given.pop("verbose", False)
     if url is not None and (not isinstance(url, str) or not url.strip()):
         raise ConfigurationError(f"url must be a non-empty string, got {url!r}")
-    pg_opts = database_config is not None or pool is not None or schema is not None
-    redis_opts = redis_config is not None or client is not None or key_prefix is not None
     # DATAQUEUE_URL stands in for the URL whenever no connection source is given; backend=,
     # schema= and key_prefix= only qualify a connection, so they combine with it.
-    sources = (database_config, pool, redis_config, client)
-    if url is None and all(s is None for s in sources):
+    if url is None and not any(o.mapping in given or o.own in given for o in _OPTIONS_OF.values()):
         url = os.environ.get(ENV_URL) or None
-        if url is None and backend is None and not pg_opts and not redis_opts:
+        if url is None and backend is None and not given:
             raise ConfigurationError(
                 "no queue configured: pass a URL (init_job_queue('postgresql://…') or "
                 "'redis://…'), backend= with its options, or set the DATAQUEUE_URL environment "
@@ -188,59 +224,37 @@ def resolve_config(
         from_url = _scheme_backend(url)
         if chosen is not None and chosen != from_url:
             raise ConfigurationError(
-                f"backend={backend!r} contradicts the URL scheme of {_redact(url)!r}"
+                f"backend={backend!r} contradicts the URL scheme of {redact_url(url)!r}"
             )
         chosen = from_url
+    used = {name for name, o in _OPTIONS_OF.items() if given.keys() & set(o.names)}
     if chosen is None:
-        if pg_opts and redis_opts:
+        if len(used) > 1:
             raise ConfigurationError(
                 "both Postgres options (database_config/pool/schema) and Redis options "
                 "(redis_config/client/key_prefix) were given; pass backend= or only one kind"
             )
-        chosen = "postgres" if pg_opts else "redis"
-
+        chosen = "postgres" if "postgres" in used else "redis"
+    mine = _OPTIONS_OF[chosen]
+    for other in used - {chosen}:  # at most one: there are two backends
+        names = _OPTIONS_OF[other].names
+        raise ConfigurationError(
+            f"{names[0]}, {names[1]} and {names[2]} only apply to the {other} backend"
+        )
     # The backend's environment variable fills in what the caller left out, as in the CLI.
-    if chosen == "postgres" and schema is None:
-        schema = os.environ.get(ENV_SCHEMA) or None
-    if chosen == "redis" and key_prefix is None:
-        key_prefix = os.environ.get(ENV_KEY_PREFIX) or None
-    if chosen == "postgres":
-        if redis_opts:
-            raise ConfigurationError(
-                "redis_config, client and key_prefix only apply to the redis backend"
-            )
-        if url is None and database_config is None and pool is None:
-            raise ConfigurationError(
-                "the postgres backend needs a URL, database_config={...} or pool=<ConnectionPool>"
-            )
-        _check_mapping(database_config, "database_config")
-    else:
-        if pg_opts:
-            raise ConfigurationError(
-                "database_config, pool and schema only apply to the postgres backend"
-            )
-        if url is None and redis_config is None and client is None:
-            raise ConfigurationError(
-                "the redis backend needs a URL, redis_config={...} or client=<redis.Redis>"
-            )
-        _check_mapping(redis_config, "redis_config")
-        if key_prefix is not None and (not isinstance(key_prefix, str) or not key_prefix):
-            raise ConfigurationError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
-    if schema is not None and (not isinstance(schema, str) or not schema):
-        raise ConfigurationError(f"schema must be a non-empty string, got {schema!r}")
+    if mine.qualifier not in given and os.environ.get(mine.qualifier_env):
+        given[mine.qualifier] = os.environ[mine.qualifier_env]
+    if url is None and mine.mapping not in given and mine.own not in given:
+        raise ConfigurationError(
+            f"the {chosen} backend needs a URL, {mine.mapping}={{...}} or {mine.own}=<{mine.kind}>"
+        )
+    _check_mapping(given.get(mine.mapping), mine.mapping)
+    qualifier = given.get(mine.qualifier)
+    if qualifier is not None and (not isinstance(qualifier, str) or not qualifier):
+        raise ConfigurationError(f"{mine.qualifier} must be a non-empty string, got {qualifier!r}")
     if verbose:
         enable_verbose_logging()
-    return QueueConfig(
-        backend=chosen,
-        url=url,
-        database_config=database_config,
-        pool=pool,
-        schema=schema,
-        redis_config=redis_config,
-        client=client,
-        key_prefix=key_prefix,
-        verbose=bool(verbose),
-    )
+    return QueueConfig(backend=chosen, url=url, verbose=bool(verbose), **given)
 
 
 def _check_mapping(value: Any, what: str) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dataqueue.config import resolve_config
+from dataqueue._typing import Unpack
+from dataqueue.config import QueueKwargs, resolve_config
 
 if TYPE_CHECKING:
     from dataqueue.queue_async import AsyncJobQueue
@@ -14,18 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["init_async_job_queue", "init_job_queue"]
 
 
-def init_job_queue(
-    url: str | None = None,
-    *,
-    backend: str | None = None,
-    database_config: Mapping[str, Any] | None = None,
-    pool: Any = None,
-    redis_config: Mapping[str, Any] | None = None,
-    client: Any = None,
-    key_prefix: str | None = None,
-    schema: str | None = None,
-    verbose: bool = False,
-) -> JobQueue:
+def init_job_queue(url: str | None = None, **options: Unpack[QueueKwargs]) -> JobQueue:
     """Create a blocking :class:`~dataqueue.JobQueue`.
 
     The backend is chosen by the URL scheme (``postgresql://``/``postgres://`` → PostgreSQL,
@@ -43,46 +32,15 @@ def init_job_queue(
     """
     from dataqueue.queue_sync import JobQueue
 
-    config = resolve_config(
-        url,
-        backend=backend,
-        database_config=database_config,
-        pool=pool,
-        redis_config=redis_config,
-        client=client,
-        key_prefix=key_prefix,
-        schema=schema,
-        verbose=verbose,
-    )
+    config = resolve_config(url, **options)
     return JobQueue(config.build_sync(), config)
 
 
-def init_async_job_queue(
-    url: str | None = None,
-    *,
-    backend: str | None = None,
-    database_config: Mapping[str, Any] | None = None,
-    pool: Any = None,
-    redis_config: Mapping[str, Any] | None = None,
-    client: Any = None,
-    key_prefix: str | None = None,
-    schema: str | None = None,
-    verbose: bool = False,
-) -> AsyncJobQueue:
+def init_async_job_queue(url: str | None = None, **options: Unpack[QueueKwargs]) -> AsyncJobQueue:
     """Create an asyncio :class:`~dataqueue.AsyncJobQueue`; options as :func:`init_job_queue`
     (a bring-your-own ``pool`` is a ``psycopg_pool.AsyncConnectionPool``, a ``client`` a
     ``redis.asyncio.Redis``)."""
     from dataqueue.queue_async import AsyncJobQueue
 
-    config = resolve_config(
-        url,
-        backend=backend,
-        database_config=database_config,
-        pool=pool,
-        redis_config=redis_config,
-        client=client,
-        key_prefix=key_prefix,
-        schema=schema,
-        verbose=verbose,
-    )
+    config = resolve_config(url, **options)
     return AsyncJobQueue(config.build_async(), config)

@@ -30,7 +30,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, Literal, TypeAlias, TypedDict, get_args
+from typing import Any, Final, Literal, Protocol, TypeAlias, TypedDict, get_args, overload
 
 __all__ = [
     "EVENTS",
@@ -43,6 +43,7 @@ __all__ = [
     "JobProgressEvent",
     "JobStatusEvent",
     "Listener",
+    "Subscribe",
     "emitter_of",
 ]
 
@@ -111,6 +112,52 @@ EVENTS: Final[frozenset[str]] = frozenset(get_args(EventName))
 
 #: A listener receives the event payload; it may return a coroutine (``async def``).
 Listener: TypeAlias = Callable[[Any], Any]
+
+
+class Subscribe(Protocol):
+    """The type of a queue's ``on`` / ``once``: ``(event, fn) -> fn``, where ``fn`` takes the
+    payload of that event (so type checkers check a listener against its event)."""
+
+    @overload
+    def __call__(
+        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
+    ) -> Listener: ...
+    @overload
+    def __call__(
+        self, event: Literal["error"], fn: Callable[[BaseException], object]
+    ) -> Listener: ...
 
 
 class _Registration:

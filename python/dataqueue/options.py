@@ -6,6 +6,7 @@ Both backends receive only the normalised classes defined here (``NewJob``, ``Jo
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import math
@@ -13,11 +14,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, Literal, TypeAlias, TypedDict
+from typing import Any, Final, Literal, TypeAlias, TypedDict, TypeVar
 
 from dataqueue.errors import DependencyError, InvalidFilterError, InvalidJobError
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
 from dataqueue.records import TagQueryMode
+
+EnumT = TypeVar("EnumT", bound=enum.Enum)
 
 __all__ = [
     "DependsOn",
@@ -231,6 +234,13 @@ class UniqueSpec:
     for_seconds: float | None
 
 
+def positive_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number above 0 (a bool is not), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
 def parse_unique(
     job_type: str, payload_json: str, key: Any, while_: Any, for_: Any
 ) -> UniqueSpec | None:
@@ -242,17 +252,11 @@ def parse_unique(
         raise InvalidJobError(f"unique_while must be one of {list(_UNIQUE_WHILE)}, got {while_!r}")
     seconds: float | None = None
     if for_ is not None:
-        value = for_.total_seconds() if isinstance(for_, timedelta) else for_
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
+        seconds = positive_number(for_.total_seconds() if isinstance(for_, timedelta) else for_)
+        if seconds is None:
             raise InvalidJobError(
                 f"unique_for must be a positive timedelta or number of seconds, got {for_!r}"
             )
-        seconds = float(value)
     if while_ is None and seconds is None:
         raise InvalidJobError("unique_key needs a scope: unique_while='active' and/or unique_for=")
     if key is None:
@@ -446,35 +450,33 @@ def _group(value: Any) -> tuple[str | None, str | None]:
         return None, None
     if isinstance(value, str):
         return _name(value, "group"), None
-    gid: Any
-    tier: Any
-    if isinstance(value, JobGroup):
-        gid, tier = value.id, value.tier
-    elif isinstance(value, Mapping):
-        unknown = set(value) - {"id", "tier"}
-        if unknown:
-            raise InvalidJobError(f"group has unknown keys: {_sorted_names(unknown)}")
-        gid, tier = value.get("id"), value.get("tier")
-    else:
-        raise InvalidJobError(f"group must be a JobGroup, mapping or string, got {value!r}")
+    kinds = "a JobGroup, mapping or string"
+    gid, tier = _fields_of(value, JobGroup, ("id", "tier"), "group", kinds, InvalidJobError)
     return _name(gid, "group id"), _name(tier, "group tier", optional=True)
+
+
+def _fields_of(
+    value: Any, cls: type, names: tuple[str, str], what: str, kinds: str, error: type[Exception]
+) -> tuple[Any, Any]:
+    """The two fields ``names`` of option ``what`` given as a ``cls`` or as a mapping of them."""
+    if isinstance(value, cls):
+        return getattr(value, names[0]), getattr(value, names[1])
+    if not isinstance(value, Mapping):
+        raise error(f"{what} must be {kinds}, got {value!r}")
+    unknown = set(value) - set(names)
+    if unknown:
+        raise error(f"{what} has unknown keys: {_sorted_names(unknown)}")
+    return value.get(names[0]), value.get(names[1])
 
 
 def _depends_on(value: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...] | None]:
     if value is None:
         return None, None
-    ids: Any
-    tags: Any
-    if isinstance(value, DependsOn):
-        ids, tags = value.job_ids, value.tags
-    elif isinstance(value, Mapping):
-        unknown = set(value) - {"job_ids", "tags"}
-        if unknown:
-            raise DependencyError(f"depends_on has unknown keys: {_sorted_names(unknown)}")
-        ids, tags = value.get("job_ids"), value.get("tags")
-        ids = () if ids is None else ids
-    else:
-        raise DependencyError(f"depends_on must be a DependsOn or a mapping, got {value!r}")
+    kinds = "a DependsOn or a mapping"
+    ids, tags = _fields_of(
+        value, DependsOn, ("job_ids", "tags"), "depends_on", kinds, DependencyError
+    )
+    ids = () if ids is None else ids
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence | set | frozenset):
         raise DependencyError(f"depends_on.job_ids must be a list of ints, got {ids!r}")
     seen: dict[int, None] = {}
@@ -656,28 +658,20 @@ def _normalize_basic(job: dict[str, Any]) -> NewJob:
     return new
 
 
+#: ``_build``'s options after ``job_type``: the fields of JobOptions with their defaults.
+_BUILD_FIELDS: Final = tuple(
+    (f.name, f.default)
+    for f in fields(JobOptions)
+    if f.name != "job_type" and f.name not in UNIQUE_OPTION_NAMES
+)
+
+
 def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
     """Validate one job's options; raise ``InvalidJobError`` (or a subclass) naming the problem."""
     if type(job) is dict and job.keys() <= _BASIC_KEYS:
         return _normalize_basic(job)
     if isinstance(job, JobOptions):
-        return _build(
-            job.job_type,
-            job.payload,
-            job.max_attempts,
-            job.priority,
-            job.run_at,
-            job.timeout_ms,
-            job.force_kill_on_timeout,
-            job.tags,
-            job.idempotency_key,
-            job.retry_delay,
-            job.retry_backoff,
-            job.retry_delay_max,
-            job.dead_letter_job_type,
-            job.group,
-            job.depends_on,
-        )
+        return _build(job.job_type, **{name: getattr(job, name) for name, _ in _BUILD_FIELDS})
     if not isinstance(job, Mapping):
         raise InvalidJobError(f"a job must be JobOptions or a mapping, got {type(job).__name__}")
     if not job.keys() <= JOB_OPTION_NAMES:
@@ -687,23 +681,7 @@ def normalize_job(job: JobOptions | Mapping[str, Any]) -> NewJob:
     job_type = get("job_type", _UNSET)
     if job_type is _UNSET:
         raise InvalidJobError("job_type is required")
-    return _build(
-        job_type,
-        get("payload"),
-        get("max_attempts", DEFAULT_MAX_ATTEMPTS),
-        get("priority", DEFAULT_PRIORITY),
-        get("run_at"),
-        get("timeout_ms"),
-        get("force_kill_on_timeout", False),
-        get("tags"),
-        get("idempotency_key"),
-        get("retry_delay"),
-        get("retry_backoff"),
-        get("retry_delay_max"),
-        get("dead_letter_job_type"),
-        get("group"),
-        get("depends_on"),
-    )
+    return _build(job_type, **{name: get(name, default) for name, default in _BUILD_FIELDS})
 
 
 # -- filters ----------------------------------------------------------------------------------
@@ -816,13 +794,17 @@ def _parse_run_at(value: Any) -> RunAtFilter | None:
     return RunAtFilter(**bounds) if bounds else None
 
 
-def parse_tag_mode(mode: Any) -> TagQueryMode:
+def parse_enum(cls: type[EnumT], value: Any, what: str) -> EnumT:
+    """``value`` as a member of the string enum ``cls``; ``InvalidFilterError`` naming it."""
     try:
-        return TagQueryMode(mode)
+        return cls(value)
     except (ValueError, TypeError):
-        raise InvalidFilterError(
-            f"tag mode must be one of all, any, none, exact; got {mode!r}"
-        ) from None
+        names = ", ".join(str(member.value) for member in cls)
+        raise InvalidFilterError(f"{what} must be one of {names}; got {value!r}") from None
+
+
+def parse_tag_mode(mode: Any) -> TagQueryMode:
+    return parse_enum(TagQueryMode, mode, "tag mode")
 
 
 def parse_tag_filter(value: Any) -> TagFilter | None:

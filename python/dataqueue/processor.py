@@ -23,7 +23,7 @@ Example::
 ``ctx`` supports ``set_progress``, ``set_output`` and ``run`` only (``dataqueue.worker.forcekill``).
 """
 
-from dataqueue.worker.engine import ProcessorOptions
+from dataqueue.worker.engine import ProcessorKwargs, ProcessorOptions
 from dataqueue.worker.forcekill import HandlerProcessError, JobTimeoutError
 from dataqueue.worker.processor import AsyncProcessor, Processor, create_processor
 
@@ -32,6 +32,7 @@ __all__ = [
     "HandlerProcessError",
     "JobTimeoutError",
     "Processor",
+    "ProcessorKwargs",
     "ProcessorOptions",
     "create_processor",
 ]

@@ -11,30 +11,27 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
-    Concatenate,
     Final,
-    Literal,
     ParamSpec,
     TypeVar,
     cast,
-    overload,
 )
 
 from dataqueue import cron, maintenance_async
 from dataqueue._loops import check_loop, close_on_owner_loop, running_loop  # sync: <remove>
+from dataqueue._typing import Unpack
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.backends.types import CronInput
 from dataqueue.config import QueueConfig
 from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
-    ConfigurationError,
     CronError,
     DependencyError,
     InvalidFilterError,
@@ -46,30 +43,21 @@ from dataqueue.errors import (
 from dataqueue.hooks import (
     EventEmitter,
     EventName,
-    JobAddedEvent,
-    JobFailedEvent,
-    JobIdEvent,
-    JobOutputEvent,
-    JobProgressEvent,
-    JobStatusEvent,
     Listener,
+    Subscribe,
 )
 from dataqueue.lifecycle import (
     CLEANABLE_STATUSES,
-    DEFAULT_BATCH_SIZE,
     DEFAULT_CLEANUP_BATCH_SIZE,
     DEFAULT_CLEANUP_DAYS,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_PRIORITY,
-    DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_STUCK_MINUTES,
     DEFAULT_SUPERVISOR_INTERVAL,
     MAX_DAYS_TO_KEEP,
 )
 from dataqueue.options import (
+    EDITABLE_FIELDS,
     INT64_MAX,
     MAX_BATCH_SIZE,
     MAX_NAME_LENGTH,
@@ -87,6 +75,7 @@ from dataqueue.options import (
     check_text,
     dump_json,
     normalize_job,
+    parse_enum,
     parse_tag_filter,
     parse_token_timeout,
     parse_unique,
@@ -110,11 +99,12 @@ from dataqueue.results import (
     outcome,
     wait_seconds,
 )
-from dataqueue.tasks import AsyncTask, AsyncTaskDecorator, TaskRegistry, task_options
+from dataqueue.tasks import AsyncTaskDecorator, TaskRegistry
 
 if TYPE_CHECKING:
     from dataqueue.supervisor import AsyncSupervisor
-    from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
+    from dataqueue.worker.context import Handler
+    from dataqueue.worker.engine import ProcessorKwargs
     from dataqueue.worker.processor import AsyncProcessor
 
 __all__ = ["AsyncJobQueue"]
@@ -125,19 +115,7 @@ R = TypeVar("R")
 log: logging.Logger = logging.getLogger("dataqueue.queue")
 
 #: Job fields of a cron schedule that ``edit_cron_job`` validates like ``edit_job`` does.
-_CRON_JOB_FIELDS: Final = frozenset(
-    {
-        "payload",
-        "max_attempts",
-        "priority",
-        "timeout_ms",
-        "tags",
-        "retry_delay",
-        "retry_backoff",
-        "retry_delay_max",
-        "dead_letter_job_type",
-    }
-)
+_CRON_JOB_FIELDS: Final = frozenset(EDITABLE_FIELDS) - {"run_at"}
 _CRON_EDITABLE: Final = _CRON_JOB_FIELDS | {
     "cron_expression",
     "timezone",
@@ -161,12 +139,7 @@ def _page(limit: Any, offset: Any) -> tuple[int, int]:
 
 
 def _status(value: Any) -> JobStatus:
-    try:
-        return JobStatus(value)
-    except (ValueError, TypeError):
-        raise InvalidFilterError(
-            f"unknown job status {value!r}; expected one of {[s.value for s in JobStatus]}"
-        ) from None
+    return parse_enum(JobStatus, value, "job status")
 
 
 def _prefixed(index: int, exc: InvalidJobError) -> InvalidJobError:
@@ -367,65 +340,8 @@ class AsyncJobQueue:
 
     # -- tasks -----------------------------------------------------------------------------
 
-    @overload
-    def task(
-        self, fn: Callable[Concatenate[AsyncJobContext, P], Awaitable[R]], /
-    ) -> AsyncTask[P, R]: ...
-    @overload
-    def task(self, fn: Callable[Concatenate[JobContext, P], R], /) -> AsyncTask[P, R]: ...
-    @overload
-    def task(self, fn: Callable[P, Awaitable[R]], /) -> AsyncTask[P, R]: ...
-    @overload
-    def task(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
-    @overload
-    def task(
-        self,
-        fn: None = None,
-        /,
-        *,
-        job_type: str | None = None,
-        name: str | None = None,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        timeout: float | timedelta | None = None,
-        timeout_ms: int | None = None,
-        force_kill_on_timeout: bool | None = None,
-        tags: Sequence[str] | None = None,
-        retry_delay: int | None = None,
-        retry_backoff: bool | None = None,
-        retry_delay_max: int | None = None,
-        dead_letter_job_type: str | None = None,
-        group: JobGroup | str | None = None,
-        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> AsyncTaskDecorator: ...
-    def task(
-        self,
-        fn: Callable[..., Any] | None = None,
-        /,
-        *,
-        job_type: str | None = None,
-        name: str | None = None,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        timeout: float | timedelta | None = None,
-        timeout_ms: int | None = None,
-        force_kill_on_timeout: bool | None = None,
-        tags: Sequence[str] | None = None,
-        retry_delay: int | None = None,
-        retry_backoff: bool | None = None,
-        retry_delay_max: int | None = None,
-        dead_letter_job_type: str | None = None,
-        group: JobGroup | str | None = None,
-        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> Any:
+    @property
+    def task(self) -> AsyncTaskDecorator:
         """Make a function a task: ``@q.task`` or ``@q.task(max_attempts=5, ...)``.
 
         Its parameters are the payload; ``task.defer(...)`` adds a job (see
@@ -435,18 +351,7 @@ class AsyncJobQueue:
         ``group``, ``unique_*``) apply to every job the task adds; ``retry_on`` /
         ``dont_retry_on`` choose which exceptions are retried.
         """
-        if job_type is not None and name is not None and job_type != name:
-            raise ConfigurationError("give job_type= or name=, not both")
-        options, policy = task_options(
-            max_attempts=max_attempts, priority=priority, timeout=timeout,
-            timeout_ms=timeout_ms, force_kill_on_timeout=force_kill_on_timeout, tags=tags,
-            retry_delay=retry_delay, retry_backoff=retry_backoff,
-            retry_delay_max=retry_delay_max, dead_letter_job_type=dead_letter_job_type,
-            group=group, unique_key=unique_key, unique_while=unique_while,
-            unique_for=unique_for, retry_on=retry_on, dont_retry_on=dont_retry_on,
-        )  # fmt: skip
-        decorator = AsyncTaskDecorator(self, job_type or name, options, policy)
-        return decorator if fn is None else decorator(fn)
+        return AsyncTaskDecorator(self)
 
     # -- results ---------------------------------------------------------------------------
 
@@ -874,89 +779,17 @@ class AsyncJobQueue:
 
     # -- hooks -----------------------------------------------------------------------------
 
-    @overload
-    def on(
-        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(
-        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
-    ) -> Listener: ...
-    @overload
-    def on(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
-    def on(self, event: EventName, fn: Listener) -> Listener:
-        """Call ``fn(payload)`` on every ``event`` (see ``dataqueue.hooks`` for the events and
-        payloads). Returns ``fn``. A listener's exception is logged and reported on
-        ``error``; it never affects the queue or a job."""
-        return self._emitter.on(event, fn)
+    @property
+    def on(self) -> Subscribe:
+        """``on(event, fn)``: call ``fn(payload)`` on every ``event`` (see ``dataqueue.hooks``
+        for the events and payloads); returns ``fn``. A listener's exception is logged and
+        reported on ``error``; it never affects the queue or a job."""
+        return self._emitter.on
 
-    @overload
-    def once(
-        self, event: Literal["job:added"], fn: Callable[[JobAddedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:processing"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:completed"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:waiting"], fn: Callable[[JobStatusEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:failed"], fn: Callable[[JobFailedEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:cancelled"], fn: Callable[[JobIdEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:retried"], fn: Callable[[JobIdEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:progress"], fn: Callable[[JobProgressEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(
-        self, event: Literal["job:output"], fn: Callable[[JobOutputEvent], object]
-    ) -> Listener: ...
-    @overload
-    def once(self, event: Literal["error"], fn: Callable[[BaseException], object]) -> Listener: ...
-    def once(self, event: EventName, fn: Listener) -> Listener:
-        """Like :meth:`on`, for the next ``event`` only."""
-        return self._emitter.once(event, fn)
+    @property
+    def once(self) -> Subscribe:
+        """``once(event, fn)``: like :meth:`on`, for the next ``event`` only."""
+        return self._emitter.once
 
     def off(self, event: EventName, fn: Listener) -> None:
         """Remove a listener added with :meth:`on` or :meth:`once`."""
@@ -969,24 +802,7 @@ class AsyncJobQueue:
     # -- workers ---------------------------------------------------------------------------
 
     def create_processor(
-        self,
-        handlers: Mapping[str, Handler],
-        *,
-        worker_id: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        group_concurrency: int | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        job_type: str | Sequence[str] | None = None,
-        on_error: Callable[[BaseException], object] | None = None,
-        verbose: bool = False,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        heartbeat_interval: float | None = None,
-        shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
-        retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-        give_up_after: float | None = None,
-        claim_all_types: bool = False,
+        self, handlers: Mapping[str, Handler], **options: Unpack[ProcessorKwargs]
     ) -> AsyncProcessor:
         """A processor running ``handlers`` (``{"job_type": fn}``, or ``q.tasks``) against this
         queue; see ``dataqueue.processor`` for the options. ``retry_on`` / ``dont_retry_on``
@@ -995,15 +811,7 @@ class AsyncJobQueue:
         unreachable; ``claim_all_types`` claims every job type, not only the handled ones."""
         from dataqueue import processor
 
-        made = processor.create_processor(
-            self, handlers, worker_id=worker_id, batch_size=batch_size,
-            concurrency=concurrency, group_concurrency=group_concurrency,
-            poll_interval=poll_interval, job_type=job_type, on_error=on_error, verbose=verbose,
-            lease_seconds=lease_seconds, heartbeat_interval=heartbeat_interval,
-            shutdown_grace=shutdown_grace, retry_on=retry_on, dont_retry_on=dont_retry_on,
-            give_up_after=give_up_after, claim_all_types=claim_all_types,
-        )  # fmt: skip
-        return cast("AsyncProcessor", made)
+        return cast("AsyncProcessor", processor.create_processor(self, handlers, **options))
 
     def create_supervisor(
         self,

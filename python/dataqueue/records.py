@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
@@ -30,6 +32,7 @@ __all__ = [
     "TagQueryModeName",
     "TokenStatus",
     "WaitpointRecord",
+    "to_json",
 ]
 
 
@@ -152,3 +155,19 @@ class CronScheduleRecord:
     retry_backoff: bool | None = None
     retry_delay_max: int | None = None
     dead_letter_job_type: str | None = None
+
+
+def to_json(value: Any) -> Any:
+    """Records, enums and datetimes as plain JSON values (ISO 8601 times), containers
+    recursively: what the CLI's ``--json`` and the dashboard's API print."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value

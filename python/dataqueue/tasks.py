@@ -31,6 +31,7 @@ thread), ``AsyncJobQueue.task`` an :class:`AsyncTask` (``await defer``). Both re
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import functools
 import inspect
@@ -46,14 +47,17 @@ from typing import (
     Final,
     Generic,
     ParamSpec,
+    TypeAlias,
+    TypedDict,
     TypeVar,
     Union,
     cast,
     overload,
 )
 
+from dataqueue._typing import Self, Unpack, check_keywords
 from dataqueue.errors import ConfigurationError, InvalidJobError
-from dataqueue.options import DependsOn, JobGroup, UniqueWhile
+from dataqueue.options import DependsOn, JobGroup, UniqueWhile, positive_number
 from dataqueue.records import JobRecord
 
 if TYPE_CHECKING:
@@ -65,10 +69,13 @@ __all__ = [
     "AsyncJobHandle",
     "AsyncTask",
     "AsyncTaskDecorator",
+    "ConfigureKwargs",
     "JobHandle",
     "RetryPolicy",
     "Task",
     "TaskDecorator",
+    "TaskJobKwargs",
+    "TaskKwargs",
     "TaskOptions",
     "TaskRegistry",
     "collect_tasks",
@@ -115,39 +122,64 @@ def _exception_types(value: Any, what: str) -> ExceptionTypes:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TaskOptions:
-    """The enqueue options a task applies to every job it adds (``configure`` overrides)."""
+    """The enqueue options a task applies to every job it adds (``configure`` overrides):
+    the ``add_job`` keywords given, by name (one not given keeps the queue's default)."""
 
-    max_attempts: int | None = None
-    priority: int | None = None
-    run_at: datetime | None = None
-    timeout_ms: int | None = None
-    force_kill_on_timeout: bool | None = None
-    tags: Sequence[str] | None = None
-    idempotency_key: str | None = None
-    retry_delay: int | None = None
-    retry_backoff: bool | None = None
-    retry_delay_max: int | None = None
-    dead_letter_job_type: str | None = None
-    group: JobGroup | str | None = None
-    depends_on: DependsOn | Sequence[int] | None = None
-    unique_key: str | None = None
-    unique_while: UniqueWhile | None = None
-    unique_for: timedelta | float | None = None
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def merged(self, **changes: Any) -> TaskOptions:
         given = {k: v for k, v in changes.items() if v is not None}
-        return dataclasses.replace(self, **given)
+        return TaskOptions({**self.values, **given})
 
     def add_job_kwargs(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if f.name == "depends_on" and not isinstance(value, DependsOn):
-                value = DependsOn(job_ids=list(value))
-            out[f.name] = value
+        out = dict(self.values)
+        depends_on = out.get("depends_on")
+        if depends_on is not None and not isinstance(depends_on, DependsOn):
+            out["depends_on"] = DependsOn(job_ids=list(depends_on))
         return out
+
+
+#: ``retry_on`` / ``dont_retry_on``: an exception class or a list of them.
+ExceptionClasses: TypeAlias = type[BaseException] | Sequence[type[BaseException]]
+
+
+class TaskJobKwargs(TypedDict, total=False):
+    """Job options both ``q.task(...)`` and ``task.configure(...)`` take; one left out (or
+    None) keeps the task's, else the queue's default."""
+
+    max_attempts: int | None
+    priority: int | None
+    #: Seconds (or a timedelta) an attempt may run.
+    timeout: float | timedelta | None
+    tags: Sequence[str] | None
+    group: JobGroup | str | None
+    unique_key: str | None
+    unique_while: UniqueWhile | None
+    unique_for: timedelta | float | None
+
+
+class TaskKwargs(TaskJobKwargs, total=False):
+    """The keyword options of ``q.task(...)``: the job type (``job_type``, alias ``name``),
+    the options of every job the task adds, and its retry policy."""
+
+    job_type: str | None
+    name: str | None
+    timeout_ms: int | None
+    force_kill_on_timeout: bool | None
+    retry_delay: int | None
+    retry_backoff: bool | None
+    retry_delay_max: int | None
+    dead_letter_job_type: str | None
+    retry_on: ExceptionClasses | None
+    dont_retry_on: ExceptionClasses | None
+
+
+class ConfigureKwargs(TaskJobKwargs, total=False):
+    """The keyword options of ``task.configure(...)``: options of the jobs it adds."""
+
+    run_at: datetime | None
+    depends_on: DependsOn | Sequence[int] | None
+    idempotency_key: str | None
 
 
 def _timeout_ms(timeout: float | timedelta | None, timeout_ms: int | None) -> int | None:
@@ -155,8 +187,9 @@ def _timeout_ms(timeout: float | timedelta | None, timeout_ms: int | None) -> in
         return timeout_ms
     if timeout_ms is not None:
         raise ConfigurationError("give timeout= (seconds) or timeout_ms=, not both")
-    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+    given = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    seconds = positive_number(given)
+    if seconds is None:
         raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return max(1, round(seconds * 1000))
 
@@ -241,13 +274,17 @@ def _is_context_annotation(annotation: Any) -> bool:
 class _TaskBase(Generic[P, R_co]):
     """What both flavours share: the function, its job type, options and payload codec."""
 
+    queue: Any
+
     def __init__(
         self,
+        queue: Any,
         fn: Callable[..., Any],
         job_type: str | None,
         options: TaskOptions,
         policy: RetryPolicy,
     ) -> None:
+        self.queue = queue
         if not callable(fn):
             raise ConfigurationError(f"@task needs a function, got {fn!r}")
         self.fn: Callable[..., Any] = fn
@@ -361,25 +398,39 @@ class _TaskBase(Generic[P, R_co]):
                 hint = typing.get_args(hint)[-1]
         return decode(output, hint)
 
-    def _configured(self, **changes: Any) -> TaskOptions:
-        timeout = changes.pop("timeout", None)
-        changes["timeout_ms"] = _timeout_ms(timeout, changes.get("timeout_ms"))
-        return self.options.merged(**changes)
+    def configure(self, **changes: Unpack[ConfigureKwargs]) -> Self:
+        """The same task with these options for the jobs it adds (the task itself is
+        unchanged): ``send.configure(priority=10, run_at=later).defer(...)``."""
+        check_keywords("configure", changes, ConfigureKwargs)
+        given: dict[str, Any] = dict(changes)
+        timeout = given.pop("timeout", None)
+        given["timeout_ms"] = _timeout_ms(timeout, None)
+        configured = copy.copy(self)
+        configured.options = self.options.merged(**given)
+        return configured
 
 
-class JobHandle(Generic[R_co]):
-    """A job added by :meth:`Task.defer` on a blocking queue."""
+class _HandleBase(Generic[R_co]):
+    """What both handles share: the job's id, its task and queue."""
 
-    def __init__(self, queue: JobQueue, task: _TaskBase[Any, R_co], job_id: int) -> None:
+    _queue: Any
+
+    def __init__(self, queue: Any, task: _TaskBase[Any, R_co], job_id: int) -> None:
         self._queue = queue
         self._task = task
-        self.job_id = job_id
+        self.job_id: int = job_id
 
     def __repr__(self) -> str:
-        return f"<JobHandle {self._task.job_type} #{self.job_id}>"
+        return f"<{type(self).__name__} {self._task.job_type} #{self.job_id}>"
 
     def __int__(self) -> int:
         return self.job_id
+
+
+class JobHandle(_HandleBase[R_co]):
+    """A job added by :meth:`Task.defer` on a blocking queue."""
+
+    _queue: JobQueue
 
     def result(self, timeout: float | timedelta | None = None) -> R_co:
         """Wait for the job and return what the function returned (decoded to its return
@@ -401,19 +452,10 @@ class JobHandle(Generic[R_co]):
         return self._queue.cancel_job(self.job_id)
 
 
-class AsyncJobHandle(Generic[R_co]):
+class AsyncJobHandle(_HandleBase[R_co]):
     """A job added by :meth:`AsyncTask.defer` on an asyncio queue."""
 
-    def __init__(self, queue: AsyncJobQueue, task: _TaskBase[Any, R_co], job_id: int) -> None:
-        self._queue = queue
-        self._task = task
-        self.job_id = job_id
-
-    def __repr__(self) -> str:
-        return f"<AsyncJobHandle {self._task.job_type} #{self.job_id}>"
-
-    def __int__(self) -> int:
-        return self.job_id
+    _queue: AsyncJobQueue
 
     async def result(self, timeout: float | timedelta | None = None) -> R_co:
         """Wait for the job and return what the function returned; see :meth:`JobHandle.result`."""
@@ -432,16 +474,7 @@ class AsyncJobHandle(Generic[R_co]):
 class Task(_TaskBase[P, R_co]):
     """A task of a blocking :class:`~dataqueue.JobQueue`: ``defer`` adds a job."""
 
-    def __init__(
-        self,
-        queue: JobQueue,
-        fn: Callable[..., Any],
-        job_type: str | None,
-        options: TaskOptions,
-        policy: RetryPolicy,
-    ) -> None:
-        super().__init__(fn, job_type, options, policy)
-        self.queue = queue
+    queue: JobQueue
 
     def defer(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R_co]:
         """Add a job running this function with these arguments; returns its handle."""
@@ -453,45 +486,11 @@ class Task(_TaskBase[P, R_co]):
         """:meth:`defer` for async code (the blocking add runs in a thread)."""
         return await asyncio.to_thread(functools.partial(self.defer, *args, **kwargs))
 
-    def configure(
-        self,
-        *,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        depends_on: DependsOn | Sequence[int] | None = None,
-        idempotency_key: str | None = None,
-        tags: Sequence[str] | None = None,
-        max_attempts: int | None = None,
-        timeout: float | timedelta | None = None,
-        group: JobGroup | str | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> Task[P, R_co]:
-        """The same task with these options for the jobs it adds (the task itself is
-        unchanged): ``send.configure(priority=10, run_at=later).defer(...)``."""
-        options = self._configured(
-            priority=priority, run_at=run_at, depends_on=depends_on,
-            idempotency_key=idempotency_key, tags=tags, max_attempts=max_attempts,
-            timeout=timeout, group=group, unique_key=unique_key, unique_while=unique_while,
-            unique_for=unique_for,
-        )  # fmt: skip
-        return Task(self.queue, self.fn, self.job_type, options, self.policy)
-
 
 class AsyncTask(_TaskBase[P, R_co]):
     """A task of an :class:`~dataqueue.AsyncJobQueue`: ``await defer(...)`` adds a job."""
 
-    def __init__(
-        self,
-        queue: AsyncJobQueue,
-        fn: Callable[..., Any],
-        job_type: str | None,
-        options: TaskOptions,
-        policy: RetryPolicy,
-    ) -> None:
-        super().__init__(fn, job_type, options, policy)
-        self.queue = queue
+    queue: AsyncJobQueue
 
     async def defer(self, *args: P.args, **kwargs: P.kwargs) -> AsyncJobHandle[R_co]:
         """Add a job running this function with these arguments; returns its handle."""
@@ -504,44 +503,40 @@ class AsyncTask(_TaskBase[P, R_co]):
         """The same as :meth:`defer` (named like the blocking queue's)."""
         return await self.defer(*args, **kwargs)
 
-    def configure(
-        self,
-        *,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        depends_on: DependsOn | Sequence[int] | None = None,
-        idempotency_key: str | None = None,
-        tags: Sequence[str] | None = None,
-        max_attempts: int | None = None,
-        timeout: float | timedelta | None = None,
-        group: JobGroup | str | None = None,
-        unique_key: str | None = None,
-        unique_while: UniqueWhile | None = None,
-        unique_for: timedelta | float | None = None,
-    ) -> AsyncTask[P, R_co]:
-        """The same task with these options for the jobs it adds (see :meth:`Task.configure`)."""
-        options = self._configured(
-            priority=priority, run_at=run_at, depends_on=depends_on,
-            idempotency_key=idempotency_key, tags=tags, max_attempts=max_attempts,
-            timeout=timeout, group=group, unique_key=unique_key, unique_while=unique_while,
-            unique_for=unique_for,
-        )  # fmt: skip
-        return AsyncTask(self.queue, self.fn, self.job_type, options, self.policy)
-
 
 # -- the decorators ---------------------------------------------------------------------------
 
 
-class TaskDecorator:
-    """What ``JobQueue.task(...)`` returns: apply it to a function to get a :class:`Task`."""
+class _Decorator:
+    """What both decorators share: the queue and the options of the tasks they make.
+
+    ``decorator(fn)`` makes ``fn`` a task with these options; ``decorator(**options)`` (the
+    ``@q.task(max_attempts=5)`` form) is a decorator with those options instead.
+    """
 
     def __init__(
-        self, queue: JobQueue, job_type: str | None, options: TaskOptions, policy: RetryPolicy
+        self,
+        queue: Any,
+        job_type: str | None = None,
+        options: TaskOptions | None = None,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     ) -> None:
         self._queue = queue
-        self._job_type = job_type
-        self._options = options
-        self._policy = policy
+        self._spec = (job_type, TaskOptions() if options is None else options, policy)
+
+    def _make(self, kind: Any, fn: Callable[..., Any] | None, options: TaskKwargs) -> Any:
+        """``fn`` as a ``kind`` task (registered with the queue), or a decorator."""
+        if options or fn is None:
+            configured: Any = type(self)(self._queue, *task_options(options))
+            return configured if fn is None else configured(fn)
+        task = kind(self._queue, fn, *self._spec)
+        self._queue.tasks.add(task)
+        return task
+
+
+class TaskDecorator(_Decorator):
+    """``JobQueue.task``: apply it to a function to get a :class:`Task`, or call it with
+    options (``TaskKwargs``) to get a decorator with those."""
 
     @overload
     def __call__(
@@ -553,27 +548,17 @@ class TaskDecorator:
     def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Task[P, R]: ...
     @overload
     def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
-    def __call__(self, fn: Callable[..., Any], /) -> Task[Any, Any]:
-        task: Task[Any, Any] = Task(self._queue, fn, self._job_type, self._options, self._policy)
-        self._queue.tasks.add(task)
-        return task
+    @overload
+    def __call__(self, fn: None = None, /, **options: Unpack[TaskKwargs]) -> TaskDecorator: ...
+    def __call__(
+        self, fn: Callable[..., Any] | None = None, /, **options: Unpack[TaskKwargs]
+    ) -> Any:
+        return self._make(Task, fn, options)
 
 
-class AsyncTaskDecorator:
-    """What ``AsyncJobQueue.task(...)`` returns: apply it to a function to get an
-    :class:`AsyncTask`."""
-
-    def __init__(
-        self,
-        queue: AsyncJobQueue,
-        job_type: str | None,
-        options: TaskOptions,
-        policy: RetryPolicy,
-    ) -> None:
-        self._queue = queue
-        self._job_type = job_type
-        self._options = options
-        self._policy = policy
+class AsyncTaskDecorator(_Decorator):
+    """``AsyncJobQueue.task``: apply it to a function to get an :class:`AsyncTask`, or call
+    it with options (``TaskKwargs``) to get a decorator with those."""
 
     @overload
     def __call__(
@@ -585,12 +570,12 @@ class AsyncTaskDecorator:
     def __call__(self, fn: Callable[P, Awaitable[R]], /) -> AsyncTask[P, R]: ...
     @overload
     def __call__(self, fn: Callable[P, R], /) -> AsyncTask[P, R]: ...
-    def __call__(self, fn: Callable[..., Any], /) -> AsyncTask[Any, Any]:
-        task: AsyncTask[Any, Any] = AsyncTask(
-            self._queue, fn, self._job_type, self._options, self._policy
-        )
-        self._queue.tasks.add(task)
-        return task
+    @overload
+    def __call__(self, fn: None = None, /, **options: Unpack[TaskKwargs]) -> AsyncTaskDecorator: ...
+    def __call__(
+        self, fn: Callable[..., Any] | None = None, /, **options: Unpack[TaskKwargs]
+    ) -> Any:
+        return self._make(AsyncTask, fn, options)
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -641,49 +626,24 @@ def collect_tasks(namespace: Any) -> dict[str, Callable[[Any, Any], Any]]:
     return out
 
 
-def task_options(
-    *,
-    max_attempts: int | None,
-    priority: int | None,
-    timeout: float | timedelta | None,
-    timeout_ms: int | None,
-    force_kill_on_timeout: bool | None,
-    tags: Sequence[str] | None,
-    retry_delay: int | None,
-    retry_backoff: bool | None,
-    retry_delay_max: int | None,
-    dead_letter_job_type: str | None,
-    group: JobGroup | str | None,
-    unique_key: str | None,
-    unique_while: UniqueWhile | None,
-    unique_for: timedelta | float | None,
-    retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
-    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
-) -> tuple[TaskOptions, RetryPolicy]:
-    """Validate the decorator's options (``ConfigurationError`` for what cannot be right)."""
-    if isinstance(tags, (str, bytes)):
-        raise InvalidJobError(f"tags must be a list of strings, got {tags!r}")
-    options = TaskOptions(
-        max_attempts=max_attempts,
-        priority=priority,
-        timeout_ms=_timeout_ms(timeout, timeout_ms),
-        force_kill_on_timeout=force_kill_on_timeout,
-        tags=tags,
-        retry_delay=retry_delay,
-        retry_backoff=retry_backoff,
-        retry_delay_max=retry_delay_max,
-        dead_letter_job_type=dead_letter_job_type,
-        group=group,
-        unique_key=unique_key,
-        unique_while=unique_while,
-        unique_for=unique_for,
-    )
-    return options, retry_policy(retry_on, dont_retry_on)
+def task_options(options: TaskKwargs) -> tuple[str | None, TaskOptions, RetryPolicy]:
+    """Validate ``q.task(...)``'s options: the job type (None: the function's name), the job
+    options and the retry policy (``ConfigurationError`` for what cannot be right)."""
+    check_keywords("task", options, TaskKwargs)
+    given: dict[str, Any] = dict(options)
+    job_type, name = given.pop("job_type", None), given.pop("name", None)
+    if job_type is not None and name is not None and job_type != name:
+        raise ConfigurationError("give job_type= or name=, not both")
+    if isinstance(given.get("tags"), (str, bytes)):
+        raise InvalidJobError(f"tags must be a list of strings, got {given['tags']!r}")
+    given["timeout_ms"] = _timeout_ms(given.pop("timeout", None), given.get("timeout_ms"))
+    retry_on, dont_retry_on = given.pop("retry_on", None), given.pop("dont_retry_on", None)
+    policy = retry_policy(retry_on, dont_retry_on)
+    return job_type or name, TaskOptions().merged(**given), policy
 
 
 def retry_policy(
-    retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
-    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None,
+    retry_on: ExceptionClasses | None, dont_retry_on: ExceptionClasses | None
 ) -> RetryPolicy:
     """Validate ``retry_on`` / ``dont_retry_on`` (an exception class or a list of them)."""
     return RetryPolicy(

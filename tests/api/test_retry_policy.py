@@ -7,20 +7,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from _worker_helpers import run_once
 from dataqueue import Abort, InvalidJobError, JobStatus, NonRetryable, Retry
-
-FAST = {"poll_interval": 0.2, "lease_seconds": 5.0}
-
-
-def _run_once(q: Any, handlers: Any = None, **options: Any) -> int:
-    processor = q.create_processor(handlers if handlers is not None else q.tasks, **FAST, **options)
-    try:
-        return int(processor.start())
-    finally:
-        processor.stop_and_drain(5)
-        close = getattr(processor, "close", None)
-        if close is not None:
-            close()
 
 
 def _terminal(job: Any) -> bool:
@@ -33,7 +21,7 @@ def test_non_retryable_fails_for_good_with_dead_letter_and_cascade(q: Any) -> No
 
     job_id = q.add_job("charge", {}, max_attempts=5, dead_letter_job_type="charge_dlq")
     child = q.add_job("receipt", {}, depends_on={"job_ids": [job_id]})
-    assert _run_once(q, {"charge": reject}, job_type="charge") == 1
+    assert run_once(q, {"charge": reject}, job_type="charge") == 1
     job = q.get_job(job_id)
     assert _terminal(job) and job.attempts == 1
     assert job.error_history[-1]["message"] == "card declined"
@@ -55,7 +43,7 @@ def test_task_retry_on_and_dont_retry_on(q: Any) -> None:
     b = only_timeouts.defer("value").job_id
     c = not_values.defer("value").job_id
     d = not_values.defer("key").job_id
-    assert _run_once(q) == 4
+    assert run_once(q) == 4
     assert not _terminal(q.get_job(a))  # TimeoutError is in retry_on: retried
     assert _terminal(q.get_job(b))  # anything else is not
     assert _terminal(q.get_job(c))  # ValueError is in dont_retry_on
@@ -71,7 +59,7 @@ def test_processor_level_policy_for_handler_dicts(q: Any) -> None:
 
     a = q.add_job("bad", {})
     b = q.add_job("down", {})
-    assert _run_once(q, {"bad": bad, "down": down}, dont_retry_on=[ValueError]) == 2
+    assert run_once(q, {"bad": bad, "down": down}, dont_retry_on=[ValueError]) == 2
     assert _terminal(q.get_job(a))
     assert not _terminal(q.get_job(b))
 
@@ -82,13 +70,13 @@ def test_retry_after_sets_the_delay_and_uses_an_attempt(q: Any) -> None:
 
     job_id = q.add_job("later", {}, max_attempts=2, retry_delay=1)
     before = datetime.now(timezone.utc)
-    assert _run_once(q, {"later": later}) == 1
+    assert run_once(q, {"later": later}) == 1
     job = q.get_job(job_id)
     assert job.status == JobStatus.FAILED and job.attempts == 1
     delay = (job.next_attempt_at - before).total_seconds()
     assert 590 < delay < 610, delay  # the requested 10 minutes, not retry_delay=1
     job2 = q.add_job("later", {}, max_attempts=1)
-    assert _run_once(q, {"later": later}) == 1
+    assert run_once(q, {"later": later}) == 1
     assert _terminal(q.get_job(job2))
 
 

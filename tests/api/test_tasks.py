@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from _worker_helpers import FAST, run_once, run_threads, stop_processor
 from dataqueue import (
     ConfigurationError,
     InvalidJobError,
@@ -18,8 +19,6 @@ from dataqueue import (
     ResultTimeoutError,
 )
 from dataqueue.cli.worker import load_handlers
-
-FAST = {"poll_interval": 0.2, "lease_seconds": 5.0}
 
 
 @dataclasses.dataclass
@@ -33,17 +32,6 @@ class Order:
     id: int
     to: Address
     placed: datetime
-
-
-def _run_once(q: Any, handlers: Any = None, **options: Any) -> int:
-    processor = q.create_processor(handlers if handlers is not None else q.tasks, **FAST, **options)
-    try:
-        return int(processor.start())
-    finally:
-        processor.stop_and_drain(5)
-        close = getattr(processor, "close", None)
-        if close is not None:
-            close()
 
 
 def test_defer_stores_arguments_and_the_worker_calls_the_function(q: Any) -> None:
@@ -64,7 +52,7 @@ def test_defer_stores_arguments_and_the_worker_calls_the_function(q: Any) -> Non
         "order": {"id": 7, "to": {"city": "Oslo", "zip": "0150"}, "placed": placed.isoformat()},
         "express": True,
     }
-    assert _run_once(q) == 1
+    assert run_once(q) == 1
     assert seen == [(Order(7, Address("Oslo", "0150"), placed), True)]
     assert q.get_job(handle.job_id).output == {"city": "Oslo", "zip": "0150"}
     assert handle.result(timeout=5) == Address("Oslo", "0150")  # decoded to the return type
@@ -83,7 +71,7 @@ def test_async_function_ctx_defaults_and_explicit_name(q: Any) -> None:
     )  # fmt: skip
     assert job.payload == {"width": 4}  # defaults are applied when the job runs
     assert "images.resize" in q.tasks
-    assert _run_once(q) == 1
+    assert run_once(q) == 1
     assert handle.result(timeout=5) == 40
     assert q.get_job(handle.job_id).progress == 50
 
@@ -119,6 +107,14 @@ def test_bad_arguments_and_options_are_rejected_before_writing(q: Any) -> None:
         q.task(lambda a, b: a, job_type="add")
     with pytest.raises(ConfigurationError, match="retry_on"):
         q.task(add, job_type="add3", retry_on=("nope",))
+    # The options are typed keywords (a type checker catches a misspelling first); at run time
+    # an unknown one is the TypeError Python gives for any function, naming it.
+    with pytest.raises(TypeError, match="run_at"):
+        q.task(add, job_type="add4", run_at=datetime.now(timezone.utc))
+    with pytest.raises(TypeError, match="timeout_ms"):
+        task.configure(timeout_ms=5)
+    with pytest.raises(TypeError, match="concurency"):
+        q.create_processor(q.tasks, concurency=3)
     assert q.get_all_jobs() == []
 
 
@@ -128,7 +124,7 @@ def test_result_raises_job_failed_error_with_the_stored_error(q: Any) -> None:
 
     task = q.task(explode, job_type="explode", max_attempts=1)
     handle = task.defer()
-    assert _run_once(q) == 1
+    assert run_once(q) == 1
     with pytest.raises(JobFailedError, match="bad input 42") as info:
         handle.result(timeout=5)
     assert info.value.error == "bad input 42"
@@ -170,10 +166,7 @@ def test_wait_for_job_is_woken_by_the_finish_notification(q: Any, twin: str) -> 
         waiter.join(10)
         elapsed = time.monotonic() - started
     finally:
-        processor.stop_and_drain(5)
-        close = getattr(processor, "close", None)
-        if close is not None:
-            close()
+        stop_processor(processor)
     assert results == [{"doubled": 2}]
     assert elapsed < 3.0, elapsed
 
@@ -185,7 +178,7 @@ def test_unique_while_active(q: Any) -> None:
     assert other != first
     keyed = q.add_job("sync_account", {"id": 3}, unique_key="acct", unique_while="active")
     assert q.add_job("sync_account", {"id": 4}, unique_key="acct", unique_while="active") == keyed
-    assert _run_once(q, {"sync_account": lambda p, c: None}, batch_size=10) == 3
+    assert run_once(q, {"sync_account": lambda p, c: None}, batch_size=10) == 3
     assert q.get_job(first).status == JobStatus.COMPLETED
     fresh = q.add_job("sync_account", {"id": 1}, unique_while="active")
     assert fresh not in (first, other, keyed)
@@ -207,7 +200,7 @@ def test_unique_while_active_counts_a_retrying_job_as_active(q: Any) -> None:
         raise RuntimeError("try again")
 
     first = q.add_job("flaky", {}, unique_while="active", max_attempts=2, retry_delay=60)
-    assert _run_once(q, {"flaky": flaky}) == 1
+    assert run_once(q, {"flaky": flaky}) == 1
     job = q.get_job(first)
     assert job.status == JobStatus.FAILED and job.next_attempt_at is not None
     assert q.add_job("flaky", {}, unique_while="active") == first
@@ -215,7 +208,7 @@ def test_unique_while_active_counts_a_retrying_job_as_active(q: Any) -> None:
 
 def test_unique_for_a_period(q: Any) -> None:
     first = q.add_job("digest", {"user": 1}, unique_for=timedelta(seconds=0.6))
-    assert _run_once(q, {"digest": lambda p, c: None}) == 1
+    assert run_once(q, {"digest": lambda p, c: None}) == 1
     # Finished, but still inside the period: deduplicated.
     assert q.add_job("digest", {"user": 1}, unique_for=0.6) == first
     time.sleep(0.7)
@@ -224,20 +217,7 @@ def test_unique_for_a_period(q: Any) -> None:
 
 def test_unique_adds_race_to_one_job(q: Any) -> None:
     ids: list[int] = []
-    errors: list[BaseException] = []
-
-    def add() -> None:
-        try:
-            ids.append(q.add_job("once", {"k": 1}, unique_while="active"))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=add) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
-    assert not errors
+    run_threads(8, lambda _: ids.append(q.add_job("once", {"k": 1}, unique_while="active")))
     assert len(set(ids)) == 1 and len(ids) == 8
     assert len(q.get_all_jobs()) == 1
 
@@ -300,8 +280,8 @@ def test_parent_outputs_pass_data_along_the_dag(q: Any) -> None:
         "merge_sync": merge_sync,
         "merge_sync_alone": lambda p, c: c.parent_outputs(),
     }
-    assert _run_once(q, handlers) == 3  # the downloads (and the job with no parents)
-    assert _run_once(q, handlers) == 2
+    assert run_once(q, handlers) == 3  # the downloads (and the job with no parents)
+    assert run_once(q, handlers) == 2
     assert got["async"] == {ids[0]: {"rows": 3}, ids[1]: {"rows": 4}}
     assert got["sync"] == {ids[0]: {"rows": 3}}
     assert q.get_job(ids[2]).output == 7

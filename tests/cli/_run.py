@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["clean_env", "cli", "embedded_dir"]
+__all__ = ["clean_env", "cli", "demo_worker", "embedded_dir", "spawn"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -35,6 +36,33 @@ def cli(
         env=env if env is not None else clean_env(),
         check=False,
     )
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    """Start ``python *args`` in the background, its output piped (text)."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+
+
+@contextmanager
+def demo_worker(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``dataqueue worker`` running the demo handlers (polling every 0.2 s) with ``args``;
+    stopped with SIGTERM afterwards, which it must survive cleanly."""
+    handlers = "dataqueue.cli.demo_handlers:HANDLERS"
+    proc = spawn("-m", "dataqueue", "worker", handlers, "--poll-interval", "0.2", *args)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "worker stopped" in out
+    assert "Traceback" not in err
 
 
 @contextmanager

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +16,7 @@ import psycopg
 import pytest
 from dataqueue.embedded import EmbeddedPostgres, EmbeddedPostgresError, _pid_alive
 
-from ._run import clean_env, cli, embedded_dir
+from ._run import cli, demo_worker, embedded_dir, spawn
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
 
@@ -120,16 +119,7 @@ def test_concurrent_starts_share_one_server(data_dir: Path) -> None:
         "import sys; from dataqueue.embedded import EmbeddedPostgres as E; "
         "e = E(sys.argv[1]); e.start(); print(e.status().pid)"
     )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, str(data_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=clean_env(),
-        )
-        for _ in range(3)
-    ]
+    procs = [spawn("-c", code, str(data_dir)) for _ in range(3)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     pids = {out.strip() for out, _ in outputs}
@@ -144,12 +134,7 @@ def test_stop_works_after_the_starting_command_was_killed(data_dir: Path) -> Non
         "import sys, time; from dataqueue.embedded import EmbeddedPostgres as E; "
         "E(sys.argv[1]).start(); print('up', flush=True); time.sleep(60)"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(data_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
+    proc = spawn("-c", code, str(data_dir))
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "up"
     proc.send_signal(signal.SIGKILL)
@@ -254,25 +239,7 @@ def test_demo_on_the_embedded_default(data_dir: Path) -> None:
 @needs_binaries
 def test_a_worker_and_a_demo_share_one_embedded_server(data_dir: Path) -> None:
     d = str(data_dir)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dataqueue",
-            "worker",
-            "dataqueue.cli.demo_handlers:HANDLERS",
-            "--data-dir",
-            d,
-            "--poll-interval",
-            "0.2",
-            "--no-supervisor",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
-    try:
+    with demo_worker("--data-dir", d, "--no-supervisor") as worker:
         deadline = time.monotonic() + 60
         while not EmbeddedPostgres(data_dir).status().ready and time.monotonic() < deadline:
             assert worker.poll() is None, worker.communicate()
@@ -284,11 +251,6 @@ def test_a_worker_and_a_demo_share_one_embedded_server(data_dir: Path) -> None:
         assert EmbeddedPostgres(data_dir).status().pid == pid  # the same server throughout
         assert "was already running and is left running" in r.stdout  # not the demo's to stop
         assert "dataqueue db stop" in r.stdout
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        out, err = worker.communicate(timeout=60)
-    assert worker.returncode == 0, err
-    assert "worker stopped" in out
 
 
 @needs_binaries

@@ -5,23 +5,31 @@ from __future__ import annotations
 import dataclasses
 import io
 from datetime import datetime, timezone
+from typing import TypeVar
 
 import pytest
 from dataqueue.cli.render import cron_table, jobs_table
 from dataqueue.records import CronScheduleRecord, CronStatus, JobRecord, JobStatus
 from rich.console import Console
 
+T = TypeVar("T")
+
+
+def _record(cls: type[T], **values: object) -> T:
+    """A ``cls`` record of ``values``, every other field None."""
+    fields: dict[str, object] = {f.name: None for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields.update(values)
+    return cls(**fields)
+
 
 def _job() -> JobRecord:
     now = datetime.now(timezone.utc)
-    values: dict[str, object] = {f.name: None for f in dataclasses.fields(JobRecord)}
-    values.update(
-        id=12345, job_type="download_everything", payload={}, status=JobStatus.COMPLETED,
-        created_at=now, updated_at=now, run_at=now, priority=0, attempts=1, max_attempts=3,
-        lock_version=0, error_history=(), force_kill_on_timeout=False, tags=("import",),
-        depends_on_job_ids=(7,), progress=50,
+    return _record(
+        JobRecord, id=12345, job_type="download_everything", payload={},
+        status=JobStatus.COMPLETED, created_at=now, updated_at=now, run_at=now, priority=0,
+        attempts=1, max_attempts=3, lock_version=0, error_history=(),
+        force_kill_on_timeout=False, tags=("import",), depends_on_job_ids=(7,), progress=50,
     )  # fmt: skip
-    return JobRecord(**values)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("width", [60, 80, 200])
@@ -38,16 +46,20 @@ def test_jobs_table_keeps_id_status_tags_and_dependencies(width: int) -> None:
     assert ("2026" in text or str(datetime.now(timezone.utc).year) in text) == (width == 200)
 
 
-def test_cron_table_keeps_the_schedule_name_whole_at_80_columns() -> None:
-    now = datetime.now(timezone.utc)
-    values: dict[str, object] = {f.name: None for f in dataclasses.fields(CronScheduleRecord)}
-    values.update(
-        id=1, schedule_name="nightly-report-long-name", cron_expression="0 3 * * *",
-        job_type="build_the_daily_report", payload={}, max_attempts=3, priority=0,
-        force_kill_on_timeout=False, timezone="Europe/Berlin", allow_overlap=False,
-        status=CronStatus.ACTIVE, next_run_at=now, created_at=now, updated_at=now,
+def _schedule(now: datetime, **values: object) -> CronScheduleRecord:
+    """A cron schedule record: ``values`` over sample settings."""
+    return _record(
+        CronScheduleRecord, job_type="build_the_daily_report", payload={}, max_attempts=3,
+        priority=0, force_kill_on_timeout=False, allow_overlap=False, next_run_at=now,
+        created_at=now, updated_at=now, **values,
     )  # fmt: skip
-    schedule = CronScheduleRecord(**values)  # type: ignore[arg-type]
+
+
+def test_cron_table_keeps_the_schedule_name_whole_at_80_columns() -> None:
+    schedule = _schedule(
+        datetime.now(timezone.utc), id=1, schedule_name="nightly-report-long-name",
+        cron_expression="0 3 * * *", timezone="Europe/Berlin", status=CronStatus.ACTIVE,
+    )  # fmt: skip
     out = io.StringIO()
     Console(file=out, width=80, color_system=None).print(cron_table([schedule]))
     assert "nightly-report-long-name" in out.getvalue() and "active" in out.getvalue()
@@ -55,15 +67,10 @@ def test_cron_table_keeps_the_schedule_name_whole_at_80_columns() -> None:
 
 def test_cron_list_at_80_columns_breaks_no_cell_mid_word() -> None:
     now = datetime.now(timezone.utc)
-    values: dict[str, object] = {f.name: None for f in dataclasses.fields(CronScheduleRecord)}
-    values.update(
-        id=12, schedule_name="nightly-report-export", cron_expression="*/15 3-5 * * mon-fri",
-        job_type="build_the_daily_report", payload={}, max_attempts=3, priority=0,
-        force_kill_on_timeout=False, timezone="America/Argentina/Buenos_Aires",
-        allow_overlap=False, status=CronStatus.PAUSED, next_run_at=now, created_at=now,
-        updated_at=now, last_job_id=123456,
+    schedule = _schedule(
+        now, id=12, schedule_name="nightly-report-export", cron_expression="*/15 3-5 * * mon-fri",
+        timezone="America/Argentina/Buenos_Aires", status=CronStatus.PAUSED, last_job_id=123456,
     )  # fmt: skip
-    schedule = CronScheduleRecord(**values)  # type: ignore[arg-type]
     for width in (80, 60):
         out = io.StringIO()
         Console(file=out, width=width, color_system=None).print(cron_table([schedule], width))

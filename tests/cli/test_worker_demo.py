@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 
-from ._run import clean_env, cli
+from ._run import cli, demo_worker
 from .conftest import CliStorage
 
 
 def test_worker_runs_jobs_and_stops_gracefully_on_sigterm(cli_storage: CliStorage) -> None:
     with cli_storage.queue() as q:
         job_id = q.add_job("demo.transform", {"file": "x.csv", "speed": 0.05})
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dataqueue",
-                "worker",
-                "dataqueue.cli.demo_handlers:HANDLERS",
-                "--poll-interval",
-                "0.2",
-                "--concurrency",
-                "2",
-                *cli_storage.args,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=clean_env(),
-        )
-        try:
+        with demo_worker("--concurrency", "2", *cli_storage.args) as proc:
             deadline = time.monotonic() + 60
             status = None
             while time.monotonic() < deadline:
@@ -44,12 +23,6 @@ def test_worker_runs_jobs_and_stops_gracefully_on_sigterm(cli_storage: CliStorag
             assert status == "completed", proc.stderr.read() if proc.poll() is not None else ""
             record = q.get_job(job_id)
             assert record is not None and record.output == {"file": "x.csv", "clean": True}
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert "worker stopped" in out
-    assert "Traceback" not in err
 
 
 def test_demo_runs_the_pipeline(cli_storage: CliStorage) -> None:

@@ -3,13 +3,13 @@ escape hatches, close and context managers."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from typing import Any
 
 import pytest
 from _bridge import unwrap
+from _storage import PG_URL, REDIS_URL
 from dataqueue import (
     AsyncJobQueue,
     BackendNotSupportedError,
@@ -20,10 +20,6 @@ from dataqueue import (
 )
 
 INITS = [init_job_queue, init_async_job_queue]
-PG_URL = os.environ.get(
-    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(autouse=True)
@@ -89,9 +85,7 @@ def test_env_url_combines_with_qualifying_options(
     from dataqueue.config import resolve_config
 
     monkeypatch.setenv("DATAQUEUE_URL", url)
-    full = {k: None for k in ("backend", "database_config", "pool", "schema")}
-    full.update({k: None for k in ("redis_config", "client", "key_prefix")}, verbose=False)
-    config = resolve_config(None, **{**full, **kwargs})
+    config = resolve_config(None, **kwargs)
     assert config.backend == expected and config.url == url
 
 
@@ -115,18 +109,14 @@ def test_env_url_contradicting_backend_is_rejected(monkeypatch: pytest.MonkeyPat
 def test_scheme_selects_backend(url: str, backend: str) -> None:
     from dataqueue.config import resolve_config
 
-    config = resolve_config(
-        url,
-        backend=None,
-        database_config=None,
-        pool=None,
-        redis_config=None,
-        client=None,
-        key_prefix=None,
-        schema=None,
-        verbose=False,
-    )
+    config = resolve_config(url)
     assert config.backend == backend
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_unknown_option_is_a_type_error_naming_it(init: Any) -> None:
+    with pytest.raises(TypeError, match="key_prefx"):
+        init(REDIS_URL, key_prefx="app:")
 
 
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,17 +219,7 @@ def test_url_and_keyword_options_combine(backend_name: str) -> None:
 
     extra = {"key_prefix": "app:"} if backend_name == "redis" else {"schema": "app"}
     url = REDIS_URL if backend_name == "redis" else PG_URL
-    config = resolve_config(
-        url,
-        backend=None,
-        database_config=None,
-        pool=None,
-        redis_config=None,
-        client=None,
-        key_prefix=extra.get("key_prefix"),
-        schema=extra.get("schema"),
-        verbose=False,
-    )
+    config = resolve_config(url, **extra)
     assert config.backend == backend_name and config.url == url
 
 

@@ -8,61 +8,32 @@ with uvicorn on a free port in a background thread, for the browser tests.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _storage import Storage, fresh_storage
 from _variants import selected_backends
 
-REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@dataclass
-class Place:
-    backend: str
-    url: str
-    key_prefix: str | None = None
-
-    def options(self) -> dict[str, Any]:
-        return {"key_prefix": self.key_prefix} if self.key_prefix else {}
+#: The test's storage (``url``, ``key_prefix`` and ``queue_options()``).
+Place = Storage
 
 
 @pytest.fixture(params=selected_backends())
 def place(request: pytest.FixtureRequest) -> Iterator[Place]:
-    if request.param == "postgres":
-        from _pg import create_test_database, drop_test_database
-
-        url = create_test_database()
-        try:
-            yield Place("postgres", url)
-        finally:
-            drop_test_database(url)
-    else:
-        import redis
-
-        marker = uuid.uuid4().hex[:12]
-        try:
-            yield Place("redis", REDIS_URL, f"dqdash_{marker}:")
-        finally:
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"dqdash_{marker}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
+    with fresh_storage(request.param, "dqdash") as storage:
+        yield storage
 
 
 @pytest.fixture
 def sq(place: Place) -> Iterator[Any]:
     """A sync queue on the test storage, for arranging jobs."""
-    from dataqueue import init_job_queue
 
-    q = init_job_queue(place.url, **place.options())
+    q = place.queue()
     yield q
     q.close()
 
@@ -79,7 +50,7 @@ class Dash:
         from dataqueue.dashboard import create_app
         from starlette.testclient import TestClient
 
-        aq = init_async_job_queue(self.place.url, **self.place.options())
+        aq = init_async_job_queue(self.place.url, **self.place.queue_options())
         app = create_app(aq, **app_options)
         c = TestClient(app, client=(client_host, 50123), follow_redirects=False)
         c.__enter__()
@@ -130,7 +101,7 @@ def live(place: Place, sq: Any) -> Iterator[Live]:
 
     def run() -> None:
         async def main() -> None:
-            aq = init_async_job_queue(place.url, **place.options())
+            aq = init_async_job_queue(place.url, **place.queue_options())
             app = create_app(aq, refresh_seconds=0.5)
             server = uvicorn.Server(
                 uvicorn.Config(

@@ -28,10 +28,11 @@ UTC = timezone.utc
 SURROGATE = "\ud800"
 
 
-def _refused(storage: Any, error: type[Exception], named: str, call: Any) -> None:
+def _refused(storage: Any, error: type[Exception], named: str, call: Any, *args: Any) -> None:
+    """``call(*args)`` raises ``error`` naming ``named`` and writes nothing."""
     before = snapshot(storage)
     with pytest.raises(error) as info:
-        call()
+        call(*args)
     assert named in str(info.value), str(info.value)
     assert snapshot(storage) == before
 
@@ -40,76 +41,46 @@ def _refused(storage: Any, error: type[Exception], named: str, call: Any) -> Non
 
 _BAD_TEXT = [SURROGATE, "a\x00b"]
 
+# (the error, what it names, a call given the queue and the bad text), one per text field
+_TEXT_FIELDS: list[tuple[type[Exception], str, Any]] = [
+    (InvalidJobError, "job_type", lambda q, bad: q.add_job(bad)),
+    (InvalidJobError, "payload", lambda q, bad: q.add_job("t", {"k": bad})),
+    (InvalidJobError, "payload", lambda q, bad: q.add_job("t", {bad: 1})),
+    (InvalidJobError, "tags", lambda q, bad: q.add_job("t", tags=["ok", bad])),
+    (InvalidJobError, "idempotency_key", lambda q, bad: q.add_job("t", idempotency_key=bad)),
+    (InvalidJobError, "group", lambda q, bad: q.add_job("t", group=bad)),
+    (InvalidJobError, "group tier", lambda q, bad: q.add_job("t", group={"id": "g", "tier": bad})),
+    (InvalidJobError, "dead_letter_job_type", lambda q, b: q.add_job("t", dead_letter_job_type=b)),
+    (InvalidJobError, "depends_on.tags", lambda q, bad: q.add_job("t", depends_on={"tags": [bad]})),
+    (InvalidJobError, "jobs[1]", lambda q, bad: q.add_jobs([{"job_type": "t"}, {"job_type": bad}])),
+    (InvalidTokenError, "token tag", lambda q, bad: q.create_token(tags=[bad])),
+    (InvalidTokenError, "token id", lambda q, bad: q.complete_token(bad)),
+    (InvalidTokenError, "token id", lambda q, bad: q.get_token(bad)),
+    (CronError, "schedule_name", lambda q, bad: q.add_cron_job(bad, "* * * * *", "t")),
+    (CronError, "schedule_name", lambda q, bad: q.get_cron_job_by_name(bad)),
+    (CronError, "cron_expression", lambda q, bad: q.add_cron_job("c", "* * * * *" + bad, "t")),
+    (CronError, "timezone", lambda q, bad: q.add_cron_job("c", "* * * * *", "t", timezone=bad)),
+    (InvalidJobError, "payload", lambda q, bad: q.add_cron_job("c", "* * * * *", "t", {"p": bad})),
+    (InvalidFilterError, "job_type", lambda q, bad: q.get_jobs({"job_type": bad})),
+    (InvalidFilterError, "tags", lambda q, bad: q.get_jobs_by_tags([bad])),
+    (
+        InvalidFilterError,
+        "tags",
+        lambda q, b: q.cancel_all_upcoming_jobs({"tags": {"values": [b]}}),
+    ),
+]
+
 
 @pytest.mark.parametrize("bad", _BAD_TEXT, ids=["surrogate", "nul"])
-def test_bad_text_in_every_job_field(q: Any, storage: Any, bad: str) -> None:
-    _refused(storage, InvalidJobError, "job_type", lambda: q.add_job(bad))
-    _refused(storage, InvalidJobError, "payload", lambda: q.add_job("t", {"k": bad}))
-    _refused(storage, InvalidJobError, "payload", lambda: q.add_job("t", {bad: 1}))
-    _refused(storage, InvalidJobError, "tags", lambda: q.add_job("t", tags=["ok", bad]))
-    _refused(
-        storage, InvalidJobError, "idempotency_key", lambda: q.add_job("t", idempotency_key=bad)
-    )
-    _refused(storage, InvalidJobError, "group", lambda: q.add_job("t", group=bad))
-    _refused(
-        storage,
-        InvalidJobError,
-        "group tier",
-        lambda: q.add_job("t", group={"id": "g", "tier": bad}),
-    )
-    _refused(
-        storage,
-        InvalidJobError,
-        "dead_letter_job_type",
-        lambda: q.add_job("t", dead_letter_job_type=bad),
-    )
-    _refused(
-        storage,
-        InvalidJobError,
-        "depends_on.tags",
-        lambda: q.add_job("t", depends_on={"tags": [bad]}),
-    )
-    _refused(
-        storage,
-        InvalidJobError,
-        "jobs[1]",
-        lambda: q.add_jobs([{"job_type": "t"}, {"job_type": bad}]),
-    )
+def test_bad_text_in_every_field(q: Any, storage: Any, bad: str) -> None:
+    for error, named, call in _TEXT_FIELDS:
+        _refused(storage, error, named, call, q, bad)
     job = q.add_job("t")
     _refused(storage, InvalidJobError, "payload", lambda: q.edit_job(job, payload=[bad]))
     _refused(storage, InvalidJobError, "tags", lambda: q.edit_job(job, tags=[bad]))
-
-
-@pytest.mark.parametrize("bad", _BAD_TEXT, ids=["surrogate", "nul"])
-def test_bad_text_in_tokens_cron_and_filters(q: Any, storage: Any, bad: str) -> None:
-    _refused(storage, InvalidTokenError, "token tag", lambda: q.create_token(tags=[bad]))
     token = q.create_token()
     _refused(
         storage, InvalidTokenError, "token data", lambda: q.complete_token(token.id, {"d": bad})
-    )
-    _refused(storage, InvalidTokenError, "token id", lambda: q.complete_token(bad))
-    _refused(storage, InvalidTokenError, "token id", lambda: q.get_token(bad))
-    _refused(storage, CronError, "schedule_name", lambda: q.add_cron_job(bad, "* * * * *", "t"))
-    _refused(storage, CronError, "schedule_name", lambda: q.get_cron_job_by_name(bad))
-    _refused(
-        storage, CronError, "cron_expression", lambda: q.add_cron_job("c", "* * * * *" + bad, "t")
-    )
-    _refused(
-        storage, CronError, "timezone", lambda: q.add_cron_job("c", "* * * * *", "t", timezone=bad)
-    )
-    _refused(
-        storage,
-        InvalidJobError,
-        "payload",
-        lambda: q.add_cron_job("c", "* * * * *", "t", {"p": bad}),
-    )
-    _refused(storage, InvalidFilterError, "job_type", lambda: q.get_jobs({"job_type": bad}))
-    _refused(storage, InvalidFilterError, "tags", lambda: q.get_jobs_by_tags([bad]))
-    _refused(
-        storage,
-        InvalidFilterError,
-        "tags",
-        lambda: q.cancel_all_upcoming_jobs({"tags": {"values": [bad]}}),
     )
 
 
@@ -142,27 +113,27 @@ def test_token_timeouts(q: Any, storage: Any) -> None:
     assert q.create_token(timeout="365d").timeout_at is not None
 
 
+# (the error, what it names, a call given the queue and an integer), one per integer argument
+_INTEGER_ARGUMENTS: list[tuple[type[Exception], str, Any]] = [
+    (InvalidJobError, "job id", lambda q, n: q.get_job(n)),
+    (InvalidJobError, "job id", lambda q, n: q.cancel_job(n)),
+    (InvalidJobError, "cron job id", lambda q, n: q.get_cron_job(n)),
+    (InvalidFilterError, "limit", lambda q, n: q.get_all_jobs(limit=abs(n))),
+    (InvalidFilterError, "offset", lambda q, n: q.get_all_jobs(offset=abs(n))),
+    (InvalidFilterError, "cursor", lambda q, n: q.get_jobs(cursor=abs(n))),
+    (InvalidJobError, "batch_size", lambda q, n: q.cleanup_old_jobs(30, batch_size=n)),
+    (InvalidJobError, "priority", lambda q, n: q.add_job("t", priority=n)),
+    (InvalidJobError, "max_attempts", lambda q, n: q.add_job("t", max_attempts=n)),
+    (InvalidJobError, "timeout_ms", lambda q, n: q.add_job("t", timeout_ms=n)),
+    (InvalidJobError, "depends_on", lambda q, n: q.add_job("t", depends_on={"job_ids": [n]})),
+    (InvalidFilterError, "priority", lambda q, n: q.get_jobs({"priority": n})),
+]
+
+
 @pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**64])
 def test_integers_beyond_64_bits_are_refused_up_front(q: Any, storage: Any, value: int) -> None:
-    _refused(storage, InvalidJobError, "job id", lambda: q.get_job(value))
-    _refused(storage, InvalidJobError, "job id", lambda: q.cancel_job(value))
-    _refused(storage, InvalidJobError, "cron job id", lambda: q.get_cron_job(value))
-    _refused(storage, InvalidFilterError, "limit", lambda: q.get_all_jobs(limit=abs(value)))
-    _refused(storage, InvalidFilterError, "offset", lambda: q.get_all_jobs(offset=abs(value)))
-    _refused(storage, InvalidFilterError, "cursor", lambda: q.get_jobs(cursor=abs(value)))
-    _refused(
-        storage, InvalidJobError, "batch_size", lambda: q.cleanup_old_jobs(30, batch_size=value)
-    )
-    _refused(storage, InvalidJobError, "priority", lambda: q.add_job("t", priority=value))
-    _refused(storage, InvalidJobError, "max_attempts", lambda: q.add_job("t", max_attempts=value))
-    _refused(storage, InvalidJobError, "timeout_ms", lambda: q.add_job("t", timeout_ms=value))
-    _refused(
-        storage,
-        InvalidJobError,
-        "depends_on",
-        lambda: q.add_job("t", depends_on={"job_ids": [value]}),
-    )
-    _refused(storage, InvalidFilterError, "priority", lambda: q.get_jobs({"priority": value}))
+    for error, named, call in _INTEGER_ARGUMENTS:
+        _refused(storage, error, named, call, q, value)
     # the largest id is a valid question with an answer
     assert q.get_job(2**63 - 1) is None
     assert q.get_all_jobs(limit=2**63 - 1, offset=2**63 - 1) == []
@@ -256,11 +227,8 @@ def test_an_async_queue_refuses_a_second_event_loop_before_writing(storage: Any,
         pytest.skip("event loops concern the asyncio twin only")
     from dataqueue import init_async_job_queue
 
-    opts = storage.options()
-    url = opts.pop("url")
-
     async def make() -> Any:
-        q = init_async_job_queue(url, **opts)
+        q = init_async_job_queue(storage.url, **storage.queue_options())
         await q.add_job("t")
         return q
 
@@ -281,11 +249,8 @@ def test_many_concurrent_calls_wait_for_a_connection(storage: Any, twin: str) ->
         pytest.skip("concurrency of one asyncio queue")
     from dataqueue import init_async_job_queue
 
-    opts = storage.options()
-    url = opts.pop("url")
-
     async def burst() -> list[int]:
-        q = init_async_job_queue(url, **opts)
+        q = init_async_job_queue(storage.url, **storage.queue_options())
         try:
             return list(await asyncio.gather(*(q.add_job("t", {"i": i}) for i in range(250))))
         finally:
@@ -297,14 +262,12 @@ def test_many_concurrent_calls_wait_for_a_connection(storage: Any, twin: str) ->
 # -- settings: URLs, schema, search_path, key_prefix --------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["redis://127.0.0.1/abc", "redis://127.0.0.1/1?db=x", "redis://[::1", "redis://h:99999/0",
-     "redis://h/0\x00", "redis://h/" + SURROGATE],
-)  # fmt: skip
-def test_malformed_redis_urls(url: str) -> None:
-    with pytest.raises(ConfigurationError):
-        RedisSettings.from_options(url)
+_MALFORMED_URLS = [
+    "redis://127.0.0.1/abc", "redis://127.0.0.1/1?db=x", "redis://[::1", "redis://h:99999/0",
+    "redis://h/0\x00", "redis://h/" + SURROGATE,
+    "postgresql://[::1/db", "postgresql://h:99999/db", "postgresql://h/db\n",
+    "postgresql://h/db?search_path=a%09-c%09work_mem%3D1", "postgresql://h/" + SURROGATE,
+]  # fmt: skip
 
 
 _BAD_SETTING_TEXT = [SURROGATE, "a\x00b", "a\nb", "a\tb", "a\x1bb"]
@@ -358,14 +321,11 @@ def test_good_connection_settings_still_pass() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["postgresql://[::1/db", "postgresql://h:99999/db", "postgresql://h/db\n",
-     "postgresql://h/db?search_path=a%09-c%09work_mem%3D1", "postgresql://h/" + SURROGATE],
-)  # fmt: skip
-def test_malformed_postgres_urls(url: str) -> None:
+@pytest.mark.parametrize("url", _MALFORMED_URLS)
+def test_malformed_urls(url: str) -> None:
+    settings = RedisSettings if url.startswith("redis") else PostgresSettings
     with pytest.raises(ConfigurationError):
-        PostgresSettings.from_options(url)
+        settings.from_options(url)
 
 
 @pytest.mark.parametrize(

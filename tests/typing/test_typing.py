@@ -68,3 +68,21 @@ def test_samples_under_pyright() -> None:
     }
     missing = _expected_lines(path) - reported
     assert not missing, f"pyright did not report lines {sorted(missing)}:\n{bad.stdout}"
+
+
+def test_the_plain_string_aliases_name_exactly_the_enum_values() -> None:
+    # A Literal cannot be derived from an enum for type checkers: this keeps the two in step.
+    from typing import get_args
+
+    from dataqueue.records import (
+        CronStatus,
+        CronStatusName,
+        JobStatus,
+        JobStatusName,
+        TagQueryMode,
+        TagQueryModeName,
+    )
+
+    for alias, enum in ((JobStatusName, JobStatus), (TagQueryModeName, TagQueryMode),
+                        (CronStatusName, CronStatus)):  # fmt: skip
+        assert list(get_args(alias)) == [member.value for member in enum]

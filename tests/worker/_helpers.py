@@ -7,6 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from _worker_helpers import FAST
+
+__all__ = ["FAST", "Gauge", "start_processing", "status_of", "wait_status", "wait_until"]
+
 
 class Gauge:
     """Counts how many threads are inside ``with gauge:`` at once; ``peak`` is the maximum."""
@@ -25,10 +29,6 @@ class Gauge:
     def __exit__(self, *exc: Any) -> None:
         with self._lock:
             self.current -= 1
-
-
-#: Short timings keep the suite fast; workers are woken by the backend anyway.
-FAST = {"poll_interval": 0.2, "lease_seconds": 5.0}
 
 
 def wait_until(cond: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
@@ -57,3 +57,13 @@ def wait_status(q: Any, job_id: int, *statuses: str, timeout: float = 15.0) -> A
         return job if job is not None and job.status.value in statuses else None
 
     return wait_until(check, timeout)
+
+
+def start_processing(q: Any, make_processor: Any, handler: Any, **options: Any) -> tuple[int, Any]:
+    """Add one job of type ``j``, start a processor running ``handler`` (with ``options``) in
+    the background and wait until the job is processing; return the job id and processor."""
+    job_id = q.add_job("j", {})
+    proc = make_processor({"j": handler}, **options)
+    proc.start_in_background()
+    wait_status(q, job_id, "processing")
+    return job_id, proc

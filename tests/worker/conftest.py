@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-from ._helpers import FAST
+from _worker_helpers import FAST, stop_processor
 
 
 @pytest.fixture
@@ -24,9 +23,4 @@ def make_processor(q: Any) -> Iterator[Callable[..., Any]]:
 
     yield make
     for proc in reversed(made):
-        try:
-            proc.stop_and_drain(5)
-        finally:
-            close = getattr(proc, "close", None)
-            if close is not None:
-                close()
+        stop_processor(proc)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from dataqueue.errors import ConfigurationError
 
-from ._helpers import Gauge, wait_status, wait_until
+from ._helpers import Gauge, start_processing, wait_status, wait_until
 
 
 def test_handler_success_stores_output(q: Any, make_processor: Any) -> None:
@@ -487,10 +487,7 @@ def test_heartbeat_keeps_a_long_job_from_being_reclaimed(q: Any, make_processor:
         time.sleep(2.5)
         return "done"
 
-    job_id = q.add_job("long", {})
-    proc = make_processor({"long": long}, lease_seconds=1.0)
-    proc.start_in_background()
-    wait_status(q, job_id, "processing")
+    job_id, _ = start_processing(q, make_processor, long, lease_seconds=1.0)
     reclaimed = 0
     end = time.monotonic() + 2.0
     while time.monotonic() < end:
@@ -508,10 +505,7 @@ def test_stop_and_drain_leaves_unfinished_jobs_for_reclaim(q: Any, make_processo
         saw_cancel.append(ctx.cancelled.wait_blocking(3))
         time.sleep(0.5)
 
-    job_id = q.add_job("s", {})
-    proc = make_processor({"s": stubborn}, lease_seconds=1.0)
-    proc.start_in_background()
-    wait_status(q, job_id, "processing")
+    job_id, proc = start_processing(q, make_processor, stubborn, lease_seconds=1.0)
     proc.stop_and_drain(0.2)
     assert not proc.is_running()
     wait_until(lambda: saw_cancel == [True], timeout=5)
@@ -556,10 +550,7 @@ def test_a_fenced_off_worker_cannot_finish_the_job(q: Any, make_processor: Any) 
         release.wait(20)
         return "stale"
 
-    job_id = q.add_job("j", {})
-    first = make_processor({"j": slow}, concurrency=1)
-    first.start_in_background()
-    wait_status(q, job_id, "processing")
+    job_id, first = start_processing(q, make_processor, slow, concurrency=1)
     assert q.retry_job(job_id)  # SPEC §10.1: a processing job may be retried
     assert make_processor({"j": lambda p, c: "fresh"}).start() == 1
     assert q.get_job(job_id).output == "fresh"

@@ -9,105 +9,97 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dataqueue.embedded import _pid_alive
 
 from . import handlers_forcekill
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it is dead for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
+@pytest.fixture
+def run_one(q: Any, make_processor: Any) -> Any:
+    """``run_one(handler, **job_options)``: one job with those options, through one round of
+    a processor; returns its record afterwards."""
+
+    def run(handler: Any, **options: Any) -> Any:
+        job_id = q.add_job("p", {}, **options)
+        make_processor({"p": handler}).start()
+        return q.get_job(job_id)
+
+    return run
 
 
-def test_timeout_fails_with_reason_timeout(q: Any, make_processor: Any) -> None:
+def test_timeout_fails_with_reason_timeout(run_one: Any) -> None:
     async def slow(payload: Any, ctx: Any) -> None:
         await asyncio.sleep(10)
 
-    job_id = q.add_job("slow", {}, timeout_ms=200, max_attempts=1)
     started = time.monotonic()
-    make_processor({"slow": slow}).start()
+    job = run_one(slow, timeout_ms=200, max_attempts=1)
     assert time.monotonic() - started < 8
-    job = q.get_job(job_id)
     assert job.status.value == "failed"
     assert job.failure_reason.value == "timeout"
     assert job.error_history[-1]["message"] == "Job timed out after 200 ms"
 
 
-def test_sync_handler_timeout_sets_cancelled(q: Any, make_processor: Any) -> None:
+def test_sync_handler_timeout_sets_cancelled(run_one: Any) -> None:
     seen: list[bool] = []
 
     def slow(payload: Any, ctx: Any) -> None:
         seen.append(ctx.cancelled.wait_blocking(10))
 
-    job_id = q.add_job("slow", {}, timeout_ms=200, max_attempts=1)
-    make_processor({"slow": slow}).start()
-    assert q.get_job(job_id).failure_reason.value == "timeout"
+    job = run_one(slow, timeout_ms=200, max_attempts=1)
+    assert job.failure_reason.value == "timeout"
     deadline = time.monotonic() + 5
     while not seen and time.monotonic() < deadline:
         time.sleep(0.02)
     assert seen == [True]
 
 
-def test_fast_handler_with_timeout_completes(q: Any, make_processor: Any) -> None:
-    job_id = q.add_job("fast", {}, timeout_ms=5000)
-    make_processor({"fast": lambda p, c: "done"}).start()
-    assert q.get_job(job_id).status.value == "completed"
+def test_fast_handler_with_timeout_completes(run_one: Any) -> None:
+    assert run_one(lambda p, c: "done", timeout_ms=5000).status.value == "completed"
 
 
-def test_prolong_extends_the_deadline(q: Any, make_processor: Any) -> None:
+def test_prolong_extends_the_deadline(q: Any, run_one: Any) -> None:
     def handler(payload: Any, ctx: Any) -> str:
         time.sleep(0.15)
         ctx.prolong(1000)
         time.sleep(0.3)  # past the original 300 ms in total, inside the extension
         return "ok"
 
-    job_id = q.add_job("p", {}, timeout_ms=300, max_attempts=1)
-    make_processor({"p": handler}).start()
-    assert q.get_job(job_id).status.value == "completed"
-    assert "prolonged" in [e.event_type.value for e in q.get_job_events(job_id)]
+    job = run_one(handler, timeout_ms=300, max_attempts=1)
+    assert job.status.value == "completed"
+    assert "prolonged" in [e.event_type.value for e in q.get_job_events(job.id)]
 
 
-def test_prolong_without_ms_rearms_original_timeout(q: Any, make_processor: Any) -> None:
+def test_prolong_without_ms_rearms_original_timeout(run_one: Any) -> None:
     async def handler(payload: Any, ctx: Any) -> str:
         for _ in range(4):
             await asyncio.sleep(0.15)
             await ctx.prolong()
         return "ok"
 
-    job_id = q.add_job("p", {}, timeout_ms=300, max_attempts=1)
-    make_processor({"p": handler}).start()
-    assert q.get_job(job_id).status.value == "completed"
+    job = run_one(handler, timeout_ms=300, max_attempts=1)
+    assert job.status.value == "completed"
 
 
-def test_without_prolong_times_out(q: Any, make_processor: Any) -> None:
+def test_without_prolong_times_out(run_one: Any) -> None:
     async def handler(payload: Any, ctx: Any) -> str:
         await asyncio.sleep(0.6)
         return "late"
 
-    job_id = q.add_job("p", {}, timeout_ms=300, max_attempts=1)
-    make_processor({"p": handler}).start()
-    assert q.get_job(job_id).failure_reason.value == "timeout"
+    job = run_one(handler, timeout_ms=300, max_attempts=1)
+    assert job.failure_reason.value == "timeout"
 
 
-def test_prolong_without_timeout_renews_the_lease(q: Any, make_processor: Any) -> None:
+def test_prolong_without_timeout_renews_the_lease(q: Any, run_one: Any) -> None:
     def handler(payload: Any, ctx: Any) -> str:
         ctx.prolong(60_000)
         return "ok"
 
-    job_id = q.add_job("p", {})
-    make_processor({"p": handler}).start()
-    assert q.get_job(job_id).status.value == "completed"
-    assert "prolonged" in [e.event_type.value for e in q.get_job_events(job_id)]
+    job = run_one(handler)
+    assert job.status.value == "completed"
+    assert "prolonged" in [e.event_type.value for e in q.get_job_events(job.id)]
 
 
-def test_on_timeout_extends_repeatedly(q: Any, make_processor: Any) -> None:
+def test_on_timeout_extends_repeatedly(run_one: Any) -> None:
     calls: list[int] = []
 
     async def handler(payload: Any, ctx: Any) -> str:
@@ -119,26 +111,23 @@ def test_on_timeout_extends_repeatedly(q: Any, make_processor: Any) -> None:
         await asyncio.sleep(0.5)  # 200 ms + two 200 ms extensions > 500 ms
         return "finished"
 
-    job_id = q.add_job("p", {}, timeout_ms=200, max_attempts=1)
-    make_processor({"p": handler}).start()
-    assert q.get_job(job_id).status.value == "completed"
+    job = run_one(handler, timeout_ms=200, max_attempts=1)
+    assert job.status.value == "completed"
     assert len(calls) == 2
 
 
-def test_on_timeout_without_return_times_out(q: Any, make_processor: Any) -> None:
+def test_on_timeout_without_return_times_out(run_one: Any) -> None:
     def handler(payload: Any, ctx: Any) -> str:
         ctx.on_timeout(lambda: None)
         time.sleep(0.6)
         return "late"
 
-    job_id = q.add_job("p", {}, timeout_ms=200, max_attempts=1)
-    make_processor({"p": handler}).start()
-    job = q.get_job(job_id)
+    job = run_one(handler, timeout_ms=200, max_attempts=1)
     assert job.failure_reason.value == "timeout"
     assert "200 ms" in job.error_history[-1]["message"]
 
 
-def test_on_timeout_progress_based(q: Any, make_processor: Any) -> None:
+def test_on_timeout_progress_based(run_one: Any) -> None:
     def handler(payload: Any, ctx: Any) -> str:
         state = {"progress": 0}
         ctx.on_timeout(lambda: 300 if state["progress"] < 100 else None)
@@ -148,9 +137,7 @@ def test_on_timeout_progress_based(q: Any, make_processor: Any) -> None:
             ctx.set_progress(pct)
         return "done"
 
-    job_id = q.add_job("p", {}, timeout_ms=150, max_attempts=1)
-    make_processor({"p": handler}).start()
-    job = q.get_job(job_id)
+    job = run_one(handler, timeout_ms=150, max_attempts=1)
     assert job.status.value == "completed"
     assert job.progress == 100
 
@@ -206,15 +193,11 @@ class TestForceKill:
 
 
 @pytest.mark.parametrize("timeout_ms", [None])
-def test_force_kill_without_timeout_runs_normally(
-    q: Any, make_processor: Any, timeout_ms: Any
-) -> None:
-    job_id = q.add_job("f", {}, force_kill_on_timeout=True)
-    make_processor({"f": lambda p, c: os.getpid()}).start()
-    assert q.get_job(job_id).output == os.getpid()
+def test_force_kill_without_timeout_runs_normally(run_one: Any, timeout_ms: Any) -> None:
+    assert run_one(lambda p, c: os.getpid(), force_kill_on_timeout=True).output == os.getpid()
 
 
-def test_on_timeout_combined_with_prolong(q: Any, make_processor: Any) -> None:
+def test_on_timeout_combined_with_prolong(run_one: Any) -> None:
     extensions: list[int] = []
 
     async def handler(payload: Any, ctx: Any) -> str:
@@ -224,13 +207,12 @@ def test_on_timeout_combined_with_prolong(q: Any, make_processor: Any) -> None:
         await asyncio.sleep(0.4)  # past the prolonged deadline: the callback extends once
         return "ok"
 
-    job_id = q.add_job("p", {}, timeout_ms=200, max_attempts=1)
-    make_processor({"p": handler}).start()
-    assert q.get_job(job_id).status.value == "completed"
+    job = run_one(handler, timeout_ms=200, max_attempts=1)
+    assert job.status.value == "completed"
     assert len(extensions) == 1
 
 
-def test_async_handler_sees_cancelled_on_timeout(q: Any, make_processor: Any) -> None:
+def test_async_handler_sees_cancelled_on_timeout(run_one: Any) -> None:
     observed: list[bool] = []
 
     async def handler(payload: Any, ctx: Any) -> None:
@@ -239,7 +221,6 @@ def test_async_handler_sees_cancelled_on_timeout(q: Any, make_processor: Any) ->
         finally:
             observed.append(ctx.cancelled.is_set())
 
-    job_id = q.add_job("p", {}, timeout_ms=200, max_attempts=1)
-    make_processor({"p": handler}).start()
-    assert q.get_job(job_id).failure_reason.value == "timeout"
+    job = run_one(handler, timeout_ms=200, max_attempts=1)
+    assert job.failure_reason.value == "timeout"
     assert observed == [True]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import functools
 import inspect
 import json
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -18,8 +16,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from dataqueue.config import ENV_KEY_PREFIX, ENV_SCHEMA, ENV_URL
+from dataqueue.config import ENV_KEY_PREFIX, ENV_SCHEMA, ENV_URL, redact_url
 from dataqueue.errors import ConfigurationError
+from dataqueue.records import to_json
 
 if TYPE_CHECKING:
     from dataqueue.embedded import EmbeddedPostgres
@@ -42,7 +41,6 @@ __all__ = [
     "print_error",
     "print_json",
     "target",
-    "to_jsonable",
 ]
 
 console = Console(highlight=False)
@@ -163,19 +161,8 @@ def _probe_postgres(url: str, schema: str | None = None) -> None:
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigurationError(
-            f"cannot connect to PostgreSQL at {_redact(url)}: {reason}"
+            f"cannot connect to PostgreSQL at {redact_url(url)}: {reason}"
         ) from None
-
-
-def _redact(url: str) -> str:
-    """The URL without its password."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def target(
@@ -237,24 +224,9 @@ def connection_options(
     return decorate
 
 
-def to_jsonable(value: Any) -> Any:
-    """Records, enums and datetimes as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
 def print_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout (plain text: no colours, no wrapping)."""
-    typer.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
 
 
 def parse_json_option(text: str | None, what: str) -> Any:

@@ -20,6 +20,7 @@ from dataqueue.records import JobEvent, JobRecord, JobStatus, TagQueryMode
 
 app: typer.Typer = typer.Typer(help="List, inspect, cancel and retry jobs.", no_args_is_help=True)
 
+JobIdArg = Annotated[int, typer.Argument(help="Job id.", metavar="ID", show_default=False)]
 JobIdsArg = Annotated[
     list[int], typer.Argument(help="Job id(s).", metavar="ID", show_default=False)
 ]
@@ -97,40 +98,29 @@ def _job_and_events(where: Target, job_id: int) -> tuple[JobRecord, list[JobEven
         return job, q.get_job_events(job_id)
 
 
-@app.command("show")
-@connection_options()
-def show(
-    job_id: Annotated[int, typer.Argument(help="Job id.", metavar="ID", show_default=False)],
-    as_json: JsonOpt = False,
-    *,
-    where: Target,
-) -> None:
-    """Show one job with its events."""
-    from dataqueue.cli.render import job_detail
+def _print_job(where: Target, job_id: int, as_json: bool, *, events_only: bool) -> None:
+    """Print one job with its events (or only its events), as JSON or rendered."""
+    from dataqueue.cli.render import events_table, job_detail
 
     job, events = _job_and_events(where, job_id)
     if as_json:
-        print_json({"job": job, "events": events})
+        print_json(events if events_only else {"job": job, "events": events})
     else:
-        console.print(job_detail(job, events))
+        console.print(events_table(events) if events_only else job_detail(job, events))
+
+
+@app.command("show")
+@connection_options()
+def show(job_id: JobIdArg, as_json: JsonOpt = False, *, where: Target) -> None:
+    """Show one job with its events."""
+    _print_job(where, job_id, as_json, events_only=False)
 
 
 @app.command("events")
 @connection_options()
-def events(
-    job_id: Annotated[int, typer.Argument(help="Job id.", metavar="ID", show_default=False)],
-    as_json: JsonOpt = False,
-    *,
-    where: Target,
-) -> None:
+def events(job_id: JobIdArg, as_json: JsonOpt = False, *, where: Target) -> None:
     """Show a job's event history (added, processing, failed, retried, ...)."""
-    from dataqueue.cli.render import events_table
-
-    _, rows = _job_and_events(where, job_id)
-    if as_json:
-        print_json(rows)
-    else:
-        console.print(events_table(rows))
+    _print_job(where, job_id, as_json, events_only=True)
 
 
 def _change(action: str, job_ids: list[int], where: Target, as_json: bool) -> None:

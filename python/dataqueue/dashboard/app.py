@@ -763,16 +763,7 @@ def _pretty(value: Any) -> str:
 
 
 def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60}m"
-    return f"{s // 86400}d"
+    return "-" if seconds is None else D.duration(seconds)
 
 
 def _chart(ov: dict[str, Any]) -> Markup:

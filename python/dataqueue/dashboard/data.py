@@ -10,23 +10,22 @@ workers' concurrency).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import enum
 import json
 import time
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, TypeVar
 
 from dataqueue.lifecycle import TERMINAL_STATUSES
 from dataqueue.queue_async import AsyncJobQueue
-from dataqueue.records import JobEvent, JobRecord, JobStatus, TokenStatus
+from dataqueue.records import JobEvent, JobRecord, JobStatus, TokenStatus, to_json
 
 __all__ = [
     "COUNT_CAP",
     "FINISHED_SAMPLE",
     "OverviewCache",
     "cascade_root",
+    "duration",
     "gather_bounded",
     "job_detail",
     "overview",
@@ -69,21 +68,6 @@ async def gather_bounded(aws: Iterable[Awaitable[_T]], limit: int = READ_CONCURR
             return await aw
 
     return list(await asyncio.gather(*(one(a) for a in aws)))
-
-
-def to_json(value: Any) -> Any:
-    """Records, enums and datetimes → plain JSON values (ISO 8601 times)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
 
 
 async def overview(q: AsyncJobQueue) -> dict[str, Any]:
@@ -388,11 +372,13 @@ async def _worker_coverage(q: AsyncJobQueue, job: JobRecord) -> dict[str, Any]:
 
 def _when(at: datetime, now: datetime) -> str:
     delta = (at - now).total_seconds()
-    rel = f"in {_dur(delta)}" if delta >= 0 else f"{_dur(-delta)} ago"
+    rel = f"in {duration(delta)}" if delta >= 0 else f"{duration(-delta)} ago"
     return f"{at.strftime('%Y-%m-%d %H:%M:%S')} UTC ({rel})"
 
 
-def _dur(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A duration for people, in its two largest units: ``42s``, ``5m 3s``, ``2h 7m``,
+    ``3d 4h``."""
     s = int(seconds)
     if s < 60:
         return f"{s}s"

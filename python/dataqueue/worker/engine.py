@@ -18,8 +18,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from dataqueue._typing import Unpack, check_keywords
 from dataqueue.backends.types import KEEP
 from dataqueue.cron import next_run_for
 from dataqueue.errors import BackendError, ConfigurationError, DataQueueError, InvalidJobError
@@ -31,9 +32,15 @@ from dataqueue.lifecycle import (
     DEFAULT_SHUTDOWN_GRACE,
     WAIT_PREFIX,
 )
-from dataqueue.options import dump_json
+from dataqueue.options import dump_json, positive_number
 from dataqueue.records import FailureReason, JobRecord
-from dataqueue.tasks import DEFAULT_RETRY_POLICY, RETRY_POLICY_ATTR, RetryPolicy, retry_policy
+from dataqueue.tasks import (
+    DEFAULT_RETRY_POLICY,
+    RETRY_POLICY_ATTR,
+    ExceptionClasses,
+    RetryPolicy,
+    retry_policy,
+)
 from dataqueue.worker.context import (
     AsyncJobContext,
     JobContext,
@@ -50,7 +57,7 @@ if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
     from dataqueue.hooks import EventEmitter
 
-__all__ = ["Engine", "ProcessorOptions", "parse_options"]
+__all__ = ["Engine", "ProcessorKwargs", "ProcessorOptions", "parse_options"]
 
 log: logging.Logger = logging.getLogger("dataqueue.worker")
 
@@ -97,37 +104,43 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 def _positive_number(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    number = positive_number(value)
+    if number is None:
         raise ConfigurationError(
             f'Processor option "{name}" must be a positive number, got {value!r}'
         )
-    return float(value)
+    return number
 
 
-def parse_options(
-    *,
-    worker_id: str | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    group_concurrency: int | None = None,
-    poll_interval: float = DEFAULT_POLL_INTERVAL,
-    job_type: str | Sequence[str] | None = None,
-    on_error: Callable[[BaseException], Any] | None = None,
-    verbose: bool = False,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
-    heartbeat_interval: float | None = None,
-    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
-    give_up_after: float | None = None,
-    claim_all_types: bool = False,
-    retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-    dont_retry_on: type[BaseException] | Sequence[type[BaseException]] | None = None,
-) -> ProcessorOptions:
+class ProcessorKwargs(TypedDict, total=False):
+    """The keyword options of ``create_processor`` (their defaults: ``parse_options``)."""
+
+    worker_id: str | None
+    batch_size: int
+    concurrency: int
+    group_concurrency: int | None
+    poll_interval: float
+    job_type: str | Sequence[str] | None
+    on_error: Callable[[BaseException], object] | None
+    verbose: bool
+    lease_seconds: float
+    heartbeat_interval: float | None
+    shutdown_grace: float
+    give_up_after: float | None
+    claim_all_types: bool
+    retry_on: ExceptionClasses | None
+    dont_retry_on: ExceptionClasses | None
+
+
+def parse_options(**options: Unpack[ProcessorKwargs]) -> ProcessorOptions:
     """Validate ``create_processor``'s keyword options; raise ``ConfigurationError``."""
+    check_keywords("create_processor", options, ProcessorKwargs)
+    worker_id = options.get("worker_id")
+    group_concurrency = options.get("group_concurrency")
+    job_type, on_error = options.get("job_type"), options.get("on_error")
+    lease_seconds = options.get("lease_seconds", DEFAULT_LEASE_SECONDS)
+    heartbeat_interval = options.get("heartbeat_interval")
+    give_up_after = options.get("give_up_after")
     if worker_id is None:
         worker_id = _random_worker_id()
     elif not isinstance(worker_id, str) or not worker_id:
@@ -161,21 +174,23 @@ def parse_options(
     )
     return ProcessorOptions(
         worker_id=worker_id,
-        batch_size=_positive_int(batch_size, "batch_size"),
-        concurrency=_positive_int(concurrency, "concurrency"),
+        batch_size=_positive_int(options.get("batch_size", DEFAULT_BATCH_SIZE), "batch_size"),
+        concurrency=_positive_int(options.get("concurrency", DEFAULT_CONCURRENCY), "concurrency"),
         group_concurrency=group_concurrency,
-        poll_interval=_positive_number(poll_interval, "poll_interval"),
+        poll_interval=_positive_number(
+            options.get("poll_interval", DEFAULT_POLL_INTERVAL), "poll_interval"
+        ),
         job_types=job_types,
         on_error=on_error,
-        verbose=bool(verbose),
+        verbose=bool(options.get("verbose", False)),
         lease=timedelta(seconds=lease),
         heartbeat_interval=interval,
-        shutdown_grace=max(0.0, float(shutdown_grace)),
+        shutdown_grace=max(0.0, float(options.get("shutdown_grace", DEFAULT_SHUTDOWN_GRACE))),
         give_up_after=(
             None if give_up_after is None else _positive_number(give_up_after, "give_up_after")
         ),
-        claim_all_types=bool(claim_all_types),
-        retry_policy=retry_policy(retry_on, dont_retry_on),
+        claim_all_types=bool(options.get("claim_all_types", False)),
+        retry_policy=retry_policy(options.get("retry_on"), options.get("dont_retry_on")),
     )
 
 

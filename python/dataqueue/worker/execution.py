@@ -13,6 +13,7 @@ from dataqueue import _core
 from dataqueue.errors import BackendError
 
 __all__ = [
+    "RetrySchedule",
     "error_message",
     "is_transient",
     "retry_delay",
@@ -54,67 +55,78 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _transient_types())
 
 
-async def with_retries(
-    fn: Callable[..., Awaitable[T]],
-    *args: Any,
-    attempts: int = 6,
-    first_delay: float = 0.05,
-    max_delay: float = 2.0,
-    budget: float | None = None,
-    **kwargs: Any,
-) -> T:
-    """Call ``await fn(*args)``, retrying transient errors with exponential backoff.
+class RetrySchedule:
+    """When a call that failed transiently is tried again: delays doubling from
+    ``first_delay`` up to ``max_delay``. Sans-IO: ``clock`` tells the time, the caller sleeps.
 
-    Without ``budget`` it makes at most ``attempts`` tries (~1.5 s of waiting by default);
-    with ``budget`` it keeps trying for that many seconds instead (and at least twice), e.g.
-    as long as the caller's lease lasts, so a server restart does not drop the call.
+    Without ``budget`` it allows ``attempts`` tries (~1.5 s of waiting by default); with
+    ``budget`` as many as fit in that many seconds from now (and at least two), e.g. as long
+    as the caller's lease lasts, so a server restart does not drop the call.
     """
-    loop = asyncio.get_running_loop()
-    end = None if budget is None else loop.time() + max(0.0, budget)
-    delay = first_delay
-    attempt = 0
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        budget: float | None = None,
+        *,
+        attempts: int = 6,
+        first_delay: float = 0.05,
+        max_delay: float = 2.0,
+    ) -> None:
+        self._clock = clock
+        self._end = None if budget is None else clock() + max(0.0, budget)
+        self._attempts = attempts
+        self._delay = first_delay
+        self._max_delay = max_delay
+        self._tries = 1
+
+    def next_wait(self, exc: Exception) -> float | None:
+        """Seconds to wait before the next try after a try failed with ``exc``; None: give up
+        (``exc`` is not transient, or no tries are left)."""
+        if not is_transient(exc):
+            return None
+        if self._end is None:
+            if self._tries >= self._attempts:
+                return None
+            wait = self._delay
+        else:
+            left = self._end - self._clock()
+            if left <= 0 and self._tries >= 2:
+                return None
+            wait = max(0.0, min(self._delay, left))
+        self._tries += 1
+        self._delay = min(self._max_delay, self._delay * 2)
+        # DEBUG: the caller reports what still fails (a claim outage: once, then every 30 s)
+        log.debug("transient backend error (%s); retrying in %.2fs", exc, wait)
+        return wait
+
+
+async def with_retries(
+    fn: Callable[..., Awaitable[T]], *args: Any, budget: float | None = None, **kwargs: Any
+) -> T:
+    """Call ``await fn(*args, **kwargs)``, retrying transient errors (:class:`RetrySchedule`)."""
+    schedule = RetrySchedule(asyncio.get_running_loop().time, budget)
     while True:
-        attempt += 1
         try:
             return await fn(*args, **kwargs)
         except Exception as exc:
-            if not is_transient(exc):
+            if (wait := schedule.next_wait(exc)) is None:
                 raise
-            if end is None:
-                if attempt >= attempts:
-                    raise
-                wait = delay
-            else:
-                left = end - loop.time()
-                if left <= 0 and attempt >= 2:
-                    raise
-                wait = max(0.0, min(delay, left))
-            log.debug("transient backend error (%s); retrying in %.2fs", exc, wait)
             await asyncio.sleep(wait)
-            delay = min(max_delay, delay * 2)
 
 
 def with_retries_blocking(
-    fn: Callable[..., T],
-    *args: Any,
-    attempts: int = 6,
-    first_delay: float = 0.05,
-    max_delay: float = 2.0,
-    **kwargs: Any,
+    fn: Callable[..., T], *args: Any, budget: float | None = None, **kwargs: Any
 ) -> T:
     """:func:`with_retries` for blocking callables (the sync supervisor)."""
-    delay = first_delay
-    for attempt in range(attempts):
+    schedule = RetrySchedule(time.monotonic, budget)
+    while True:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if attempt == attempts - 1 or not is_transient(exc):
+            if (wait := schedule.next_wait(exc)) is None:
                 raise
-            # DEBUG: the caller reports what still fails (a claim outage: once, then every 30 s)
-            log.debug("transient backend error (%s); retrying in %.2fs", exc, delay)
-            time.sleep(delay)
-            delay = min(max_delay, delay * 2)
-    raise AssertionError("unreachable")  # pragma: no cover
+            time.sleep(wait)
 
 
 def error_message(exc: BaseException) -> str:

@@ -27,14 +27,16 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from dataqueue._typing import Unpack
 from dataqueue.backends.base_async import AsyncBackend
 from dataqueue.errors import ConfigurationError
 from dataqueue.hooks import emitter_of
 from dataqueue.lifecycle import DEFAULT_STOP_TIMEOUT
 from dataqueue.worker.engine import (
     Engine,
+    ProcessorKwargs,
     ProcessorOptions,
     check_handlers,
     claim_types_for,
@@ -370,7 +372,9 @@ class Processor:
         self.close()
 
 
-def create_processor(queue: Any, handlers: Any, **options: Any) -> Processor | AsyncProcessor:
+def create_processor(
+    queue: Any, handlers: Any, **options: Unpack[ProcessorKwargs]
+) -> Processor | AsyncProcessor:
     """Build the processor for ``queue``: an ``AsyncProcessor`` for an ``AsyncJobQueue``, a
     blocking ``Processor`` for a ``JobQueue`` (see the module docstring for the options)."""
     checked = check_handlers(handlers)
@@ -399,13 +403,9 @@ def _async_backend_factory(queue: Any) -> Callable[[], AsyncBackend]:
     if twin is not None and name in ("postgres", "redis"):
 
         def build() -> AsyncBackend:
-            if name == "postgres":
-                from dataqueue.backends.postgres.backend_async import AsyncPostgresBackend
+            from dataqueue.config import backend_class
 
-                return AsyncPostgresBackend(twin())
-            from dataqueue.backends.redis.backend_async import AsyncRedisBackend
-
-            return AsyncRedisBackend(twin())
+            return cast(AsyncBackend, backend_class(name, "async")(twin()))
 
         return build
     config = getattr(queue, "_config", None)

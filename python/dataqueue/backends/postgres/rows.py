@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -28,30 +29,16 @@ __all__ = [
     "token_from_row",
 ]
 
-#: JobRecord fields, in JobRecord order; each is also the column name.
-JOB_COLUMNS: Final = (
-    "id", "job_type", "payload", "status", "created_at", "updated_at", "run_at", "priority",
-    "attempts", "max_attempts", "locked_at", "locked_by", "lock_version", "lease_expires_at",
-    "next_attempt_at", "pending_reason", "error_history", "timeout_ms", "force_kill_on_timeout",
-    "failure_reason", "completed_at", "started_at", "last_retried_at", "last_failed_at",
-    "last_cancelled_at", "tags", "idempotency_key", "wait_until", "wait_token_id", "step_data",
-    "progress", "output", "retry_delay", "retry_backoff", "retry_delay_max",
-    "dead_letter_job_type", "dead_lettered_at", "dead_letter_job_id", "group_id", "group_tier",
-    "depends_on_job_ids", "depends_on_tags",
-)  # fmt: skip
 
-EVENT_COLUMNS: Final = ("id", "job_id", "event_type", "created_at", "metadata")
+def _fields(record: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(record))
 
-TOKEN_COLUMNS: Final = (
-    "id", "job_id", "status", "output", "timeout_at", "created_at", "completed_at", "tags",
-)  # fmt: skip
 
-CRON_COLUMNS: Final = (
-    "id", "schedule_name", "cron_expression", "job_type", "payload", "max_attempts", "priority",
-    "timeout_ms", "force_kill_on_timeout", "tags", "timezone", "allow_overlap", "status",
-    "last_enqueued_at", "last_job_id", "next_run_at", "created_at", "updated_at", "retry_delay",
-    "retry_backoff", "retry_delay_max", "dead_letter_job_type",
-)  # fmt: skip
+# Each record's fields, in its order, are also its table's column names.
+JOB_COLUMNS: Final = _fields(JobRecord)
+EVENT_COLUMNS: Final = _fields(JobEvent)
+TOKEN_COLUMNS: Final = _fields(WaitpointRecord)
+CRON_COLUMNS: Final = _fields(CronScheduleRecord)
 
 _STATUS = {s.value: s for s in JobStatus}
 _REASON = {r.value: r for r in FailureReason}

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from dataqueue import _core
 from dataqueue.backends.types import CronInput
+from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
 from dataqueue.options import JobFilters, NewJob, UniqueSpec
 from dataqueue.records import (
     CronScheduleRecord,
@@ -102,9 +103,9 @@ def job_from_hash(h: Mapping[str, str]) -> JobRecord:
         created_at=from_us(h["created_at"]),
         updated_at=from_us(h["updated_at"]),
         run_at=from_us(h["run_at"]),
-        priority=int(h.get("priority", 0)),
+        priority=int(h.get("priority", DEFAULT_PRIORITY)),
         attempts=int(h.get("attempts", 0)),
-        max_attempts=int(h.get("max_attempts", 3)),
+        max_attempts=int(h.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
         locked_at=_opt_time(h, "locked_at"),
         locked_by=h.get("locked_by"),
         lock_version=int(h.get("lock_version", 0)),
