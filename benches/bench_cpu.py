@@ -103,12 +103,13 @@ class OwnPostgres:
              "--no-sync"],
             check=True, stdout=subprocess.DEVNULL, **_as_postgres(),
         )  # fmt: skip
+        self._log = open(os.path.join(self.dir, "log"), "w")  # noqa: SIM115 - the server's life
         self.proc = subprocess.Popen(
             ["timeout", "--signal=INT", str(SERVER_LIFETIME), _pg_bin("postgres"), "-D", data,
              "-p", str(self.port), "-k", self.dir, "-c", "listen_addresses=127.0.0.1",
              "-c", "shared_preload_libraries=pg_stat_statements",
              "-c", "pg_stat_statements.track=all"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "w"),
+            stdout=subprocess.DEVNULL, stderr=self._log,
             **_as_postgres(),
         )  # fmt: skip
         self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -140,6 +141,7 @@ class OwnPostgres:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -324,11 +326,12 @@ class Storage:
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT calls, total_exec_time, rows, toplevel, regexp_replace(query, '\\s+', ' ', 'g')"
+                "SELECT calls, total_exec_time, toplevel,"
+                " regexp_replace(query, '\\s+', ' ', 'g')"
                 " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14"
             ).fetchall()
         print("  statements (exec time per job, calls per job):")
-        for calls, total_ms, nrows, top, query in rows:
+        for calls, total_ms, top, query in rows:
             print(
                 f"    {total_ms * 1000 / n:8.2f} us/job {calls / n:6.3f} calls/job"
                 f" {'top' if top else 'nested'}  {query[:110]}"
@@ -437,7 +440,8 @@ def _enqueue_noops(q: Any, n: int) -> None:
 
 
 def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    out = {"backends": sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith("pid:"))}
+    pids = [k for k in after if k.startswith("pid:")]
+    out = {"backends": sum(after[k] - before.get(k, 0.0) for k in pids)}
     if "whole" in after:
         out["whole"] = after["whole"] - before["whole"]
     return out
@@ -597,7 +601,9 @@ def main() -> None:
     parser.add_argument("--enqueue-jobs", type=int, default=3000)
     parser.add_argument("--stats", action="store_true")
     parser.add_argument("--py-spy", default=None)
-    parser.add_argument("--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS
+    )
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--key-prefix", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)

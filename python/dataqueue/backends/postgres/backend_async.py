@@ -50,11 +50,15 @@ from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     ONE_OPTIONAL,
     Statements,
+    async_commit,
     cron_assignments,
     done_channel,
     edit_assignments,
     filter_clause,
     notify_channel,
+    pg_bool_array,
+    pg_int_array,
+    pg_nullable_text_array,
     pg_text_array,
     tag_clause,
 )
@@ -283,8 +287,10 @@ class AsyncPostgresBackend(AsyncBackend):
         key = hashlib.sha256(b"dataqueue-unique:" + (settings.schema or "").encode()).digest()
         self._unique_lock_ns = int.from_bytes(key[:4], "big", signed=True)
         # Statements that take no arguments, rendered once.
-        self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
+        self._q_claim = {t: async_commit(self._sql.claim(typed=t)) for t in (False, True)}
+        self._q_claim_ids = async_commit(self._sql.claim_ids)
         self._q_claim_limit: dict[tuple[bool, int], str] = {}  # see _claim_query
+        self._q_types: dict[tuple[str, ...], str] = {}  # see _types_literal
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
         # Single-job statements by the options set (a handful of shapes in practice).
@@ -878,8 +884,7 @@ class AsyncPostgresBackend(AsyncBackend):
         params: dict[str, Any] = {
             "worker": worker_id,
             "lease": lease,
-            # each type once: the typed claim scans per type (see Statements.claim)
-            "types": list(dict.fromkeys(job_types)) if job_types is not None else None,
+            "types": self._types_literal(job_types) if job_types is not None else None,
         }
         async with self._conn() as conn:
             if group_concurrency is None:
@@ -899,6 +904,17 @@ class AsyncPostgresBackend(AsyncBackend):
                     return await self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
+
+    def _types_literal(self, job_types: Sequence[str]) -> str:
+        """The claim's job types as an array literal, each type once (the typed claim scans
+        per type, see Statements.claim); a processor asks with the same types every time."""
+        key = tuple(job_types)
+        literal = self._q_types.get(key)
+        if literal is None:
+            if len(self._q_types) >= 64:
+                self._q_types.clear()
+            literal = self._q_types[key] = pg_text_array(list(dict.fromkeys(key))) or "{}"
+        return literal
 
     def _claim_query(self, typed: bool, limit: int) -> str:
         """The claim with its LIMIT written in. With a parameter there, the generic plan of
@@ -957,7 +973,7 @@ class AsyncPostgresBackend(AsyncBackend):
                 break
         if not chosen:
             return []
-        cur = await _execute(conn, self._sql.claim_ids, {**params, "ids": chosen})
+        cur = await _execute(conn, self._q_claim_ids, {**params, "ids": chosen})
         return _in_claim_order(await cur.fetchall())
 
     async def complete_job(
@@ -978,26 +994,21 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
         """Every item's fenced completion in one call (one round trip, one transaction).
-        Outputs are checked first: a bad one raises before anything is written."""
+        Outputs are checked first: a bad one raises before anything is written. Items go in
+        id order (rows are locked in that order, as by other multi-row writers) and as array
+        literals (psycopg dumps list parameters element by element in Python)."""
         if not items:
             return []
-        ids: list[int] = []
-        workers: list[str] = []
-        versions: list[int] = []
-        keep: list[bool] = []
-        outputs: list[str | None] = []
-        for job_id, worker_id, lock_version, output in items:
-            ids.append(job_id)
-            workers.append(worker_id)
-            versions.append(lock_version)
-            keep.append(output is KEEP)
-            outputs.append(None if output is KEEP else dump_json(output, "output"))
+        order = sorted(range(len(items)), key=lambda i: items[i][0])
+        ordered = [items[i] for i in order]
         params = {
-            "ids": ids,
-            "workers": workers,
-            "versions": versions,
-            "keep": keep,
-            "outputs": outputs,
+            "ids": pg_int_array([item[0] for item in ordered]),
+            "workers": pg_nullable_text_array([item[1] for item in ordered]),
+            "versions": pg_int_array([item[2] for item in ordered]),
+            "keep": pg_bool_array([item[3] is KEEP for item in ordered]),
+            "outputs": pg_nullable_text_array(
+                [None if out is KEEP else dump_json(out, "output") for _, _, _, out in ordered]
+            ),
             "channel": self.channel,
             "done": self.done_channel,
         }
@@ -1005,8 +1016,10 @@ class AsyncPostgresBackend(AsyncBackend):
             cur = await _execute(conn, self._q_complete_many, params, hot=True)
             row = await cur.fetchone()
         assert row is not None
-        done = set(row[0] or ())
-        return [i in done for i in range(1, len(items) + 1)]
+        result = [False] * len(items)
+        for position in row[0] or ():
+            result[order[position - 1]] = True
+        return result
 
     async def fail_job(
         self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan
