@@ -208,6 +208,22 @@ def tree_cpu(root: int) -> float:
     return total
 
 
+def tree_breakdown(root: int) -> dict[str, float]:
+    """CPU seconds per process title of a server's live children (for --stats)."""
+    out: dict[str, float] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            f = _stat(int(entry))
+            if f is not None and int(f[1]) == root:
+                try:
+                    title = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].decode()
+                except OSError:
+                    continue
+                key = " ".join(title.split()[:3])
+                out[key] = out.get(key, 0.0) + _cpu_of(int(entry))
+    return out
+
+
 # -- storage per run ----------------------------------------------------------------------------
 class Storage:
     """A scratch database (PostgreSQL) or key prefix (Redis) on the chosen server."""
@@ -467,9 +483,21 @@ def measure_drain(storage: Storage, n: int, stats: bool, py_spy: str | None) -> 
         )  # fmt: skip
         time.sleep(1.0)
     before = storage.server_cpu()
+    tree0 = (
+        tree_breakdown(storage.server.postmaster)
+        if stats and storage.server and storage.backend == "postgres"
+        else {}
+    )
     worker.send("go")
     worker.wait_drained()
     after = storage.server_cpu()
+    if tree0:
+        tree1 = tree_breakdown(storage.server.postmaster)
+        print("  server processes (us/job, live ones):")
+        for key, v in sorted(tree1.items(), key=lambda kv: -(kv[1] - tree0.get(kv[0], 0.0))):
+            d = (v - tree0.get(key, 0.0)) * 1e6 / n
+            if d > 0.5:
+                print(f"    {d:8.1f}  {key}")
     result = worker.finish()
     if spy is not None:
         spy.send_signal(signal.SIGINT)

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dataqueue.backends.types import KEEP
@@ -441,23 +442,28 @@ class Engine:
             self._start(job, None)
 
     def _start(self, job: JobRecord, gate: asyncio.Semaphore | None) -> None:
+        loop = self.loop
+        hooks = self.hooks
         state = JobState(
             job,
             backend=self.backend,
-            hooks=self.hooks,
-            worker_id=self.worker_id,
-            loop=self.loop,
+            hooks=hooks,
+            worker_id=self.opts.worker_id,
+            loop=loop,
             lease=self.opts.lease,
         )
         slot = _Slot(state)
         self._in_flight[(job.id, job.lock_version)] = slot
         self._by_job[job.id] = slot
-        self.hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
-        log_started(job)
-        task = self.loop.create_task(self._process(slot, gate))
+        if hooks.wants("job:processing"):
+            hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
+        if log.isEnabledFor(logging.INFO):
+            log_started(job)
+        task = loop.create_task(self._process(slot, gate))
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._task_done(t, slot))
-        self._ensure_heartbeat()
+        task.add_done_callback(partial(self._task_done, slot=slot))
+        if self._hb_task is None or self._hb_task.done():
+            self._hb_task = loop.create_task(self._heartbeat())
 
     def _task_done(self, task: asyncio.Task[None], slot: _Slot | None = None) -> None:
         self._tasks.discard(task)
@@ -490,7 +496,8 @@ class Engine:
                 del self._in_flight[(job.id, job.lock_version)]
             if self._by_job.get(job.id) is slot:
                 del self._by_job[job.id]
-            self._release_deferred(job.id)
+            if self._deferred:
+                self._release_deferred(job.id)
 
     async def _execute(self, slot: _Slot) -> None:
         state = slot.state
@@ -500,7 +507,7 @@ class Engine:
             await self.outcomes.no_handler(state)
             return
         try:
-            if any(key.startswith(WAIT_PREFIX) for key in state.step_data):
+            if state.step_data and any(key.startswith(WAIT_PREFIX) for key in state.step_data):
                 await state.resolve_waits()
             value = await self._invoke(handler, state)
         except WaitSignal as signal:
@@ -642,18 +649,23 @@ class Engine:
             except Exception as exc:  # left processing: the lease brings them back
                 self.report(exc)
                 results = [None] * len(batch)
+            hooks = self.hooks
+            loud = log.isEnabledFor(logging.INFO)
+            now = self.loop.time()
             for (state, _), ok in zip(batch, results, strict=False):
-                if ok is False and await self.outcomes.applied_by_me(state.job, COMPLETED):
+                job = state.job
+                if ok is False and await self.outcomes.applied_by_me(job, COMPLETED):
                     ok = True  # a retry after a lost reply: the first try was applied
-                self._completing.pop(state.job.id, None)
+                self._completing.pop(job.id, None)
                 if ok:
-                    log_completed(state.job, self.loop.time() - state.started_at)
-                    self.hooks.emit(
-                        "job:completed", {"job_id": state.job.id, "job_type": state.job.job_type}
-                    )
+                    if loud:
+                        log_completed(job, now - state.started_at)
+                    if hooks.wants("job:completed"):
+                        hooks.emit("job:completed", {"job_id": job.id, "job_type": job.job_type})
                 elif ok is False:
-                    log.warning("job %s: completion discarded (fenced off)", state.job.id)
-                self._release_deferred(state.job.id)
+                    log.warning("job %s: completion discarded (fenced off)", job.id)
+                if self._deferred:
+                    self._release_deferred(job.id)
             if self._completions_may_unblock(batch):
                 self._kick_loop()
 

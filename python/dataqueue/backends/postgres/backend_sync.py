@@ -30,7 +30,7 @@ from psycopg import errors as pg_errors
 from psycopg.abc import Buffer
 from psycopg.pq import Format
 from psycopg.rows import tuple_row
-from psycopg.types.json import JsonbLoader
+from psycopg.types.json import JsonbBinaryLoader, JsonbLoader
 from psycopg_pool import ConnectionPool
 
 from dataqueue.backends.base_sync import Backend, FinishListener
@@ -165,13 +165,29 @@ class _JsonbLoader(JsonbLoader):
     bare digits (1e300 → "1000…0") is read back as a float (see ``json_int_or_float``)."""
 
     def load(self, data: Buffer) -> Any:
-        if data == b"{}":
-            return {}
-        if data == b"[]":
-            return []
-        if _LONG_DIGITS.search(data) is not None:
-            return json.loads(bytes(data), parse_int=json_int_or_float)
-        return super().load(data)
+        return _load_json(self, data)
+
+
+class _JsonbBinaryLoader(JsonbBinaryLoader):
+    """``_JsonbLoader`` for binary results (the claim's): jsonb's binary form is a version
+    byte, then the text."""
+
+    def load(self, data: Buffer) -> Any:
+        if data[:1] != b"\x01":
+            return super().load(data)  # raises psycopg's error for an unknown version
+        return _load_json(self, data[1:])
+
+
+def _load_json(loader: Any, data: Buffer) -> Any:
+    if data == b"{}":
+        return {}
+    if data == b"[]":
+        return []
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if _LONG_DIGITS.search(data) is not None:
+        return json.loads(data, parse_int=json_int_or_float)
+    return loader.loads(data)
 
 
 # 16 digits in a row: a number that may lie beyond ±MAX_SAFE_INT (else only plain loading).
@@ -179,10 +195,12 @@ _LONG_DIGITS = re.compile(rb"[0-9]{16}")
 
 
 def _with_loader(conn: Any, cur: Any) -> None:
-    """A caller's pool or ``db=`` connection has psycopg's own jsonb loader: use ours on the
+    """A caller's pool or ``db=`` connection has psycopg's own jsonb loaders: use ours on the
     cursor, so payloads read back the same through any connection."""
     if conn.adapters.get_loader(_JSONB_OID, Format.TEXT) is not _JsonbLoader:
         cur.adapters.register_loader("jsonb", _JsonbLoader)
+    if conn.adapters.get_loader(_JSONB_OID, Format.BINARY) is not _JsonbBinaryLoader:
+        cur.adapters.register_loader("jsonb", _JsonbBinaryLoader)
 
 
 def _configure(conn: Connection[Any]) -> None:
@@ -191,22 +209,29 @@ def _configure(conn: Connection[Any]) -> None:
     a cheaper jsonb loader. A caller's pool is left alone: claims on it set the planner
     settings per transaction instead."""
     conn.adapters.register_loader("jsonb", _JsonbLoader)
+    conn.adapters.register_loader("jsonb", _JsonbBinaryLoader)
     conn.execute(CLAIM_PLANNER_SETTINGS.replace("true)", "false)"))
     if not conn.autocommit:
         conn.commit()
 
 
 def _execute(
-    conn: Connection[Any], query: Any, params: Any = None, *, hot: bool = False
+    conn: Connection[Any],
+    query: Any,
+    params: Any = None,
+    *,
+    hot: bool = False,
+    binary: bool | None = None,
 ) -> Cursor[tuple[Any, ...]]:
     """Execute on a cursor with tuple rows, whatever row factory the connection has (a
     caller's pool or ``db=`` connection may use dict rows). ``hot`` statements (claim,
     completion) are prepared on their first execution on a connection rather than the fifth
     (psycopg still prepares nothing where ``prepare_threshold=None``, e.g. behind a
-    transaction-pooling PgBouncer)."""
+    transaction-pooling PgBouncer). ``binary`` results: the claim's rows (times, arrays and
+    numbers in binary cost the server and the client far less than their text)."""
     cur = conn.cursor(row_factory=tuple_row)
     _with_loader(conn, cur)
-    cur.execute(query, params, prepare=True if hot else None)
+    cur.execute(query, params, prepare=True if hot else None, binary=binary)
     return cur
 
 
@@ -876,11 +901,11 @@ class PostgresBackend(Backend):
                 params["limit"] = limit
                 query = self._claim_query(typed, limit)
                 if self._owns_pool:  # our connections carry the planner settings already
-                    cur = _execute(conn, query, params, hot=True)
+                    cur = _execute(conn, query, params, hot=True, binary=True)
                     return _in_claim_order(cur.fetchall())
                 with conn.transaction():
                     _execute(conn, CLAIM_PLANNER_SETTINGS)
-                    cur = _execute(conn, query, params, hot=True)
+                    cur = _execute(conn, query, params, hot=True, binary=True)
                     return _in_claim_order(cur.fetchall())
             try:
                 with conn.transaction():
@@ -958,7 +983,7 @@ class PostgresBackend(Backend):
                 break
         if not chosen:
             return []
-        cur = _execute(conn, self._q_claim_ids, {**params, "ids": chosen})
+        cur = _execute(conn, self._q_claim_ids, {**params, "ids": chosen}, binary=True)
         return _in_claim_order(cur.fetchall())
 
     def complete_job(
