@@ -54,6 +54,7 @@ APP_NAME = "dqbench_worker"
 CONCURRENCY = 10
 SERVER_LIFETIME = 1800  # seconds: own servers stop by themselves even if this script dies
 TICK = os.sysconf("SC_CLK_TCK")
+WORKER_CHECKOUT: str | None = None
 
 TARGETS = {
     "postgres": {"worker_us": 65, "server_us": 70, "drain": 8000, "p50": 2.0, "p99": 6.0,
@@ -383,6 +384,7 @@ async def worker_main(args: argparse.Namespace) -> None:
         state["last"] = time.time()
         if want and state["count"] >= want and not drained.is_set():
             state["cpu_at_drained"] = _rusage()
+            state["sys_at_drained"] = resource.getrusage(resource.RUSAGE_SELF).ru_stime
             drained.set()
 
     queue.on("job:completed", on_completed)
@@ -390,6 +392,7 @@ async def worker_main(args: argparse.Namespace) -> None:
     print(json.dumps({"ready": True, "cpu": _rusage()}), flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # "go"
     cpu0 = _rusage()
+    sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     run = loop.create_task(proc.run(handle_signals=False))
     if want:
         await drained.wait()
@@ -406,6 +409,7 @@ async def worker_main(args: argparse.Namespace) -> None:
                 "first": state["first"],
                 "last": state["last"],
                 "cpu_drain": end - cpu0,
+                "sys_drain": state.get("sys_at_drained", 0.0) - sys0,
                 "cpu_go": cpu0,
                 "starts": starts,
             }
@@ -421,7 +425,12 @@ class Worker:
             cmd += ["--key-prefix", storage.key_prefix]
         if n:
             cmd += ["--n", str(n)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        env = None
+        if WORKER_CHECKOUT:  # --worker-checkout: the worker runs another checkout's package
+            env = {**os.environ, "PYTHONPATH": os.path.join(WORKER_CHECKOUT, "python")}
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
         self.ready = json.loads(self._line())
         assert self.ready.get("ready")
 
@@ -512,9 +521,11 @@ def measure_drain(storage: Storage, n: int, stats: bool, py_spy: str | None) -> 
         "drain": result["n"] / elapsed if elapsed > 0 else float("nan"),
         "worker_us": (result["cpu_total"] - result["cpu_go"]) * 1e6 / n,
         "worker_window_us": result["cpu_drain"] * 1e6 / n,
+        "worker_sys_us": result["sys_drain"] * 1e6 / n,
         "server_us": server.get("whole", server["backends"]) * 1e6 / n,
         "backends_us": server["backends"] * 1e6 / n if storage.backend == "postgres" else None,
     }
+    print(f"  worker: {out['worker_sys_us']:.1f} us/job of its drain-window CPU in the kernel")
     if stats:
         storage.print_stats(n)
     return out
@@ -630,6 +641,11 @@ def main() -> None:
     parser.add_argument("--stats", action="store_true")
     parser.add_argument("--py-spy", default=None)
     parser.add_argument(
+        "--worker-checkout",
+        default=None,
+        help="run the worker from this checkout (its python/ first on PYTHONPATH): A/B runs",
+    )
+    parser.add_argument(
         "--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS
     )
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -648,6 +664,8 @@ def main() -> None:
         prof.runcall(asyncio.run, worker_main(args))
         prof.dump_stats(profile_to)
         return
+    global WORKER_CHECKOUT
+    WORKER_CHECKOUT = args.worker_checkout
     random.seed(1)
     backends = ["postgres", "redis"] if args.backend == "both" else [args.backend]
     rows = []

@@ -171,7 +171,8 @@ class RedisBackend(Backend):
 
     def _jobs(self, ids: Sequence[Any]) -> list[JobRecord]:
         rows = self._hgetall_many([self.keys.job(i) for i in ids])
-        return [codec.job_from_hash(r) for r in rows if r]
+        times: dict[str, datetime] = {}
+        return [codec.job_from_hash(r, times) for r in rows if r]
 
     def _server_now_us(self) -> int:
         with _errors():
@@ -622,7 +623,8 @@ class RedisBackend(Backend):
         if job_types is not None and not job_types:
             return []
         rows = self._run("claim", [worker_id, limit, _us(lease), group_concurrency or 0, types])
-        return [codec.job_from_hash(json.loads(r)) for r in rows]
+        times: dict[str, datetime] = {}
+        return [codec.job_from_hash(json.loads(r), times) for r in rows]
 
     def complete_job(
         self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP
