@@ -50,7 +50,6 @@ from dataqueue.backends.postgres.sql import (
     CLAIM_PLANNER_SETTINGS,
     ONE_OPTIONAL,
     Statements,
-    async_commit,
     cron_assignments,
     done_channel,
     edit_assignments,
@@ -312,8 +311,7 @@ class AsyncPostgresBackend(AsyncBackend):
         key = hashlib.sha256(b"dataqueue-unique:" + (settings.schema or "").encode()).digest()
         self._unique_lock_ns = int.from_bytes(key[:4], "big", signed=True)
         # Statements that take no arguments, rendered once.
-        self._q_claim = {t: async_commit(self._sql.claim(typed=t)) for t in (False, True)}
-        self._q_claim_ids = async_commit(self._sql.claim_ids)
+        self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
         self._q_claim_limit: dict[tuple[bool, int], str] = {}  # see _claim_query
         self._q_types: dict[tuple[str, ...], str] = {}  # see _types_literal
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
@@ -1006,7 +1004,7 @@ class AsyncPostgresBackend(AsyncBackend):
                 break
         if not chosen:
             return []
-        cur = await _execute(conn, self._q_claim_ids, {**params, "ids": chosen}, binary=True)
+        cur = await _execute(conn, self._sql.claim_ids, {**params, "ids": chosen}, binary=True)
         return _in_claim_order(await cur.fetchall())
 
     async def complete_job(

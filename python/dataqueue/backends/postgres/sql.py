@@ -35,7 +35,6 @@ from dataqueue.records import TagQueryMode
 __all__ = [
     "CLAIM_PLANNER_SETTINGS",
     "Statements",
-    "async_commit",
     "done_channel",
     "filter_clause",
     "notify_channel",
@@ -81,19 +80,6 @@ _CLAIMABLE: Final = """
 CLAIM_PLANNER_SETTINGS: Final = (
     "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
 )
-
-
-def async_commit(query: str) -> str:
-    """``query`` (a claim, ending in ``FROM upd``) committing without waiting for its WAL
-    flush. Safe for a claim, and only for a claim: a crash can lose the claim only together
-    with everything after it in the WAL, so the job is pending again as if never claimed (its
-    run's completion is fenced off and it runs again: at least once, as for a worker crash);
-    a completion is durable, and its commit flushes the WAL up to and including the claim it
-    depends on. It spares every claim an fsync wait (the pickup latency and the drain of a
-    durable server), a transaction-local setting inside the one statement (an InitPlan)."""
-    head, sep, tail = query.rpartition("FROM upd")
-    assert sep and not tail.strip(), "a claim statement ends in FROM upd"
-    return head + "FROM upd WHERE (SELECT set_config('synchronous_commit', 'off', true)) <> ''\n"
 
 
 # Claiming: resuming a wait (status waiting, or a resumed token wait) consumes no attempt.
