@@ -220,12 +220,15 @@ def _call_sync(handler: Callable[..., Any], payload: Any, ctx: JobContext) -> An
 class _Slot:
     """Bookkeeping of one launched job."""
 
-    __slots__ = ("abandoned", "completed", "state")
+    __slots__ = ("abandoned", "completed", "finishing", "state")
 
     def __init__(self, state: JobState) -> None:
         self.state = state
         self.abandoned = False
         self.completed = False  # ended by queueing its completion
+        # recording its failure or wait: over as far as a new claim of the job is concerned
+        # (an immediate retry can be claimed before this run has cleaned up)
+        self.finishing = False
 
 
 class _Run:
@@ -413,7 +416,9 @@ class Engine:
         holds nothing refused hands over to the new claim (it keeps running, now fenced by the
         new lock version); otherwise the new claim waits for the old run to end."""
         old = prior.state.job if prior is not None else self._completing[job.id].job
-        if prior is not None and not (prior.abandoned or prior.completed or prior.state.fenced):
+        if prior is not None and not (
+            prior.abandoned or prior.completed or prior.finishing or prior.state.fenced
+        ):
             log.warning(
                 "job %s: claimed again (lock version %s) while its run under lock version %s "
                 "was still going; that run continues under the new claim",
@@ -504,6 +509,7 @@ class Engine:
         job = state.job
         handler = self.handlers.get(job.job_type)
         if handler is None:
+            slot.finishing = True
             await self.outcomes.no_handler(state)
             return
         try:
@@ -512,6 +518,7 @@ class Engine:
             value = await self._invoke(handler, state)
         except WaitSignal as signal:
             if not self._dropped(slot, "wait"):
+                slot.finishing = True
                 await self.outcomes.park(state, signal)
             return
         except Exception as exc:
@@ -525,6 +532,7 @@ class Engine:
                 else FailureReason.HANDLER_ERROR
             )
             policy = self._policies.get(job.job_type, self.opts.retry_policy)
+            slot.finishing = True
             await self.outcomes.fail(state, exc, reason, policy)
             return
         if self._dropped(slot, "result"):
@@ -534,6 +542,7 @@ class Engine:
             try:
                 dump_json(output, "the handler's return value")
             except InvalidJobError as exc:
+                slot.finishing = True
                 await self.outcomes.fail(state, exc, FailureReason.HANDLER_ERROR)
                 return
         slot.completed = True
