@@ -236,8 +236,14 @@ class EventEmitter:
         with self._lock:
             return len(self._listeners.get(event, ()))
 
+    def wants(self, event: str) -> bool:
+        """Whether ``event`` has a listener now (lets a hot path skip building a payload)."""
+        return bool(self._listeners.get(event))
+
     def emit(self, event: str, payload: Any) -> None:
         """Call every listener of ``event`` with ``payload``; never raises."""
+        if not self._listeners.get(event):  # one dict read (atomic): the worker's usual case
+            return
         with self._lock:
             regs = list(self._listeners.get(event, ()))
             for reg in regs:

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from dataqueue._typing import Unpack, check_keywords
@@ -234,12 +235,15 @@ def _call_sync(handler: Callable[..., Any], payload: Any, ctx: JobContext) -> An
 class _Slot:
     """Bookkeeping of one launched job."""
 
-    __slots__ = ("abandoned", "completed", "state")
+    __slots__ = ("abandoned", "completed", "finishing", "state")
 
     def __init__(self, state: JobState) -> None:
         self.state = state
         self.abandoned = False
         self.completed = False  # ended by queueing its completion
+        # recording its failure or wait: over as far as a new claim of the job is concerned
+        # (an immediate retry can be claimed before this run has cleaned up)
+        self.finishing = False
 
 
 class _Run:
@@ -427,7 +431,9 @@ class Engine:
         holds nothing refused hands over to the new claim (it keeps running, now fenced by the
         new lock version); otherwise the new claim waits for the old run to end."""
         old = prior.state.job if prior is not None else self._completing[job.id].job
-        if prior is not None and not (prior.abandoned or prior.completed or prior.state.fenced):
+        if prior is not None and not (
+            prior.abandoned or prior.completed or prior.finishing or prior.state.fenced
+        ):
             log.warning(
                 "job %s: claimed again (lock version %s) while its run under lock version %s "
                 "was still going; that run continues under the new claim",
@@ -456,23 +462,28 @@ class Engine:
             self._start(job, None)
 
     def _start(self, job: JobRecord, gate: asyncio.Semaphore | None) -> None:
+        loop = self.loop
+        hooks = self.hooks
         state = JobState(
             job,
             backend=self.backend,
-            hooks=self.hooks,
-            worker_id=self.worker_id,
-            loop=self.loop,
+            hooks=hooks,
+            worker_id=self.opts.worker_id,
+            loop=loop,
             lease=self.opts.lease,
         )
         slot = _Slot(state)
         self._in_flight[(job.id, job.lock_version)] = slot
         self._by_job[job.id] = slot
-        self.hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
-        log_started(job)
-        task = self.loop.create_task(self._process(slot, gate))
+        if hooks.wants("job:processing"):
+            hooks.emit("job:processing", {"job_id": job.id, "job_type": job.job_type})
+        if log.isEnabledFor(logging.INFO):
+            log_started(job)
+        task = loop.create_task(self._process(slot, gate))
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._task_done(t, slot))
-        self._ensure_heartbeat()
+        task.add_done_callback(partial(self._task_done, slot=slot))
+        if self._hb_task is None or self._hb_task.done():
+            self._hb_task = loop.create_task(self._heartbeat())
 
     def _task_done(self, task: asyncio.Task[None], slot: _Slot | None = None) -> None:
         self._tasks.discard(task)
@@ -505,21 +516,24 @@ class Engine:
                 del self._in_flight[(job.id, job.lock_version)]
             if self._by_job.get(job.id) is slot:
                 del self._by_job[job.id]
-            self._release_deferred(job.id)
+            if self._deferred:
+                self._release_deferred(job.id)
 
     async def _execute(self, slot: _Slot) -> None:
         state = slot.state
         job = state.job
         handler = self.handlers.get(job.job_type)
         if handler is None:
+            slot.finishing = True
             await self.outcomes.no_handler(state)
             return
         try:
-            if any(key.startswith(WAIT_PREFIX) for key in state.step_data):
+            if state.step_data and any(key.startswith(WAIT_PREFIX) for key in state.step_data):
                 await state.resolve_waits()
             value = await self._invoke(handler, state)
         except WaitSignal as signal:
             if not self._dropped(slot, "wait"):
+                slot.finishing = True
                 await self.outcomes.park(state, signal)
             return
         except Exception as exc:
@@ -533,6 +547,7 @@ class Engine:
                 else FailureReason.HANDLER_ERROR
             )
             policy = self._policies.get(job.job_type, self.opts.retry_policy)
+            slot.finishing = True
             await self.outcomes.fail(state, exc, reason, policy)
             return
         if self._dropped(slot, "result"):
@@ -542,6 +557,7 @@ class Engine:
             try:
                 dump_json(output, "the handler's return value")
             except InvalidJobError as exc:
+                slot.finishing = True
                 await self.outcomes.fail(state, exc, FailureReason.HANDLER_ERROR)
                 return
         slot.completed = True
@@ -657,18 +673,23 @@ class Engine:
             except Exception as exc:  # left processing: the lease brings them back
                 self.report(exc)
                 results = [None] * len(batch)
+            hooks = self.hooks
+            loud = log.isEnabledFor(logging.INFO)
+            now = self.loop.time()
             for (state, _), ok in zip(batch, results, strict=False):
-                if ok is False and await self.outcomes.applied_by_me(state.job, COMPLETED):
+                job = state.job
+                if ok is False and await self.outcomes.applied_by_me(job, COMPLETED):
                     ok = True  # a retry after a lost reply: the first try was applied
-                self._completing.pop(state.job.id, None)
+                self._completing.pop(job.id, None)
                 if ok:
-                    log_completed(state.job, self.loop.time() - state.started_at)
-                    self.hooks.emit(
-                        "job:completed", {"job_id": state.job.id, "job_type": state.job.job_type}
-                    )
+                    if loud:
+                        log_completed(job, now - state.started_at)
+                    if hooks.wants("job:completed"):
+                        hooks.emit("job:completed", {"job_id": job.id, "job_type": job.job_type})
                 elif ok is False:
-                    log.warning("job %s: completion discarded (fenced off)", state.job.id)
-                self._release_deferred(state.job.id)
+                    log.warning("job %s: completion discarded (fenced off)", job.id)
+                if self._deferred:
+                    self._release_deferred(job.id)
             if self._completions_may_unblock(batch):
                 self._kick_loop()
 

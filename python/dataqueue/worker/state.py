@@ -55,6 +55,10 @@ class WaitSignal(BaseException):
         self.token_id = token_id
 
 
+#: Guards the creation of a token's threading.Event against a concurrent ``set``.
+_TOKEN_LOCK = threading.Lock()
+
+
 class CancelToken:
     """Set when the handler should stop: timeout, worker shutdown or a lost lease.
 
@@ -64,23 +68,30 @@ class CancelToken:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._flag = threading.Event()
+        self._set = False
+        # A threading.Event only once a thread blocks on the token: most jobs never do, and
+        # making one per job was a visible part of starting a job.
+        self._blocking: threading.Event | None = None
         self._event: asyncio.Event | None = None
         self.reason: str | None = None
 
     def is_set(self) -> bool:
         """True once the job was asked to stop."""
-        return self._flag.is_set()
+        return self._set
 
     def __bool__(self) -> bool:
-        return self._flag.is_set()
+        return self._set
 
     def set(self, reason: str = "cancelled") -> None:
         """Ask the handler to stop (thread-safe; the first reason wins)."""
-        if self._flag.is_set():
-            return
-        self.reason = reason
-        self._flag.set()
+        with _TOKEN_LOCK:
+            if self._set:
+                return
+            self.reason = reason
+            self._set = True
+            blocking = self._blocking
+        if blocking is not None:
+            blocking.set()
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -96,17 +107,23 @@ class CancelToken:
 
     async def wait(self) -> None:
         """Wait (on the worker's event loop) until the token is set."""
-        if self._flag.is_set():
+        if self._set:
             return
         if self._event is None:
             self._event = asyncio.Event()
-            if self._flag.is_set():
+            if self._set:
                 return
         await self._event.wait()
 
     def wait_blocking(self, timeout: float | None = None) -> bool:
         """Block the calling thread until set or ``timeout`` seconds pass; returns is_set()."""
-        return self._flag.wait(timeout)
+        with _TOKEN_LOCK:  # set() reads _blocking under it: no wake-up is lost
+            if self._set:
+                return True
+            if self._blocking is None:
+                self._blocking = threading.Event()
+            blocking = self._blocking
+        return blocking.wait(timeout) or self._set
 
 
 def step_completed(entry: Any) -> TypeGuard[dict[str, Any]]:

@@ -28,7 +28,7 @@ from psycopg import errors as pg_errors
 from psycopg.abc import Buffer
 from psycopg.pq import Format
 from psycopg.rows import tuple_row
-from psycopg.types.json import JsonbLoader
+from psycopg.types.json import JsonbBinaryLoader, JsonbLoader
 from psycopg_pool import AsyncConnectionPool
 
 from dataqueue.backends.base_async import AsyncBackend, AsyncFinishListener
@@ -55,6 +55,9 @@ from dataqueue.backends.postgres.sql import (
     edit_assignments,
     filter_clause,
     notify_channel,
+    pg_bool_array,
+    pg_int_array,
+    pg_nullable_text_array,
     pg_text_array,
     tag_clause,
 )
@@ -159,13 +162,29 @@ class _JsonbLoader(JsonbLoader):
     bare digits (1e300 → "1000…0") is read back as a float (see ``json_int_or_float``)."""
 
     def load(self, data: Buffer) -> Any:
-        if data == b"{}":
-            return {}
-        if data == b"[]":
-            return []
-        if _LONG_DIGITS.search(data) is not None:
-            return json.loads(bytes(data), parse_int=json_int_or_float)
-        return super().load(data)
+        return _load_json(self, data)
+
+
+class _JsonbBinaryLoader(JsonbBinaryLoader):
+    """``_JsonbLoader`` for binary results (the claim's): jsonb's binary form is a version
+    byte, then the text."""
+
+    def load(self, data: Buffer) -> Any:
+        if data[:1] != b"\x01":
+            return super().load(data)  # raises psycopg's error for an unknown version
+        return _load_json(self, data[1:])
+
+
+def _load_json(loader: Any, data: Buffer) -> Any:
+    if data == b"{}":
+        return {}
+    if data == b"[]":
+        return []
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if _LONG_DIGITS.search(data) is not None:
+        return json.loads(data, parse_int=json_int_or_float)
+    return loader.loads(data)
 
 
 # 16 digits in a row: a number that may lie beyond ±MAX_SAFE_INT (else only plain loading).
@@ -173,10 +192,12 @@ _LONG_DIGITS = re.compile(rb"[0-9]{16}")
 
 
 def _with_loader(conn: Any, cur: Any) -> None:
-    """A caller's pool or ``db=`` connection has psycopg's own jsonb loader: use ours on the
+    """A caller's pool or ``db=`` connection has psycopg's own jsonb loaders: use ours on the
     cursor, so payloads read back the same through any connection."""
     if conn.adapters.get_loader(_JSONB_OID, Format.TEXT) is not _JsonbLoader:
         cur.adapters.register_loader("jsonb", _JsonbLoader)
+    if conn.adapters.get_loader(_JSONB_OID, Format.BINARY) is not _JsonbBinaryLoader:
+        cur.adapters.register_loader("jsonb", _JsonbBinaryLoader)
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
@@ -185,22 +206,29 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     a cheaper jsonb loader. A caller's pool is left alone: claims on it set the planner
     settings per transaction instead."""
     conn.adapters.register_loader("jsonb", _JsonbLoader)
+    conn.adapters.register_loader("jsonb", _JsonbBinaryLoader)
     await conn.execute(CLAIM_PLANNER_SETTINGS.replace("true)", "false)"))
     if not conn.autocommit:
         await conn.commit()
 
 
 async def _execute(
-    conn: AsyncConnection[Any], query: Any, params: Any = None, *, hot: bool = False
+    conn: AsyncConnection[Any],
+    query: Any,
+    params: Any = None,
+    *,
+    hot: bool = False,
+    binary: bool | None = None,
 ) -> AsyncCursor[tuple[Any, ...]]:
     """Execute on a cursor with tuple rows, whatever row factory the connection has (a
     caller's pool or ``db=`` connection may use dict rows). ``hot`` statements (claim,
     completion) are prepared on their first execution on a connection rather than the fifth
     (psycopg still prepares nothing where ``prepare_threshold=None``, e.g. behind a
-    transaction-pooling PgBouncer)."""
+    transaction-pooling PgBouncer). ``binary`` results: the claim's rows (times, arrays and
+    numbers in binary cost the server and the client far less than their text)."""
     cur = conn.cursor(row_factory=tuple_row)
     _with_loader(conn, cur)
-    await cur.execute(query, params, prepare=True if hot else None)
+    await cur.execute(query, params, prepare=True if hot else None, binary=binary)
     return cur
 
 
@@ -285,6 +313,7 @@ class AsyncPostgresBackend(AsyncBackend):
         # Statements that take no arguments, rendered once.
         self._q_claim = {typed: self._sql.claim(typed=typed) for typed in (False, True)}
         self._q_claim_limit: dict[tuple[bool, int], str] = {}  # see _claim_query
+        self._q_types: dict[tuple[str, ...], str] = {}  # see _types_literal
         self._q_candidates = {t: self._sql.claim_candidates(typed=t) for t in (False, True)}
         self._q_add = {full: self._sql.add(full=full) for full in (False, True)}
         # Single-job statements by the options set (a handful of shapes in practice).
@@ -501,11 +530,7 @@ class AsyncPostgresBackend(AsyncBackend):
         try:  # translate_errors inline: this is the hottest path
             conn = await pool.getconn()
             try:
-                cur = self._cursors.get(id(conn))
-                if cur is None or cur.connection is not conn:
-                    if len(self._cursors) > pool.max_size:
-                        self._cursors.clear()
-                    cur = self._cursors[id(conn)] = conn.cursor(row_factory=tuple_row)
+                cur = self._cursor_for(conn)
                 result = await self._add_one(conn, params, cur)
                 if not conn.autocommit:  # a caller's pool may hand out transactional ones
                     await conn.commit()
@@ -519,6 +544,17 @@ class AsyncPostgresBackend(AsyncBackend):
                 await pool.putconn(conn)
         except psycopg.Error as exc:
             raise _translated(exc) from exc
+
+    def _cursor_for(self, conn: AsyncConnection[Any]) -> AsyncCursor[tuple[Any, ...]]:
+        """The reusable cursor of a pooled connection, for the hot statements (a new cursor
+        per call copies the connection's adapters: a visible share of a claim's client CPU)."""
+        cur = self._cursors.get(id(conn))
+        if cur is None or cur.connection is not conn:
+            if len(self._cursors) > self._pool.max_size:
+                self._cursors.clear()
+            cur = self._cursors[id(conn)] = conn.cursor(row_factory=tuple_row)
+            _with_loader(conn, cur)
+        return cur
 
     async def _add_one(
         self,
@@ -878,19 +914,19 @@ class AsyncPostgresBackend(AsyncBackend):
         params: dict[str, Any] = {
             "worker": worker_id,
             "lease": lease,
-            # each type once: the typed claim scans per type (see Statements.claim)
-            "types": list(dict.fromkeys(job_types)) if job_types is not None else None,
+            "types": self._types_literal(job_types) if job_types is not None else None,
         }
         async with self._conn() as conn:
             if group_concurrency is None:
                 params["limit"] = limit
                 query = self._claim_query(typed, limit)
                 if self._owns_pool:  # our connections carry the planner settings already
-                    cur = await _execute(conn, query, params, hot=True)
+                    cur = self._cursor_for(conn)
+                    await cur.execute(query, params, prepare=True, binary=True)
                     return _in_claim_order(await cur.fetchall())
                 async with conn.transaction():
                     await _execute(conn, CLAIM_PLANNER_SETTINGS)
-                    cur = await _execute(conn, query, params, hot=True)
+                    cur = await _execute(conn, query, params, hot=True, binary=True)
                     return _in_claim_order(await cur.fetchall())
             try:
                 async with conn.transaction():
@@ -899,6 +935,17 @@ class AsyncPostgresBackend(AsyncBackend):
                     return await self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
+
+    def _types_literal(self, job_types: Sequence[str]) -> str:
+        """The claim's job types as an array literal, each type once (the typed claim scans
+        per type, see Statements.claim); a processor asks with the same types every time."""
+        key = tuple(job_types)
+        literal = self._q_types.get(key)
+        if literal is None:
+            if len(self._q_types) >= 64:
+                self._q_types.clear()
+            literal = self._q_types[key] = pg_text_array(list(dict.fromkeys(key))) or "{}"
+        return literal
 
     def _claim_query(self, typed: bool, limit: int) -> str:
         """The claim with its LIMIT written in. With a parameter there, the generic plan of
@@ -957,7 +1004,7 @@ class AsyncPostgresBackend(AsyncBackend):
                 break
         if not chosen:
             return []
-        cur = await _execute(conn, self._sql.claim_ids, {**params, "ids": chosen})
+        cur = await _execute(conn, self._sql.claim_ids, {**params, "ids": chosen}, binary=True)
         return _in_claim_order(await cur.fetchall())
 
     async def complete_job(
@@ -978,35 +1025,33 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
         """Every item's fenced completion in one call (one round trip, one transaction).
-        Outputs are checked first: a bad one raises before anything is written."""
+        Outputs are checked first: a bad one raises before anything is written. Items go in
+        id order (rows are locked in that order, as by other multi-row writers) and as array
+        literals (psycopg dumps list parameters element by element in Python)."""
         if not items:
             return []
-        ids: list[int] = []
-        workers: list[str] = []
-        versions: list[int] = []
-        keep: list[bool] = []
-        outputs: list[str | None] = []
-        for job_id, worker_id, lock_version, output in items:
-            ids.append(job_id)
-            workers.append(worker_id)
-            versions.append(lock_version)
-            keep.append(output is KEEP)
-            outputs.append(None if output is KEEP else dump_json(output, "output"))
+        order = sorted(range(len(items)), key=lambda i: items[i][0])
+        ordered = [items[i] for i in order]
         params = {
-            "ids": ids,
-            "workers": workers,
-            "versions": versions,
-            "keep": keep,
-            "outputs": outputs,
+            "ids": pg_int_array([item[0] for item in ordered]),
+            "workers": pg_nullable_text_array([item[1] for item in ordered]),
+            "versions": pg_int_array([item[2] for item in ordered]),
+            "keep": pg_bool_array([item[3] is KEEP for item in ordered]),
+            "outputs": pg_nullable_text_array(
+                [None if out is KEEP else dump_json(out, "output") for _, _, _, out in ordered]
+            ),
             "channel": self.channel,
             "done": self.done_channel,
         }
         async with self._conn() as conn:
-            cur = await _execute(conn, self._q_complete_many, params, hot=True)
+            cur = self._cursor_for(conn)
+            await cur.execute(self._q_complete_many, params, prepare=True)
             row = await cur.fetchone()
         assert row is not None
-        done = set(row[0] or ())
-        return [i in done for i in range(1, len(items) + 1)]
+        result = [False] * len(items)
+        for position in row[0] or ():
+            result[order[position - 1]] = True
+        return result
 
     async def fail_job(
         self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan

@@ -12,7 +12,7 @@ are separate statements in one transaction (READ COMMITTED takes a snapshot per 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Final
@@ -38,6 +38,9 @@ __all__ = [
     "done_channel",
     "filter_clause",
     "notify_channel",
+    "pg_bool_array",
+    "pg_int_array",
+    "pg_nullable_text_array",
     "pg_text_array",
 ]
 
@@ -77,6 +80,7 @@ _CLAIMABLE: Final = """
 CLAIM_PLANNER_SETTINGS: Final = (
     "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
 )
+
 
 # Claiming: resuming a wait (status waiting, or a resumed token wait) consumes no attempt.
 _CLAIM_SET: Final = """
@@ -345,6 +349,28 @@ def pg_text_array(values: Sequence[str] | None) -> str | None:
     return (
         "{"
         + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
+
+
+def pg_int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers. Hot statements pass their arrays as literals:
+    psycopg dumps a list element by element in Python, which cost more than the statement."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def pg_bool_array(values: Iterable[bool]) -> str:
+    return "{" + ",".join("t" if v else "f" for v in values) + "}"
+
+
+def pg_nullable_text_array(values: Iterable[str | None]) -> str:
+    """``pg_text_array`` with None elements as NULL."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
         + "}"
     )
 

@@ -174,7 +174,8 @@ class AsyncRedisBackend(AsyncBackend):
     async def _jobs(self, ids: Sequence[Any]) -> list[JobRecord]:
         if len(ids) <= _FEW_JOBS:
             rows = await self._hgetall_many([self.keys.job(i) for i in ids])
-            return [codec.job_from_hash(r) for r in rows if r]
+            times: dict[str, datetime] = {}
+            return [codec.job_from_hash(r, times) for r in rows if r]
         # Many jobs: one script reply of one JSON object per job (job_hashes.lua), a chunk at
         # a time so that no call holds the server long.
         out: list[JobRecord] = []
@@ -608,7 +609,8 @@ class AsyncRedisBackend(AsyncBackend):
         rows = await self._run(
             "claim", [worker_id, limit, _us(lease), group_concurrency or 0, types]
         )
-        return [codec.job_from_hash(json.loads(r)) for r in rows]
+        times: dict[str, datetime] = {}
+        return [codec.job_from_hash(json.loads(r), times) for r in rows]
 
     async def complete_job(
         self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP

@@ -57,6 +57,14 @@ local function fields(id, names)
   return t
 end
 
+-- One command for many arguments (chunked: unpack is limited by the Lua stack). `args` of a
+-- ZADD holds (score, member) pairs, so the chunk size is even.
+local function bulk(cmd, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end
+
 -- Event ids come from evid; a script writing many events reserves them in one block.
 local EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
 local function add_event(id, etype, meta)
@@ -90,6 +98,11 @@ local function flush_counts()
     if d ~= 0 then redis.call('HINCRBY', B .. 'cnt', f, d) end
   end
   CNT = {}
+end
+
+-- The next `n` events get their ids from one INCRBY.
+local function reserve_events(n)
+  if EV_NEXT > EV_LAST then EV_BLOCK = math.max(n, 1) end
 end
 
 -- Tell idle workers (subscribed to the queue's wake channel) that a job may be claimable.
