@@ -1,0 +1,47 @@
+"""pgqueuer (asyncpg driver): ``Queries.enqueue`` with a scalar or with lists, ``pgq run``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .base import CONCURRENCY, TASK, Adapter, bin_path
+
+
+class Pgqueuer(Adapter):
+    name = "pgqueuer"
+    label = "pgqueuer"
+    family = "postgres"
+    modules = ("pgqueuer", "asyncpg")
+    distributions = ("pgqueuer", "asyncpg")
+    bulk_api = "`Queries.enqueue` with lists (one call)"
+    # pgqueuer caps a worker with --max-concurrent-tasks, which must be at least twice the
+    # batch size: batches of 5 keep the cap at 10 jobs at once.
+    worker_note = f"`pgq run --max-concurrent-tasks {CONCURRENCY} --batch-size {CONCURRENCY // 2}`"
+
+    async def open(self) -> None:
+        import asyncpg
+        from pgqueuer.db import AsyncpgDriver
+        from pgqueuer.queries import Queries
+
+        self.conn: Any = await asyncpg.connect(self.url)
+        self.queries = Queries(AsyncpgDriver(self.conn))
+        await self.queries.install()
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def enqueue(self, t: float) -> None:
+        await self.queries.enqueue(TASK, json.dumps({"t": t}).encode())
+
+    async def enqueue_bulk(self, ts: list[float]) -> None:
+        await self.queries.enqueue(
+            [TASK] * len(ts), [json.dumps({"t": t}).encode() for t in ts], [0] * len(ts)
+        )
+
+    def worker_command(self) -> list[str]:
+        return [
+            bin_path("pgq"), "--pg-dsn", self.url, "run", "bench_pgqueuer:main",
+            "--max-concurrent-tasks", str(CONCURRENCY), "--batch-size", str(CONCURRENCY // 2),
+            "--log-level", "WARNING",
+        ]  # fmt: skip
