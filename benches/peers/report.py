@@ -154,13 +154,15 @@ def chart(summary: dict[str, Any], systems: list[str], title: str, path: str) ->
     except ImportError:
         return False
     colors = {"postgres": "#336791", "redis": "#d82c20"}
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 0.42 * len(systems) + 2))
+    fig, grid = plt.subplots(2, 3, figsize=(15, 0.5 * len(systems) * 2 + 2.5))
+    axes = list(grid.flat)
+    axes[-1].axis("off")
     labels = [
         f"{SYSTEMS[s].label} ({'PG' if SYSTEMS[s].family == 'postgres' else 'Redis'})"
         for s in systems
     ]
     ys = list(range(len(systems)))[::-1]
-    for ax, m in zip(axes, METRICS, strict=True):
+    for ax, m in zip(axes, METRICS, strict=False):
         med, lo, hi, col = [], [], [], []
         for s in systems:
             cell = summary[s][m.key]
@@ -175,14 +177,16 @@ def chart(summary: dict[str, Any], systems: list[str], title: str, path: str) ->
             if summary[s][m.key]:
                 ax.text(v, y, " " + _num(v, m.unit), va="center", fontsize=7)
         ax.set_yticks(ys)
-        ax.set_yticklabels(labels if ax is axes[0] else [""] * len(systems), fontsize=8)
+        ax.set_yticklabels(labels, fontsize=8)
         arrow = "higher is better" if m.higher_is_better else "lower is better"
         ax.set_title(f"{m.title}, {m.unit}\n({arrow})", fontsize=9)
         if m.unit == "ms":
             ax.set_xscale("log")
         ax.margins(x=0.25)
         ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(title, fontsize=9)
+    axes[-1].text(
+        0, 1, title.replace("; ", ";\n").replace(". ", ".\n"), va="top", fontsize=8, wrap=True
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -238,7 +239,9 @@ def main() -> None:
     chart_note = ", peers.png" if drew else " (matplotlib missing: no chart)"
     log(f"\nwrote {out}/peers.md, peers.json{chart_note} in {elapsed:.0f} s")
     if any(r.get("errors") for r in runs):
+        log(f"worker logs and record files: {workdir}")
         sys.exit(1)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

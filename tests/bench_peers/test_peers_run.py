@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benches" / "peers" / "run.py"
 #: One peer per family: the modules it needs and its label in the table.
-PEERS = {"pgqueuer": (("pgqueuer", "asyncpg"), "pgqueuer"), "rq": (("rq",), "RQ")}
+PEERS = {"pgqueuer": (("pgqueuer", "asyncpg"), "pgqueuer"), "saq-redis": (("saq",), "SAQ")}
 METRICS = ("drain", "single", "bulk", "p50", "p99")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
-from .base import CONCURRENCY, TASK, Adapter, bin_path
+from .base import CONCURRENCY, TASK, WORKERS_DIR, Adapter
 
 
 class Pgqueuer(Adapter):
@@ -40,8 +42,4 @@ class Pgqueuer(Adapter):
         )
 
     def worker_command(self) -> list[str]:
-        return [
-            bin_path("pgq"), "--pg-dsn", self.url, "run", "bench_pgqueuer:main",
-            "--max-concurrent-tasks", str(CONCURRENCY), "--batch-size", str(CONCURRENCY // 2),
-            "--log-level", "WARNING",
-        ]  # fmt: skip
+        return [sys.executable, os.path.join(WORKERS_DIR, "bench_pgqueuer.py"), str(CONCURRENCY)]
