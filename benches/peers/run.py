@@ -42,7 +42,7 @@ from report import chart, full_table, notes, summarize, summary_table  # noqa: E
 from servers import REDIS_PERSISTENCE, PgServer, RedisServer  # noqa: E402
 
 QUICK = {"jobs": 300, "single": 100, "samples": 60, "reps": 1}
-DEFAULTS = {"jobs": 10_000, "single": 2_000, "samples": 1_000, "reps": 3}
+DEFAULTS = {"jobs": 10_000, "single": 1_000, "samples": 1_000, "reps": 3}
 
 
 def log(msg: str) -> None:
@@ -97,7 +97,7 @@ def run_one(name: str, args: argparse.Namespace, pg: PgServer | None, rd: RedisS
     cmd = [
         sys.executable, os.path.join(HERE, "harness.py"), "--system", name,
         "--jobs", str(args.jobs), "--single", str(args.single), "--samples", str(args.samples),
-        "--rate", str(args.rate), "--workdir", workdir,
+        "--rate", str(args.rate), "--budget", str(args.budget), "--workdir", workdir,
     ]  # fmt: skip
     if cls.family == "postgres":
         assert pg is not None
@@ -128,12 +128,15 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, help="jobs drained and bulk-enqueued (10000)")
     parser.add_argument("--reps", type=int, help="interleaved repetitions (3)")
-    parser.add_argument("--single", type=int, help="sequential single enqueues (2000)")
+    parser.add_argument("--single", type=int, help="sequential single enqueues (1000)")
     parser.add_argument("--samples", type=int, help="latency samples (1000)")
     parser.add_argument("--rate", type=float, default=200.0, help="latency rate, jobs/s (200)")
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: 300 jobs, 100 single, 60 samples, 1 rep"
     )
+    parser.add_argument("--budget", type=float, default=120.0,
+                        help="seconds for the single enqueues and for the drain of one system "
+                        "(slower: measured over the jobs done by then) (120)")  # fmt: skip
     parser.add_argument("--out", help="results folder (benches/peers/results)")
     parser.add_argument("--redis-persistence", choices=sorted(REDIS_PERSISTENCE),
                         default="everysec", help="AOF fsync policy or none (everysec)")  # fmt: skip
@@ -188,6 +191,8 @@ def main() -> None:
                     if result.get(k) is not None
                 )  # fmt: skip
                 log(f"rep {rep + 1}/{args.reps} {name}: {shown} ({result['seconds']:.0f} s)")
+                for phase, done in result.get("partial", {}).items():
+                    log(f"  {name} {phase}: only {done} jobs within --budget {args.budget:.0f} s")
                 for phase, err in result.get("errors", {}).items():
                     log(f"  {name} {phase} failed: {err}")
     finally:
@@ -197,6 +202,7 @@ def main() -> None:
             rd.stop()
     elapsed = time.monotonic() - started
     summary = summarize(runs, systems)
+    partial = sorted({(r["system"], k, v) for r in runs for k, v in r.get("partial", {}).items()})
     meta = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -228,6 +234,15 @@ def main() -> None:
             notes(systems),
         ]
         + ([f"Skipped: {', '.join(f'{k} ({v})' for k, v in skipped.items())}."] if skipped else [])
+        + (
+            [
+                f"Stopped at the {args.budget:.0f} s budget (rate over the jobs done): "
+                + ", ".join(f"{s} {k} ({v} jobs)" for s, k, v in partial)
+                + "."
+            ]
+            if partial
+            else []
+        )
     )
     with open(os.path.join(out, "peers.md"), "w") as fh:
         fh.write(text + "\n")
