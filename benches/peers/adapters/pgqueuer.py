@@ -19,7 +19,10 @@ class Pgqueuer(Adapter):
     bulk_api = "`Queries.enqueue` with lists (one call)"
     # pgqueuer caps a worker with --max-concurrent-tasks, which must be at least twice the
     # batch size: batches of 5 keep the cap at 10 jobs at once.
-    worker_note = f"`pgq run --max-concurrent-tasks {CONCURRENCY} --batch-size {CONCURRENCY // 2}`"
+    worker_note = (
+        f"`pgqueuer.run(factory, max_concurrent_tasks={CONCURRENCY}, "
+        f"batch_size={CONCURRENCY // 2})`, what `pgq run` does (its CLI fails in 1.6)"
+    )
 
     async def open(self) -> None:
         import asyncpg
