@@ -44,4 +44,3 @@ class SaqPostgres(_Saq):
     name = "saq-postgres"
     family = "postgres"
     modules = ("saq", "psycopg", "psycopg_pool")
-    label = "SAQ (PG)"
