@@ -253,7 +253,9 @@ class Bench:
     async def run(self) -> dict[str, Any]:
         result: dict[str, Any] = {"system": self.args.system, "errors": {}, "partial": {}}
         self.partial = result["partial"]
+        result["phase_seconds"] = {}
         for phase in (self.single, self.bulk_and_drain, self.latency):
+            started = time.monotonic()
             try:
                 result.update(await phase())
             except Exception as exc:
@@ -261,6 +263,7 @@ class Bench:
                 result["errors"][name] = f"{type(exc).__name__}: {exc}"
                 if not isinstance(exc, WorkerFailed):
                     result["errors"][name] += "\n" + traceback.format_exc(limit=6)
+            result["phase_seconds"][phase.__name__] = round(time.monotonic() - started, 2)
         return result
 
 
