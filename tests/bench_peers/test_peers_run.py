@@ -65,3 +65,18 @@ def test_quick_run_prints_the_table(tmp_path: Path) -> None:
     assert (tmp_path / "peers.md").read_text().strip() in out
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "peers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("peer", sorted(PEERS))
+def test_peer_of_the_quick_run_is_installed(peer: str) -> None:
+    """Shows in the summary (-ra) when the quick run above had to leave a peer out."""
+    modules, _ = PEERS[peer]
+    if not _installed(modules):
+        pytest.skip(f"{peer} not installed (the bench extra): left out of the quick run")
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        from adapters import SYSTEMS
+    finally:
+        sys.path.remove(str(RUN.parent))
+    assert SYSTEMS[peer].missing() == []
+    assert "missing" not in SYSTEMS[peer].versions().values()
