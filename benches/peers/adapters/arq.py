@@ -1,0 +1,41 @@
+"""arq: ``ArqRedis.enqueue_job``; no bulk API, so the bulk enqueue is ``asyncio.gather`` of
+``enqueue_job`` calls, 100 in flight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import CONCURRENCY, TASK, Adapter, bin_path, gather_bounded
+
+
+class Arq(Adapter):
+    name = "arq"
+    label = "arq"
+    family = "redis"
+    modules = ("arq",)
+    distributions = ("arq",)
+    bulk_api = "none: `asyncio.gather` of `enqueue_job` (100 in flight)"
+    worker_note = f"`arq bench_arq.WorkerSettings` (max_jobs {CONCURRENCY}, log level WARNING)"
+
+    async def open(self) -> None:
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        self.pool: Any = await create_pool(RedisSettings.from_dsn(self.url))
+
+    async def close(self) -> None:
+        await self.pool.aclose()
+
+    async def enqueue(self, t: float) -> None:
+        await self.pool.enqueue_job(TASK, t)
+
+    async def enqueue_bulk(self, ts: list[float]) -> None:
+        await gather_bounded((self.pool.enqueue_job(TASK, t) for t in ts), 100)
+
+    def worker_command(self) -> list[str]:
+        return [
+            bin_path("arq"),
+            "bench_arq.WorkerSettings",
+            "--custom-log-dict",
+            "bench_arq.LOG_CONFIG",
+        ]
