@@ -107,6 +107,7 @@ def test_claims_run_bounded_commands_with_200k_pending_in_the_way(private_url: s
         client.config_resetstat()
         got = backend.claim_jobs("w", 10, job_types=["wanted"], group_concurrency=1, lease=LEASE)
         used = _commands(client)
+        print(f"capped claim: {used} commands")
         assert sorted(j.id for j in got) == sorted([*due, open_group[0]])
         assert used <= MAX_COMMANDS, used
         backend.complete_jobs([(j.id, "w", j.lock_version, None) for j in got])
@@ -115,6 +116,7 @@ def test_claims_run_bounded_commands_with_200k_pending_in_the_way(private_url: s
         client.config_resetstat()
         got = backend.claim_jobs("w", 10, job_types=["wanted"], lease=LEASE)
         used = _commands(client)
+        print(f"typed claim: {used} commands")
         assert len(got) == 10 and all(j.job_type == "wanted" for j in got)
         assert used <= MAX_COMMANDS, used
 
@@ -122,6 +124,7 @@ def test_claims_run_bounded_commands_with_200k_pending_in_the_way(private_url: s
         client.config_resetstat()
         got = backend.claim_jobs("w", 10, lease=LEASE)
         used = _commands(client)
+        print(f"untyped claim: {used} commands")
         assert len(got) == 10
         assert used <= MAX_COMMANDS_ALL_TYPES, used
     finally:
