@@ -17,12 +17,14 @@ jobs, then measured with a worker that handles one type, ``work``:
   it held processing, the worker runs with ``group_concurrency=1``), then N/2 ungrouped ones.
 
 The jobs in the way are written first (and rank first), so a claim that had to step over
-them would show it. Measured: ``claim ms`` (median of 40 claims of 10 jobs through the
+them would show it. Measured: ``claim ms`` (median of 20 claims of 10 jobs through the
 backend, each batch completed before the next: the pickup cost a worker pays per claim),
 ``pickup ms`` (p50 of a new job's enqueue-to-start with an idle worker at 100 jobs/s, in the
 shapes where the jobs in the way leave the worker idle), ``drain/s`` (one in-process
 processor, concurrency 10, batch 10, draining ``--drain`` jobs of ``work``) and, on
-PostgreSQL, the shared buffers one claim touches (``EXPLAIN (ANALYZE, BUFFERS)``).
+PostgreSQL, the shared buffers one claim touches (``EXPLAIN (ANALYZE, BUFFERS)``). The sizes
+of a shape are loaded side by side and measured in ``--rounds`` interleaved rounds (medians),
+so that the drift of a shared machine hits every size alike.
 
 Loading uses the fast paths: one INSERT ... SELECT per shape on PostgreSQL (no events, as a
 COPY would write), ``add_jobs`` in batches of 20,000 (one pipelined script each) on Redis.
@@ -54,7 +56,7 @@ REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 SHAPES = ("one_type", "other_types", "blocked", "scheduled", "groups")
 GROUPS = 20
 LEASE = timedelta(minutes=10)
-CLAIMS = 40
+CLAIMS = 20
 
 
 # -- storage ----------------------------------------------------------------------------------
@@ -283,39 +285,60 @@ async def _pickup(url: str, opts: dict[str, Any], cap: int | None, samples: int 
     return statistics.median(lat)
 
 
-def measure(backend: str, shape: str, n: int, drain: int) -> dict[str, Any]:
+def measure_shape(
+    backend: str, shape: str, sizes: list[int], drain: int, rounds: int
+) -> list[dict[str, Any]]:
+    """All sizes of one shape loaded side by side, then measured in interleaved rounds (the
+    order of the sizes rotates), so that drift of a shared machine hits every size alike;
+    medians over the rounds."""
     from dataqueue import init_job_queue
 
-    storage = Storage(backend)
     cap = 1 if shape == "groups" else None
+    stores = {n: Storage(backend) for n in sizes}
+    queues: dict[int, Any] = {}
+    rows = {n: {"backend": backend, "shape": shape, "pending": n, "load_s": 0.0} for n in sizes}
+    samples: dict[int, dict[str, list[float]]] = {
+        n: {"claim_ms": [], "drain": [], "pickup_ms": []} for n in sizes
+    }
     try:
-        q = init_job_queue(storage.url, **storage.options())
-        try:
-            q.migrate()
-            row: dict[str, Any] = {"backend": backend, "shape": shape, "pending": n}
-            load_s = 0.0
-            for part in ("way", "work"):
+        for n in sizes:
+            queues[n] = init_job_queue(stores[n].url, **stores[n].options())
+            queues[n].migrate()
+        for part in ("way", "work"):
+            for n in sizes:
                 t = time.perf_counter()
                 if backend == "postgres":
-                    _pg_load(storage.url, shape, n, part)
+                    _pg_load(stores[n].url, shape, n, part)
                 else:
-                    _redis_load(q, shape, n, part)
-                load_s += time.perf_counter() - t
+                    _redis_load(queues[n], shape, n, part)
+                rows[n]["load_s"] += time.perf_counter() - t
                 if part == "way" and shape == "groups":
-                    _hold_groups(q)
-                # An idle worker in front of the jobs in the way (one_type: never idle).
-                if part == "way" and shape != "one_type":
-                    row["pickup_ms"] = asyncio.run(_pickup(storage.url, storage.options(), cap))
-            row["load_s"] = load_s
+                    _hold_groups(queues[n])
+            # An idle worker in front of the jobs in the way (one_type: never idle).
+            if part == "way" and shape != "one_type":
+                for r in range(rounds):
+                    for n in sizes[r % len(sizes) :] + sizes[: r % len(sizes)]:
+                        st = stores[n]
+                        samples[n]["pickup_ms"].append(
+                            asyncio.run(_pickup(st.url, st.options(), cap))
+                        )
+        for n in sizes:
             if backend == "postgres":
-                row["buffers"] = _pg_buffers(q, storage.url, cap)
-            row["claim_ms"] = _claim_ms(q, cap)
-            row["drain"] = asyncio.run(_drain(storage.url, storage.options(), drain, cap))
-            return row
-        finally:
-            q.close()
+                rows[n]["buffers"] = _pg_buffers(queues[n], stores[n].url, cap)
+        for r in range(rounds):
+            for n in sizes[r % len(sizes) :] + sizes[: r % len(sizes)]:
+                st = stores[n]
+                samples[n]["claim_ms"].append(_claim_ms(queues[n], cap))
+                samples[n]["drain"].append(asyncio.run(_drain(st.url, st.options(), drain, cap)))
+        for n in sizes:
+            for key, values in samples[n].items():
+                rows[n][key] = statistics.median(values) if values else None
+        return [rows[n] for n in sizes]
     finally:
-        storage.drop()
+        for q in queues.values():
+            q.close()
+        for st in stores.values():
+            st.drop()
 
 
 # -- DAG --------------------------------------------------------------------------------------
@@ -435,7 +458,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["postgres", "redis", "both"], default="both")
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--shapes", default=",".join(SHAPES))
-    parser.add_argument("--drain", type=int, default=5000)
+    parser.add_argument("--drain", type=int, default=2000, help="jobs drained per round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--dag", action="store_true", help="also run the DAG comparison")
@@ -448,8 +472,8 @@ def main() -> None:
         shapes = [s for s in args.shapes.split(",") if s]
         for backend in backends:
             for shape in shapes:
-                for n in sizes:
-                    row = measure(backend, shape, n, min(args.drain, max(1000, n // 2)))
+                drain = min(args.drain, min(sizes) // (2 * args.rounds))
+                for row in measure_shape(backend, shape, sizes, drain, args.rounds):
                     print(json.dumps(row), flush=True)
                     rows.append(row)
         print()
