@@ -472,7 +472,9 @@ def main() -> None:
         shapes = [s for s in args.shapes.split(",") if s]
         for backend in backends:
             for shape in shapes:
-                drain = min(args.drain, min(sizes) // (2 * args.rounds))
+                # each round drains and claims jobs of the smallest size's claimable half
+                per_round = min(sizes) // 2 // args.rounds - CLAIMS * 10 - 100
+                drain = min(args.drain, per_round)
                 for row in measure_shape(backend, shape, sizes, drain, args.rounds):
                     print(json.dumps(row), flush=True)
                     rows.append(row)
