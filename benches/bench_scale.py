@@ -27,12 +27,14 @@ of a shape are loaded side by side and measured in ``--rounds`` interleaved roun
 so that the drift of a shared machine hits every size alike.
 
 Loading uses the fast paths: one INSERT ... SELECT per shape on PostgreSQL (no events, as a
-COPY would write), ``add_jobs`` in batches of 20,000 (one pipelined script each) on Redis.
+COPY would write), ``add_jobs`` in batches of 5,000 (one script each) on Redis.
 
 ``--dag``: a 10,000-job random DAG (each job depends on 0-3 random earlier jobs) drains
 against the same jobs without edges, 3 interleaved rounds, median ratio.
 
-Servers: ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL`` (defaults: local).
+Servers: ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL`` (defaults: local). Point the
+Redis URL at a server of its own (``redis-server --port 6391 --save ''``): a million jobs are
+millions of keys, and every ``SCAN`` of other users of a shared server walks them.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ def _pg_load(url: str, shape: str, n: int, part: str) -> None:
 def _redis_load(q: Any, shape: str, n: int, part: str) -> None:
     half = n // 2
     work = n if shape == "one_type" else n - half
-    chunk = 20_000
+    chunk = 5_000
     later = datetime.now(timezone.utc) + timedelta(days=1)
     blocked = shape == "blocked" and part == "way"
     gate = q.add_job("gate", {}, run_at=later + timedelta(days=365)) if blocked else 0
