@@ -26,7 +26,7 @@ from dataqueue import init_job_queue
 LEASE = timedelta(seconds=30)
 EACH = 50_000
 GROUPS = 20
-CHUNK = 25_000
+CHUNK = 5_000  # one add_jobs script each: short enough for a busy server
 #: One claim: the promotion probe, a look at each type's head (and at each capped group's
 #: head, skipped), about a dozen commands per claimed job. Far from EACH.
 MAX_COMMANDS = 400
