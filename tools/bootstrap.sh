@@ -11,4 +11,4 @@ export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 python -m pip install -q --upgrade pip >/dev/null
 python -m pip install -q "maturin>=1.5,<2"
 # --release: the Rust core is what the benchmarks measure, and the build is only a little slower.
-maturin develop --release --extras "${DQ_EXTRAS:-postgres,redis,cli,embedded,dashboard,dev}" -q
+maturin develop --release --extras "${DQ_EXTRAS:-postgres,redis,cli,embedded,dashboard,plot,dev}" -q

@@ -915,6 +915,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "worker": worker_id,
             "lease": lease,
             "types": self._types_literal(job_types) if job_types is not None else None,
+            "channel": self.channel,  # the claim's promotion of due delayed jobs wakes workers
         }
         async with self._conn() as conn:
             if group_concurrency is None:
@@ -977,7 +978,7 @@ class AsyncPostgresBackend(AsyncBackend):
             cur = await _execute(
                 conn,
                 self._q_candidates[typed],
-                {**params, "limit": fetch, "full": sorted(full), "seen": seen},
+                {**params, "limit": fetch, "cap": cap, "full": sorted(full), "seen": seen},
             )
             cands = await cur.fetchall()
             new_groups = sorted({g for _, g in cands if g is not None and g not in active})

@@ -900,6 +900,7 @@ class PostgresBackend(Backend):
             "worker": worker_id,
             "lease": lease,
             "types": self._types_literal(job_types) if job_types is not None else None,
+            "channel": self.channel,  # the claim's promotion of due delayed jobs wakes workers
         }
         with self._conn() as conn:
             if group_concurrency is None:
@@ -962,7 +963,7 @@ class PostgresBackend(Backend):
             cur = _execute(
                 conn,
                 self._q_candidates[typed],
-                {**params, "limit": fetch, "full": sorted(full), "seen": seen},
+                {**params, "limit": fetch, "cap": cap, "full": sorted(full), "seen": seen},
             )
             cands = cur.fetchall()
             new_groups = sorted({g for _, g in cands if g is not None and g not in active})

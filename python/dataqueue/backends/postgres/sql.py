@@ -5,8 +5,11 @@ schema prefix). User values are never put into SQL text: they are always paramet
 few dynamic parts (edit columns, filter clauses) come from fixed whitelists in this module.
 
 Conventions: ``ready_at`` is the claim key (see migrations/0001_jobs.sql); every transition
-below keeps it right. Statements that must see rows committed while they waited for a lock
-are separate statements in one transaction (READ COMMITTED takes a snapshot per statement).
+below keeps it right, and a statement that sets it also sets ``updated_at = now()`` (or
+leaves the column default): ``ready_at <= updated_at`` tells due jobs from delayed ones
+(migrations/0009_ready_sets.sql). Statements that must see rows committed while they waited
+for a lock are separate statements in one transaction (READ COMMITTED takes a snapshot per
+statement).
 """
 
 from __future__ import annotations
@@ -70,6 +73,75 @@ _CLAIMABLE: Final = """
     AND (j.attempts < j.max_attempts OR j.status = 'waiting' OR j.resume_claim)
     AND (j.depends_on_tags IS NULL OR {s}dataqueue_tag_drain_clear(j.depends_on_tags, j.id))
 """
+
+# Due jobs (migrations/0009_ready_sets.sql): written with a ready_at that had come; the two
+# partial claim indexes of ungrouped and grouped jobs. Delayed jobs have ready_at > updated_at.
+_READY_UNGROUPED: Final = "j.ready_at <= j.updated_at AND j.group_id IS NULL"
+_READY_GROUPED: Final = "j.ready_at <= j.updated_at AND j.group_id IS NOT NULL"
+
+# The claim's types ``t``: the wanted ones, or (no filter) every type with due jobs, found by
+# a skip scan of each claim index (one probe per type). The wanted types go through to_jsonb
+# (STABLE, so not folded while planning): unnest of a known array is estimated at its length
+# but of a parameter at 100 rows, so a custom plan of the prepared claim always looked cheaper
+# than the generic one and every claim was planned anew; estimated alike, PostgreSQL can keep
+# the generic plan (planning this statement costs about as much as running it).
+_WANTED_TYPES: Final = (
+    "t AS (SELECT job_type FROM jsonb_array_elements_text(to_jsonb(%(types)s::text[]))"
+    " AS w(job_type))"
+)
+_READY_TYPES: Final = (
+    """
+tu(job_type) AS (
+    SELECT min(j.job_type) FROM {s}job_queue j WHERE """
+    + _READY_UNGROUPED
+    + """
+    UNION ALL
+    SELECT (SELECT min(j.job_type) FROM {s}job_queue j
+            WHERE j.job_type > tu.job_type AND """
+    + _READY_UNGROUPED
+    + """)
+    FROM tu WHERE tu.job_type IS NOT NULL
+),
+tg(job_type) AS (
+    SELECT min(j.job_type) FROM {s}job_queue j WHERE """
+    + _READY_GROUPED
+    + """
+    UNION ALL
+    SELECT (SELECT min(j.job_type) FROM {s}job_queue j
+            WHERE j.job_type > tg.job_type AND """
+    + _READY_GROUPED
+    + """)
+    FROM tg WHERE tg.job_type IS NOT NULL
+),
+t AS (SELECT job_type FROM tu WHERE job_type IS NOT NULL
+      UNION SELECT job_type FROM tg WHERE job_type IS NOT NULL)"""
+)
+
+#: How many delayed jobs whose time came one claim moves into the claim indexes.
+PROMOTE_BATCH: Final = 100
+
+# Promotion, run by every claim: delayed jobs whose time came get updated_at = now(), which
+# puts them in the claim indexes (the claim itself takes due delayed jobs of its types
+# directly: ``cand`` holds them, so they are left alone here); one notification wakes the
+# workers of other types. Nothing due: one probe of job_queue_delayed_idx. (``cand`` is then
+# read twice, so it is materialised: the claim's update looks its ids up as an array, on the
+# primary key, not by a join the planner might turn into a scan.)
+_PROMOTE: Final = f"""promo AS (
+    UPDATE {{s}}job_queue p SET updated_at = now()
+    FROM (SELECT d.id FROM {{s}}job_queue d
+          WHERE d.ready_at > d.updated_at AND d.ready_at <= now()
+            AND d.id NOT IN (SELECT id FROM cand)
+          ORDER BY d.ready_at LIMIT {PROMOTE_BATCH}
+          FOR UPDATE SKIP LOCKED) due
+    WHERE p.id = due.id
+    RETURNING pg_notify(%(channel)s, '')
+)"""
+
+# Per type ``t``: due jobs from the claim indexes in claim order, and delayed jobs whose time
+# came (not promoted yet) earliest first (job_queue_delayed_idx: few, promotion keeps up).
+_DUE_DELAYED: Final = "j.ready_at > j.updated_at"
+_CLAIM_ORDER: Final = "j.priority DESC, j.created_at, j.id"
+
 
 #: Run first in a claim's transaction. With sorting penalised the only cheap way to produce
 #: claim order is the ordered claim index, so the planner cannot swap it for a scan + sort
@@ -572,12 +644,14 @@ class Statements:
 
     @cached_property
     def next_due(self) -> str:
-        """Seconds until the earliest job that comes due after ``%(since)s`` seconds ago
-        (future run_at, retry or wait time) becomes claimable — zero or less for one that came
-        due meanwhile; NULL when there is none."""
+        """Seconds until the earliest delayed job that comes due after ``%(since)s`` seconds
+        ago (future run_at, retry or wait time) becomes claimable — zero or less for one that
+        came due meanwhile; NULL when there is none. One probe of job_queue_delayed_idx
+        (migration 0009; a claim takes or promotes delayed jobs once due)."""
         return self._r(
             "SELECT extract(epoch FROM min(ready_at) - now())"
-            " FROM {s}job_queue WHERE ready_at > now() - make_interval(secs => %(since)s)"
+            " FROM {s}job_queue WHERE ready_at > updated_at"
+            " AND ready_at > now() - make_interval(secs => %(since)s)"
         )
 
     @cached_property
@@ -659,50 +733,43 @@ WHERE j.id = u.id
 
     # claim -------------------------------------------------------------------------------------
     def claim(self, *, typed: bool) -> str:
-        """Claim without group caps: one statement (lock, update, events).
+        """Claim without group caps: one statement (lock, update, events, promotion).
 
-        Typed: per wanted type, the first ``limit`` claimable jobs of that type from
-        job_queue_claim_type_idx (migration 0006), then the first ``limit`` of those in claim
-        order, so the work does not grow with the jobs of other types (``types`` must not
-        repeat a type). With several types, up to ``limit`` x types rows are locked for the
-        statement's short transaction; the ones not chosen are released at its end."""
-        if typed:
-            cand = (
-                """
-    SELECT c.id FROM unnest(%(types)s::text[]) AS t(job_type)
-    CROSS JOIN LATERAL (
-        SELECT j.id, j.priority, j.created_at FROM {s}job_queue j
-        WHERE j.job_type = t.job_type AND """
-                + _CLAIMABLE
-                + """
-        ORDER BY j.priority DESC, j.created_at, j.id
-        LIMIT %(limit)s
-        FOR UPDATE OF j SKIP LOCKED
-    ) c
-    ORDER BY c.priority DESC, c.created_at, c.id
-    LIMIT %(limit)s"""
+        Per job type (the wanted ones, or every type with due jobs), the first ``limit``
+        claimable jobs of job_queue_ready_idx, of job_queue_ready_grouped_idx and of the due
+        part of job_queue_delayed_idx (migration 0009), then the first ``limit`` of those in
+        claim order: the work does not grow with jobs of other types, blocked jobs or jobs
+        scheduled later (``types`` must not repeat a type). Up to ``limit`` x 3 x types rows
+        are locked for the statement's short transaction; the ones not chosen are released
+        at its end."""
+        branches = " UNION ALL ".join(
+            "SELECT * FROM (SELECT j.id, j.priority, j.created_at FROM {s}job_queue j"
+            " WHERE j.job_type = t.job_type AND " + where + " AND " + _CLAIMABLE
+            + " ORDER BY " + order + " LIMIT %(limit)s FOR UPDATE OF j SKIP LOCKED) " + alias
+            for where, order, alias in (
+                (_READY_UNGROUPED, _CLAIM_ORDER, "u"),
+                (_READY_GROUPED, _CLAIM_ORDER, "g"),
+                (_DUE_DELAYED, "j.ready_at", "d"),
             )
-        else:
-            cand = (
-                """
-    SELECT j.id FROM {s}job_queue j
-    WHERE """
-                + _CLAIMABLE
-                + """
-    ORDER BY j.priority DESC, j.created_at, j.id
-    LIMIT %(limit)s
-    FOR UPDATE OF j SKIP LOCKED"""
-            )
+        )  # fmt: skip
         return self._r(
-            "\nWITH cand AS ("
-            + cand
-            + """
+            ("WITH RECURSIVE " + _READY_TYPES if not typed else "WITH " + _WANTED_TYPES)
+            + """,
+cand AS (
+    SELECT c.id FROM t CROSS JOIN LATERAL ("""
+            + branches
+            + """) c
+    ORDER BY c.priority DESC, c.created_at, c.id
+    LIMIT %(limit)s
 ),
+"""
+            + _PROMOTE
+            + """,
 upd AS (
     UPDATE {s}job_queue j SET """
             + _CLAIM_SET
             + """
-    FROM cand WHERE j.id = cand.id
+    WHERE j.id = ANY(ARRAY(SELECT id FROM cand))
     RETURNING {jcols}
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'processing' FROM upd)
@@ -711,19 +778,85 @@ SELECT {cols} FROM upd
         )
 
     def claim_candidates(self, *, typed: bool) -> str:
-        """Grouped claim, step 1: lock candidates (skipping full groups and ones seen)."""
-        return self._r(
+        """Grouped claim, step 1: lock candidates in claim order — per type, the ungrouped
+        jobs from job_queue_ready_idx, due delayed jobs (as in ``claim``) and, for every
+        group of the type under ``cap`` in this snapshot (and not in ``full``), up to ``cap``
+        of its jobs from job_queue_ready_group_idx. A group at its cap costs one index probe
+        however many jobs it holds. The caller re-counts each group under an advisory lock."""
+        lateral = (
             """
-SELECT j.id, j.group_id FROM {s}job_queue j
-WHERE """
+        SELECT j.id, j.group_id, j.priority, j.created_at FROM {s}job_queue j
+        WHERE {where} AND """
             + _CLAIMABLE
-            + ("AND j.job_type = ANY(%(types)s::text[])" if typed else "")
             + """
-  AND (j.group_id IS NULL OR j.group_id <> ALL(%(full)s::text[]))
-  AND j.id <> ALL(%(seen)s::bigint[])
-ORDER BY j.priority DESC, j.created_at, j.id
-LIMIT %(limit)s
-FOR UPDATE OF j SKIP LOCKED
+          AND j.id <> ALL(%(seen)s::bigint[])
+        ORDER BY {order}
+        LIMIT {limit}
+        FOR UPDATE OF j SKIP LOCKED"""
+        )
+        ungrouped = lateral.format(
+            where="j.job_type = t.job_type AND " + _READY_UNGROUPED,
+            order=_CLAIM_ORDER,
+            limit="%(limit)s",
+            s="{s}",
+        )
+        delayed = lateral.format(
+            where="j.job_type = t.job_type AND " + _DUE_DELAYED
+            + " AND (j.group_id IS NULL OR j.group_id <> ALL(%(full)s::text[]))",
+            order="j.ready_at",
+            limit="%(limit)s",
+            s="{s}",
+        )  # fmt: skip
+        grouped = lateral.format(
+            where="j.job_type = o.job_type AND j.group_id = o.group_id AND " + _READY_GROUPED,
+            order=_CLAIM_ORDER,
+            limit="least(%(limit)s, %(cap)s)",
+            s="{s}",
+        )
+        return self._r(
+            ("WITH RECURSIVE " + _READY_TYPES if not typed else "WITH RECURSIVE " + _WANTED_TYPES)
+            + """,
+g(job_type, group_id) AS (
+    SELECT t.job_type, (SELECT min(j.group_id) FROM {s}job_queue j
+                        WHERE j.job_type = t.job_type AND """
+            + _READY_GROUPED
+            + """)
+    FROM t
+    UNION ALL
+    SELECT g.job_type, (SELECT min(j.group_id) FROM {s}job_queue j
+                        WHERE j.job_type = g.job_type AND j.group_id > g.group_id AND """
+            + _READY_GROUPED
+            + """)
+    FROM g WHERE g.group_id IS NOT NULL
+),
+open AS (
+    SELECT g.job_type, g.group_id FROM g
+    WHERE g.group_id IS NOT NULL AND g.group_id <> ALL(%(full)s::text[])
+      AND (SELECT count(*) FROM (SELECT 1 FROM {s}job_queue p
+                                 WHERE p.status = 'processing' AND p.group_id = g.group_id
+                                 LIMIT %(cap)s) x) < %(cap)s
+),
+cand AS (
+    SELECT c.id, c.group_id, c.priority, c.created_at FROM (
+        SELECT u.* FROM t CROSS JOIN LATERAL ("""
+            + ungrouped
+            + """) u
+        UNION ALL
+        SELECT d.* FROM t CROSS JOIN LATERAL ("""
+            + delayed
+            + """) d
+        UNION ALL
+        SELECT v.* FROM open o CROSS JOIN LATERAL ("""
+            + grouped
+            + """) v
+    ) c
+    ORDER BY c.priority DESC, c.created_at, c.id
+    LIMIT %(limit)s
+),
+"""
+            + _PROMOTE
+            + """
+SELECT id, group_id FROM cand ORDER BY priority DESC, created_at, id
 """
         )
 
