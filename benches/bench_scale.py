@@ -42,65 +42,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-PG_URL = os.environ.get(
-    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from _scratch import Storage
+
 SHAPES = ("one_type", "other_types", "blocked", "scheduled", "groups")
 GROUPS = 20
 LEASE = timedelta(minutes=10)
 CLAIMS = 20
-
-
-# -- storage ----------------------------------------------------------------------------------
-class Storage:
-    """A throwaway PostgreSQL database or Redis key prefix."""
-
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        self.key_prefix: str | None = None
-        if backend == "postgres":
-            import psycopg
-
-            self.dbname = f"dq_scale_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.dbname}"')
-            self.url = PG_URL.rsplit("/", 1)[0] + "/" + self.dbname
-        else:
-            self.url = REDIS_URL
-            self.key_prefix = f"dqscale_{uuid.uuid4().hex[:10]}:"
-
-    def options(self) -> dict[str, Any]:
-        return {"key_prefix": self.key_prefix} if self.key_prefix else {}
-
-    def drop(self) -> None:
-        if self.backend == "postgres":
-            import psycopg
-
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-        else:
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            batch: list[bytes] = []
-            for key in client.scan_iter(match=f"{self.key_prefix}*", count=5000):
-                batch.append(key)
-                if len(batch) >= 5000:
-                    client.unlink(*batch)
-                    batch = []
-            if batch:
-                client.unlink(*batch)
-            client.close()
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -296,7 +250,7 @@ def measure_shape(
     from dataqueue import init_job_queue
 
     cap = 1 if shape == "groups" else None
-    stores = {n: Storage(backend) for n in sizes}
+    stores = {n: Storage(backend, "scale") for n in sizes}
     queues: dict[int, Any] = {}
     rows = {n: {"backend": backend, "shape": shape, "pending": n, "load_s": 0.0} for n in sizes}
     samples: dict[int, dict[str, list[float]]] = {
@@ -365,7 +319,7 @@ def dag(backend: str, n: int = 10_000, rounds: int = 3) -> dict[str, Any]:
     rates: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(rounds):
         for edges in (False, True):
-            storage = Storage(backend)
+            storage = Storage(backend, "scale")
             try:
                 q = init_job_queue(storage.url, **storage.options())
                 try:

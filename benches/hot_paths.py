@@ -13,20 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import dataqueue
-import psycopg
-from psycopg import sql
+from _scratch import Storage
 
-PG = os.environ.get(
-    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-)
-REDIS = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BATCH = 50
 LEASE = timedelta(minutes=5)
 
@@ -64,36 +57,17 @@ def _measure(q: Any, n: int) -> dict[str, float]:
     return result
 
 
-def run_postgres(n: int) -> dict[str, float]:
-    name = f"dq_hot_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = PG.rsplit("/", 1)[0] + "/" + name
+def run(backend: str, n: int) -> dict[str, float]:
+    storage = Storage(backend, "hot")
     try:
-        q = dataqueue.init_job_queue(url)
+        q = dataqueue.init_job_queue(storage.url, **storage.options())
         try:
             q.migrate()
             return _measure(q, n)
         finally:
             q.close()
     finally:
-        with psycopg.connect(PG, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def run_redis(n: int) -> dict[str, float]:
-    import redis
-
-    prefix = f"dqhot_{uuid.uuid4().hex[:10]}:"
-    q = dataqueue.init_job_queue(REDIS, key_prefix=prefix)
-    try:
-        return _measure(q, n)
-    finally:
-        q.close()
-        client = redis.Redis.from_url(REDIS)
-        keys = list(client.scan_iter(f"{prefix}*", count=5000))
-        for i in range(0, len(keys), 1000):
-            client.delete(*keys[i : i + 1000])
+        storage.drop()
 
 
 def main() -> None:
@@ -103,9 +77,9 @@ def main() -> None:
     args = parser.parse_args()
     out: dict[str, float] = {}
     if args.backend in ("postgres", "both"):
-        out.update({f"postgres {k}": v for k, v in run_postgres(args.jobs).items()})
+        out.update({f"postgres {k}": v for k, v in run("postgres", args.jobs).items()})
     if args.backend in ("redis", "both"):
-        out.update({f"redis {k}": v for k, v in run_redis(args.jobs).items()})
+        out.update({f"redis {k}": v for k, v in run("redis", args.jobs).items()})
     print(json.dumps(out))
 
 

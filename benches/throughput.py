@@ -18,61 +18,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-PG_URL = os.environ.get(
-    "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("DATAQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from _scratch import Storage
+
 TARGETS = {
     "postgres": {"throughput": 3500, "p50": 3.0, "p99": 10.0},
     "redis": {"throughput": 5000, "p50": 2.0, "p99": 8.0},
 }
-
-
-# -- storage ----------------------------------------------------------------------------------
-class Storage:
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        self.key_prefix: str | None = None
-        if backend == "postgres":
-            import psycopg
-
-            self.dbname = f"dq_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.dbname}"')
-            self.url = urlunsplit(urlsplit(PG_URL)._replace(path="/" + self.dbname))
-        else:
-            self.url = REDIS_URL
-            self.key_prefix = f"dqbench_{uuid.uuid4().hex[:10]}:"
-
-    def options(self) -> dict[str, Any]:
-        return {"key_prefix": self.key_prefix} if self.key_prefix else {}
-
-    def args(self) -> list[str]:
-        return ["--url", self.url] + (["--key-prefix", self.key_prefix] if self.key_prefix else [])
-
-    def drop(self) -> None:
-        if self.backend == "postgres":
-            import psycopg
-
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-        else:
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"*{self.key_prefix}*", count=1000))
-            for i in range(0, len(keys), 500):
-                client.delete(*keys[i : i + 500])
-            client.close()
 
 
 # -- the worker process -----------------------------------------------------------------------
