@@ -79,12 +79,17 @@ _CLAIMABLE: Final = """
 _READY_UNGROUPED: Final = "j.ready_at <= j.updated_at AND j.group_id IS NULL"
 _READY_GROUPED: Final = "j.ready_at <= j.updated_at AND j.group_id IS NOT NULL"
 
+#: How many delayed jobs whose time came one claim moves into the claim indexes.
+PROMOTE_BATCH: Final = 100
+
 # The claim's types ``t``: the wanted ones, or (no filter) every type with due jobs, found by
-# a skip scan of each claim index (one probe per type). The wanted types go through to_jsonb
-# (STABLE, so not folded while planning): unnest of a known array is estimated at its length
-# but of a parameter at 100 rows, so a custom plan of the prepared claim always looked cheaper
-# than the generic one and every claim was planned anew; estimated alike, PostgreSQL can keep
-# the generic plan (planning this statement costs about as much as running it).
+# a skip scan of each claim index (one probe per type), plus the types of the first delayed
+# jobs whose time came (not promoted yet: one probe of job_queue_delayed_idx when none).
+# The wanted types go through to_jsonb (STABLE, so not folded while planning): unnest of a
+# known array is estimated at its length but of a parameter at 100 rows, so a custom plan of
+# the prepared claim always looked cheaper than the generic one and every claim was planned
+# anew; estimated alike, PostgreSQL can keep the generic plan (planning this statement costs
+# about as much as running it).
 _WANTED_TYPES: Final = (
     "t AS (SELECT job_type FROM jsonb_array_elements_text(to_jsonb(%(types)s::text[]))"
     " AS w(job_type))"
@@ -114,11 +119,14 @@ tg(job_type) AS (
     FROM tg WHERE tg.job_type IS NOT NULL
 ),
 t AS (SELECT job_type FROM tu WHERE job_type IS NOT NULL
-      UNION SELECT job_type FROM tg WHERE job_type IS NOT NULL)"""
+      UNION SELECT job_type FROM tg WHERE job_type IS NOT NULL
+      UNION SELECT job_type FROM (
+          SELECT d.job_type FROM {s}job_queue d
+          WHERE d.ready_at > d.updated_at AND d.ready_at <= now()
+          ORDER BY d.ready_at LIMIT """
+    + str(PROMOTE_BATCH)
+    + """) dd)"""
 )
-
-#: How many delayed jobs whose time came one claim moves into the claim indexes.
-PROMOTE_BATCH: Final = 100
 
 # Promotion, run by every claim: delayed jobs whose time came get updated_at = now(), which
 # puts them in the claim indexes (the claim itself takes due delayed jobs of its types
