@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
-from dataqueue.backends.postgres.sql import CLAIM_PLANNER_SETTINGS
+
+from .helpers import explain, plan_buffers, plan_nodes
 
 TYPE_INDEX = "job_queue_ready_idx"  # migrations/0009_ready_sets.sql
 OTHERS = 200_000
@@ -39,26 +39,6 @@ MAX_BUFFERS = 400
 MAX_INDEX_ROWS = 1_100  # (the 1,000 future jobs of the type are not in it since 0009)
 
 
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [plan]
-    for child in plan.get("Plans", ()):
-        out.extend(_nodes(child))
-    return out
-
-
-def _analyze(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> Any:
-    # Runs the claim for real (that is what ANALYZE does), then rolls it back.
-    with conn.transaction(force_rollback=True):
-        conn.execute(CLAIM_PLANNER_SETTINGS)
-        row = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, params).fetchone()
-    assert row is not None
-    return row[0][0]["Plan"]
-
-
-def _buffers(plan: dict[str, Any]) -> int:
-    return int(plan.get("Shared Hit Blocks", 0)) + int(plan.get("Shared Read Blocks", 0))
-
-
 def test_type_filtered_claim_is_bounded_at_200k_other_pending(
     backend: PostgresBackend, pg_url: str
 ) -> None:
@@ -80,8 +60,13 @@ def test_type_filtered_claim_is_bounded_at_200k_other_pending(
             for analysed in (False, True):
                 if analysed:
                     conn.execute("ANALYZE job_queue")
-                plan = _analyze(conn, backend._q_claim[True], {**params, "types": ["wanted"]})
-                nodes = _nodes(plan)
+                plan = explain(
+                    conn,
+                    backend._q_claim[True],
+                    {**params, "types": ["wanted"]},
+                    "ANALYZE, BUFFERS",
+                )
+                nodes = plan_nodes(plan)
                 scans = [n for n in nodes if n.get("Index Name") == TYPE_INDEX]
                 assert scans, f"filtered claim did not use {TYPE_INDEX}: {json.dumps(plan)[:3000]}"
                 seq = [n for n in nodes if n["Node Type"] == "Seq Scan"]
@@ -91,12 +76,17 @@ def test_type_filtered_claim_is_bounded_at_200k_other_pending(
                     scan.get("Rows Removed by Filter", 0)
                 )
                 assert touched <= MAX_INDEX_ROWS, (touched, json.dumps(scan)[:2000])
-                assert _buffers(plan) <= MAX_BUFFERS, (_buffers(plan), json.dumps(plan)[:3000])
+                assert plan_buffers(plan) <= MAX_BUFFERS, (
+                    plan_buffers(plan),
+                    json.dumps(plan)[:3000],
+                )
                 # the rolled-back claim found exactly the three due jobs of the type
                 assert sum(int(n.get("Actual Rows", 0)) for n in nodes if n is scan) == 3
             # The unfiltered claim walks the same index, once per type with due jobs.
-            plan = _analyze(conn, backend._q_claim[False], {**params, "types": None})
-            assert any(n.get("Index Name") == TYPE_INDEX for n in _nodes(plan))
+            plan = explain(
+                conn, backend._q_claim[False], {**params, "types": None}, "ANALYZE, BUFFERS"
+            )
+            assert any(n.get("Index Name") == TYPE_INDEX for n in plan_nodes(plan))
         # And for real: a filtered claim gets the due jobs of its type, in claim order.
         claimed = backend.claim_jobs("w", 10, job_types=["wanted"], lease=timedelta(seconds=30))
         assert [j.id for j in claimed] == wanted

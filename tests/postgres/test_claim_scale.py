@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
-from dataqueue.backends.postgres.sql import CLAIM_PLANNER_SETTINGS, PROMOTE_BATCH
+from dataqueue.backends.postgres.sql import PROMOTE_BATCH
 
-from .helpers import add
+from .helpers import add, explain, plan_buffers, plan_nodes
 
 LEASE = timedelta(seconds=30)
 EACH = 50_000
@@ -48,30 +48,10 @@ MAX_BUFFERS = 400
 MAX_BUFFERS_ALL_TYPES = 900
 
 
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [plan]
-    for child in plan.get("Plans", ()):
-        out.extend(_nodes(child))
-    return out
-
-
-def _analyze(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> Any:
-    # Runs the statement for real (that is what ANALYZE does), then rolls it back.
-    with conn.transaction(force_rollback=True):
-        conn.execute(CLAIM_PLANNER_SETTINGS)
-        row = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, params).fetchone()
-    assert row is not None
-    return row[0][0]["Plan"]
-
-
-def _buffers(plan: dict[str, Any]) -> int:
-    return int(plan.get("Shared Hit Blocks", 0)) + int(plan.get("Shared Read Blocks", 0))
-
-
 def _no_seq_scan(plan: dict[str, Any]) -> None:
     seq = [
         n
-        for n in _nodes(plan)
+        for n in plan_nodes(plan)
         if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "job_queue"
     ]
     assert not seq, json.dumps(plan)[:3000]
@@ -97,26 +77,30 @@ def test_claims_are_bounded_with_200k_pending_in_the_way(
                 conn.execute("ANALYZE job_queue")
             # Capped claim: the 3 ungrouped due jobs and the head of the open group; the 20
             # capped groups cost one probe each, the blocked and scheduled jobs nothing.
-            plan = _analyze(conn, backend._q_candidates[True], capped)
-            print(f"capped claim (analysed={analysed}): {_buffers(plan)} buffers")
+            plan = explain(conn, backend._q_candidates[True], capped, "ANALYZE, BUFFERS")
+            print(f"capped claim (analysed={analysed}): {plan_buffers(plan)} buffers")
             _no_seq_scan(plan)
             assert int(plan["Actual Rows"]) == 4, json.dumps(plan)[:3000]
-            assert _buffers(plan) <= MAX_BUFFERS, (_buffers(plan), json.dumps(plan)[:3000])
+            assert plan_buffers(plan) <= MAX_BUFFERS, (plan_buffers(plan), json.dumps(plan)[:3000])
             # Without a cap, the grouped jobs are claimable: 10 of them, in claim order.
-            plan = _analyze(conn, backend._q_claim[True], {**base, "types": ["wanted"]})
-            print(f"typed claim (analysed={analysed}): {_buffers(plan)} buffers")
+            plan = explain(
+                conn, backend._q_claim[True], {**base, "types": ["wanted"]}, "ANALYZE, BUFFERS"
+            )
+            print(f"typed claim (analysed={analysed}): {plan_buffers(plan)} buffers")
             _no_seq_scan(plan)
             assert int(plan["Actual Rows"]) == 10
-            assert _buffers(plan) <= MAX_BUFFERS, (_buffers(plan), json.dumps(plan)[:3000])
+            assert plan_buffers(plan) <= MAX_BUFFERS, (plan_buffers(plan), json.dumps(plan)[:3000])
             # No type filter: one walk per type with due jobs.
-            plan = _analyze(conn, backend._q_claim[False], {**base, "types": None})
-            print(f"untyped claim (analysed={analysed}): {_buffers(plan)} buffers")
+            plan = explain(
+                conn, backend._q_claim[False], {**base, "types": None}, "ANALYZE, BUFFERS"
+            )
+            print(f"untyped claim (analysed={analysed}): {plan_buffers(plan)} buffers")
             _no_seq_scan(plan)
             assert int(plan["Actual Rows"]) == 10
-            assert _buffers(plan) <= MAX_BUFFERS_ALL_TYPES, _buffers(plan)
-            plan = _analyze(conn, backend._sql.next_due, {"since": 3600})
-            print(f"next_due (analysed={analysed}): {_buffers(plan)} buffers")
-            assert _buffers(plan) <= 10, json.dumps(plan)[:2000]
+            assert plan_buffers(plan) <= MAX_BUFFERS_ALL_TYPES, plan_buffers(plan)
+            plan = explain(conn, backend._sql.next_due, {"since": 3600}, "ANALYZE, BUFFERS")
+            print(f"next_due (analysed={analysed}): {plan_buffers(plan)} buffers")
+            assert plan_buffers(plan) <= 10, json.dumps(plan)[:2000]
     # For real: the capped claim takes the due jobs and one job of the open group.
     got = backend.claim_jobs("w", 10, job_types=["wanted"], group_concurrency=1, lease=LEASE)
     assert sorted(j.id for j in got) == sorted([*due, open_group[0]])

@@ -2,9 +2,8 @@
 
 100,000 claimable jobs plus 50,000 jobs blocked on a prerequisite (as add_jobs writes them:
 ready_at NULL until the prerequisite completes; priority 100, so a plan that had to skip them
-would show it), checked right after a bulk load (never
-analysed, autovacuum off) and again after ANALYZE. Plans are printed (``-s``) and saved to
-/work/notes/pg-explain.txt.
+would show it), checked right after a bulk load (never analysed, autovacuum off) and again
+after ANALYZE. Plans are printed (``-s``).
 """
 
 from __future__ import annotations
@@ -12,14 +11,14 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 from dataqueue.backends.postgres.sql import CLAIM_PLANNER_SETTINGS
 
-NOTES = Path("/work/notes/pg-explain.txt")
+from .helpers import explain, plan_nodes
+
 # migrations/0009_ready_sets.sql: ungrouped due jobs, by type (typed and untyped claims)
 CLAIM_INDEX = "job_queue_ready_idx"
 
@@ -37,22 +36,6 @@ SELECT 1, id FROM job_queue WHERE job_type = 'blocked';
 """
 
 
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [plan]
-    for child in plan.get("Plans", ()):
-        out.extend(_nodes(child))
-    return out
-
-
-def _explain(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> Any:
-    # As the backend runs it: in a transaction that starts with the claim's planner settings.
-    with conn.transaction(force_rollback=True):
-        conn.execute(CLAIM_PLANNER_SETTINGS)
-        row = conn.execute("EXPLAIN (FORMAT JSON) " + query, params).fetchone()
-    assert row is not None
-    return row[0][0]["Plan"]
-
-
 def _explain_analyze(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> str:
     # Runs the claim for real (that is what ANALYZE does), then rolls it back.
     with conn.transaction(force_rollback=True):
@@ -62,7 +45,7 @@ def _explain_analyze(conn: psycopg.Connection[Any], query: str, params: dict[str
 
 
 def _check(plan: dict[str, Any], index: str = CLAIM_INDEX) -> None:
-    nodes = _nodes(plan)
+    nodes = plan_nodes(plan)
     claim_scans = [n for n in nodes if n.get("Index Name") == index and n.get("Alias") == "j"]
     assert claim_scans, f"claim did not use {index}: {json.dumps(plan)[:2000]}"
     assert claim_scans[0]["Node Type"] in ("Index Scan", "Index Only Scan")
@@ -103,7 +86,7 @@ def test_claim_plan_uses_the_claim_index(backend: PostgresBackend, pg_url: str) 
             report.append(f"=== {stage}; pg_class.reltuples = {reltuples[0] if reltuples else '?'}")
             for name, (query, extra) in variants.items():
                 params = {**base, **extra}
-                plan = _explain(conn, query, params)
+                plan = explain(conn, query, params)
                 _check(plan)
                 text = _explain_analyze(conn, query, params)
                 report.append(f"--- {name}\n{text}")
@@ -117,9 +100,4 @@ def test_claim_plan_uses_the_claim_index(backend: PostgresBackend, pg_url: str) 
         f" bulk load took {load_s:.2f} s.\n"
     )
     text = header + "\n".join(report) + "\n"
-    print(text)
-    try:
-        NOTES.parent.mkdir(parents=True, exist_ok=True)
-        NOTES.write_text(text)
-    except OSError:  # pragma: no cover - notes are a convenience outside this repo
-        pass
+    print(text)  # the plans, for whoever runs this with -s
