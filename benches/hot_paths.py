@@ -1,5 +1,5 @@
 """The three hot paths of the backends, each timed alone: ``add_jobs`` (one call of N jobs in
-chains of 10 through ``batch_dep_ref``), ``claim_jobs`` (batches of 50) and ``complete_jobs``
+chains of 10 through ``batch_dep_ref``), ``claim_jobs`` (batches of 50, by type and not, alternately) and ``complete_jobs``
 (batches of 50, releasing the next job of each chain).
 
 Prints one JSON object of jobs/s per metric, so that ``benches/compare.py`` can run the same
@@ -40,19 +40,25 @@ def _measure(q: Any, n: int) -> dict[str, float]:
     t = time.perf_counter()
     q.add_jobs(jobs)
     result = {"add_jobs": n / (time.perf_counter() - t)}
-    claim = complete = 0.0
-    done = 0
-    while done < n:
+    # Claims alternate between the processor's default (only the handled types) and a claim
+    # of every type (claim_all_types), timed apart.
+    claim = {"claim typed": 0.0, "claim any type": 0.0}
+    done = {"claim typed": 0, "claim any type": 0}
+    complete = 0.0
+    while sum(done.values()) < n:
+        kind = "claim typed" if (sum(done.values()) // BATCH) % 2 == 0 else "claim any type"
+        types = ["bench"] if kind == "claim typed" else None
         t = time.perf_counter()
-        claimed = backend.claim_jobs("bench", BATCH, lease=LEASE)
-        claim += time.perf_counter() - t
+        claimed = backend.claim_jobs("bench", BATCH, job_types=types, lease=LEASE)
+        claim[kind] += time.perf_counter() - t
         if not claimed:
-            raise RuntimeError(f"nothing to claim after {done} of {n} jobs")
+            raise RuntimeError(f"nothing to claim after {sum(done.values())} of {n} jobs")
+        done[kind] += len(claimed)
         t = time.perf_counter()
         backend.complete_jobs([(j.id, "bench", j.lock_version, None) for j in claimed])
         complete += time.perf_counter() - t
-        done += len(claimed)
-    result["claim"] = n / claim
+    for kind, seconds in claim.items():
+        result[kind] = done[kind] / seconds
     result["complete"] = n / complete
     return result
 
