@@ -1,6 +1,6 @@
 """The three hot paths of the backends, each timed alone: ``add_jobs`` (one call of N jobs in
-chains of 10 through ``batch_dep_ref``), ``claim_jobs`` (batches of 50, by type and not, alternately) and ``complete_jobs``
-(batches of 50, releasing the next job of each chain).
+chains of 10 through ``batch_dep_ref``), ``claim_jobs`` (batches of 50, by type and not,
+alternately) and ``complete_jobs`` (batches of 50, releasing the next job of each chain).
 
 Prints one JSON object of jobs/s per metric, so that ``benches/compare.py`` can run the same
 code against two checkouts (``PYTHONPATH=<checkout>/python``) in interleaved rounds. Each run
