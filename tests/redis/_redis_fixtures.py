@@ -7,6 +7,7 @@ a script touching a key outside the slot of its KEYS fails, which proves the has
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -70,35 +71,22 @@ def _free_port() -> int:
     raise RuntimeError("no free port pair for the test cluster")
 
 
-@pytest.fixture(scope="session")
-def cluster_url() -> Iterator[str]:
+@contextlib.contextmanager
+def private_redis(*args: str, prefix: str = "dq-redis-") -> Iterator[tuple[str, Any]]:
+    """A redis-server of this test's own on a free port (no persistence), given ``args``;
+    yields its URL and a decoding client once it answers PING, and stops it afterwards."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server is not installed")
     port = _free_port()
-    workdir = tempfile.mkdtemp(prefix="dq-cluster-")
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    log = os.path.join(workdir, "redis.log")  # a file, not a pipe nobody drains
     proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            os.path.join(workdir, "nodes.conf"),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir, "--logfile", log, *(a.replace("{dir}", workdir) for a in args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     client: Any = redis.Redis.from_url(url, decode_responses=True)
     try:
@@ -110,17 +98,27 @@ def cluster_url() -> Iterator[str]:
             except redis.ConnectionError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()
-                    out = proc.communicate()[0]
+                    proc.wait()
+                    with open(log, encoding="utf-8", errors="replace") as f:
+                        out = f.read()
                     raise RuntimeError(f"redis-server did not start: {out[-2000:]}") from None
                 time.sleep(0.05)
+        yield url, client
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", "{dir}/nodes.conf")
+    with private_redis(*cluster, prefix="dq-cluster-") as (url, client):
+        deadline = time.monotonic() + 10
         client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
         while "cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
             if time.monotonic() > deadline:
                 raise RuntimeError("the test cluster did not become ready")
             time.sleep(0.05)
         yield url
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
