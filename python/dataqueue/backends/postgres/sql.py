@@ -94,38 +94,34 @@ _WANTED_TYPES: Final = (
     "t AS (SELECT job_type FROM jsonb_array_elements_text(to_jsonb(%(types)s::text[]))"
     " AS w(job_type))"
 )
+
+
+def _type_skip_scan(name: str, where: str) -> str:
+    """CTE ``name(job_type)``: the distinct job types of the rows matching ``where``, one
+    index probe each (a recursive skip scan of a claim index keyed by job type first)."""
+    return f"""
+{name}(job_type) AS (
+    SELECT min(j.job_type) FROM {{s}}job_queue j WHERE {where}
+    UNION ALL
+    SELECT (SELECT min(j.job_type) FROM {{s}}job_queue j
+            WHERE j.job_type > {name}.job_type AND {where})
+    FROM {name} WHERE {name}.job_type IS NOT NULL
+)"""
+
+
+# Delayed jobs whose time came (not promoted yet), in job_queue_delayed_idx as ``d``.
+_DELAYED_DUE: Final = "d.ready_at > d.updated_at AND d.ready_at <= now()"
+
 _READY_TYPES: Final = (
-    """
-tu(job_type) AS (
-    SELECT min(j.job_type) FROM {s}job_queue j WHERE """
-    + _READY_UNGROUPED
-    + """
-    UNION ALL
-    SELECT (SELECT min(j.job_type) FROM {s}job_queue j
-            WHERE j.job_type > tu.job_type AND """
-    + _READY_UNGROUPED
-    + """)
-    FROM tu WHERE tu.job_type IS NOT NULL
-),
-tg(job_type) AS (
-    SELECT min(j.job_type) FROM {s}job_queue j WHERE """
-    + _READY_GROUPED
-    + """
-    UNION ALL
-    SELECT (SELECT min(j.job_type) FROM {s}job_queue j
-            WHERE j.job_type > tg.job_type AND """
-    + _READY_GROUPED
-    + """)
-    FROM tg WHERE tg.job_type IS NOT NULL
-),
+    _type_skip_scan("tu", _READY_UNGROUPED)
+    + ","
+    + _type_skip_scan("tg", _READY_GROUPED)
+    + f""",
 t AS (SELECT job_type FROM tu WHERE job_type IS NOT NULL
       UNION SELECT job_type FROM tg WHERE job_type IS NOT NULL
       UNION SELECT job_type FROM (
-          SELECT d.job_type FROM {s}job_queue d
-          WHERE d.ready_at > d.updated_at AND d.ready_at <= now()
-          ORDER BY d.ready_at LIMIT """
-    + str(PROMOTE_BATCH)
-    + """) dd)"""
+          SELECT d.job_type FROM {{s}}job_queue d WHERE {_DELAYED_DUE}
+          ORDER BY d.ready_at LIMIT {PROMOTE_BATCH}) dd)"""
 )
 
 # Promotion, run by every claim: delayed jobs whose time came get updated_at = now(), which
@@ -137,8 +133,7 @@ t AS (SELECT job_type FROM tu WHERE job_type IS NOT NULL
 _PROMOTE: Final = f"""promo AS (
     UPDATE {{s}}job_queue p SET updated_at = now()
     FROM (SELECT d.id FROM {{s}}job_queue d
-          WHERE d.ready_at > d.updated_at AND d.ready_at <= now()
-            AND d.id NOT IN (SELECT id FROM cand)
+          WHERE {_DELAYED_DUE} AND d.id NOT IN (SELECT id FROM cand)
           ORDER BY d.ready_at LIMIT {PROMOTE_BATCH}
           FOR UPDATE SKIP LOCKED) due
     WHERE p.id = due.id
