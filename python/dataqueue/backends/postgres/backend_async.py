@@ -693,9 +693,9 @@ class AsyncPostgresBackend(AsyncBackend):
     async def get_jobs_by_status(
         self, status: JobStatus, limit: int, offset: int
     ) -> list[JobRecord]:
-        query = self._sql.list_jobs("AND j.status = %(status)s")
         rows = await self._all(
-            query, {"status": JobStatus(status).value, "limit": limit, "offset": offset}
+            self._sql.list_jobs_by_status,
+            {"status": JobStatus(status).value, "limit": limit, "offset": offset},
         )
         return [R.job_from_row(r) for r in rows]
 

@@ -730,6 +730,16 @@ WHERE j.id = u.id
         )  # fmt: skip
 
     @cached_property
+    def list_jobs_by_status(self) -> str:
+        """One status, newest first: per job type the newest ``limit + offset`` of
+        job_queue_type_status_idx (migration 0010), merged."""
+        return self._r(
+            _JOB_TYPES_CTE
+            + _per_type_newest("j.*", "", "%(limit)s + %(offset)s")
+            + " LIMIT %(limit)s OFFSET %(offset)s"
+        )
+
+    @cached_property
     def get_job_events(self) -> str:
         cols = ", ".join(EVENT_COLUMNS)
         return self._r(f"SELECT {cols} FROM {{s}}job_events WHERE job_id = %(id)s ORDER BY id")
@@ -1247,11 +1257,14 @@ SELECT count(*) FROM del
         return self._r(
             """
 WITH victims AS (
-    SELECT id FROM {s}job_events
+    SELECT job_id, id FROM {s}job_events
     WHERE created_at < now() - make_interval(days => %(days)s)
     LIMIT %(batch)s
 ),
-del AS (DELETE FROM {s}job_events e USING victims v WHERE e.id = v.id RETURNING 1)
+del AS (
+    DELETE FROM {s}job_events e USING victims v WHERE e.job_id = v.job_id AND e.id = v.id
+    RETURNING 1
+)
 SELECT count(*) FROM del
 """
         )
@@ -1460,6 +1473,22 @@ WITH RECURSIVE t(job_type) AS (
     FROM t WHERE t.job_type IS NOT NULL
 )"""
 
+
+def _per_type_newest(columns: str, where: str, limit: str) -> str:
+    """After ``_JOB_TYPES_CTE``: the jobs of status ``%(status)s`` matching ``where``, newest
+    first (created_at, id), as the merge of each type's newest ``limit`` from
+    job_queue_type_status_idx: there is no index of status alone (migration 0010), and this
+    costs one probe per type plus the entries returned. Rows are ``j``; the caller adds the
+    outer LIMIT."""
+    return (
+        f"\nSELECT {{jcols}} FROM t CROSS JOIN LATERAL (SELECT {columns} FROM {{s}}job_queue j"
+        " WHERE j.job_type = t.job_type AND j.status = %(status)s "
+        + where
+        + f" ORDER BY j.created_at DESC, j.id DESC LIMIT {limit}) j"
+        " WHERE t.job_type IS NOT NULL ORDER BY j.created_at DESC, j.id DESC"
+    )
+
+
 #: Per (type, status): the oldest cap+1 entries of the index, counted (with blocked = pending
 #: and not claimable, i.e. waiting on prerequisites or a tag drain).
 COUNT_JOBS: Final = (
@@ -1510,27 +1539,31 @@ SELECT count(*) FROM {s}job_queue j WHERE j.status = 'processing' AND j.group_id
 
 def search_jobs_sql(statements: Statements, where: str, *, by_status: bool) -> tuple[str, str]:
     """The jobs-table statements. First the window: the newest ``scan`` candidates below the
-    cursor (``by_status``: one status, newest first on job_queue_status_created_idx with a
-    (created_at, id) cursor; otherwise ids on the primary key), an index-only walk that returns
-    how many it saw and its last entry. Then the page: the same index walked from the cursor
-    down to that entry, filtered, stopping after ``limit`` matches. The bounds are parameters
-    of the second statement, so the planner sees the narrow range and walks it rather than,
-    say, collecting every tagged job from the tags index. A page touches at most ``scan``
-    rows."""
+    cursor (``by_status``: one status, newest first with a (created_at, id) cursor, merged
+    from each job type's part of job_queue_type_status_idx; otherwise ids on the primary
+    key), an index-only walk that returns how many it saw and its last entry. Then the page:
+    the same entries walked from the cursor down to that entry, filtered, stopping after
+    ``limit`` matches. The bounds are parameters of the second statement, so the planner sees
+    the narrow range and walks it rather than, say, collecting every tagged job from the tags
+    index. A page touches at most ``scan`` rows (plus one index probe per job type)."""
+    below = " AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
     if by_status:
+        newest = _per_type_newest("j.created_at, j.id", below, "%(scan)s").replace(
+            "{jcols}", "j.created_at, j.id"
+        )
         window = (
-            "WITH w AS (SELECT j.created_at, j.id FROM {s}job_queue j"
-            " WHERE j.status = %(status)s AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
-            " ORDER BY j.created_at DESC, j.id DESC LIMIT %(scan)s)"
+            _JOB_TYPES_CTE + ", w AS (" + newest + " LIMIT %(scan)s)"
             " SELECT (SELECT count(*) FROM w), l.created_at, l.id FROM (SELECT 1) one"
             " LEFT JOIN (SELECT created_at, id FROM w ORDER BY created_at, id LIMIT 1) l ON true"
         )
         page = (
-            "SELECT {jcols} FROM {s}job_queue j WHERE j.status = %(status)s"
-            " AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
-            " AND (j.created_at, j.id) >= (%(l_at)s, %(l_id)s) "
-            + where
-            + " ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s"
+            _JOB_TYPES_CTE
+            + _per_type_newest(
+                "j.*",
+                below + " AND (j.created_at, j.id) >= (%(l_at)s, %(l_id)s) " + where,
+                "%(limit)s",
+            )
+            + " LIMIT %(limit)s"
         )
     else:
         window = (
