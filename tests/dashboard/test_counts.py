@@ -6,82 +6,16 @@ write scripts keep are also checked against a recount from the status indexes.""
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from _worker_helpers import claim_job, complete
-from dataqueue.errors import UnknownPrerequisiteError
-from dataqueue.lifecycle import plan_failure
-from dataqueue.maintenance_sync import cleanup_old_jobs, reclaim_stuck_jobs
-from dataqueue.options import JobUpdates, normalize_job
-from dataqueue.records import FailureReason, JobStatus
+from _workload import random_step
+from dataqueue.records import JobStatus
 
-LEASE = timedelta(seconds=60)
-TAGS = ["a", "b", "c"]
 BIG = 1_000_000
-
-
-def _step(b: Any, rng: random.Random, ids: list[int]) -> None:
-    op = rng.random()
-    if op < 0.35 or not ids:
-        job: dict[str, Any] = {
-            "job_type": rng.choice(["x", "y", "z:1"]),
-            "tags": [t for t in TAGS if rng.random() < 0.4] or None,
-            "max_attempts": rng.choice([1, 2]),
-        }
-        if rng.random() < 0.2:
-            job["dead_letter_job_type"] = "dead"
-        if rng.random() < 0.3:
-            job["group"] = rng.choice(["g1", "g2"])
-        deps: dict[str, Any] = {}
-        if ids and rng.random() < 0.35:
-            deps["job_ids"] = rng.sample(ids, min(len(ids), rng.randint(1, 2)))
-        if rng.random() < 0.25:
-            deps["tags"] = rng.sample(TAGS, rng.randint(1, 2))
-        if deps:
-            job["depends_on"] = deps
-        with contextlib.suppress(UnknownPrerequisiteError):  # a prerequisite cleaned up
-            ids.append(b.add_jobs([normalize_job(job)])[0].id)
-    elif op < 0.6:
-        for j in b.claim_jobs(
-            "w", rng.randint(1, 3), group_concurrency=rng.choice([None, 1]), lease=LEASE
-        ):
-            r = rng.random()
-            if r < 0.45:
-                b.complete_job(j.id, "w", j.lock_version, None)
-            elif r < 0.8:
-                plan = plan_failure(j, "x", FailureReason.HANDLER_ERROR, retry_delay_seconds=0)
-                b.fail_job(j.id, "w", j.lock_version, plan)
-            elif r < 0.9:
-                token = b.create_token(j.id, None, None)
-                b.wait_job(
-                    j.id, "w", j.lock_version, wait_until=None, token_id=token.id, step_data={}
-                )
-                if rng.random() < 0.6:
-                    b.complete_token(token.id, None)
-            # else: left processing (reclaimed later, or counted as processing)
-    elif op < 0.7:
-        b.cancel_job(rng.choice(ids))
-    elif op < 0.78:
-        b.retry_job(rng.choice(ids))
-    elif op < 0.88:
-        b.edit_job(
-            rng.choice(ids),
-            JobUpdates.parse(
-                {
-                    "tags": [t for t in TAGS if rng.random() < 0.4] or None,
-                    "priority": rng.randint(-2, 2),
-                }
-            ),
-        )
-    elif op < 0.94:
-        reclaim_stuck_jobs(b, 0)
-    else:
-        cleanup_old_jobs(b, 0, [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED], 7)
 
 
 def _listed(b: Any) -> Counter[tuple[str, str]]:
@@ -119,7 +53,7 @@ def test_counts_match_the_jobs_through_a_random_workload(place: Any, sq: Any, se
     blocked = 0
     try:
         for n in range(240):
-            _step(b, rng, ids)
+            random_step(b, rng, ids)
             if n % 40 == 39:
                 listed = _listed(b)
                 seen.update(st for _, st in listed)
