@@ -6,11 +6,12 @@ readable at 80 columns."""
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
+
+from _processes import ctrl_c, reaped
 
 from ._run import clean_env, cli
 from .conftest import CliStorage
@@ -33,21 +34,14 @@ def test_ctrl_c_stops_the_cli_worker_cleanly_and_it_logs_each_job(
 ) -> None:
     with cli_storage.queue() as q:
         job_id = q.add_job("demo.transform", {"file": "x.csv", "speed": 0.01})
-        proc = _worker(*cli_storage.args)
-        try:
+        with reaped(_worker(*cli_storage.args)) as proc:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and proc.poll() is None:
                 record = q.get_job(job_id)
                 if record is not None and record.status.value == "completed":
                     break
                 time.sleep(0.1)
-            time.sleep(0.5)  # idle again, waiting for work: what a Ctrl-C usually finds
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            out, err = ctrl_c(proc, idle=0.5)  # once the job is done
     text = out + err
     assert proc.returncode == 0, text
     assert "Task was destroyed" not in text and "Traceback" not in text, text

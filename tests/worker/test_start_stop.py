@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from _bridge import unwrap
+from _processes import ctrl_c, reaped
 
 from ._helpers import FAST, wait_status
 
@@ -215,17 +216,11 @@ def test_ctrl_c_on_run_exits_cleanly(twin: str, storage: Any) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
+    with reaped(proc):
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.strip() == "READY", (line, proc.stderr.read() if proc.stderr else "")
-        time.sleep(0.3)  # idle, waiting for work: the state a Ctrl-C usually finds
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out, err = ctrl_c(proc, idle=0.3)
     assert proc.returncode == 0, err
     assert "STOPPED" in out
     assert "Task was destroyed" not in err and "Traceback" not in err, err
