@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _connections import kill_named, named
 from dataqueue import DependsOn, JobStatus, batch_dep_ref, init_job_queue
 
 WORKER_SCRIPT = str(Path(__file__).with_name("_worker.py"))
@@ -160,15 +161,18 @@ class Store:
         opts = {} if prefix is None else {"key_prefix": prefix}
         self.q = init_job_queue(url, **opts)
 
+    def _pg_rows(self, query: str) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.url, connect_timeout=3) as conn:
+            return conn.execute(query).fetchall()
+
     def counts(self) -> dict[str, int]:
         if self.backend == "postgres":
-            import psycopg
-
-            with psycopg.connect(self.url, connect_timeout=3) as conn:
-                rows = conn.execute(
-                    "SELECT status || CASE WHEN status = 'failed' AND next_attempt_at IS NOT NULL"
-                    " THEN '+retry' ELSE '' END, count(*) FROM job_queue GROUP BY 1"
-                ).fetchall()
+            rows = self._pg_rows(
+                "SELECT status || CASE WHEN status = 'failed' AND next_attempt_at IS NOT NULL"
+                " THEN '+retry' ELSE '' END, count(*) FROM job_queue GROUP BY 1"
+            )
             return {str(s): int(n) for s, n in rows}
         client = self.q.get_redis_client()
         base = self.q._backend.keys.base
@@ -189,13 +193,10 @@ class Store:
 
     def completed_events(self, ids: list[int]) -> dict[int, int]:
         if self.backend == "postgres":
-            import psycopg
-
-            with psycopg.connect(self.url) as conn:
-                rows = conn.execute(
-                    "SELECT job_id, count(*) FROM job_events WHERE event_type = 'completed'"
-                    " GROUP BY job_id"
-                ).fetchall()
+            rows = self._pg_rows(
+                "SELECT job_id, count(*) FROM job_events WHERE event_type = 'completed'"
+                " GROUP BY job_id"
+            )
             return {int(j): int(n) for j, n in rows}
         client = self.q.get_redis_client()
         keys = self.q._backend.keys
@@ -284,27 +285,7 @@ class Workers:
 def kill_connections(backend: str, url: str) -> int:
     """Drop every server connection of the workers (pg_terminate_backend / CLIENT KILL)."""
     try:
-        if backend == "postgres":
-            import psycopg
-
-            with psycopg.connect(url, autocommit=True, connect_timeout=2) as admin:
-                rows = admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = %s",
-                    (WORKER_TAG,),
-                ).fetchall()
-            return len(rows)
-        import redis
-
-        admin = redis.Redis.from_url(url, socket_timeout=2)
-        try:
-            ids = [c["id"] for c in admin.client_list() if c.get("name") == WORKER_TAG]
-            for client_id in ids:
-                with contextlib.suppress(redis.exceptions.ResponseError):
-                    admin.execute_command("CLIENT", "KILL", "ID", client_id)
-            return len(ids)
-        finally:
-            admin.close()
+        return kill_named(backend, url, WORKER_TAG)
     except Exception:
         return 0  # the server may be restarting
 
@@ -328,10 +309,6 @@ def kill_client_mid_batch(cfg: dict[str, Any], rng: random.Random, size: int) ->
 # -- the run -----------------------------------------------------------------------------
 
 
-def _with_param(url: str, key: str, value: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}{key}={value}"
-
-
 def run_scenario(
     backend: str, server: Any, scenario: Scenario, workdir: str, *, seed: int = 0,
     workers: int = 4, lease: float = 5.0, deadline_s: float = 240.0,
@@ -342,11 +319,10 @@ def run_scenario(
         url = server.database(f"chaos_{scenario.name}_{marker}")
         client_url = server.database(f"chaos_{scenario.name}_{marker}_client")
         prefix = client_prefix = None
-        worker_url = _with_param(url, "application_name", WORKER_TAG)
     else:
         url = client_url = server.url
         prefix, client_prefix = f"chaos{marker}:", f"chaos{marker}c:"
-        worker_url = _with_param(url, "client_name", WORKER_TAG)
+    worker_url = named(backend, url, WORKER_TAG)
     store = Store(backend, url, prefix)
     store.q.migrate()
     client_store = Store(backend, client_url, client_prefix)

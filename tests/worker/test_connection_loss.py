@@ -7,45 +7,17 @@ from __future__ import annotations
 import threading
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+
+from _connections import kill_named, named
 
 from ._helpers import wait_status, wait_until
 
 
 def _killer(storage: Any) -> tuple[dict[str, Any], Any]:
     """Queue options naming this test's connections, and a function dropping all of them."""
-    if storage.backend == "postgres":
-        import psycopg
-
-        dbname = urlsplit(storage.url).path.lstrip("/")
-
-        def kill_pg() -> int:
-            with psycopg.connect(storage.url, autocommit=True) as admin:
-                rows = admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (dbname,),
-                ).fetchall()
-            return len(rows)
-
-        return {}, kill_pg
-
-    import redis
-
     name = f"dqkill{uuid.uuid4().hex[:10]}"
-    sep = "&" if "?" in storage.url else "?"
-
-    def kill_redis() -> int:
-        admin = redis.Redis.from_url(storage.url)
-        try:
-            ids = [c["id"] for c in admin.client_list() if c.get("name") == name]
-            for client_id in ids:
-                admin.execute_command("CLIENT", "KILL", "ID", client_id)
-            return len(ids)
-        finally:
-            admin.close()
-
-    return {"url": f"{storage.url}{sep}client_name={name}"}, kill_redis
+    options = {"url": named(storage.backend, storage.url, name)}
+    return options, lambda: kill_named(storage.backend, storage.url, name)
 
 
 def test_processor_survives_its_connections_being_killed(
