@@ -3,20 +3,20 @@
 Never the test servers (127.0.0.1:5432 / :6379 run with fsync off and no persistence).
 PostgreSQL keeps the server defaults that make a commit durable (fsync, synchronous_commit,
 full_page_writes all on); only where it listens is set. Redis persists as ``persistence``
-says, and :meth:`RedisServer.describe` states it for the report.
+says, and :meth:`RedisServer.describe` states it for the report. Starting and stopping them
+is ``tests/_servers.py``'s (the chaos suite's servers too); this module adds what the report
+states and the fresh storage of each phase.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+import _servers
 
 #: What ``--redis-persistence`` may be, and the redis-server options each one means.
 REDIS_PERSISTENCE: dict[str, list[str]] = {
@@ -27,59 +27,12 @@ REDIS_PERSISTENCE: dict[str, list[str]] = {
 PG_DURABILITY = ("fsync", "synchronous_commit", "full_page_writes", "wal_level")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pg_bindir() -> str | None:
-    """The newest PostgreSQL server binaries on this machine (Debian keeps them off PATH)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    if found:
-        return str(Path(found[0]).parent)
-    initdb = shutil.which("initdb")
-    return str(Path(initdb).parent) if initdb else None
-
-
-class PgServer:
-    """``initdb`` into a temp dir and ``pg_ctl start`` on a free port; ``stop`` removes it."""
+class PgServer(_servers.PgServer):
+    """Server defaults; ``url`` is the ``bench`` database that :meth:`fresh` recreates."""
 
     def __init__(self) -> None:
-        bindir = pg_bindir()
-        if bindir is None:
-            raise RuntimeError("no PostgreSQL server binaries (initdb) on this machine")
-        self.bindir = bindir
-        self.port = free_port()
-        self.root = tempfile.mkdtemp(prefix="dq-peers-pg-")
-        self.data = os.path.join(self.root, "data")
-        self.log = os.path.join(self.root, "server.log")
-        # initdb refuses to run as root: run the server as Debian's postgres account then.
-        self._as_postgres = os.geteuid() == 0
-        if self._as_postgres:
-            shutil.chown(self.root, "postgres", "postgres")
-        self._cmd("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        with open(os.path.join(self.data, "postgresql.auto.conf"), "a") as fh:
-            fh.write(
-                f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{self.root}'\n"
-            )
-        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/bench"
-
-    def _cmd(self, tool: str, *args: str) -> None:
-        cmd = [os.path.join(self.bindir, tool), *args]
-        if self._as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def start(self) -> None:
-        self._cmd("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start")
-
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._cmd("pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "30", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().__init__(prefix="dq-peers-pg-")
+        self.url = self.url_of("bench")
 
     def settings(self) -> dict[str, str]:
         import psycopg
@@ -104,52 +57,12 @@ class PgServer:
         fresh_postgres(self.admin_url)
 
 
-class RedisServer:
-    """A redis-server of its own on a free port, persisting as ``persistence`` says."""
+class RedisServer(_servers.RedisServer):
+    """Persisting as ``persistence`` (a key of REDIS_PERSISTENCE) says."""
 
     def __init__(self, persistence: str = "everysec") -> None:
-        if shutil.which("redis-server") is None:
-            raise RuntimeError("no redis-server on this machine")
+        super().__init__(*REDIS_PERSISTENCE[persistence], prefix="dq-peers-redis-")
         self.persistence = persistence
-        self.port = free_port()
-        self.root = tempfile.mkdtemp(prefix="dq-peers-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", self.root, "--protected-mode", "no",
-                "--logfile", os.path.join(self.root, "server.log"),
-                *REDIS_PERSISTENCE[self.persistence],
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        import redis
-
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        end = time.monotonic() + 30
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.exceptions.RedisError:
-                if time.monotonic() > end or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        shutil.rmtree(self.root, ignore_errors=True)
 
     def describe(self) -> str:
         import redis

@@ -161,19 +161,19 @@ class Store:
         opts = {} if prefix is None else {"key_prefix": prefix}
         self.q = init_job_queue(url, **opts)
 
-    def _pg_rows(self, query: str) -> list[tuple[Any, ...]]:
+    def _pg_counts(self, query: str) -> dict[Any, int]:
+        """PostgreSQL: ``{key: count}`` from a ``SELECT key, count(*) ...``."""
         import psycopg
 
         with psycopg.connect(self.url, connect_timeout=3) as conn:
-            return conn.execute(query).fetchall()
+            return {key: int(n) for key, n in conn.execute(query).fetchall()}
 
     def counts(self) -> dict[str, int]:
         if self.backend == "postgres":
-            rows = self._pg_rows(
+            return self._pg_counts(
                 "SELECT status || CASE WHEN status = 'failed' AND next_attempt_at IS NOT NULL"
                 " THEN '+retry' ELSE '' END, count(*) FROM job_queue GROUP BY 1"
             )
-            return {str(s): int(n) for s, n in rows}
         client = self.q.get_redis_client()
         base = self.q._backend.keys.base
         out = {s.value: int(client.zcard(f"{base}st:{s.value}")) for s in JobStatus}
@@ -193,11 +193,10 @@ class Store:
 
     def completed_events(self, ids: list[int]) -> dict[int, int]:
         if self.backend == "postgres":
-            rows = self._pg_rows(
+            return self._pg_counts(
                 "SELECT job_id, count(*) FROM job_events WHERE event_type = 'completed'"
                 " GROUP BY job_id"
             )
-            return {int(j): int(n) for j, n in rows}
         client = self.q.get_redis_client()
         keys = self.q._backend.keys
         out: dict[int, int] = {}

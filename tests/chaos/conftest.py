@@ -9,15 +9,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _servers import PgServer, RedisServer, available
 
-from ._servers import PgServer, RedisServer, available
+#: Durable (the suite crashes the servers and checks what survived), with room for the pools of
+#: every worker process.
+PG_CONF = (
+    "max_connections = 300\nshared_buffers = 64MB\nfsync = on\nsynchronous_commit = on\n"
+    "log_min_messages = warning\n"
+)
+REDIS_OPTIONS = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")
 
 
 def start_server(backend: str) -> Any:
     why = available()[backend]
     if why is not None:
         pytest.fail(f"the chaos suite needs its own {backend} server: {why}")
-    server: Any = PgServer() if backend == "postgres" else RedisServer()
+    server: Any = (
+        PgServer(PG_CONF, prefix="dqchaos-pg-")
+        if backend == "postgres"
+        else RedisServer(*REDIS_OPTIONS, prefix="dqchaos-redis-")
+    )
     server.start()
     return server
 

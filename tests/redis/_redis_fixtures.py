@@ -12,8 +12,6 @@ import os
 import random
 import shutil
 import socket
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+from _servers import RedisServer
 from dataqueue.backends.redis.backend_sync import RedisBackend
 from dataqueue.backends.redis.config import RedisSettings
 
@@ -57,7 +56,7 @@ def raw() -> Iterator[redis.Redis]:
     client.close()
 
 
-def _free_port() -> int:
+def _cluster_port() -> int:
     """A free port whose cluster bus port (+10000) is free too (so at most 55535)."""
     for _ in range(100):
         port = random.randint(20000, 45000)
@@ -72,49 +71,27 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def private_redis(*args: str, prefix: str = "dq-redis-") -> Iterator[tuple[str, Any]]:
-    """A redis-server of this test's own on a free port (no persistence), given ``args``;
-    yields its URL and a decoding client once it answers PING, and stops it afterwards."""
-    exe = shutil.which("redis-server")
-    if exe is None:
+def private_redis(
+    *options: str, prefix: str = "dq-redis-", port: int | None = None
+) -> Iterator[tuple[str, Any]]:
+    """A redis-server of this test's own (no persistence) started with ``options``; yields
+    its URL and a decoding client once it answers PING, and stops it afterwards."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
-    workdir = tempfile.mkdtemp(prefix=prefix)
-    log = os.path.join(workdir, "redis.log")  # a file, not a pipe nobody drains
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir, "--logfile", log, *(a.replace("{dir}", workdir) for a in args)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    client: Any = redis.Redis.from_url(url, decode_responses=True)
+    server = RedisServer("--save", "", "--appendonly", "no", *options, prefix=prefix, port=port)
+    server.start()
+    client: Any = redis.Redis.from_url(server.url, decode_responses=True)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    proc.wait()
-                    with open(log, encoding="utf-8", errors="replace") as f:
-                        out = f.read()
-                    raise RuntimeError(f"redis-server did not start: {out[-2000:]}") from None
-                time.sleep(0.05)
-        yield url, client
+        yield server.url, client
     finally:
         client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def cluster_url() -> Iterator[str]:
-    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", "{dir}/nodes.conf")
-    with private_redis(*cluster, prefix="dq-cluster-") as (url, client):
+    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")  # in its dir
+    with private_redis(*cluster, prefix="dq-cluster-", port=_cluster_port()) as (url, client):
         deadline = time.monotonic() + 10
         client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
         while "cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
