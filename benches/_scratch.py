@@ -1,9 +1,12 @@
 """Throwaway storage for the benches: a scratch PostgreSQL database or a fresh Redis key
-prefix on the servers named by ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL``."""
+prefix on the servers named by ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL``; and
+the drain clock of the benches that time a processor draining a queue."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -58,3 +61,30 @@ class Storage:
         if batch:
             client.unlink(*batch)
         client.close()
+
+
+class DrainClock:
+    """Times a processor's drain of ``n`` jobs, from the first handler start to the ``n``-th
+    completion: handlers call :meth:`started` first thing, and :meth:`completed` listens to
+    ``job:completed``; ``done`` is set at the ``n``-th."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.count = 0
+        self.first: float | None = None
+        self.last = 0.0
+        self.done = asyncio.Event()
+
+    def started(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def completed(self, _event: Any = None) -> None:
+        self.count += 1
+        self.last = time.perf_counter()
+        if self.count >= self.n:
+            self.done.set()
+
+    @property
+    def elapsed(self) -> float:
+        return self.last - (self.first or self.last)

@@ -49,7 +49,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from _scratch import Storage
+from _scratch import DrainClock, Storage
 
 SHAPES = ("one_type", "other_types", "blocked", "scheduled", "groups")
 GROUPS = 20
@@ -178,34 +178,22 @@ async def _drain(url: str, opts: dict[str, Any], n: int, cap: int | None) -> flo
     from dataqueue import init_async_job_queue
 
     queue = init_async_job_queue(url, **opts)
-    done = asyncio.Event()
-    count = 0
-    first: float | None = None
-    last = 0.0
+    clock = DrainClock(n)
 
     async def noop(payload: Any, ctx: Any) -> None:
-        nonlocal first
-        if first is None:
-            first = time.perf_counter()
+        clock.started()
 
-    def on_completed(_: Any) -> None:
-        nonlocal count, last
-        count += 1
-        last = time.perf_counter()
-        if count >= n:
-            done.set()
-
-    queue.on("job:completed", on_completed)
+    queue.on("job:completed", clock.completed)
     proc = queue.create_processor(
         {"work": noop}, concurrency=10, batch_size=10, group_concurrency=cap, poll_interval=5.0
     )
     proc.start_in_background()
     try:
-        await asyncio.wait_for(done.wait(), 600)
+        await asyncio.wait_for(clock.done.wait(), 600)
     finally:
         await proc.stop_and_drain(5)
         await queue.close()
-    return count / (last - (first or last))
+    return clock.count / clock.elapsed
 
 
 async def _pickup(url: str, opts: dict[str, Any], cap: int | None, samples: int = 100) -> float:

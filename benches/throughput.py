@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from _scratch import Storage
+from _scratch import DrainClock, Storage
 
 TARGETS = {
     "postgres": {"throughput": 3500, "p50": 3.0, "p99": 10.0},
@@ -39,34 +39,21 @@ async def worker_main(args: argparse.Namespace) -> None:
     opts: dict[str, Any] = {"key_prefix": args.key_prefix} if args.key_prefix else {}
     queue = init_async_job_queue(args.url, **opts)
     starts: dict[int, float] = {}
-    done = asyncio.Event()
-    count = 0
-    first_claim: float | None = None
-    last_done = 0.0
+    clock = DrainClock(args.n)
 
     async def noop(payload: Any, ctx: Any) -> None:
-        nonlocal first_claim
-        if first_claim is None:
-            first_claim = time.perf_counter()
+        clock.started()
         if "t" in payload:
             starts[ctx.job_id] = time.time()
 
-    def on_completed(_: Any) -> None:
-        nonlocal count, last_done
-        count += 1
-        last_done = time.perf_counter()
-        if count >= args.n:
-            done.set()
-
-    queue.on("job:completed", on_completed)
+    queue.on("job:completed", clock.completed)
     proc = queue.create_processor({"noop": noop}, concurrency=10, batch_size=10, poll_interval=5.0)
     proc.start_in_background()
     print(json.dumps({"ready": True}), flush=True)
-    await asyncio.wait_for(done.wait(), 600)
+    await asyncio.wait_for(clock.done.wait(), 600)
     await proc.stop_and_drain(5)
     await queue.close()
-    elapsed = last_done - (first_claim or last_done)
-    print(json.dumps({"n": count, "elapsed": elapsed, "starts": starts}), flush=True)
+    print(json.dumps({"n": clock.count, "elapsed": clock.elapsed, "starts": starts}), flush=True)
 
 
 def start_worker(storage: Storage, n: int) -> subprocess.Popen[str]:
