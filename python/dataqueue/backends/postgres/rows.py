@@ -6,17 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Final
 
-from dataqueue.records import (
-    CronScheduleRecord,
-    CronStatus,
-    FailureReason,
-    JobEvent,
-    JobEventType,
-    JobRecord,
-    JobStatus,
-    TokenStatus,
-    WaitpointRecord,
-)
+from dataqueue import records
 
 __all__ = [
     "CRON_COLUMNS",
@@ -35,13 +25,13 @@ def _fields(record: type) -> tuple[str, ...]:
 
 
 # Each record's fields, in its order, are also its table's column names.
-JOB_COLUMNS: Final = _fields(JobRecord)
-EVENT_COLUMNS: Final = _fields(JobEvent)
-TOKEN_COLUMNS: Final = _fields(WaitpointRecord)
-CRON_COLUMNS: Final = _fields(CronScheduleRecord)
+JOB_COLUMNS: Final = _fields(records.JobRecord)
+EVENT_COLUMNS: Final = _fields(records.JobEvent)
+TOKEN_COLUMNS: Final = _fields(records.WaitpointRecord)
+CRON_COLUMNS: Final = _fields(records.CronScheduleRecord)
 
-_STATUS = {s.value: s for s in JobStatus}
-_REASON = {r.value: r for r in FailureReason}
+_STATUS = {s.value: s for s in records.JobStatus}
+_REASON = {r.value: r for r in records.FailureReason}
 _I_STATUS = JOB_COLUMNS.index("status")
 _I_HISTORY = JOB_COLUMNS.index("error_history")
 _I_REASON = JOB_COLUMNS.index("failure_reason")
@@ -54,7 +44,7 @@ def _tuple(value: list[Any] | None) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
 
 
-def job_from_row(row: Sequence[Any]) -> JobRecord:
+def job_from_row(row: Sequence[Any]) -> records.JobRecord:
     """A ``SELECT <JOB_COLUMNS>`` row as a JobRecord (JSON columns arrive decoded)."""
     values = list(row)
     values[_I_STATUS] = _STATUS[values[_I_STATUS]]
@@ -64,24 +54,24 @@ def job_from_row(row: Sequence[Any]) -> JobRecord:
     values[_I_TAGS] = _tuple(values[_I_TAGS])
     values[_I_DEP_IDS] = _tuple(values[_I_DEP_IDS])
     values[_I_DEP_TAGS] = _tuple(values[_I_DEP_TAGS])
-    return JobRecord(*values)
+    return records.JobRecord(*values)
 
 
-def event_from_row(row: Sequence[Any]) -> JobEvent:
+def event_from_row(row: Sequence[Any]) -> records.JobEvent:
     """A ``SELECT <EVENT_COLUMNS>`` row as a JobEvent."""
-    return JobEvent(row[0], row[1], JobEventType(row[2]), row[3], row[4])
+    return records.JobEvent(row[0], row[1], records.JobEventType(row[2]), row[3], row[4])
 
 
-def token_from_row(row: Sequence[Any]) -> WaitpointRecord:
+def token_from_row(row: Sequence[Any]) -> records.WaitpointRecord:
     """A ``SELECT <TOKEN_COLUMNS>`` row as a WaitpointRecord."""
-    return WaitpointRecord(
-        row[0], row[1], TokenStatus(row[2]), row[3], row[4], row[5], row[6], _tuple(row[7])
+    return records.WaitpointRecord(
+        row[0], row[1], records.TokenStatus(row[2]), row[3], row[4], row[5], row[6], _tuple(row[7])
     )
 
 
-def cron_from_row(row: Sequence[Any]) -> CronScheduleRecord:
+def cron_from_row(row: Sequence[Any]) -> records.CronScheduleRecord:
     """A ``SELECT <CRON_COLUMNS>`` row as a CronScheduleRecord."""
     values = list(row)
     values[9] = _tuple(values[9])
-    values[12] = CronStatus(values[12])
-    return CronScheduleRecord(*values)
+    values[12] = records.CronStatus(values[12])
+    return records.CronScheduleRecord(*values)
