@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
 from dataqueue.backends.types import FailOutcome
@@ -35,23 +36,16 @@ FAILED = frozenset({JobStatus.FAILED})
 PARKED = frozenset({JobStatus.WAITING, JobStatus.PENDING})  # a wait whose token was done
 
 
+@dataclass(eq=False)
 class Outcomes:
     """Records the failures and waits of one worker's runs."""
 
-    def __init__(
-        self,
-        backend: AsyncBackend,
-        hooks: EventEmitter,
-        worker_id: str,
-        *,
-        verbose: bool,
-        report: Callable[[BaseException], None],
-    ) -> None:
-        self.backend = backend
-        self.hooks = hooks
-        self.worker_id = worker_id
-        self.verbose = verbose
-        self.report = report
+    backend: AsyncBackend
+    hooks: EventEmitter
+    worker_id: str
+    _: KW_ONLY
+    verbose: bool
+    report: Callable[[BaseException], None]
 
     async def applied_by_me(
         self, job: JobRecord, statuses: frozenset[JobStatus]
