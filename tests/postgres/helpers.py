@@ -19,6 +19,13 @@ def add(backend: PostgresBackend, job_type: str = "t", **options: Any) -> int:
     return backend.add_jobs([normalize_job({"job_type": job_type, **options})])[0].id
 
 
+def bulk_load(backend: PostgresBackend, pg_url: str, script: str) -> None:
+    """Migrate the test database, then run a bulk-load SQL script on it in one round trip."""
+    backend.migrate()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(script.encode())
+
+
 def claim_one(backend: PostgresBackend, worker: str = "w", **options: Any) -> JobRecord:
     """Claim exactly one job (fails the test if none is claimable)."""
     jobs = backend.claim_jobs(worker, 1, lease=LEASE, **options)

@@ -12,7 +12,7 @@ from datetime import timedelta
 import psycopg
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 
-from .helpers import explain, plan_buffers, plan_nodes
+from .helpers import bulk_load, explain, plan_buffers, plan_nodes
 
 TYPE_INDEX = "job_queue_ready_idx"  # migrations/0009_ready_sets.sql
 OTHERS = 200_000
@@ -42,9 +42,7 @@ MAX_INDEX_ROWS = 1_100  # (the 1,000 future jobs of the type are not in it since
 def test_type_filtered_claim_is_bounded_at_200k_other_pending(
     backend: PostgresBackend, pg_url: str
 ) -> None:
-    backend.migrate()
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(BULK_LOAD.encode())
+    bulk_load(backend, pg_url, BULK_LOAD)
     from dataqueue import init_job_queue
 
     q = init_job_queue(pg_url)

@@ -16,7 +16,7 @@ import psycopg
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 from dataqueue.backends.postgres.sql import PROMOTE_BATCH
 
-from .helpers import add, explain, plan_buffers, plan_nodes
+from .helpers import add, bulk_load, explain, plan_buffers, plan_nodes
 
 LEASE = timedelta(seconds=30)
 EACH = 50_000
@@ -60,9 +60,7 @@ def _no_seq_scan(plan: dict[str, Any]) -> None:
 def test_claims_are_bounded_with_200k_pending_in_the_way(
     backend: PostgresBackend, pg_url: str
 ) -> None:
-    backend.migrate()
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(BULK_LOAD.encode())
+    bulk_load(backend, pg_url, BULK_LOAD)
     # Every group at its cap (1): another worker holds one job of each.
     held = backend.claim_jobs("holder", GROUPS, job_types=["wanted"], group_concurrency=1,
                               lease=LEASE)  # fmt: skip
