@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from dataqueue import batch_dep_ref
 from dataqueue.backends.types import KEEP, FailOutcome
 from dataqueue.lifecycle import plan_failure
 from dataqueue.records import FailureReason, JobRecord
@@ -21,6 +22,23 @@ LEASE = timedelta(seconds=60)
 
 #: Short processor timings keep the suite fast; workers are woken by the backend anyway.
 FAST = {"poll_interval": 0.2, "lease_seconds": 5.0}
+
+
+def add_diamond(
+    q: Any, types: Sequence[str] = ("fetch", "left", "right", "join"), **first: Any
+) -> list[int]:
+    """One ``add_jobs`` of a diamond: a first job (with the options ``first``), two jobs that
+    depend on it and a last one that depends on both; returns the four ids in that order."""
+    top, left, right, join = types
+    ids: list[int] = q.add_jobs(
+        [
+            {"job_type": top, **first},
+            {"job_type": left, "depends_on": {"job_ids": [batch_dep_ref(0)]}},
+            {"job_type": right, "depends_on": {"job_ids": [batch_dep_ref(0)]}},
+            {"job_type": join, "depends_on": {"job_ids": [batch_dep_ref(1), batch_dep_ref(2)]}},
+        ]
+    )
+    return ids
 
 
 def claim(

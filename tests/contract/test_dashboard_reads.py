@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from _worker_helpers import claim_job, complete, fail, fail_terminally
-from dataqueue import DependsOn, InvalidJobError, JobStatus, batch_dep_ref
+from _worker_helpers import add_diamond, claim_job, complete, fail, fail_terminally
+from dataqueue import DependsOn, InvalidJobError, JobStatus
 from dataqueue.backends.types import JobSearch
 from dataqueue.options import JobFilters, TagFilter
 from dataqueue.records import TagQueryMode
@@ -126,14 +126,7 @@ def test_search_jobs_rejects_a_foreign_cursor(q: Any) -> None:
 
 
 def test_dependency_edges_holders_waiters_and_groups(q: Any) -> None:
-    root, left, right, sink = q.add_jobs(
-        [
-            {"job_type": "root", "tags": ["etl", "daily"]},
-            {"job_type": "l", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
-            {"job_type": "r", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
-            {"job_type": "s", "depends_on": {"job_ids": [batch_dep_ref(1), batch_dep_ref(2)]}},
-        ]
-    )
+    root, left, right, sink = add_diamond(q, ("root", "l", "r", "s"), tags=["etl", "daily"])
     edges = q._backend.get_dependents([root, left, right, sink], 100)
     assert edges == {root: [left, right], left: [sink], right: [sink]}
     assert sum(len(v) for v in q._backend.get_dependents([root, left], 2).values()) == 2

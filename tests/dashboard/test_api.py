@@ -8,23 +8,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from _worker_helpers import claim_job, complete, fail_terminally
-from dataqueue import batch_dep_ref
+from _worker_helpers import add_diamond, claim_job, complete, fail_terminally
 from dataqueue.records import JobStatus
 
 UTC = timezone.utc
-
-
-def diamond(sq: Any) -> list[int]:
-    ids: list[int] = sq.add_jobs(
-        [
-            {"job_type": "fetch", "tags": ["etl"]},
-            {"job_type": "left", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
-            {"job_type": "right", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
-            {"job_type": "join", "depends_on": {"job_ids": [batch_dep_ref(1), batch_dep_ref(2)]}},
-        ]
-    )
-    return ids
 
 
 def test_overview_counts_per_type(dash: Any, api: Any) -> None:
@@ -106,7 +93,7 @@ def test_jobs_list_bad_parameters_are_400_naming_the_value(
 
 
 def test_job_detail_events_and_404(dash: Any, api: Any) -> None:
-    ids = diamond(dash.sq)
+    ids = add_diamond(dash.sq, tags=["etl"])
     d = api.get(f"/api/jobs/{ids[3]}").json()
     assert d["job"]["id"] == ids[3] and d["job"]["depends_on_job_ids"] == [ids[1], ids[2]]
     assert set(d["job"]) >= {"payload", "output", "progress", "error_history", "step_data"}
@@ -256,7 +243,7 @@ def test_overview_stream(dash: Any, api: Any) -> None:
 
 def test_graph_diamond_drain_and_cascade(dash: Any, api: Any) -> None:
     sq = dash.sq
-    ids = diamond(sq)
+    ids = add_diamond(sq, tags=["etl"])
     g = api.get(f"/api/jobs/{ids[3]}/graph").json()
     keys = {n["key"] for n in g["nodes"]}
     assert keys == {f"j{i}" for i in ids}

@@ -20,9 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from _worker_helpers import claim_job, complete, fail_terminally
+from _worker_helpers import add_diamond, claim_job, complete, fail_terminally
 from conftest import free_port
-from dataqueue import batch_dep_ref
 from dataqueue.records import JobStatus
 
 CHROMIUM = os.environ.get("DATAQUEUE_CHROMIUM", "/usr/bin/chromium")
@@ -136,14 +135,7 @@ def test_graph_of_a_diamond(live: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
     sq = live.sq
-    a, b, c, d = sq.add_jobs(
-        [
-            {"job_type": "fetch"},
-            {"job_type": "left", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
-            {"job_type": "right", "depends_on": {"job_ids": [batch_dep_ref(0)]}},
-            {"job_type": "join", "depends_on": {"job_ids": [batch_dep_ref(1), batch_dep_ref(2)]}},
-        ]
-    )
+    a, b, c, d = add_diamond(sq)
     complete(sq, claim_job(sq, a))
     complete(sq, claim_job(sq, b))
     page.goto(f"{live.url}/jobs/{d}/graph")
