@@ -1,9 +1,11 @@
 """Throwaway storage for the benches: a scratch PostgreSQL database or a fresh Redis key
-prefix on the servers named by ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL``; and
-the drain clock of the benches that time a processor draining a queue."""
+prefix on the servers named by ``DATAQUEUE_TEST_PG_URL`` / ``DATAQUEUE_TEST_REDIS_URL``; the
+drain clock of the benches that time a processor draining a queue, the hidden options of
+their worker subprocesses, their tables' headers."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import time
@@ -61,6 +63,24 @@ class Storage:
         if batch:
             client.unlink(*batch)
         client.close()
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """The hidden options with which a bench starts itself as its worker subprocess
+    (``--role worker``): the storage (``Storage.args()``) and how many jobs to wait for."""
+    parser.add_argument(
+        "--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--key-prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+
+
+def print_header(*columns: tuple[str, str]) -> None:
+    """A text table's header, ``(title, format spec)`` per column, and a rule as wide."""
+    line = " ".join(f"{title:{spec}}" for title, spec in columns)
+    print(line)
+    print("-" * len(line))
 
 
 class DrainClock:

@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from _scratch import add_worker_options
+
 TEST_PG = os.environ.get(
     "DATAQUEUE_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
 )
@@ -645,12 +647,7 @@ def main() -> None:
         default=None,
         help="run the worker from this checkout (its python/ first on PYTHONPATH): A/B runs",
     )
-    parser.add_argument(
-        "--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS
-    )
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--key-prefix", help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    add_worker_options(parser)
     args = parser.parse_args()
     if args.role == "worker":
         profile_to = os.environ.get("DQBENCH_CPROFILE")

@@ -49,7 +49,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from _scratch import DrainClock, Storage
+from _scratch import DrainClock, Storage, print_header
 
 SHAPES = ("one_type", "other_types", "blocked", "scheduled", "groups")
 GROUPS = 20
@@ -330,12 +330,10 @@ def dag(backend: str, n: int = 10_000, rounds: int = 3) -> dict[str, Any]:
 
 # -- output -----------------------------------------------------------------------------------
 def print_table(rows: list[dict[str, Any]]) -> None:
-    header = (
-        f"{'backend':<9} {'shape':<12} {'pending':>9} {'load s':>7} {'buffers':>8} "
-        f"{'claim ms':>9} {'pickup ms':>10} {'drain/s':>8}"
-    )
-    print(header)
-    print("-" * len(header))
+    print_header(
+        ("backend", "<9"), ("shape", "<12"), ("pending", ">9"), ("load s", ">7"),
+        ("buffers", ">8"), ("claim ms", ">9"), ("pickup ms", ">10"), ("drain/s", ">8"),
+    )  # fmt: skip
     for r in rows:
         buffers = f"{r['buffers']:>8}" if r.get("buffers") is not None else f"{'-':>8}"
         pickup = f"{r['pickup_ms']:>10.2f}" if r.get("pickup_ms") is not None else f"{'-':>10}"

@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from _scratch import DrainClock, Storage
+from _scratch import DrainClock, Storage, add_worker_options, print_header
 
 TARGETS = {
     "postgres": {"throughput": 3500, "p50": 3.0, "p99": 10.0},
@@ -128,12 +128,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument(
-        "--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS
-    )
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--key-prefix", help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    add_worker_options(parser)
     args = parser.parse_args()
     if args.role == "worker":
         asyncio.run(worker_main(args))
@@ -145,12 +140,10 @@ def main() -> None:
         f"{args.jobs} no-op jobs, one worker process (concurrency 10); "
         f"latency at {args.rate:.0f} jobs/s, {args.samples} samples"
     )
-    header = (
-        f"{'backend':<10} {'enqueue/s':>10} {'drain jobs/s':>13} {'target':>7} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'targets':>10}   {'pickup p50/p99 ms':>17}"
-    )
-    print(header)
-    print("-" * len(header))
+    print_header(
+        ("backend", "<10"), ("enqueue/s", ">10"), ("drain jobs/s", ">13"), ("target", ">7"),
+        ("p50 ms", ">7"), ("p99 ms", ">7"), ("targets", ">10"), ("pickup p50/p99 ms", ">19"),
+    )  # fmt: skip
     for r in rows:
         t = TARGETS[r["backend"]]
         print(
