@@ -98,13 +98,19 @@ _WANTED_TYPES: Final = (
 
 def _type_skip_scan(name: str, where: str) -> str:
     """CTE ``name(job_type)``: the distinct job types of the rows matching ``where``, one
-    index probe each (a recursive skip scan of a claim index keyed by job type first)."""
+    index probe each (a recursive skip scan of a claim index keyed by job type first).
+
+    Types are walked from the last down: claims take each type's head (first in claim
+    order), so until vacuum the entries of claimed jobs pile up there, and a probe from the
+    front of the index re-checked all of them in the heap on every claim (measured: 260 heap
+    fetches, 1.7 ms, per untyped claim after 25,000 claims). A type's tail is its newest,
+    still pending jobs."""
     return f"""
 {name}(job_type) AS (
-    SELECT min(j.job_type) FROM {{s}}job_queue j WHERE {where}
+    SELECT max(j.job_type) FROM {{s}}job_queue j WHERE {where}
     UNION ALL
-    SELECT (SELECT min(j.job_type) FROM {{s}}job_queue j
-            WHERE j.job_type > {name}.job_type AND {where})
+    SELECT (SELECT max(j.job_type) FROM {{s}}job_queue j
+            WHERE j.job_type < {name}.job_type AND {where})
     FROM {name} WHERE {name}.job_type IS NOT NULL
 )"""
 
