@@ -1,7 +1,9 @@
 """The dashboard in a real headless Chromium (Debian's ``chromium`` package, driven by
 Playwright): overview, filtering, a job page, retry/cancel by clicking, live progress, and the
 dependency graphs of a diamond DAG, a tag drain and the demo pipeline. Screenshots of the
-overview, a job and a graph are written to docs/images/ (from the PostgreSQL runs).
+overview, a job and a graph are taken on the PostgreSQL runs: into a temporary folder, or into
+docs/images/ (the README's pictures) with ``DATAQUEUE_SCREENSHOTS=docs``, so that a test run
+leaves the checkout as it was.
 
 Without /usr/bin/chromium these tests skip locally, but fail under CI=true: .ci/services.sh
 installs it there, so a missing browser is a broken setup, not a reason to pass.
@@ -13,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +28,11 @@ from conftest import free_port
 from dataqueue.records import JobStatus
 
 CHROMIUM = os.environ.get("DATAQUEUE_CHROMIUM", "/usr/bin/chromium")
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+IMAGES = (
+    Path(__file__).resolve().parents[2] / "docs" / "images"
+    if os.environ.get("DATAQUEUE_SCREENSHOTS") == "docs"
+    else Path(tempfile.gettempdir()) / "dataqueue-screenshots"
+)
 
 
 @pytest.fixture(scope="module")
