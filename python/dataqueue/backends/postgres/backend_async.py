@@ -915,7 +915,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "worker": worker_id,
             "lease": lease,
             "types": self._types_literal(job_types) if job_types is not None else None,
-            "channel": self.channel,  # the claim's promotion of due delayed jobs wakes workers
+            "channel": self.channel,  # the capped claim's promotion of due jobs wakes workers
         }
         async with self._conn() as conn:
             if group_concurrency is None:
@@ -924,11 +924,11 @@ class AsyncPostgresBackend(AsyncBackend):
                 if self._owns_pool:  # our connections carry the planner settings already
                     cur = self._cursor_for(conn)
                     await cur.execute(query, params, prepare=True, binary=True)
-                    return _in_claim_order(await cur.fetchall())
+                    return await self._claimed(conn, await cur.fetchall())
                 async with conn.transaction():
                     await _execute(conn, CLAIM_PLANNER_SETTINGS)
                     cur = await _execute(conn, query, params, hot=True, binary=True)
-                    return _in_claim_order(await cur.fetchall())
+                    return await self._claimed(conn, await cur.fetchall())
             try:
                 async with conn.transaction():
                     if not self._owns_pool:
@@ -936,6 +936,17 @@ class AsyncPostgresBackend(AsyncBackend):
                     return await self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
+
+    async def _claimed(
+        self, conn: AsyncConnection[Any], rows: list[tuple[Any, ...]]
+    ) -> list[JobRecord]:
+        """The jobs of a claim's rows (Statements.claim); promotes due delayed jobs when the
+        claim reported some left beyond the ones it took."""
+        if rows[0][-1]:
+            await _execute(conn, self._sql.promote, {"channel": self.channel})
+        if rows[0][0] is None:
+            return []
+        return _in_claim_order([r[:-1] for r in rows])
 
     def _types_literal(self, job_types: Sequence[str]) -> str:
         """The claim's job types as an array literal, each type once (the typed claim scans

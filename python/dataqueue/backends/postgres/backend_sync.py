@@ -900,7 +900,7 @@ class PostgresBackend(Backend):
             "worker": worker_id,
             "lease": lease,
             "types": self._types_literal(job_types) if job_types is not None else None,
-            "channel": self.channel,  # the claim's promotion of due delayed jobs wakes workers
+            "channel": self.channel,  # the capped claim's promotion of due jobs wakes workers
         }
         with self._conn() as conn:
             if group_concurrency is None:
@@ -909,11 +909,11 @@ class PostgresBackend(Backend):
                 if self._owns_pool:  # our connections carry the planner settings already
                     cur = self._cursor_for(conn)
                     cur.execute(query, params, prepare=True, binary=True)
-                    return _in_claim_order(cur.fetchall())
+                    return self._claimed(conn, cur.fetchall())
                 with conn.transaction():
                     _execute(conn, CLAIM_PLANNER_SETTINGS)
                     cur = _execute(conn, query, params, hot=True, binary=True)
-                    return _in_claim_order(cur.fetchall())
+                    return self._claimed(conn, cur.fetchall())
             try:
                 with conn.transaction():
                     if not self._owns_pool:
@@ -921,6 +921,15 @@ class PostgresBackend(Backend):
                     return self._claim_grouped(conn, params, limit, group_concurrency)
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
+
+    def _claimed(self, conn: Connection[Any], rows: list[tuple[Any, ...]]) -> list[JobRecord]:
+        """The jobs of a claim's rows (Statements.claim); promotes due delayed jobs when the
+        claim reported some left beyond the ones it took."""
+        if rows[0][-1]:
+            _execute(conn, self._sql.promote, {"channel": self.channel})
+        if rows[0][0] is None:
+            return []
+        return _in_claim_order([r[:-1] for r in rows])
 
     def _types_literal(self, job_types: Sequence[str]) -> str:
         """The claim's job types as an array literal, each type once (the typed claim scans
