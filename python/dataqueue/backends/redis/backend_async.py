@@ -610,7 +610,7 @@ class AsyncRedisBackend(AsyncBackend):
             "claim", [worker_id, limit, _us(lease), group_concurrency or 0, types]
         )
         times: dict[str, datetime] = {}
-        return [codec.job_from_hash(json.loads(r), times) for r in rows]
+        return [codec.job_from_hash(h, times) for h in json.loads(rows)]
 
     async def complete_job(
         self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP
@@ -620,11 +620,21 @@ class AsyncRedisBackend(AsyncBackend):
     async def complete_jobs(self, items: Sequence[tuple[int, str, int, Any]]) -> list[bool]:
         if not items:
             return []
-        args: list[Any] = []
-        for job_id, worker_id, lock_version, output in items:
-            out = "K" if output is KEEP else "S" + dump_json(output, "output")
-            args += [job_id, worker_id, lock_version, out]
-        return [r == 1 for r in await self._run("complete", args)]
+        # One JSON argument for the whole batch: redis-py encodes each argument in Python,
+        # four per job were a tenth of a drain's worker CPU.
+        arg = json.dumps(
+            [
+                (
+                    str(job_id),
+                    worker_id,
+                    str(lock_version),
+                    "K" if output is KEEP else "S" + dump_json(output, "output"),
+                )
+                for job_id, worker_id, lock_version, output in items
+            ],
+            ensure_ascii=False,
+        )
+        return [r == 1 for r in await self._run("complete", [arg])]
 
     async def fail_job(
         self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan

@@ -22,6 +22,11 @@ local function now()
 end
 
 local function N(x) return string.format('%.0f', x) end
+local NOW_S = nil -- N(now()), formatted once per script
+local function now_s()
+  if not NOW_S then NOW_S = N(now()) end
+  return NOW_S
+end
 local function jk(id) return B .. 'j:' .. id end
 local function pad(id) return string.format('%016d', tonumber(id)) end
 local function js(s) return cjson.encode(s) end
@@ -75,7 +80,7 @@ local function add_event(id, etype, meta)
   end
   local eid = EV_NEXT
   EV_NEXT = EV_NEXT + 1
-  local t = N(now())
+  local t = now_s()
   local len = redis.call('RPUSH', B .. 'ev:' .. id, '{"id":' .. N(eid) .. ',"job_id":' .. id
     .. ',"event_type":"' .. etype .. '","created_at":' .. t .. ',"metadata":'
     .. (meta or 'null') .. '}')
@@ -245,7 +250,9 @@ local function ready_rem(id, jt, g)
   -- rtypes may keep a type whose ready set just emptied: the claim script drops it lazily.
 end
 
--- Where a not-running job sits: loc r = ready set, d = delayed zset, b = blocked.
+-- Where a not-running job sits: loc r = ready set, d = delayed zset, b = blocked; h = held
+-- (claimed: in none of them; written by the claim's HSET instead of an HDEL of loc) and an
+-- absent loc mean the same.
 local PLACE_FIELDS = { 'loc', 'job_type', 'group_id', 'dep_drain', 'priority' }
 
 local function unplace(id, f)
@@ -334,7 +341,7 @@ local function set_status(id, old, new, hash_done, jt)
   end
   if old then redis.call('ZREM', B .. 'st:' .. old, id) end
   redis.call('ZADD', B .. 'st:' .. new, id, id)
-  if not hash_done then redis.call('HSET', k, 'status', new, 'updated_at', N(now())) end
+  if not hash_done then redis.call('HSET', k, 'status', new, 'updated_at', now_s()) end
   if (ACTIVE[old] or false) ~= (ACTIVE[new] or false) and has_drains() then
     local tj = redis.call('HGET', k, 'tags')
     if tj then drain_adjust(cjson.decode(tj), ACTIVE[new] and 1 or -1) end
@@ -472,10 +479,10 @@ local function cancel_one(id, old, meta)
   local f = fields(id, PLACE_FIELDS)
   unplace(id, f)
   redis.call('HDEL', k, 'wait_until', 'wait_token_id', 'resume')
-  redis.call('HSET', k, 'last_cancelled_at', N(now()))
+  redis.call('HSET', k, 'last_cancelled_at', now_s())
   set_status(id, old, 'cancelled', false, f.job_type)
   if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
-  redis.call('ZADD', B .. 'fin:cancelled', N(now()), id)
+  redis.call('ZADD', B .. 'fin:cancelled', now_s(), id)
   add_event(id, 'cancelled', meta)
 end
 
@@ -577,7 +584,7 @@ end
 
 -- Move due delayed jobs (run_at reached, retry due, time wait over) into the ready sets.
 local function promote_due()
-  local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', N(now()),
+  local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', now_s(),
     'LIMIT', 0, MAINTENANCE_CHUNK)
   for _, id in ipairs(due) do
     redis.call('ZREM', B .. 'delayed', id)
