@@ -70,9 +70,28 @@ local function bulk(cmd, key, args)
   end
 end
 
+-- Index entries that no script reads back in the call that writes them (all, type:<type>,
+-- evidx), and st:pending / tag:<tag> for new jobs, are collected per key and written by
+-- flush_later(): one ZADD per key and script instead of one per job. flush_counts() (so wake())
+-- calls it, and so do the readers of st:* and tag:* in a script that may have inserted jobs
+-- (set_status, register_drain), so no script sees its own inserts half-indexed.
+local LATER = {}
+local function zadd_later(key, score, member)
+  local l = LATER[key]
+  if l == nil then l = {}; LATER[key] = l end
+  l[#l + 1] = score
+  l[#l + 1] = member
+end
+local function flush_later()
+  if next(LATER) == nil then return end
+  for key, args in pairs(LATER) do bulk('ZADD', key, args) end
+  LATER = {}
+end
+
 -- Event ids come from evid; a script writing many events reserves them in one block.
+-- `first`: the job's first event (its insert), whose evidx entry can wait for flush_later().
 local EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
-local function add_event(id, etype, meta)
+local function add_event(id, etype, meta, first)
   if EV_NEXT > EV_LAST then
     EV_LAST = redis.call('INCRBY', B .. 'evid', EV_BLOCK)
     EV_NEXT = EV_LAST - EV_BLOCK + 1
@@ -85,7 +104,11 @@ local function add_event(id, etype, meta)
     .. ',"event_type":"' .. etype .. '","created_at":' .. t .. ',"metadata":'
     .. (meta or 'null') .. '}')
   -- evidx: job id → time of its oldest event (a list starts with its first push)
-  if len == 1 then redis.call('ZADD', B .. 'evidx', t, id) end
+  if first then
+    zadd_later(B .. 'evidx', t, id)
+  elseif len == 1 then
+    redis.call('ZADD', B .. 'evidx', t, id)
+  end
 end
 
 -- -- dashboard counts ----------------------------------------------------------------------------
@@ -99,6 +122,7 @@ end
 local CNT = {}
 local function cnt_add(field, d) CNT[field] = (CNT[field] or 0) + d end
 local function flush_counts()
+  flush_later()
   for f, d in pairs(CNT) do
     if d ~= 0 then redis.call('HINCRBY', B .. 'cnt', f, d) end
   end
@@ -167,6 +191,7 @@ end
 
 local function register_drain(d)
   if redis.call('HEXISTS', B .. 'dcnt', d) == 1 then return end
+  flush_later() -- it counts from st:* and tag:*
   local tags = cjson.decode(d)
   local best, bestn = nil, nil
   for _, t in ipairs(tags) do
@@ -332,6 +357,7 @@ end
 -- `hash_done`: the caller already wrote status and updated_at in its own HSET; `jt`: the job's
 -- type if the caller knows it (else read when a count changes).
 local function set_status(id, old, new, hash_done, jt)
+  flush_later() -- a job inserted by this script may be moving out of st:pending
   local k = jk(id)
   if new == 'completed' or new == 'cancelled' then FIN = FIN + 1 end
   if COUNTED[old] or COUNTED[new] then
@@ -388,7 +414,9 @@ end
 -- run_at (µs), timeout_ms, fk, tags, ikey, retry_delay, retry_backoff, retry_delay_max, dlt,
 -- gid, gtier, deps (resolved ids), dtags. `meta`: the added event's metadata (default built).
 -- Defaults (attempts 0, lock_version 0, force_kill false) are absent fields.
-local function insert_job(id, s, meta)
+-- `fresh`: ids this script inserted (pending, so unmet prerequisites without reading them).
+local TYPES_SEEN = {}
+local function insert_job(id, s, meta, fresh)
   local k = jk(id)
   local t = now()
   local ts = N(t)
@@ -424,9 +452,12 @@ local function insert_job(id, s, meta)
   if deps then
     h[n + 1] = 'depends_on_job_ids'; h[n + 2] = cjson.encode(deps); n = n + 2
     for _, p in ipairs(deps) do
-      if redis.call('HGET', jk(N(p)), 'status') ~= 'completed' then unmet = unmet + 1 end
+      local pid = N(p)
+      if (fresh and fresh[pid]) or redis.call('HGET', jk(pid), 'status') ~= 'completed' then
+        unmet = unmet + 1
+      end
       -- every edge, met or not: the graph view reads rd:<p> until cleanup deletes p
-      redis.call('SADD', B .. 'rd:' .. N(p), id)
+      redis.call('SADD', B .. 'rd:' .. pid, id)
     end
     if unmet > 0 then h[n + 1] = 'unmet'; h[n + 2] = N(unmet); n = n + 2 end
   end
@@ -440,9 +471,9 @@ local function insert_job(id, s, meta)
     redis.call('SADD', B .. 'dj:' .. drain, id)
   end
   -- Count the job in the drains it belongs to before deciding whether its own drain is clear.
-  redis.call('ZADD', B .. 'st:pending', id, id)
+  zadd_later(B .. 'st:pending', id, id)
   if tags then
-    for _, tg in ipairs(tags) do redis.call('ZADD', B .. 'tag:' .. tg, id, id) end
+    for _, tg in ipairs(tags) do zadd_later(B .. 'tag:' .. tg, id, id) end
     if has_drains() then drain_adjust(tags, 1) end
   end
   local loc
@@ -464,12 +495,15 @@ local function insert_job(id, s, meta)
   -- The queue's first job: no job predates the counts, so they are exact from here on.
   if id == '1' then redis.call('HSET', B .. 'cnt', '_v', '1') end
   redis.call('HSET', k, unpack(h))
-  redis.call('ZADD', B .. 'all', id, id)
-  redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
+  zadd_later(B .. 'all', id, id)
+  zadd_later(B .. 'type:' .. s.job_type, id, id)
   -- every job type ever enqueued (dashboard counts walk type:<type> per entry)
-  redis.call('SADD', B .. 'types', s.job_type)
+  if not TYPES_SEEN[s.job_type] then
+    redis.call('SADD', B .. 'types', s.job_type)
+    TYPES_SEEN[s.job_type] = true
+  end
   if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
-  add_event(id, 'added', meta or added_meta(s, deps, tags_json))
+  add_event(id, 'added', meta or added_meta(s, deps, tags_json), true)
 end
 
 -- -- cancellation and cascade -------------------------------------------------------------------
