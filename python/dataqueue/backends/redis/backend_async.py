@@ -631,9 +631,8 @@ class AsyncRedisBackend(AsyncBackend):
                     "K" if output is KEEP else "S" + dump_json(output, "output"),
                 )
                 for job_id, worker_id, lock_version, output in items
-            ],
-            ensure_ascii=False,
-        )
+            ]
+        )  # the default encoder: json.dumps with options builds a new one per call
         return [r == 1 for r in await self._run("complete", [arg])]
 
     async def fail_job(

@@ -616,9 +616,8 @@ class RedisBackend(Backend):
                     "K" if output is KEEP else "S" + dump_json(output, "output"),
                 )
                 for job_id, worker_id, lock_version, output in items
-            ],
-            ensure_ascii=False,
-        )
+            ]
+        )  # the default encoder: json.dumps with options builds a new one per call
         return [r == 1 for r in self._run("complete", [arg])]
 
     def fail_job(

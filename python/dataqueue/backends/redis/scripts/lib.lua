@@ -21,7 +21,13 @@ local function now()
   return NOW
 end
 
-local function N(x) return string.format('%.0f', x) end
+-- Integers (ids, µs times) print with '%d': glibc's '%.0f' goes through its arbitrary-precision
+-- float printer, a few per cent of a claim's server CPU.
+local floor = math.floor
+local function N(x)
+  if x == floor(x) and x > -9e15 and x < 9e15 then return string.format('%d', x) end
+  return string.format('%.0f', x)
+end
 local NOW_S = nil -- N(now()), formatted once per script
 local function now_s()
   if not NOW_S then NOW_S = N(now()) end
