@@ -1,12 +1,15 @@
--- Shared helpers, prepended to every script by the loader (python/.../redis/loader.py), after
--- the constants chunk rendered from dataqueue/lifecycle.py (ACTIVE, ACCEPTS_*, MSG_*).
+-- Shared helpers, after the constants chunk rendered from dataqueue/lifecycle.py (ACTIVE,
+-- ACCEPTS_*, MSG_*). The loader (python/.../redis/loader.py) puts them before each script's own
+-- file (EVALSHA), or once before all of them as a function library (Redis 7 FCALL), each script
+-- then a function of (KEYS, ARGV): either way every call starts with begin(KEYS), which resets
+-- the per-call state below (a library's upvalues outlive its calls).
 --
 -- KEYS[1] is the queue's base key ("<prefix>{<tag>}:"); every key a script touches is built
 -- from it, so all of them carry the queue's hash tag and live in one cluster slot.
 -- Absent values are absent hash fields (never a sentinel string). Times are server time in
 -- integer microseconds (redis TIME), formatted with N() so they never turn into 1e+15.
 
-local B = KEYS[1]
+local B -- KEYS[1]
 local NOW = nil
 local WAKE = 0
 local FIN = 0 -- jobs this script finished (completed, cancelled, failed for good)
@@ -23,9 +26,8 @@ end
 
 -- Integers (ids, µs times) print with '%d': glibc's '%.0f' goes through its arbitrary-precision
 -- float printer, a few per cent of a claim's server CPU.
-local floor = math.floor
 local function N(x)
-  if x == floor(x) and x > -9e15 and x < 9e15 then return string.format('%d', x) end
+  if x == math.floor(x) and x > -9e15 and x < 9e15 then return string.format('%d', x) end
   return string.format('%.0f', x)
 end
 local NOW_S = nil -- N(now()), formatted once per script
@@ -660,4 +662,12 @@ local function resume_waiters(token_id, bound)
     if job ~= bound then resume_from_token(job, token_id) end
   end
   redis.call('DEL', key)
+end
+
+-- The start of every call: the queue's base key, and fresh per-call state.
+local function begin(keys)
+  B = keys[1]
+  NOW, NOW_S, WAKE, FIN, HAS_DRAINS = nil, nil, 0, 0, nil
+  RTYPES_SEEN, TYPES_SEEN, LATER, CNT = {}, {}, {}, {}
+  EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
 end
