@@ -407,15 +407,23 @@ local function opt_bool(v)
   return nil
 end
 
-local function added_meta(s, deps, tags_json)
-  local m = '{"job_type":' .. js(s.job_type) .. ',"payload":' .. s.payload
-  m = m .. ',"tags":' .. (tags_json or 'null')
-  m = m .. ',"idempotency_key":' .. (opt_str(s.ikey) and js(s.ikey) or 'null')
-  if (deps and #deps > 0) or (s.dtags and #s.dtags > 0) then
-    m = m .. ',"depends_on":{"job_ids":' .. ((deps and #deps > 0) and js(deps) or '[]')
-      .. ',"tags":' .. ((s.dtags and #s.dtags > 0) and js(s.dtags) or '[]') .. '}'
+-- The added event's metadata, built by one concatenation; `deps_json`, `tags_json`: the JSON the
+-- job's hash stores (nil when none). JT_JSON: job type → its JSON string, per call.
+local JT_JSON = {}
+local function added_meta(s, deps_json, tags_json)
+  local jt = JT_JSON[s.job_type]
+  if not jt then
+    jt = js(s.job_type)
+    JT_JSON[s.job_type] = jt
   end
-  return m .. '}'
+  local dtags = s.dtags and #s.dtags > 0
+  local dep = ''
+  if deps_json or dtags then
+    dep = ',"depends_on":{"job_ids":' .. (deps_json or '[]') .. ',"tags":'
+      .. (dtags and js(s.dtags) or '[]') .. '}'
+  end
+  return '{"job_type":' .. jt .. ',"payload":' .. s.payload .. ',"tags":' .. (tags_json or 'null')
+    .. ',"idempotency_key":' .. (opt_str(s.ikey) and js(s.ikey) or 'null') .. dep .. '}'
 end
 
 -- Write a new pending job. `s`: job_type, payload (JSON text), max_attempts, priority,
@@ -427,7 +435,7 @@ local TYPES_SEEN = {}
 local function insert_job(id, s, meta, fresh)
   local k = jk(id)
   local t = now()
-  local ts = N(t)
+  local ts = now_s()
   local run_at = (s.run_at ~= nil and s.run_at ~= cjson.null) and s.run_at or t
   local prio = (s.priority ~= nil and s.priority ~= cjson.null) and s.priority or DEFAULT_PRIORITY
   local h = { 'id', id, 'job_type', s.job_type, 'payload', s.payload, 'status', 'pending',
@@ -456,9 +464,11 @@ local function insert_job(id, s, meta, fresh)
   v = opt_str(s.gtier)
   if v then h[n + 1] = 'group_tier'; h[n + 2] = v; n = n + 2 end
   local deps = (s.deps and s.deps ~= cjson.null and #s.deps > 0) and s.deps or nil
+  local deps_json = nil
   local unmet = 0
   if deps then
-    h[n + 1] = 'depends_on_job_ids'; h[n + 2] = cjson.encode(deps); n = n + 2
+    deps_json = cjson.encode(deps)
+    h[n + 1] = 'depends_on_job_ids'; h[n + 2] = deps_json; n = n + 2
     for _, p in ipairs(deps) do
       local pid = N(p)
       if (fresh and fresh[pid]) or redis.call('HGET', jk(pid), 'status') ~= 'completed' then
@@ -511,7 +521,7 @@ local function insert_job(id, s, meta, fresh)
     TYPES_SEEN[s.job_type] = true
   end
   if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
-  add_event(id, 'added', meta or added_meta(s, deps, tags_json), true)
+  add_event(id, 'added', meta or added_meta(s, deps_json, tags_json), true)
 end
 
 -- -- cancellation and cascade -------------------------------------------------------------------
@@ -668,6 +678,6 @@ end
 local function begin(keys)
   B = keys[1]
   NOW, NOW_S, WAKE, FIN, HAS_DRAINS = nil, nil, 0, 0, nil
-  RTYPES_SEEN, TYPES_SEEN, LATER, CNT = {}, {}, {}, {}
+  RTYPES_SEEN, TYPES_SEEN, LATER, CNT, JT_JSON = {}, {}, {}, {}, {}
   EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
 end
