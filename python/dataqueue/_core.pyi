@@ -4,9 +4,11 @@ Every function raises the library's own exceptions from :mod:`dataqueue.errors` 
 """
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "MAX_DELAY_SECONDS",
+    "RecordSpec",
     "batch_dep_ref",
     "plan_batch",
     "resolve_batch_refs",
@@ -17,6 +19,19 @@ __all__ = [
 
 MAX_DELAY_SECONDS: int
 """Largest retry delay ever returned, in seconds (2**31 - 1)."""
+
+class RecordSpec:
+    """Builds instances of a frozen, slotted dataclass from a dict of stored strings.
+
+    ``fields`` holds ``(name, kind, absent, default, extra)`` for every attribute of ``cls``.
+    ``kind``: 0 the string, 1 ``int``, 2 ``extra(value)`` cached in ``times`` by string,
+    3 ``extra(value)``, 4 ``tuple(extra(value))``, 5 ``value == "1"``, 6 ``extra[0][value]``
+    else ``extra[1](value)``. ``absent``: 0 ``default``, 1 ``default()``, 2 ``KeyError``.
+    """
+
+    def __init__(self, cls: type, fields: Sequence[tuple[str, int, int, Any, Any]]) -> None: ...
+    def build(self, mapping: dict[str, Any], times: dict[str, Any]) -> Any:
+        """One instance of ``cls`` from ``mapping``; conversion errors propagate."""
 
 def batch_dep_ref(index: int) -> int:
     """Encode batch entry ``index`` as the placeholder id ``-(index + 1)``.

@@ -15,3 +15,5 @@ pub use tags::{tags_match, tags_match_many, TagMode, TagQuery};
 
 #[cfg(feature = "python")]
 mod py;
+#[cfg(feature = "python")]
+mod py_record;

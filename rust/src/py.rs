@@ -446,5 +446,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tags_match_many, m)?)?;
     m.add_function(wrap_pyfunction!(retry_delay_seconds, m)?)?;
     m.add("MAX_DELAY_SECONDS", backoff::MAX_DELAY_SECONDS)?;
+    m.add_class::<crate::py_record::RecordSpec>()?;
     Ok(())
 }

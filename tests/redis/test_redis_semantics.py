@@ -15,6 +15,7 @@ from _redis_fixtures import REDIS_URL
 from dataqueue.backends.redis.backend_async import AsyncRedisBackend
 from dataqueue.backends.redis.backend_sync import RedisBackend
 from dataqueue.backends.redis.config import RedisSettings
+from dataqueue.backends.redis.loader import function_name
 from dataqueue.errors import (
     ConfigurationError,
     DependencyCycleError,
@@ -136,10 +137,22 @@ def test_byo_clients_are_not_closed_and_have_async_twins(prefix: str) -> None:
 
 
 def test_scripts_reload_after_script_flush(backend: RedisBackend) -> None:
+    backend._functions = False  # the EVALSHA form (Redis 6.2, cluster clients)
     _add(backend, {"job_type": "t"})
     backend.client.script_flush()
     assert len(_add(backend, {"job_type": "t"})) == 1
     assert len(_claim_ids(backend)) == 2
+
+
+def test_function_library_reloads_after_it_is_deleted(backend: RedisBackend) -> None:
+    _add(backend, {"job_type": "t"})
+    assert backend._functions is True  # Redis 7: the scripts run as one function library
+    library = function_name("claim").removesuffix("_claim")
+    assert library in repr(backend.client.function_list(library))
+    backend.client.function_delete(library)  # as FUNCTION FLUSH or a restart would
+    assert len(_add(backend, {"job_type": "t"})) == 1
+    assert len(_claim_ids(backend)) == 2
+    assert backend._functions is True
 
 
 def test_tls_settings_build_a_tls_client(tmp_path: Any) -> None:

@@ -7,6 +7,7 @@ an absent field, so no user value can be mistaken for "nothing".
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -93,86 +94,90 @@ def _opt_tuple(h: Mapping[str, str], name: str) -> tuple[Any, ...] | None:
     return None if v is None else tuple(json.loads(v))
 
 
-_STATUSES: Final = {s.value: s for s in JobStatus}
-_REASONS: Final = {r.value: r for r in FailureReason}
+# How each JobRecord field is stored in a job hash, for the Rust core's RecordSpec (one dict
+# lookup, a conversion for present fields and one attribute store per field). kind: 0 the
+# string, 1 an int, 2 a time (µs; converted once per distinct string of a read), 3 JSON,
+# 4 a JSON list as a tuple, 5 a "1"/"0" flag, 6 an enum by value. absent: 0 the default as
+# is, 1 the default called (a fresh {}), 2 required (KeyError).
+_STR, _INT, _TIME, _JSON, _TUPLE, _FLAG, _ENUM = range(7)
+_AS_IS, _FACTORY, _REQUIRED = range(3)
+_JOB_FIELDS: Final[dict[str, tuple[int, int, Any]]] = {
+    "id": (_INT, _REQUIRED, None),
+    "job_type": (_STR, _REQUIRED, None),
+    "payload": (_JSON, _REQUIRED, None),
+    "status": (_ENUM, _REQUIRED, None),
+    "created_at": (_TIME, _REQUIRED, None),
+    "updated_at": (_TIME, _REQUIRED, None),
+    "run_at": (_TIME, _REQUIRED, None),
+    "priority": (_INT, _AS_IS, DEFAULT_PRIORITY),
+    "attempts": (_INT, _AS_IS, 0),
+    "max_attempts": (_INT, _AS_IS, DEFAULT_MAX_ATTEMPTS),
+    "locked_at": (_TIME, _AS_IS, None),
+    "locked_by": (_STR, _AS_IS, None),
+    "lock_version": (_INT, _AS_IS, 0),
+    "lease_expires_at": (_TIME, _AS_IS, None),
+    "next_attempt_at": (_TIME, _AS_IS, None),
+    "pending_reason": (_STR, _AS_IS, None),
+    "error_history": (_TUPLE, _AS_IS, ()),
+    "timeout_ms": (_INT, _AS_IS, None),
+    "force_kill_on_timeout": (_FLAG, _AS_IS, False),
+    "failure_reason": (_ENUM, _AS_IS, None),
+    "completed_at": (_TIME, _AS_IS, None),
+    "started_at": (_TIME, _AS_IS, None),
+    "last_retried_at": (_TIME, _AS_IS, None),
+    "last_failed_at": (_TIME, _AS_IS, None),
+    "last_cancelled_at": (_TIME, _AS_IS, None),
+    "tags": (_TUPLE, _AS_IS, None),
+    "idempotency_key": (_STR, _AS_IS, None),
+    "wait_until": (_TIME, _AS_IS, None),
+    "wait_token_id": (_STR, _AS_IS, None),
+    # {} when none was stored, as on PostgreSQL (its column defaults to an empty object).
+    "step_data": (_JSON, _FACTORY, dict),
+    "progress": (_INT, _AS_IS, None),
+    "output": (_JSON, _AS_IS, None),
+    "retry_delay": (_INT, _AS_IS, None),
+    "retry_backoff": (_FLAG, _AS_IS, None),
+    "retry_delay_max": (_INT, _AS_IS, None),
+    "dead_letter_job_type": (_STR, _AS_IS, None),
+    "dead_lettered_at": (_TIME, _AS_IS, None),
+    "dead_letter_job_id": (_INT, _AS_IS, None),
+    "group_id": (_STR, _AS_IS, None),
+    "group_tier": (_STR, _AS_IS, None),
+    "depends_on_job_ids": (_TUPLE, _AS_IS, None),
+    "depends_on_tags": (_TUPLE, _AS_IS, None),
+}
+_ENUMS: Final[dict[str, type[JobStatus] | type[FailureReason]]] = {
+    "status": JobStatus,
+    "failure_reason": FailureReason,
+}
 
 
-def _at(times: dict[str, datetime], value: str | None) -> datetime | None:
-    """``from_us`` through ``times``: the jobs of one claim share most of their times (the
-    claim's, their enqueue batch's), and building a datetime was a tenth of decoding a job."""
-    if value is None:
-        return None
-    at = times.get(value)
-    if at is None:
-        at = times[value] = EPOCH + timedelta(microseconds=int(value))
-    return at
+def _job_spec() -> _core.RecordSpec:
+    names = [f.name for f in dataclasses.fields(JobRecord)]
+    if set(names) != set(_JOB_FIELDS):  # a field added to JobRecord needs its storage rule
+        raise RuntimeError(f"redis codec: JobRecord fields differ: {set(names) ^ set(_JOB_FIELDS)}")
+    rows = []
+    for name in names:
+        kind, absent, default = _JOB_FIELDS[name]
+        extra: Any = None
+        if kind == _TIME:
+            extra = from_us
+        elif kind in (_JSON, _TUPLE):
+            extra = json.loads
+        elif kind == _ENUM:
+            enum = _ENUMS[name]
+            extra = ({m.value: m for m in enum}, enum)
+        rows.append((name, kind, absent, default, extra))
+    return _core.RecordSpec(JobRecord, rows)
 
 
-def _tuple_of(value: str | None) -> tuple[Any, ...] | None:
-    return None if value is None else tuple(json.loads(value))
+_JOB_SPEC: Final = _job_spec()
 
 
-def _int_of(value: str | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def job_from_hash(h: Mapping[str, str], times: dict[str, datetime] | None = None) -> JobRecord:
+def job_from_hash(h: dict[str, str], times: dict[str, datetime] | None = None) -> JobRecord:
     """A job's hash as a JobRecord; ``times`` (shared by the jobs of one read) caches the
     datetimes of the time fields."""
-    if times is None:
-        times = {}
-    get = h.get
-    reason = get("failure_reason")
-    status = h["status"]
-    history = get("error_history")
-    step_data = get("step_data")
-    output = get("output")
-    retry_backoff = get("retry_backoff")
-    return JobRecord(
-        id=int(h["id"]),
-        job_type=h["job_type"],
-        payload=json.loads(h["payload"]),
-        status=_STATUSES.get(status) or JobStatus(status),
-        created_at=_at(times, h["created_at"]),  # type: ignore[arg-type]
-        updated_at=_at(times, h["updated_at"]),  # type: ignore[arg-type]
-        run_at=_at(times, h["run_at"]),  # type: ignore[arg-type]
-        priority=int(get("priority", DEFAULT_PRIORITY)),
-        attempts=int(get("attempts", 0)),
-        max_attempts=int(get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
-        locked_at=_at(times, get("locked_at")),
-        locked_by=get("locked_by"),
-        lock_version=int(get("lock_version", 0)),
-        lease_expires_at=_at(times, get("lease_expires_at")),
-        next_attempt_at=_at(times, get("next_attempt_at")),
-        pending_reason=get("pending_reason"),
-        error_history=tuple(json.loads(history)) if history is not None else (),
-        timeout_ms=_int_of(get("timeout_ms")),
-        force_kill_on_timeout=get("force_kill_on_timeout") == "1",
-        failure_reason=None if reason is None else (_REASONS.get(reason) or FailureReason(reason)),
-        completed_at=_at(times, get("completed_at")),
-        started_at=_at(times, get("started_at")),
-        last_retried_at=_at(times, get("last_retried_at")),
-        last_failed_at=_at(times, get("last_failed_at")),
-        last_cancelled_at=_at(times, get("last_cancelled_at")),
-        tags=_tuple_of(get("tags")),
-        idempotency_key=get("idempotency_key"),
-        wait_until=_at(times, get("wait_until")),
-        wait_token_id=get("wait_token_id"),
-        # {} when none was stored, as on PostgreSQL (its column defaults to an empty object).
-        step_data=json.loads(step_data) if step_data is not None else {},
-        progress=_int_of(get("progress")),
-        output=json.loads(output) if output is not None else None,
-        retry_delay=_int_of(get("retry_delay")),
-        retry_backoff=None if retry_backoff is None else retry_backoff == "1",
-        retry_delay_max=_int_of(get("retry_delay_max")),
-        dead_letter_job_type=get("dead_letter_job_type"),
-        dead_lettered_at=_at(times, get("dead_lettered_at")),
-        dead_letter_job_id=_int_of(get("dead_letter_job_id")),
-        group_id=get("group_id"),
-        group_tier=get("group_tier"),
-        depends_on_job_ids=_tuple_of(get("depends_on_job_ids")),
-        depends_on_tags=_tuple_of(get("depends_on_tags")),
-    )
+    return _JOB_SPEC.build(h, {} if times is None else times)  # type: ignore[no-any-return]
 
 
 def event_from_json(text: str) -> JobEvent:

@@ -100,6 +100,11 @@ if ARGV[2] and ARGV[2] ~= '' then
 else
   for i = 1, #specs do order[i] = i end
 end
+-- This batch's new jobs: a prerequisite among them is known to be unmet without reading it.
+local fresh = {}
+for i = 1, #specs do
+  if created[i] == true then fresh[final[i]] = true end
+end
 for _, i in ipairs(order) do
   local s = specs[i]
   if created[i] == true then
@@ -114,7 +119,7 @@ for _, i in ipairs(order) do
       end
       s.deps = out
     end
-    insert_job(final[i], s, nil)
+    insert_job(final[i], s, nil, fresh)
     local ukey = opt_str(s.uq)
     if ukey then
       redis.call('SET', B .. 'uniq:' .. ukey, final[i])

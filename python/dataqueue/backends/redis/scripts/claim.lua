@@ -2,11 +2,13 @@
 -- of the wanted types. ARGV[3]: lease (µs); ARGV[4]: group cap (0 = none); ARGV[5]: JSON list
 -- of job types or '' for all. Blocked jobs are never in a ready set and a capped group shows
 -- only its head, so nothing ahead of an eligible job can starve it.
--- Returns one JSON object (the job's hash) per claimed job: cheap for the client to parse.
+-- Returns one JSON array of the claimed jobs' hashes (objects of strings), in claim order: one
+-- bulk string and one parse for the client however many jobs it holds.
 --
--- Per job this costs an HGETALL (the checks and the reply), an HSET, an HDEL and the event's
--- RPUSH; the index writes (ready set, status sets, leases) and the event ids are one command
--- per call, not per job.
+-- Per job this costs an HGETALL (the checks and the reply), one HSET (the claim's fields, and
+-- loc 'h' in place of the ready set's 'r': no HDEL in the common case) and the event's RPUSH;
+-- the index writes (ready set, status sets, leases) and the event ids are one command per
+-- call, not per job.
 local worker, limit, lease, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = now()
 local ts, lease_at = N(t), N(t + lease)
@@ -91,7 +93,11 @@ end
 
 local from = {}        -- from[old status]: ids leaving that status set
 local claimed = {}     -- ids, in claim order
-local function claim_one(id, jt, g, f)
+local del = {}         -- fields the job being claimed loses (reused: usually none)
+local function drop(f, name)
+  if f[name] then del[#del + 1] = name; f[name] = nil end
+end
+local function claim_one(id, m, jt, g, f)
   local k = jk(id)
   if g then
     ready_rem(id, jt, g) -- at once: it may promote the group's next job into the ready set
@@ -99,26 +105,23 @@ local function claim_one(id, jt, g, f)
   else
     local l = later[jt]
     if l == nil then l = {}; later[jt] = l end
-    l[#l + 1] = pad(id)
+    l[#l + 1] = m
     off[jt] = (off[jt] or 0) + 1
   end
   local old = f.status
   local lv = N(tonumber(f.lock_version or '0') + 1)
+  -- loc 'h' (held): in no ready, delayed or blocked set; written here rather than deleted
   local h = { 'status', 'processing', 'updated_at', ts, 'locked_by', worker,
-    'locked_at', ts, 'lease_expires_at', lease_at, 'lock_version', lv }
+    'locked_at', ts, 'lease_expires_at', lease_at, 'lock_version', lv, 'loc', 'h' }
   f.status, f.updated_at, f.locked_by, f.locked_at, f.lease_expires_at, f.lock_version =
     'processing', ts, worker, ts, lease_at, lv
-  local del = {}
-  local function drop(name)
-    if f[name] then del[#del + 1] = name; f[name] = nil end
-  end
-  drop('loc')
-  drop('pending_reason')
+  f.loc = nil -- internal: not part of the reply
+  drop(f, 'pending_reason')
   if old == 'waiting' then
-    drop('wait_until')
-    drop('wait_token_id')
+    drop(f, 'wait_until')
+    drop(f, 'wait_token_id')
   elseif f.resume then
-    drop('resume')
+    drop(f, 'resume')
   else
     local a = tonumber(f.attempts or '0')
     if a > 0 then h[#h + 1] = 'last_retried_at'; h[#h + 1] = ts; f.last_retried_at = ts end
@@ -128,7 +131,10 @@ local function claim_one(id, jt, g, f)
   end
   if not f.started_at then h[#h + 1] = 'started_at'; h[#h + 1] = ts; f.started_at = ts end
   redis.call('HSET', k, unpack(h))
-  if #del > 0 then redis.call('HDEL', k, unpack(del)) end
+  if #del > 0 then
+    redis.call('HDEL', k, unpack(del))
+    del = {}
+  end
   local ids = from[old]
   if ids == nil then ids = {}; from[old] = ids end
   ids[#ids + 1] = id
@@ -153,7 +159,7 @@ while #out < limit do
   if cap > 0 and best.g and gcount(best.g) >= cap then
     off[bt] = (off[bt] or 0) + 1 -- its group filled up during this claim
   else
-    out[#out + 1] = claim_one(best.id, bt, best.g, best.f)
+    out[#out + 1] = claim_one(best.id, best.m, bt, best.g, best.f)
     if best.g then gcache[best.g] = gcount(best.g) + 1 end
   end
   find_head(bt)
@@ -173,4 +179,4 @@ if #claimed > 0 then
   for _, id in ipairs(claimed) do add_event(id, 'processing', nil) end
 end
 flush_counts()
-return out
+return '[' .. table.concat(out, ',') .. ']'

@@ -1,17 +1,17 @@
--- Complete jobs, fenced by (worker, lock_version). ARGV: groups of four
--- (id, worker, lock_version, output) where output is 'K' (keep) or 'S' .. JSON.
+-- Complete jobs, fenced by (worker, lock_version). ARGV[1]: a JSON array of items
+-- [id, worker, lock_version, output] (all strings) where output is 'K' (keep) or 'S' .. JSON:
+-- one argument however many items (the client encodes one string instead of four per job).
 -- Completion releases dependents whose last prerequisite this was. Returns 1/0 per item.
 --
 -- Per job this costs the fence's HMGET, an HSET, an HDEL and the event's RPUSH; the index
 -- writes (leases, status sets, finished index), the event ids and the check for dependents
 -- are one command per call.
 local res = {}
-local t = now()
-local ts = N(t)
+local ts = now_s()
 local READ = { 'status', 'locked_by', 'lock_version', 'group_id', 'dep_drain', 'tags' }
 local done = {}
-for i = 1, #ARGV, 4 do
-  local id, worker, lv, out = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for _, item in ipairs(cjson.decode(ARGV[1])) do
+  local id, worker, lv, out = item[1], item[2], item[3], item[4]
   local k = jk(id)
   local f = fields(id, READ)
   if f.status == 'processing' and f.locked_by == worker and f.lock_version == lv then

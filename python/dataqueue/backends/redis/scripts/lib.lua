@@ -1,12 +1,15 @@
--- Shared helpers, prepended to every script by the loader (python/.../redis/loader.py), after
--- the constants chunk rendered from dataqueue/lifecycle.py (ACTIVE, ACCEPTS_*, MSG_*).
+-- Shared helpers, after the constants chunk rendered from dataqueue/lifecycle.py (ACTIVE,
+-- ACCEPTS_*, MSG_*). The loader (python/.../redis/loader.py) puts them before each script's own
+-- file (EVALSHA), or once before all of them as a function library (Redis 7 FCALL), each script
+-- then a function of (KEYS, ARGV): either way every call starts with begin(KEYS), which resets
+-- the per-call state below (a library's upvalues outlive its calls).
 --
 -- KEYS[1] is the queue's base key ("<prefix>{<tag>}:"); every key a script touches is built
 -- from it, so all of them carry the queue's hash tag and live in one cluster slot.
 -- Absent values are absent hash fields (never a sentinel string). Times are server time in
 -- integer microseconds (redis TIME), formatted with N() so they never turn into 1e+15.
 
-local B = KEYS[1]
+local B -- KEYS[1]
 local NOW = nil
 local WAKE = 0
 local FIN = 0 -- jobs this script finished (completed, cancelled, failed for good)
@@ -21,7 +24,17 @@ local function now()
   return NOW
 end
 
-local function N(x) return string.format('%.0f', x) end
+-- Integers (ids, µs times) print with '%d': glibc's '%.0f' goes through its arbitrary-precision
+-- float printer, a few per cent of a claim's server CPU.
+local function N(x)
+  if x == math.floor(x) and x > -9e15 and x < 9e15 then return string.format('%d', x) end
+  return string.format('%.0f', x)
+end
+local NOW_S = nil -- N(now()), formatted once per script
+local function now_s()
+  if not NOW_S then NOW_S = N(now()) end
+  return NOW_S
+end
 local function jk(id) return B .. 'j:' .. id end
 local function pad(id) return string.format('%016d', tonumber(id)) end
 local function js(s) return cjson.encode(s) end
@@ -65,9 +78,28 @@ local function bulk(cmd, key, args)
   end
 end
 
+-- Index entries that no script reads back in the call that writes them (all, type:<type>,
+-- evidx), and st:pending / tag:<tag> for new jobs, are collected per key and written by
+-- flush_later(): one ZADD per key and script instead of one per job. flush_counts() (so wake())
+-- calls it, and so do the readers of st:* and tag:* in a script that may have inserted jobs
+-- (set_status, register_drain), so no script sees its own inserts half-indexed.
+local LATER = {}
+local function zadd_later(key, score, member)
+  local l = LATER[key]
+  if l == nil then l = {}; LATER[key] = l end
+  l[#l + 1] = score
+  l[#l + 1] = member
+end
+local function flush_later()
+  if next(LATER) == nil then return end
+  for key, args in pairs(LATER) do bulk('ZADD', key, args) end
+  LATER = {}
+end
+
 -- Event ids come from evid; a script writing many events reserves them in one block.
+-- `first`: the job's first event (its insert), whose evidx entry can wait for flush_later().
 local EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
-local function add_event(id, etype, meta)
+local function add_event(id, etype, meta, first)
   if EV_NEXT > EV_LAST then
     EV_LAST = redis.call('INCRBY', B .. 'evid', EV_BLOCK)
     EV_NEXT = EV_LAST - EV_BLOCK + 1
@@ -75,12 +107,16 @@ local function add_event(id, etype, meta)
   end
   local eid = EV_NEXT
   EV_NEXT = EV_NEXT + 1
-  local t = N(now())
+  local t = now_s()
   local len = redis.call('RPUSH', B .. 'ev:' .. id, '{"id":' .. N(eid) .. ',"job_id":' .. id
     .. ',"event_type":"' .. etype .. '","created_at":' .. t .. ',"metadata":'
     .. (meta or 'null') .. '}')
   -- evidx: job id → time of its oldest event (a list starts with its first push)
-  if len == 1 then redis.call('ZADD', B .. 'evidx', t, id) end
+  if first then
+    zadd_later(B .. 'evidx', t, id)
+  elseif len == 1 then
+    redis.call('ZADD', B .. 'evidx', t, id)
+  end
 end
 
 -- -- dashboard counts ----------------------------------------------------------------------------
@@ -94,6 +130,7 @@ end
 local CNT = {}
 local function cnt_add(field, d) CNT[field] = (CNT[field] or 0) + d end
 local function flush_counts()
+  flush_later()
   for f, d in pairs(CNT) do
     if d ~= 0 then redis.call('HINCRBY', B .. 'cnt', f, d) end
   end
@@ -162,6 +199,7 @@ end
 
 local function register_drain(d)
   if redis.call('HEXISTS', B .. 'dcnt', d) == 1 then return end
+  flush_later() -- it counts from st:* and tag:*
   local tags = cjson.decode(d)
   local best, bestn = nil, nil
   for _, t in ipairs(tags) do
@@ -245,7 +283,9 @@ local function ready_rem(id, jt, g)
   -- rtypes may keep a type whose ready set just emptied: the claim script drops it lazily.
 end
 
--- Where a not-running job sits: loc r = ready set, d = delayed zset, b = blocked.
+-- Where a not-running job sits: loc r = ready set, d = delayed zset, b = blocked; h = held
+-- (claimed: in none of them; written by the claim's HSET instead of an HDEL of loc) and an
+-- absent loc mean the same.
 local PLACE_FIELDS = { 'loc', 'job_type', 'group_id', 'dep_drain', 'priority' }
 
 local function unplace(id, f)
@@ -325,6 +365,7 @@ end
 -- `hash_done`: the caller already wrote status and updated_at in its own HSET; `jt`: the job's
 -- type if the caller knows it (else read when a count changes).
 local function set_status(id, old, new, hash_done, jt)
+  flush_later() -- a job inserted by this script may be moving out of st:pending
   local k = jk(id)
   if new == 'completed' or new == 'cancelled' then FIN = FIN + 1 end
   if COUNTED[old] or COUNTED[new] then
@@ -334,7 +375,7 @@ local function set_status(id, old, new, hash_done, jt)
   end
   if old then redis.call('ZREM', B .. 'st:' .. old, id) end
   redis.call('ZADD', B .. 'st:' .. new, id, id)
-  if not hash_done then redis.call('HSET', k, 'status', new, 'updated_at', N(now())) end
+  if not hash_done then redis.call('HSET', k, 'status', new, 'updated_at', now_s()) end
   if (ACTIVE[old] or false) ~= (ACTIVE[new] or false) and has_drains() then
     local tj = redis.call('HGET', k, 'tags')
     if tj then drain_adjust(cjson.decode(tj), ACTIVE[new] and 1 or -1) end
@@ -366,25 +407,35 @@ local function opt_bool(v)
   return nil
 end
 
-local function added_meta(s, deps, tags_json)
-  local m = '{"job_type":' .. js(s.job_type) .. ',"payload":' .. s.payload
-  m = m .. ',"tags":' .. (tags_json or 'null')
-  m = m .. ',"idempotency_key":' .. (opt_str(s.ikey) and js(s.ikey) or 'null')
-  if (deps and #deps > 0) or (s.dtags and #s.dtags > 0) then
-    m = m .. ',"depends_on":{"job_ids":' .. ((deps and #deps > 0) and js(deps) or '[]')
-      .. ',"tags":' .. ((s.dtags and #s.dtags > 0) and js(s.dtags) or '[]') .. '}'
+-- The added event's metadata, built by one concatenation; `deps_json`, `tags_json`: the JSON the
+-- job's hash stores (nil when none). JT_JSON: job type → its JSON string, per call.
+local JT_JSON = {}
+local function added_meta(s, deps_json, tags_json)
+  local jt = JT_JSON[s.job_type]
+  if not jt then
+    jt = js(s.job_type)
+    JT_JSON[s.job_type] = jt
   end
-  return m .. '}'
+  local dtags = s.dtags and #s.dtags > 0
+  local dep = ''
+  if deps_json or dtags then
+    dep = ',"depends_on":{"job_ids":' .. (deps_json or '[]') .. ',"tags":'
+      .. (dtags and js(s.dtags) or '[]') .. '}'
+  end
+  return '{"job_type":' .. jt .. ',"payload":' .. s.payload .. ',"tags":' .. (tags_json or 'null')
+    .. ',"idempotency_key":' .. (opt_str(s.ikey) and js(s.ikey) or 'null') .. dep .. '}'
 end
 
 -- Write a new pending job. `s`: job_type, payload (JSON text), max_attempts, priority,
 -- run_at (µs), timeout_ms, fk, tags, ikey, retry_delay, retry_backoff, retry_delay_max, dlt,
 -- gid, gtier, deps (resolved ids), dtags. `meta`: the added event's metadata (default built).
 -- Defaults (attempts 0, lock_version 0, force_kill false) are absent fields.
-local function insert_job(id, s, meta)
+-- `fresh`: ids this script inserted (pending, so unmet prerequisites without reading them).
+local TYPES_SEEN = {}
+local function insert_job(id, s, meta, fresh)
   local k = jk(id)
   local t = now()
-  local ts = N(t)
+  local ts = now_s()
   local run_at = (s.run_at ~= nil and s.run_at ~= cjson.null) and s.run_at or t
   local prio = (s.priority ~= nil and s.priority ~= cjson.null) and s.priority or DEFAULT_PRIORITY
   local h = { 'id', id, 'job_type', s.job_type, 'payload', s.payload, 'status', 'pending',
@@ -413,13 +464,18 @@ local function insert_job(id, s, meta)
   v = opt_str(s.gtier)
   if v then h[n + 1] = 'group_tier'; h[n + 2] = v; n = n + 2 end
   local deps = (s.deps and s.deps ~= cjson.null and #s.deps > 0) and s.deps or nil
+  local deps_json = nil
   local unmet = 0
   if deps then
-    h[n + 1] = 'depends_on_job_ids'; h[n + 2] = cjson.encode(deps); n = n + 2
+    deps_json = cjson.encode(deps)
+    h[n + 1] = 'depends_on_job_ids'; h[n + 2] = deps_json; n = n + 2
     for _, p in ipairs(deps) do
-      if redis.call('HGET', jk(N(p)), 'status') ~= 'completed' then unmet = unmet + 1 end
+      local pid = N(p)
+      if (fresh and fresh[pid]) or redis.call('HGET', jk(pid), 'status') ~= 'completed' then
+        unmet = unmet + 1
+      end
       -- every edge, met or not: the graph view reads rd:<p> until cleanup deletes p
-      redis.call('SADD', B .. 'rd:' .. N(p), id)
+      redis.call('SADD', B .. 'rd:' .. pid, id)
     end
     if unmet > 0 then h[n + 1] = 'unmet'; h[n + 2] = N(unmet); n = n + 2 end
   end
@@ -433,9 +489,9 @@ local function insert_job(id, s, meta)
     redis.call('SADD', B .. 'dj:' .. drain, id)
   end
   -- Count the job in the drains it belongs to before deciding whether its own drain is clear.
-  redis.call('ZADD', B .. 'st:pending', id, id)
+  zadd_later(B .. 'st:pending', id, id)
   if tags then
-    for _, tg in ipairs(tags) do redis.call('ZADD', B .. 'tag:' .. tg, id, id) end
+    for _, tg in ipairs(tags) do zadd_later(B .. 'tag:' .. tg, id, id) end
     if has_drains() then drain_adjust(tags, 1) end
   end
   local loc
@@ -457,12 +513,15 @@ local function insert_job(id, s, meta)
   -- The queue's first job: no job predates the counts, so they are exact from here on.
   if id == '1' then redis.call('HSET', B .. 'cnt', '_v', '1') end
   redis.call('HSET', k, unpack(h))
-  redis.call('ZADD', B .. 'all', id, id)
-  redis.call('ZADD', B .. 'type:' .. s.job_type, id, id)
+  zadd_later(B .. 'all', id, id)
+  zadd_later(B .. 'type:' .. s.job_type, id, id)
   -- every job type ever enqueued (dashboard counts walk type:<type> per entry)
-  redis.call('SADD', B .. 'types', s.job_type)
+  if not TYPES_SEEN[s.job_type] then
+    redis.call('SADD', B .. 'types', s.job_type)
+    TYPES_SEEN[s.job_type] = true
+  end
   if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
-  add_event(id, 'added', meta or added_meta(s, deps, tags_json))
+  add_event(id, 'added', meta or added_meta(s, deps_json, tags_json), true)
 end
 
 -- -- cancellation and cascade -------------------------------------------------------------------
@@ -472,10 +531,10 @@ local function cancel_one(id, old, meta)
   local f = fields(id, PLACE_FIELDS)
   unplace(id, f)
   redis.call('HDEL', k, 'wait_until', 'wait_token_id', 'resume')
-  redis.call('HSET', k, 'last_cancelled_at', N(now()))
+  redis.call('HSET', k, 'last_cancelled_at', now_s())
   set_status(id, old, 'cancelled', false, f.job_type)
   if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
-  redis.call('ZADD', B .. 'fin:cancelled', N(now()), id)
+  redis.call('ZADD', B .. 'fin:cancelled', now_s(), id)
   add_event(id, 'cancelled', meta)
 end
 
@@ -577,7 +636,7 @@ end
 
 -- Move due delayed jobs (run_at reached, retry due, time wait over) into the ready sets.
 local function promote_due()
-  local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', N(now()),
+  local due = redis.call('ZRANGEBYSCORE', B .. 'delayed', '-inf', now_s(),
     'LIMIT', 0, MAINTENANCE_CHUNK)
   for _, id in ipairs(due) do
     redis.call('ZREM', B .. 'delayed', id)
@@ -613,4 +672,12 @@ local function resume_waiters(token_id, bound)
     if job ~= bound then resume_from_token(job, token_id) end
   end
   redis.call('DEL', key)
+end
+
+-- The start of every call: the queue's base key, and fresh per-call state.
+local function begin(keys)
+  B = keys[1]
+  NOW, NOW_S, WAKE, FIN, HAS_DRAINS = nil, nil, 0, 0, nil
+  RTYPES_SEEN, TYPES_SEEN, LATER, CNT, JT_JSON = {}, {}, {}, {}, {}
+  EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
 end
