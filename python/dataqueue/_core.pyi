@@ -32,6 +32,10 @@ class RecordSpec:
     def __init__(self, cls: type, fields: Sequence[tuple[str, int, int, Any, Any]]) -> None: ...
     def build(self, mapping: dict[str, Any], times: dict[str, Any]) -> Any:
         """One instance of ``cls`` from ``mapping``; conversion errors propagate."""
+    def build_row(self, row: tuple[Any, ...]) -> Any:
+        """One instance of ``cls`` from a row of values in field order (already converted
+        by a database driver): ``None`` follows the field's ``absent`` rule (``2``: stays
+        ``None``), any other value its ``kind``."""
 
 def batch_dep_ref(index: int) -> int:
     """Encode batch entry ``index`` as the placeholder id ``-(index + 1)``.

@@ -113,6 +113,44 @@ impl RecordSpec {
         }
         Ok(obj)
     }
+
+    /// One record from `row`, a sequence of column values in field order (a database row
+    /// whose driver has converted the values already): a `None` follows the field's
+    /// `absent` rule, any other value its `kind`.
+    fn build_row<'py>(
+        &self,
+        py: Python<'py>,
+        row: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if row.len() != self.fields.len() {
+            return Err(PyValueError::new_err(format!(
+                "a row of {} values for {} fields",
+                row.len(),
+                self.fields.len()
+            )));
+        }
+        let times = PyDict::new(py);
+        let obj = self.new.bind(py).call1((self.cls.bind(py),))?;
+        for (f, v) in self.fields.iter().zip(row.iter()) {
+            let value = if v.is_none() {
+                match f.absent {
+                    ABSENT_VALUE => f.default.bind(py).clone(),
+                    ABSENT_FACTORY => f.default.bind(py).call0()?,
+                    _ => v,
+                }
+            } else {
+                convert(py, f, v, &times)?
+            };
+            // SAFETY: as in `build`.
+            let rc = unsafe {
+                ffi::PyObject_GenericSetAttr(obj.as_ptr(), f.name.as_ptr(), value.as_ptr())
+            };
+            if rc != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
 }
 
 fn convert<'py>(
