@@ -9,7 +9,8 @@ DROP INDEX IF EXISTS job_queue_status_created_idx;
 -- A job's events are read by job (get_job_events) and nothing reads one event by its id alone,
 -- so the history is keyed by (job_id, id): one B-tree per event row instead of two (the id key
 -- of 0001 and job_events_job_id_idx). The table keeps a primary key (logical replication of
--- deletes needs one).
+-- deletes needs one). On a large history the new key is built under the table's lock: run
+-- this migration when workers may pause for that long (about a second per million events).
 ALTER TABLE job_events DROP CONSTRAINT IF EXISTS job_events_pkey;
 ALTER TABLE job_events ADD CONSTRAINT job_events_pkey PRIMARY KEY (job_id, id);
 DROP INDEX IF EXISTS job_events_job_id_idx;
