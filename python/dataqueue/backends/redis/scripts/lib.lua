@@ -321,6 +321,15 @@ local function place(id, f, at)
   end
 end
 
+-- A pending job that waits (prerequisites, a tag drain): in no claim set, counted as blocked
+-- once.
+local function mark_blocked(id, f)
+  if f.loc ~= 'b' then
+    redis.call('HSET', jk(id), 'loc', 'b')
+    cnt_add('blocked:' .. f.job_type, 1)
+  end
+end
+
 -- A pending, blocked job whose prerequisites may now be met: move it to ready/delayed.
 local function try_release(w)
   local f = fields(w, { 'status', 'unmet', 'dep_drain', 'tags', 'run_at', 'job_type',
@@ -331,19 +340,13 @@ local function try_release(w)
   end
   if f.loc == 'r' or f.loc == 'd' then return end
   if tonumber(f.unmet or '0') > 0 then
-    if f.loc ~= 'b' then
-      redis.call('HSET', jk(w), 'loc', 'b')
-      cnt_add('blocked:' .. f.job_type, 1)
-    end
+    mark_blocked(w, f)
     return
   end
   if f.dep_drain then
     if not drain_ok(f.dep_drain, f.tags) then
       redis.call('SADD', B .. 'dwait:' .. f.dep_drain, w)
-      if f.loc ~= 'b' then
-        redis.call('HSET', jk(w), 'loc', 'b')
-        cnt_add('blocked:' .. f.job_type, 1)
-      end
+      mark_blocked(w, f)
       return
     end
     redis.call('SREM', B .. 'dwait:' .. f.dep_drain, w)
