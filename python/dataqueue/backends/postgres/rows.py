@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from dataqueue import _core, records
+from dataqueue.backends import record_spec as spec
 
 __all__ = [
     "CRON_COLUMNS",
@@ -43,15 +44,15 @@ def _job_row_spec() -> _core.RecordSpec:
     converted the values): enums by value, arrays as tuples, the rest as they come. About
     4x faster than the dataclass ``__init__`` and its ``object.__setattr__`` per field."""
     special: dict[str, tuple[int, int, Any, Any]] = {
-        # name: (kind, absent, default, extra), kinds and rules of _core.RecordSpec
-        "status": (6, 2, None, (_STATUS, records.JobStatus)),
-        "failure_reason": (6, 2, None, (_REASON, _REASON.get)),  # unknown: None
-        "error_history": (4, 0, (), iter),
-        "tags": (4, 2, None, iter),
-        "depends_on_job_ids": (4, 2, None, iter),
-        "depends_on_tags": (4, 2, None, iter),
+        # name: (kind, absent, default, extra); a NULL under REQUIRED stays None
+        "status": (spec.ENUM, spec.REQUIRED, None, (_STATUS, records.JobStatus)),
+        "failure_reason": (spec.ENUM, spec.REQUIRED, None, (_REASON, _REASON.get)),  # unknown: None
+        "error_history": (spec.TUPLE, spec.AS_IS, (), iter),
+        "tags": (spec.TUPLE, spec.REQUIRED, None, iter),
+        "depends_on_job_ids": (spec.TUPLE, spec.REQUIRED, None, iter),
+        "depends_on_tags": (spec.TUPLE, spec.REQUIRED, None, iter),
     }
-    plain = (0, 2, None, None)  # the value as it comes, NULL as None
+    plain = (spec.STR, spec.REQUIRED, None, None)  # the value as it comes
     rows = [(name, *special.get(name, plain)) for name in JOB_COLUMNS]
     return _core.RecordSpec(records.JobRecord, rows)
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from dataqueue import _core
+from dataqueue.backends import record_spec as spec
 from dataqueue.backends.types import CronInput
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
 from dataqueue.options import JobFilters, NewJob, UniqueSpec
@@ -95,12 +96,12 @@ def _opt_tuple(h: Mapping[str, str], name: str) -> tuple[Any, ...] | None:
 
 
 # How each JobRecord field is stored in a job hash, for the Rust core's RecordSpec (one dict
-# lookup, a conversion for present fields and one attribute store per field). kind: 0 the
-# string, 1 an int, 2 a time (µs; converted once per distinct string of a read), 3 JSON,
-# 4 a JSON list as a tuple, 5 a "1"/"0" flag, 6 an enum by value. absent: 0 the default as
-# is, 1 the default called (a fresh {}), 2 required (KeyError).
-_STR, _INT, _TIME, _JSON, _TUPLE, _FLAG, _ENUM = range(7)
-_AS_IS, _FACTORY, _REQUIRED = range(3)
+# lookup, a conversion for present fields and one attribute store per field; the rules are
+# those of dataqueue.backends.record_spec). Times are µs; JSON is a CALL of json.loads.
+_STR, _INT, _TIME, _JSON, _TUPLE, _FLAG, _ENUM = (
+    spec.STR, spec.INT, spec.TIME, spec.CALL, spec.TUPLE, spec.FLAG, spec.ENUM
+)  # fmt: skip
+_AS_IS, _FACTORY, _REQUIRED = spec.AS_IS, spec.FACTORY, spec.REQUIRED
 _JOB_FIELDS: Final[dict[str, tuple[int, int, Any]]] = {
     "id": (_INT, _REQUIRED, None),
     "job_type": (_STR, _REQUIRED, None),
