@@ -754,7 +754,7 @@ WHERE j.id = u.id
         job_queue_type_status_idx (migration 0010), merged."""
         return self._r(
             _JOB_TYPES_CTE
-            + _per_type_newest("j.*", "", "%(limit)s + %(offset)s")
+            + _per_type_newest("{jcols}", "", "%(limit)s + %(offset)s")
             + " LIMIT %(limit)s OFFSET %(offset)s"
         )
 
@@ -1505,10 +1505,10 @@ def _per_type_newest(columns: str, where: str, limit: str) -> str:
     """After ``_JOB_TYPES_CTE``: the jobs of status ``%(status)s`` matching ``where``, newest
     first (created_at, id), as the merge of each type's newest ``limit`` from
     job_queue_type_status_idx: there is no index of status alone (migration 0010), and this
-    costs one probe per type plus the entries returned. Rows are ``j``; the caller adds the
-    outer LIMIT."""
+    costs one probe per type plus the entries returned. ``columns`` of the rows ``j``; the
+    caller adds the outer LIMIT."""
     return (
-        f"\nSELECT {{jcols}} FROM t CROSS JOIN LATERAL (SELECT {columns} FROM {{s}}job_queue j"
+        f"\nSELECT {columns} FROM t CROSS JOIN LATERAL (SELECT j.* FROM {{s}}job_queue j"
         " WHERE j.job_type = t.job_type AND j.status = %(status)s "
         + where
         + f" ORDER BY j.created_at DESC, j.id DESC LIMIT {limit}) j"
@@ -1575,9 +1575,7 @@ def search_jobs_sql(statements: Statements, where: str, *, by_status: bool) -> t
     index. A page touches at most ``scan`` rows (plus one index probe per job type)."""
     below = " AND (j.created_at, j.id) < (%(c_at)s, %(c_id)s)"
     if by_status:
-        newest = _per_type_newest("j.created_at, j.id", below, "%(scan)s").replace(
-            "{jcols}", "j.created_at, j.id"
-        )
+        newest = _per_type_newest("j.created_at, j.id", below, "%(scan)s")
         window = (
             _JOB_TYPES_CTE + ", w AS (" + newest + " LIMIT %(scan)s)"
             " SELECT (SELECT count(*) FROM w), l.created_at, l.id FROM (SELECT 1) one"
@@ -1586,7 +1584,7 @@ def search_jobs_sql(statements: Statements, where: str, *, by_status: bool) -> t
         page = (
             _JOB_TYPES_CTE
             + _per_type_newest(
-                "j.*",
+                "{jcols}",
                 below + " AND (j.created_at, j.id) >= (%(l_at)s, %(l_id)s) " + where,
                 "%(limit)s",
             )
