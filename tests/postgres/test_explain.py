@@ -9,13 +9,16 @@ after ANALYZE. Plans are printed (``-s``).
 from __future__ import annotations
 
 import json
+import random
 import time
 from datetime import timedelta
 from typing import Any
 
 import psycopg
+from dataqueue import batch_dep_ref
 from dataqueue.backends.postgres.backend_sync import PostgresBackend
 from dataqueue.backends.postgres.sql import CLAIM_PLANNER_SETTINGS
+from dataqueue.options import normalize_job
 
 from .helpers import explain, plan_nodes
 
@@ -101,3 +104,49 @@ def test_claim_plan_uses_the_claim_index(backend: PostgresBackend, pg_url: str) 
     )
     text = header + "\n".join(report) + "\n"
     print(text)  # the plans, for whoever runs this with -s
+
+
+def test_release_of_dependents_reads_edges_by_index(backend: PostgresBackend, pg_url: str) -> None:
+    """Right after a DAG is enqueued (job_dependencies never analysed), a completion looks the
+    dependents up through the edge key, not by reading every edge (migration 0011)."""
+    rng = random.Random(7)  # a random DAG, as benches/bench_scale.py --dag drains
+    jobs: list[dict[str, Any]] = []
+    for i in range(10_000):
+        prereqs = sorted({rng.randrange(i) for _ in range(rng.randint(0, 3))}) if i else []
+        job: dict[str, Any] = {"job_type": "t", "payload": {}}
+        if prereqs:
+            job["depends_on"] = {"job_ids": [batch_dep_ref(p) for p in prereqs]}
+        jobs.append(job)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE job_dependencies SET (autovacuum_enabled = false)")
+    backend.add_jobs([normalize_job(j) for j in jobs])
+    # A flush of 50 (a busy worker's completions pile up): with no statistics the planner
+    # guessed 75 edges per id and read all 15,000.
+    claimed = backend.claim_jobs("w", 50, lease=timedelta(seconds=30))
+    assert len(claimed) == 50
+    notices: list[str] = []
+    with psycopg.connect(pg_url) as conn:
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        for key, value in {
+            "log_min_duration": "0",
+            "log_nested_statements": "on",
+            "log_level": "notice",
+        }.items():
+            conn.execute(f"SET auto_explain.{key} = '{value}'")
+        conn.execute(
+            backend._sql.complete_many,
+            {
+                "ids": [j.id for j in claimed],
+                "workers": ["w"] * 50,
+                "versions": [j.lock_version for j in claimed],
+                "keep": [False] * 50,
+                "outputs": [None] * 50,
+                "channel": backend.channel,
+                "done": "x",
+            },
+        )
+        conn.commit()
+    edge_plans = [n for n in notices if "FROM job_dependencies e" in n]
+    assert edge_plans, notices
+    assert all("Seq Scan" not in n for n in edge_plans), edge_plans
