@@ -374,7 +374,7 @@ class AsyncJobQueue:
         watcher = self._results()
         while True:
             generation = await watcher.generation()
-            job = await self._backend.get_job(job_id)
+            job = await self._backend.watch_job(job_id)
             if job is None:
                 raise JobNotFoundError(f"job {job_id} does not exist")
             done, output = outcome(job)

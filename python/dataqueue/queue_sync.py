@@ -372,7 +372,7 @@ class JobQueue:
         watcher = self._results()
         while True:
             generation = watcher.generation()
-            job = self._backend.get_job(job_id)
+            job = self._backend.watch_job(job_id)
             if job is None:
                 raise JobNotFoundError(f"job {job_id} does not exist")
             done, output = outcome(job)

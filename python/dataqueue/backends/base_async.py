@@ -94,6 +94,12 @@ class AsyncBackend(abc.ABC):
     @abc.abstractmethod
     async def get_job(self, job_id: int) -> JobRecord | None: ...
 
+    async def watch_job(self, job_id: int) -> JobRecord | None:
+        """``get_job`` for ``wait_for_job``, after ``listen_finished``: a store that notifies
+        only the ends of jobs someone waits for (PostgreSQL) records the wait here, so that
+        either this read sees the job finished or its finishing notifies."""
+        return await self.get_job(job_id)
+
     @abc.abstractmethod
     async def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None

@@ -96,6 +96,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def get_job(self, job_id: int) -> JobRecord | None: ...
 
+    def watch_job(self, job_id: int) -> JobRecord | None:
+        """``get_job`` for ``wait_for_job``, after ``listen_finished``: a store that notifies
+        only the ends of jobs someone waits for (PostgreSQL) records the wait here, so that
+        either this read sees the job finished or its finishing notifies."""
+        return self.get_job(job_id)
+
     @abc.abstractmethod
     def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None

@@ -659,7 +659,11 @@ class AsyncPostgresBackend(AsyncBackend):
         if dead:
             # Prerequisites that can never complete: their new dependents are cancelled now
             # (same connection; inside the caller's or our transaction when there is one).
-            await _execute(conn, self._sql.cascade_from_dead, {"roots": list(dead)})
+            await _execute(
+                conn,
+                self._sql.cascade_from_dead,
+                {"roots": list(dead), "done": self.done_channel},
+            )
         if any(i is None for i in ids):
             # Lost a race for an idempotency key: the winner has committed by now.
             cur = await _execute(conn, self._sql.ids_by_keys, {"keys": plan.keys})
@@ -673,6 +677,10 @@ class AsyncPostgresBackend(AsyncBackend):
     # -- read ------------------------------------------------------------------------------------
     async def get_job(self, job_id: int) -> JobRecord | None:
         rows = await self._all(self._sql.get_job, {"id": job_id})
+        return R.job_from_row(rows[0]) if rows else None
+
+    async def watch_job(self, job_id: int) -> JobRecord | None:
+        rows = await self._all(self._sql.watch_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
     async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
@@ -860,7 +868,7 @@ class AsyncPostgresBackend(AsyncBackend):
             row = await cur.fetchone()
             ids: list[int] = list(row[0]) if row else []
             if ids:
-                await _execute(conn, self._sql.cascade_after_cancel, {"roots": ids})
+                await _execute(conn, self._sql.cascade_after_cancel, params | {"roots": ids})
             return len(ids)
 
     async def cleanup_old_jobs(

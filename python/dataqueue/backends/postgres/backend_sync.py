@@ -654,7 +654,11 @@ class PostgresBackend(Backend):
         if dead:
             # Prerequisites that can never complete: their new dependents are cancelled now
             # (same connection; inside the caller's or our transaction when there is one).
-            _execute(conn, self._sql.cascade_from_dead, {"roots": list(dead)})
+            _execute(
+                conn,
+                self._sql.cascade_from_dead,
+                {"roots": list(dead), "done": self.done_channel},
+            )
         if any(i is None for i in ids):
             # Lost a race for an idempotency key: the winner has committed by now.
             cur = _execute(conn, self._sql.ids_by_keys, {"keys": plan.keys})
@@ -668,6 +672,10 @@ class PostgresBackend(Backend):
     # -- read ------------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRecord | None:
         rows = self._all(self._sql.get_job, {"id": job_id})
+        return R.job_from_row(rows[0]) if rows else None
+
+    def watch_job(self, job_id: int) -> JobRecord | None:
+        rows = self._all(self._sql.watch_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
     def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
@@ -845,7 +853,7 @@ class PostgresBackend(Backend):
             row = cur.fetchone()
             ids: list[int] = list(row[0]) if row else []
             if ids:
-                _execute(conn, self._sql.cascade_after_cancel, {"roots": ids})
+                _execute(conn, self._sql.cascade_after_cancel, params | {"roots": ids})
             return len(ids)
 
     def cleanup_old_jobs(

@@ -734,6 +734,25 @@ WHERE j.id = u.id
     def get_job(self) -> str:
         return self._r("SELECT {jcols} FROM {s}job_queue j WHERE j.id = %(id)s")
 
+    @cached_property
+    def watch_job(self) -> str:
+        """``get_job`` that marks the job as waited for (migrations/0011_waited_results.sql):
+        the mark is an UPDATE, so it waits for a transition in flight and then reads its
+        result, or the transition waits for it and sees the mark. Marked once; later reads
+        are plain."""
+        return self._r(
+            """
+WITH mark AS (
+    UPDATE {s}job_queue j SET result_wanted = true
+    WHERE j.id = %(id)s AND NOT j.result_wanted
+    RETURNING {jcols}
+)
+SELECT * FROM mark
+UNION ALL
+SELECT {jcols} FROM {s}job_queue j WHERE j.id = %(id)s AND NOT EXISTS (SELECT 1 FROM mark)
+"""
+        )
+
     def get_jobs(self, where: str, *, cursor: bool) -> str:
         page = "AND j.id < %(cursor)s" if cursor else ""
         offset = "" if cursor else "OFFSET %(offset)s"
@@ -941,17 +960,18 @@ SELECT {cols} FROM upd
         migrations/0004_complete_function.sql for why it is a function."""
         return self._r(
             "SELECT {s}dataqueue_complete(%(id)s, %(worker)s, %(version)s, %(keep)s,"
-            " %(output)s::jsonb, %(channel)s), pg_notify(%(done)s, '')"
+            " %(output)s::jsonb, %(channel)s, %(done)s)"
         )
 
     @cached_property
     def complete_many(self) -> str:
-        """A batch of fenced completions in one call (migrations/0005_complete_many.sql):
-        returns the 1-based positions of the items that completed."""
+        """A batch of fenced completions in one call (migrations/0011_waited_results.sql):
+        returns the 1-based positions of the items that completed; notifies ``done`` only
+        if one of them is waited for (``result_wanted``)."""
         return self._r(
             "SELECT {s}dataqueue_complete_many(%(ids)s::bigint[], %(workers)s::text[],"
-            " %(versions)s::bigint[], %(keep)s::boolean[], %(outputs)s::jsonb[], %(channel)s),"
-            " pg_notify(%(done)s, '')"
+            " %(versions)s::bigint[], %(keep)s::boolean[], %(outputs)s::jsonb[], %(channel)s,"
+            " %(done)s)"
         )
 
     def fail(self, *, fenced: bool) -> str:
@@ -985,7 +1005,8 @@ WITH upd AS (
             + fence
             + """
     RETURNING j.id, j.job_type, %(delay)s::interval IS NOT NULL AS will_retry,
-              CASE WHEN %(dlq)s::text IS NOT NULL THEN j.dead_letter_job_id END AS dl_id
+              CASE WHEN %(dlq)s::text IS NOT NULL THEN j.dead_letter_job_id END AS dl_id,
+              j.result_wanted
 ),
 dl AS (
     INSERT INTO {s}job_queue (id, job_type, payload, max_attempts, priority, run_at, ready_at)
@@ -1011,7 +1032,7 @@ ev AS (
 )
 SELECT will_retry, dl_id,
        (SELECT count(pg_notify(%(channel)s, '')) FROM upd WHERE will_retry OR dl_id IS NOT NULL),
-       (SELECT count(pg_notify(%(done)s, '')) FROM upd WHERE NOT will_retry)
+       (SELECT count(pg_notify(%(done)s, '')) FROM upd WHERE NOT will_retry AND result_wanted)
 FROM upd
 """
         )
@@ -1053,14 +1074,16 @@ upd AS (
                                             'dependency_cascade', true)::text
     FROM victims v
     WHERE j.id = v.id AND j.status IN {cancel_from}
-    RETURNING j.id, v.root
+    RETURNING j.id, v.root, j.result_wanted
 ),
 ev AS (
     INSERT INTO {s}job_events (job_id, event_type, metadata)
     SELECT id, 'cancelled', jsonb_build_object('root_job_id', root, 'dependency_cascade', true)
     FROM upd
 )
-SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM upd
+SELECT coalesce(array_agg(id ORDER BY id), '{}'),
+       (SELECT count(pg_notify(%(done)s, '')) FROM upd WHERE result_wanted)
+FROM upd
 """
         )
 
@@ -1201,10 +1224,10 @@ WITH upd AS (
         last_cancelled_at = now(), wait_until = NULL, wait_token_id = NULL, ready_at = NULL,
         resume_claim = false
     WHERE id = %(id)s AND status IN {cancel_from}
-    RETURNING id
+    RETURNING id, result_wanted
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
-SELECT count(*), (SELECT count(pg_notify(%(done)s, '')) FROM upd) FROM upd
+SELECT count(*), (SELECT count(pg_notify(%(done)s, '')) FROM upd WHERE result_wanted) FROM upd
 """
         )
 
@@ -1217,10 +1240,12 @@ WITH upd AS (
     WHERE j.status = 'pending' """
             + where
             + """
-    RETURNING j.id
+    RETURNING j.id, j.result_wanted
 ),
 ev AS (INSERT INTO {s}job_events (job_id, event_type) SELECT id, 'cancelled' FROM upd)
-SELECT coalesce(array_agg(id), '{}'), (SELECT count(pg_notify(%(done)s, '')) FROM upd) FROM upd
+SELECT coalesce(array_agg(id), '{}'),
+       (SELECT count(pg_notify(%(done)s, '')) FROM upd WHERE result_wanted)
+FROM upd
 """
         )
 
