@@ -2,7 +2,8 @@
 
     python benches/bench_scale.py [--backend postgres|redis|both]
         [--sizes 10000,100000,1000000] [--shapes one_type,other_types,blocked,scheduled,groups]
-        [--drain 5000] [--plot docs/images/scale_curves.png] [--dag] [--dag-only]
+        [--drain 5000] [--plot docs/images/scale_curves.png] [--json ROWS.json] [--dag] [--dag-only]
+    python benches/bench_scale.py --from-json benches/results/scale.json --plot OUT.png
 
 For each backend, shape and number of pending jobs N, a fresh queue is loaded with N pending
 jobs, then measured with a worker that handles one type, ``work``:
@@ -337,8 +338,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         buffers = f"{r['buffers']:>8}" if r.get("buffers") is not None else f"{'-':>8}"
         pickup = f"{r['pickup_ms']:>10.2f}" if r.get("pickup_ms") is not None else f"{'-':>10}"
+        load = f"{r['load_s']:>7.1f}" if r.get("load_s") is not None else f"{'-':>7}"
         print(
-            f"{r['backend']:<9} {r['shape']:<12} {r['pending']:>9,} {r['load_s']:>7.1f} "
+            f"{r['backend']:<9} {r['shape']:<12} {r['pending']:>9,} {load} "
             f"{buffers} {r['claim_ms']:>9.2f} {pickup} {r['drain']:>8.0f}"
         )
     # flatness: the largest size against the smallest, per backend and shape
@@ -404,9 +406,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="measure nothing: print the table (and --plot) of rows saved with --json",
+    )
     parser.add_argument("--dag", action="store_true", help="also run the DAG comparison")
     parser.add_argument("--dag-only", action="store_true")
     args = parser.parse_args()
+    if args.from_json:
+        saved: list[dict[str, Any]] = json.loads(args.from_json.read_text())
+        print_table(saved)
+        if args.plot:
+            plot(saved, args.plot)
+        return
     backends = ["postgres", "redis"] if args.backend == "both" else [args.backend]
     rows: list[dict[str, Any]] = []
     if not args.dag_only:
