@@ -1,20 +1,17 @@
 """arq: ``ArqRedis.enqueue_job``; no bulk API, so the bulk enqueue is ``asyncio.gather`` of
-``enqueue_job`` calls, 100 in flight."""
+``enqueue_job`` calls, a bounded number in flight."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import CONCURRENCY, TASK, Adapter, bin_path, gather_bounded
+from .base import BULK_IN_FLIGHT, CONCURRENCY, TASK, Adapter, bin_path, gather_bounded
 
 
 class Arq(Adapter):
     name = "arq"
-    label = "arq"
     family = "redis"
-    modules = ("arq",)
-    distributions = ("arq",)
-    bulk_api = "none: `asyncio.gather` of `enqueue_job` (100 in flight)"
+    bulk_api = f"none: `asyncio.gather` of `enqueue_job` ({BULK_IN_FLIGHT} in flight)"
     worker_note = f"`arq bench_arq.WorkerSettings` (max_jobs {CONCURRENCY}, log level WARNING)"
 
     async def open(self) -> None:
@@ -30,7 +27,7 @@ class Arq(Adapter):
         await self.pool.enqueue_job(TASK, t)
 
     async def enqueue_bulk(self, ts: list[float]) -> None:
-        await gather_bounded((self.pool.enqueue_job(TASK, t) for t in ts), 100)
+        await gather_bounded(self.pool.enqueue_job(TASK, t) for t in ts)
 
     def worker_command(self) -> list[str]:
         return [

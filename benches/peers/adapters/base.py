@@ -28,6 +28,8 @@ WORKERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 TASK = "noop"
 #: Jobs run at once by the one worker process of every system.
 CONCURRENCY = 10
+#: Enqueue calls in flight at once where a library has no bulk API (``gather_bounded``).
+BULK_IN_FLIGHT = 100
 
 
 def bin_path(program: str) -> str:
@@ -40,13 +42,14 @@ class Adapter(abc.ABC):
 
     #: ``--only`` name, e.g. ``"saq-redis"``.
     name: ClassVar[str]
-    #: Shown in the table, e.g. ``"SAQ"``.
+    #: Shown in the table, e.g. ``"SAQ"``; by default the name.
     label: ClassVar[str]
     #: ``"postgres"`` or ``"redis"``: the family its ratios are taken in.
     family: ClassVar[str]
-    #: Importable modules it needs; missing ones make the system unavailable.
+    #: Importable modules it needs; missing ones make the system unavailable. By default the
+    #: one module named like the system.
     modules: ClassVar[tuple[str, ...]]
-    #: Distributions whose versions the report states.
+    #: Distributions whose versions the report states; by default its modules.
     distributions: ClassVar[tuple[str, ...]]
     #: What ``enqueue_bulk`` calls (the report's footnote).
     bulk_api: ClassVar[str]
@@ -54,6 +57,20 @@ class Adapter(abc.ABC):
     worker_note: ClassVar[str]
     #: True for dataqueue's own rows (ratios are taken to the best *other* system).
     ours: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Most systems are one distribution of one module named like the system: a class
+        # states only what differs. A class without a name is a family's shared base.
+        super().__init_subclass__(**kwargs)
+        if "name" not in vars(cls):
+            return
+        for attr, default in (
+            ("label", lambda: cls.name),
+            ("modules", lambda: (cls.name,)),
+            ("distributions", lambda: cls.modules),
+        ):
+            if not hasattr(cls, attr):
+                setattr(cls, attr, default())
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -102,7 +119,7 @@ def import_worker_module(name: str) -> object:
     return importlib.import_module(name)
 
 
-async def gather_bounded(calls: Iterable[Awaitable[Any]], in_flight: int) -> None:
+async def gather_bounded(calls: Iterable[Awaitable[Any]], in_flight: int = BULK_IN_FLIGHT) -> None:
     """Await ``calls`` concurrently, at most ``in_flight`` at once: the bulk enqueue of a
     library without a bulk API (one connection per call in flight, so unbounded would open
     thousands)."""

@@ -12,10 +12,8 @@ from .base import CONCURRENCY, TASK, WORKERS_DIR, Adapter
 
 class Pgqueuer(Adapter):
     name = "pgqueuer"
-    label = "pgqueuer"
     family = "postgres"
     modules = ("pgqueuer", "asyncpg")
-    distributions = ("pgqueuer", "asyncpg")
     bulk_api = "`Queries.enqueue` with lists (one call)"
     # pgqueuer caps a worker with --max-concurrent-tasks, which must be at least twice the
     # batch size: batches of 5 keep the cap at 10 jobs at once.

@@ -9,10 +9,7 @@ from .base import CONCURRENCY, Adapter, bin_path, import_worker_module
 
 class Procrastinate(Adapter):
     name = "procrastinate"
-    label = "procrastinate"
     family = "postgres"
-    modules = ("procrastinate",)
-    distributions = ("procrastinate",)
     bulk_api = "`Task.batch_defer_async` (one call)"
     worker_note = f"`procrastinate worker --concurrency {CONCURRENCY}` (async task)"
 

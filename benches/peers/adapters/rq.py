@@ -14,8 +14,6 @@ class Rq(Adapter):
     name = "rq"
     label = "RQ"
     family = "redis"
-    modules = ("rq",)
-    distributions = ("rq",)
     bulk_api = "`Queue.enqueue_many` (one pipeline)"
     worker_note = f"`rq worker-pool -n {CONCURRENCY}` (10 processes, a fork per job)"
 

@@ -1,18 +1,19 @@
 """SAQ on Redis and on PostgreSQL: ``Queue.enqueue``; no bulk API, so the bulk enqueue is
-``asyncio.gather`` of ``enqueue`` calls (what SAQ's own ``Queue.map`` does), 100 in flight."""
+``asyncio.gather`` of ``enqueue`` calls (what SAQ's own ``Queue.map`` does), a bounded number
+in flight."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import CONCURRENCY, TASK, Adapter, bin_path, gather_bounded
+from .base import BULK_IN_FLIGHT, CONCURRENCY, TASK, Adapter, bin_path, gather_bounded
 
 
 class _Saq(Adapter):
     label = "SAQ"
     modules = ("saq",)
     distributions = ("saq",)
-    bulk_api = "none: `asyncio.gather` of `Queue.enqueue` (100 in flight)"
+    bulk_api = f"none: `asyncio.gather` of `Queue.enqueue` ({BULK_IN_FLIGHT} in flight)"
     worker_note = f"`saq bench_saq.settings` (concurrency {CONCURRENCY})"
 
     async def open(self) -> None:
@@ -28,7 +29,7 @@ class _Saq(Adapter):
         await self.queue.enqueue(TASK, t=t)
 
     async def enqueue_bulk(self, ts: list[float]) -> None:
-        await gather_bounded((self.queue.enqueue(TASK, t=t) for t in ts), 100)
+        await gather_bounded(self.queue.enqueue(TASK, t=t) for t in ts)
 
     def worker_command(self) -> list[str]:
         return [bin_path("saq"), "bench_saq.settings"]
