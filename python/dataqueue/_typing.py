@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 if sys.version_info >= (3, 11):
-    from typing import Self, Unpack
+    from typing import Required, Self, Unpack
 else:  # pragma: no cover - Python 3.10
-    from typing_extensions import Self, Unpack
+    from typing_extensions import Required, Self, Unpack
 
-__all__ = ["Self", "Unpack", "check_keywords"]
+__all__ = ["Required", "Self", "Unpack", "check_keywords"]
 
 
 def check_keywords(where: str, given: Mapping[str, Any], typed: Any) -> None:

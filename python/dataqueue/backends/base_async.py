@@ -16,28 +16,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from dataqueue.backends.types import (
-    KEEP,
-    AddedJob,
-    CronInput,
-    FailOutcome,
-    FinishedJob,
-    JobCount,
-    JobPage,
-    JobSearch,
-    NextRunFn,
-)
+from dataqueue._typing import Unpack
+from dataqueue.backends import types as T
+from dataqueue.backends.types import KEEP
 from dataqueue.lifecycle import FailurePlan
-from dataqueue.options import JobFilters, JobUpdates, NewJob, UniqueSpec
-from dataqueue.records import (
-    CronScheduleRecord,
-    CronStatus,
-    JobEvent,
-    JobRecord,
-    JobStatus,
-    TagQueryMode,
-    WaitpointRecord,
-)
+from dataqueue.options import JobFilters, JobUpdates, NewJob
 
 __all__ = ["AsyncBackend", "AsyncFinishListener"]
 
@@ -72,29 +55,22 @@ class AsyncBackend(abc.ABC):
     # -- enqueue -----------------------------------------------------------------------------
     @abc.abstractmethod
     async def add_jobs(
-        self,
-        jobs: Sequence[NewJob],
-        *,
-        db: Any = None,
-        unique: Sequence[UniqueSpec | None] | None = None,
-    ) -> list[AddedJob]:
+        self, jobs: Sequence[NewJob], **options: Unpack[T.AddOptions]
+    ) -> list[T.AddedJob]:
         """Insert jobs atomically, in one round trip, and record their ``added`` events.
 
         ``depends_on_job_ids`` may hold batch placeholders (``-(i+1)`` = ``jobs[i]``); the
         backend plans the batch with ``dataqueue._core`` (cycles, self references, unknown
         prerequisites → ``DependencyError`` subclasses, nothing written). Results are in input
-        order; an idempotency hit returns the existing id with ``created=False``.
-
-        ``unique`` (None on the hot path) gives each job's uniqueness scope: a job whose key
-        is held by a job still in scope is not written and gets the holder's id
-        (``created=False``), atomically with respect to concurrent adds of the same key.
+        order; an idempotency hit returns the existing id with ``created=False``. The
+        options (``db``, ``unique``) are described by ``AddOptions``.
         """
 
     # -- read --------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def get_job(self, job_id: int) -> JobRecord | None: ...
+    async def get_job(self, job_id: int) -> T.JobRecord | None: ...
 
-    async def watch_job(self, job_id: int) -> JobRecord | None:
+    async def watch_job(self, job_id: int) -> T.JobRecord | None:
         """``get_job`` for ``wait_for_job``, after ``listen_finished``: a store that notifies
         only the ends of jobs someone waits for (PostgreSQL) records the wait here, so that
         either this read sees the job finished or its finishing notifies."""
@@ -103,25 +79,25 @@ class AsyncBackend(abc.ABC):
     @abc.abstractmethod
     async def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
-    ) -> list[JobRecord]:
+    ) -> list[T.JobRecord]:
         """Newest id first; ``cursor`` = return ids below it (offset ignored)."""
 
     @abc.abstractmethod
     async def get_jobs_by_status(
-        self, status: JobStatus, limit: int, offset: int
-    ) -> list[JobRecord]:
+        self, status: T.JobStatus, limit: int, offset: int
+    ) -> list[T.JobRecord]:
         """Newest first (created_at DESC, id DESC)."""
 
     @abc.abstractmethod
-    async def get_all_jobs(self, limit: int, offset: int) -> list[JobRecord]: ...
+    async def get_all_jobs(self, limit: int, offset: int) -> list[T.JobRecord]: ...
 
     @abc.abstractmethod
     async def get_jobs_by_tags(
-        self, tags: Sequence[str], mode: TagQueryMode, limit: int, offset: int
-    ) -> list[JobRecord]: ...
+        self, tags: Sequence[str], mode: T.TagQueryMode, limit: int, offset: int
+    ) -> list[T.JobRecord]: ...
 
     @abc.abstractmethod
-    async def get_job_events(self, job_id: int) -> list[JobEvent]: ...
+    async def get_job_events(self, job_id: int) -> list[T.JobEvent]: ...
 
     @abc.abstractmethod
     async def get_outputs(self, job_ids: Sequence[int]) -> dict[int, Any]:
@@ -131,27 +107,27 @@ class AsyncBackend(abc.ABC):
     # -- dashboard reads: each bounded by its arguments, never a scan of every job ----------
     @abc.abstractmethod
     async def count_jobs(
-        self, cap: int, statuses: Sequence[JobStatus] | None = None
-    ) -> list[JobCount]:
+        self, cap: int, statuses: Sequence[T.JobStatus] | None = None
+    ) -> list[T.JobCount]:
         """Jobs per (job type, status) for ``statuses`` (None: all); only non-zero cells.
         ``capped``: ``count`` is a lower bound. PostgreSQL counts each cell up to ``cap`` (a
         bounded index walk); Redis keeps exact counts as it writes, so its cells are exact
         (capped only beyond 10,000 processing jobs)."""
 
     @abc.abstractmethod
-    async def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+    async def recent_finished(self, since: datetime, limit: int) -> list[T.FinishedJob]:
         """Up to ``limit`` jobs that became completed/failed/cancelled at or after ``since``,
         most recent first."""
 
     @abc.abstractmethod
     async def search_jobs(
-        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
-    ) -> JobPage:
+        self, search: T.JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> T.JobPage:
         """Jobs matching ``search``, newest first, examining at most about ``scan_limit``
         candidates; ``cursor`` is a previous page's ``next_cursor``."""
 
     @abc.abstractmethod
-    async def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+    async def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[T.JobRecord]:
         """The jobs with these ids that exist, in the order given (one round trip)."""
 
     @abc.abstractmethod
@@ -196,7 +172,7 @@ class AsyncBackend(abc.ABC):
 
     @abc.abstractmethod
     async def cleanup_old_jobs(
-        self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
+        self, days_to_keep: int, statuses: Sequence[T.JobStatus], batch_size: int
     ) -> int:
         """Delete one batch (at most ``batch_size``) of jobs in ``statuses`` that finished
         more than ``days_to_keep`` days ago, with their edges, events and tokens (and old
@@ -207,7 +183,7 @@ class AsyncBackend(abc.ABC):
         """Delete at most ``batch_size`` events older than ``days_to_keep`` days."""
 
     @abc.abstractmethod
-    async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
+    async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[T.JobRecord]:
         """Processing jobs whose lease expired, or locked with no sign of life for longer than
         max(N minutes, timeout_ms); at most ``lifecycle.MAINTENANCE_CHUNK`` of them."""
 
@@ -218,23 +194,18 @@ class AsyncBackend(abc.ABC):
 
     # -- worker side -------------------------------------------------------------------------
     @abc.abstractmethod
-    async def held_jobs(self, worker_id: str) -> list[JobRecord]:
+    async def held_jobs(self, worker_id: str) -> list[T.JobRecord]:
         """The processing jobs locked by ``worker_id`` (a worker recovering what a claim
         whose reply was lost claimed for it)."""
 
     @abc.abstractmethod
     async def claim_jobs(
-        self,
-        worker_id: str,
-        limit: int,
-        *,
-        job_types: Sequence[str] | None = None,
-        group_concurrency: int | None = None,
-        lease: timedelta,
-    ) -> list[JobRecord]:
+        self, worker_id: str, limit: int, **options: Unpack[T.ClaimOptions]
+    ) -> list[T.JobRecord]:
         """Atomically claim up to ``limit`` eligible jobs in priority/FIFO order and record
         their ``processing`` events. Claiming a pending/failed job bumps ``attempts``;
-        resuming a due time-wait does not. Each claim bumps ``lock_version``."""
+        resuming a due time-wait does not. Each claim bumps ``lock_version``. The options
+        (``lease``, ``job_types``, ``group_concurrency``) are described by ``ClaimOptions``."""
 
     @abc.abstractmethod
     async def complete_job(
@@ -254,7 +225,7 @@ class AsyncBackend(abc.ABC):
     @abc.abstractmethod
     async def fail_job(
         self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan
-    ) -> FailOutcome:
+    ) -> T.FailOutcome:
         """Apply a failure decided by ``lifecycle.plan_failure``: retry after
         ``plan.retry_delay_seconds``, or (None) fail terminally with the dead-letter job and the
         dependency cascade in the same transaction/script. Fenced by ``lock_version``; with a
@@ -263,15 +234,11 @@ class AsyncBackend(abc.ABC):
 
     @abc.abstractmethod
     async def wait_job(
-        self,
-        job_id: int,
-        worker_id: str,
-        lock_version: int,
-        *,
-        wait_until: datetime | None,
-        token_id: str | None,
-        step_data: dict[str, Any],
-    ) -> bool: ...
+        self, job_id: int, worker_id: str, lock_version: int, **park: Unpack[T.ParkOptions]
+    ) -> bool:
+        """Fenced: park the caller's processing job as ``waiting`` with its ``step_data``
+        (``ParkOptions``), until a time or until a token resolves (a token resolved already
+        makes it pending at once), and record a ``waiting`` event; else False."""
 
     @abc.abstractmethod
     async def prolong_job(
@@ -317,42 +284,42 @@ class AsyncBackend(abc.ABC):
     @abc.abstractmethod
     async def create_token(
         self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
-    ) -> WaitpointRecord: ...
+    ) -> T.WaitpointRecord: ...
 
     @abc.abstractmethod
     async def complete_token(self, token_id: str, output_json: str | None) -> bool: ...
 
     @abc.abstractmethod
-    async def get_token(self, token_id: str) -> WaitpointRecord | None: ...
+    async def get_token(self, token_id: str) -> T.WaitpointRecord | None: ...
 
     @abc.abstractmethod
     async def expire_timed_out_tokens(self) -> int: ...
 
     # -- cron --------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def add_cron_job(self, schedule: CronInput) -> int:
+    async def add_cron_job(self, schedule: T.CronInput) -> int:
         """Raise ``CronError`` if the name exists."""
 
     @abc.abstractmethod
-    async def get_cron_job(self, cron_id: int) -> CronScheduleRecord | None: ...
+    async def get_cron_job(self, cron_id: int) -> T.CronScheduleRecord | None: ...
 
     @abc.abstractmethod
-    async def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None: ...
+    async def get_cron_job_by_name(self, name: str) -> T.CronScheduleRecord | None: ...
 
     @abc.abstractmethod
-    async def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]: ...
+    async def list_cron_jobs(self, status: T.CronStatus | None) -> list[T.CronScheduleRecord]: ...
 
     @abc.abstractmethod
     async def edit_cron_job(self, cron_id: int, values: dict[str, Any]) -> bool:
         """``values`` uses column names (``payload_json`` for the payload, ``next_run_at``)."""
 
     @abc.abstractmethod
-    async def set_cron_status(self, cron_id: int, status: CronStatus) -> bool: ...
+    async def set_cron_status(self, cron_id: int, status: T.CronStatus) -> bool: ...
 
     @abc.abstractmethod
     async def remove_cron_job(self, cron_id: int) -> bool: ...
 
     @abc.abstractmethod
-    async def enqueue_due_cron_jobs(self, next_run: NextRunFn) -> int:
+    async def enqueue_due_cron_jobs(self, next_run: T.NextRunFn) -> int:
         """Enqueue each due active schedule's occurrence exactly once, even with many callers
         at once (row lock / script), honouring ``allow_overlap``; advance ``next_run_at``."""

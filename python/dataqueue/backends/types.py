@@ -1,25 +1,51 @@
-"""Value types shared by the backends, the queue facade and the processor."""
+"""The backend interface's vocabulary: every type a backend method signature names.
+
+The value types and the keyword option sets (``**options: Unpack[ClaimOptions]``: named,
+typed and documented here once, not again in every backend's signature) are defined here;
+the stored records (``dataqueue.records``) are re-exported so that a backend module imports
+one namespace (``from dataqueue.backends import types as T``) instead of repeating the same
+name lists. ``KEEP``, a value compared once per job on the completion path, is imported by name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Final
+from datetime import datetime, timedelta
+from typing import Any, Final, TypedDict
 
-from dataqueue.options import JobFilters
-from dataqueue.records import CronScheduleRecord, JobRecord, JobStatus
+from dataqueue._typing import Required
+from dataqueue.options import JobFilters, UniqueSpec
+from dataqueue.records import (
+    CronScheduleRecord,
+    CronStatus,
+    JobEvent,
+    JobRecord,
+    JobStatus,
+    TagQueryMode,
+    WaitpointRecord,
+)
 
 __all__ = [
     "KEEP",
+    "AddOptions",
     "AddedJob",
+    "ClaimOptions",
     "CronInput",
+    "CronScheduleRecord",
+    "CronStatus",
     "FailOutcome",
     "FinishedJob",
     "JobCount",
+    "JobEvent",
     "JobPage",
+    "JobRecord",
     "JobSearch",
+    "JobStatus",
     "NextRunFn",
+    "ParkOptions",
+    "TagQueryMode",
+    "WaitpointRecord",
 ]
 
 
@@ -83,6 +109,43 @@ class CronInput:
 
 #: Computes a schedule's next occurrence strictly after ``after`` (None = never again).
 NextRunFn = Callable[[CronScheduleRecord, datetime], datetime | None]
+
+
+# -- keyword option sets of the backend methods (``**options: Unpack[...]``) ----------------------
+
+
+class AddOptions(TypedDict, total=False):
+    """``add_jobs`` options.
+
+    ``db``: a caller's transaction to enqueue in (PostgreSQL only: a psycopg connection or
+    cursor of the backend's flavour; other backends refuse it). ``unique`` (None on the hot
+    path): each job's uniqueness scope, in job order — a job whose key is held by a job still
+    in scope is not written and gets the holder's id (``created=False``), atomically with
+    respect to concurrent adds of the same key."""
+
+    db: Any
+    unique: Sequence[UniqueSpec | None] | None
+
+
+class ClaimOptions(TypedDict, total=False):
+    """``claim_jobs`` options: ``lease``, how long a claimed job is held before a rescuer may
+    take it back; ``job_types``, claim only these types (None: any; an empty list claims
+    nothing); ``group_concurrency``, at most this many processing jobs per group (None: no
+    cap)."""
+
+    lease: Required[timedelta]
+    job_types: Sequence[str] | None
+    group_concurrency: int | None
+
+
+class ParkOptions(TypedDict):
+    """``wait_job`` options: ``wait_until``, resume at this time (a time wait); ``token_id``,
+    resume when this token is completed or times out; ``step_data``, the handler's memoized
+    steps, stored with the parked job."""
+
+    wait_until: datetime | None
+    token_id: str | None
+    step_data: dict[str, Any]
 
 
 # -- read primitives for dashboards (bounded cost, whatever the size of the queue) -----------------

@@ -33,6 +33,8 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import JsonbBinaryLoader, JsonbLoader
 from psycopg_pool import ConnectionPool
 
+from dataqueue._typing import Unpack
+from dataqueue.backends import types as T
 from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
@@ -63,17 +65,7 @@ from dataqueue.backends.postgres.sql import (
     pg_text_array,
     tag_clause,
 )
-from dataqueue.backends.types import (
-    KEEP,
-    AddedJob,
-    CronInput,
-    FailOutcome,
-    FinishedJob,
-    JobCount,
-    JobPage,
-    JobSearch,
-    NextRunFn,
-)
+from dataqueue.backends.types import KEEP
 from dataqueue.errors import (
     BackendError,
     ConfigurationError,
@@ -96,15 +88,6 @@ from dataqueue.options import (
     UniqueSpec,
     dump_json,
     json_int_or_float,
-)
-from dataqueue.records import (
-    CronScheduleRecord,
-    CronStatus,
-    JobEvent,
-    JobRecord,
-    JobStatus,
-    TagQueryMode,
-    WaitpointRecord,
 )
 
 __all__ = ["PostgresBackend"]
@@ -246,7 +229,7 @@ def _dropped(conn: Any) -> bool:
     return bool(readable)
 
 
-def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[JobRecord]:
+def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[T.JobRecord]:
     """Claimed rows come back unordered (sorting them in SQL would need the sort the claim
     disables): order them priority DESC, created_at, id here."""
     jobs = [R.job_from_row(r) for r in rows]
@@ -435,15 +418,10 @@ class PostgresBackend(Backend):
             return M.migrate_sync(conn, schema)
 
     # -- enqueue ---------------------------------------------------------------------------------
-    def add_jobs(
-        self,
-        jobs: Sequence[NewJob],
-        *,
-        db: Any = None,
-        unique: Sequence[UniqueSpec | None] | None = None,
-    ) -> list[AddedJob]:
+    def add_jobs(self, jobs: Sequence[NewJob], **options: Unpack[T.AddOptions]) -> list[T.AddedJob]:
         if not jobs:
             return []
+        db, unique = options.get("db"), options.get("unique")
         if unique is not None and any(u is not None for u in unique):
             return self._add_unique(jobs, unique, db)
         # One job without prerequisite ids (the usual add_job): the short VALUES statement.
@@ -468,7 +446,7 @@ class PostgresBackend(Backend):
 
     def _add_unique(
         self, jobs: Sequence[NewJob], unique: Sequence[UniqueSpec | None], db: Any
-    ) -> list[AddedJob]:
+    ) -> list[T.AddedJob]:
         """add_jobs with unique keys: lock the keys, look their holders up, insert the rest
         through the usual statements and record their keys — in one transaction (a savepoint
         inside a caller's), so two adds of one key cannot both insert."""
@@ -488,7 +466,7 @@ class PostgresBackend(Backend):
         conn: Connection[Any],
         jobs: Sequence[NewJob],
         unique: Sequence[UniqueSpec | None],
-    ) -> list[AddedJob]:
+    ) -> list[T.AddedJob]:
         keys = sorted({u.key for u in unique if u is not None})
         _execute(conn, self._sql.unique_lock, {"ns": self._unique_lock_ns, "keys": keys})
         cur = _execute(conn, self._sql.unique_holders, {"keys": keys})
@@ -518,7 +496,7 @@ class PostgresBackend(Backend):
             query = self._q_add_one[key] = self._sql.add_one_with(given)
         return query
 
-    def _add_one_pooled(self, params: dict[str, Any]) -> list[AddedJob]:
+    def _add_one_pooled(self, params: dict[str, Any]) -> list[T.AddedJob]:
         """The usual ``add_job``: one statement on a pooled connection, taken and returned
         directly (the layers of ``_conn`` and a new cursor cost a tenth of the whole call)."""
         if not self._opened:
@@ -558,7 +536,7 @@ class PostgresBackend(Backend):
         conn: Connection[Any],
         params: dict[str, Any],
         cur: Cursor[tuple[Any, ...]] | None = None,
-    ) -> list[AddedJob]:
+    ) -> list[T.AddedJob]:
         if cur is None:
             cur = _execute(conn, self._add_one_query(params), params)
         else:
@@ -569,9 +547,9 @@ class PostgresBackend(Backend):
         if job_id is None:  # lost a race for the idempotency key: it is committed now
             cur = _execute(conn, self._sql.ids_by_keys, {"keys": [params["idem"]]})
             job_id = dict(cur.fetchall())[params["idem"]]
-        return [AddedJob(int(job_id), bool(row[1]))]
+        return [T.AddedJob(int(job_id), bool(row[1]))]
 
-    def _add(self, conn: Connection[Any], plan: Any, *, copy: bool = False) -> list[AddedJob]:
+    def _add(self, conn: Connection[Any], plan: Any, *, copy: bool = False) -> list[T.AddedJob]:
         if copy and plan.copyable:
             return self._add_copy(conn, plan)
         if not plan.has_refs:
@@ -597,7 +575,7 @@ class PostgresBackend(Backend):
                     )
             return results
 
-    def _add_copy(self, conn: Connection[Any], plan: Any) -> list[AddedJob]:
+    def _add_copy(self, conn: Connection[Any], plan: Any) -> list[T.AddedJob]:
         """A large placeholder batch on a pooled connection (not a caller's ``db=``): ids
         first, then COPY of the jobs, their ``added`` events and their edges, and the
         NOTIFY, in one transaction."""
@@ -634,7 +612,7 @@ class PostgresBackend(Backend):
             query = self._q_narrow[varying, edges] = self._sql.add_narrow(varying, edges=edges)
         return query
 
-    def _add_write(self, conn: Connection[Any], plan: Any) -> list[AddedJob]:
+    def _add_write(self, conn: Connection[Any], plan: Any) -> list[T.AddedJob]:
         if plan.full:
             query, params = self._q_add[True], plan.params(self.channel)
         else:
@@ -670,11 +648,11 @@ class PostgresBackend(Backend):
         return plan.results(ids, created)  # type: ignore[no-any-return]
 
     # -- read ------------------------------------------------------------------------------------
-    def get_job(self, job_id: int) -> JobRecord | None:
+    def get_job(self, job_id: int) -> T.JobRecord | None:
         rows = self._all(self._sql.get_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
-    def watch_job(self, job_id: int) -> JobRecord | None:
+    def watch_job(self, job_id: int) -> T.JobRecord | None:
         rows = self._all(self._sql.watch_job, {"id": job_id})
         return R.job_from_row(rows[0]) if rows else None
 
@@ -686,39 +664,41 @@ class PostgresBackend(Backend):
 
     def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
-    ) -> list[JobRecord]:
+    ) -> list[T.JobRecord]:
         where, params = filter_clause(filters)
         use_cursor = bool(cursor)
         params.update(limit=limit, offset=offset, cursor=cursor)
         rows = self._all(self._sql.get_jobs(where, cursor=use_cursor), params)
         return [R.job_from_row(r) for r in rows]
 
-    def get_jobs_by_status(self, status: JobStatus, limit: int, offset: int) -> list[JobRecord]:
+    def get_jobs_by_status(self, status: T.JobStatus, limit: int, offset: int) -> list[T.JobRecord]:
         rows = self._all(
             self._sql.list_jobs_by_status,
-            {"status": JobStatus(status).value, "limit": limit, "offset": offset},
+            {"status": T.JobStatus(status).value, "limit": limit, "offset": offset},
         )
         return [R.job_from_row(r) for r in rows]
 
-    def get_all_jobs(self, limit: int, offset: int) -> list[JobRecord]:
+    def get_all_jobs(self, limit: int, offset: int) -> list[T.JobRecord]:
         rows = self._all(self._sql.list_jobs(""), {"limit": limit, "offset": offset})
         return [R.job_from_row(r) for r in rows]
 
     def get_jobs_by_tags(
-        self, tags: Sequence[str], mode: TagQueryMode, limit: int, offset: int
-    ) -> list[JobRecord]:
-        query = self._sql.list_jobs("AND " + tag_clause(tags, TagQueryMode(mode)))
+        self, tags: Sequence[str], mode: T.TagQueryMode, limit: int, offset: int
+    ) -> list[T.JobRecord]:
+        query = self._sql.list_jobs("AND " + tag_clause(tags, T.TagQueryMode(mode)))
         params = {"f_tags": list(tags), "limit": limit, "offset": offset}
         rows = self._all(query, params)
         return [R.job_from_row(r) for r in rows]
 
-    def get_job_events(self, job_id: int) -> list[JobEvent]:
+    def get_job_events(self, job_id: int) -> list[T.JobEvent]:
         rows = self._all(self._sql.get_job_events, {"id": job_id})
         return [R.event_from_row(r) for r in rows]
 
     # -- dashboard reads ---------------------------------------------------------------------
-    def count_jobs(self, cap: int, statuses: Sequence[JobStatus] | None = None) -> list[JobCount]:
-        wanted = [JobStatus(st).value for st in (statuses or list(JobStatus))]
+    def count_jobs(
+        self, cap: int, statuses: Sequence[T.JobStatus] | None = None
+    ) -> list[T.JobCount]:
+        wanted = [T.JobStatus(st).value for st in (statuses or list(T.JobStatus))]
         params = {"statuses": wanted, "cap": cap}
         with self._conn() as conn, conn.transaction():
             # The plan's cost estimate (many capped index walks) would trigger JIT
@@ -727,24 +707,24 @@ class PostgresBackend(Backend):
             cur = _execute(conn, self._sql._r(Q.COUNT_JOBS), params)
             rows = cur.fetchall()
         return [
-            JobCount(
+            T.JobCount(
                 job_type=t,
-                status=JobStatus(st),
+                status=T.JobStatus(st),
                 count=min(int(n), cap),
                 capped=int(n) > cap,
-                blocked=int(blocked) if st == JobStatus.PENDING.value else 0,
+                blocked=int(blocked) if st == T.JobStatus.PENDING.value else 0,
                 oldest_created_at=oldest,
             )
             for t, st, n, blocked, oldest in rows
         ]
 
-    def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+    def recent_finished(self, since: datetime, limit: int) -> list[T.FinishedJob]:
         rows = self._all(self._sql._r(Q.RECENT_FINISHED), {"since": since, "limit": limit})
-        return [FinishedJob(int(i), t, JobStatus(st), at) for i, t, st, at in rows]
+        return [T.FinishedJob(int(i), t, T.JobStatus(st), at) for i, t, st, at in rows]
 
     def search_jobs(
-        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
-    ) -> JobPage:
+        self, search: T.JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> T.JobPage:
         where, params = filter_clause(search.filters)
         by_status = len(search.statuses) == 1
         if search.statuses and not by_status:
@@ -769,7 +749,7 @@ class PostgresBackend(Backend):
             win = cur.fetchone()
             assert win is not None
             scanned, l_at, l_id = int(win[0]), win[1], win[2]
-            jobs: list[JobRecord] = []
+            jobs: list[T.JobRecord] = []
             if l_id is not None:
                 params.update(l_at=l_at, l_id=int(l_id))
                 cur = _execute(conn, page, params)
@@ -781,9 +761,9 @@ class PostgresBackend(Backend):
             nxt = _encode_cursor(l_at or _EPOCH, int(l_id))
         else:
             nxt = None
-        return JobPage(jobs, nxt, int(scanned))
+        return T.JobPage(jobs, nxt, int(scanned))
 
-    def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+    def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[T.JobRecord]:
         if not job_ids:
             return []
         rows = self._all(self._sql._r(Q.GET_JOBS_BY_IDS), {"ids": list(job_ids)})
@@ -857,9 +837,9 @@ class PostgresBackend(Backend):
             return len(ids)
 
     def cleanup_old_jobs(
-        self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
+        self, days_to_keep: int, statuses: Sequence[T.JobStatus], batch_size: int
     ) -> int:
-        wanted = [JobStatus(s).value for s in statuses]
+        wanted = [T.JobStatus(s).value for s in statuses]
         params = {"days": days_to_keep, "statuses": wanted, "batch": batch_size}
         row = self._one(self._sql.cleanup_jobs, params)
         self._run(self._sql.cleanup_tokens, {"days": days_to_keep})
@@ -869,11 +849,11 @@ class PostgresBackend(Backend):
         row = self._one(self._sql.cleanup_events, {"days": days_to_keep, "batch": batch_size})
         return int(row[0])
 
-    def held_jobs(self, worker_id: str) -> list[JobRecord]:
+    def held_jobs(self, worker_id: str) -> list[T.JobRecord]:
         rows = self._all(self._sql.held, {"worker": worker_id})
         return [R.job_from_row(r) for r in rows]
 
-    def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
+    def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[T.JobRecord]:
         rows = self._all(
             self._sql.find_stuck,
             {"seconds": float(max_processing_time_minutes) * 60.0, "limit": MAINTENANCE_CHUNK},
@@ -893,20 +873,15 @@ class PostgresBackend(Backend):
 
     # -- worker side -----------------------------------------------------------------------------
     def claim_jobs(
-        self,
-        worker_id: str,
-        limit: int,
-        *,
-        job_types: Sequence[str] | None = None,
-        group_concurrency: int | None = None,
-        lease: timedelta,
-    ) -> list[JobRecord]:
+        self, worker_id: str, limit: int, **options: Unpack[T.ClaimOptions]
+    ) -> list[T.JobRecord]:
         if limit <= 0:
             return []
+        job_types, group_concurrency = options.get("job_types"), options.get("group_concurrency")
         typed = job_types is not None
         params: dict[str, Any] = {
             "worker": worker_id,
-            "lease": lease,
+            "lease": options["lease"],
             "types": self._types_literal(job_types) if job_types is not None else None,
             "channel": self.channel,  # the capped claim's promotion of due jobs wakes workers
         }
@@ -930,7 +905,7 @@ class PostgresBackend(Backend):
             except pg_errors.DeadlockDetected:
                 return []  # two claimers met in opposite group order; the next poll retries
 
-    def _claimed(self, conn: Connection[Any], rows: list[tuple[Any, ...]]) -> list[JobRecord]:
+    def _claimed(self, conn: Connection[Any], rows: list[tuple[Any, ...]]) -> list[T.JobRecord]:
         """The jobs of a claim's rows (Statements.claim); promotes due delayed jobs when the
         claim reported some left beyond the ones it took."""
         if rows[0][-1]:
@@ -966,7 +941,7 @@ class PostgresBackend(Backend):
 
     def _claim_grouped(
         self, conn: Connection[Any], params: dict[str, Any], limit: int, cap: int
-    ) -> list[JobRecord]:
+    ) -> list[T.JobRecord]:
         """Lock candidates, then (per group, under an advisory lock, in a new snapshot)
         count processing jobs so concurrent claimers never exceed ``cap``."""
         typed = params["types"] is not None
@@ -1058,7 +1033,7 @@ class PostgresBackend(Backend):
 
     def fail_job(
         self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan
-    ) -> FailOutcome:
+    ) -> T.FailOutcome:
         delay = plan.retry_delay_seconds
         params = {
             "id": job_id,
@@ -1080,26 +1055,19 @@ class PostgresBackend(Backend):
         query = self._q_fail[worker_id is not None]
         row = self._pair(query, self._sql.cascade_after_fail, params)
         if row is None:
-            return FailOutcome(applied=False, will_retry=False)
-        return FailOutcome(applied=True, will_retry=bool(row[0]), dead_letter_job_id=row[1])
+            return T.FailOutcome(applied=False, will_retry=False)
+        return T.FailOutcome(applied=True, will_retry=bool(row[0]), dead_letter_job_id=row[1])
 
     def wait_job(
-        self,
-        job_id: int,
-        worker_id: str,
-        lock_version: int,
-        *,
-        wait_until: datetime | None,
-        token_id: str | None,
-        step_data: dict[str, Any],
+        self, job_id: int, worker_id: str, lock_version: int, **park: Unpack[T.ParkOptions]
     ) -> bool:
         params = {
             "id": job_id,
             "worker": worker_id,
             "version": lock_version,
-            "until": wait_until,
-            "token": token_id,
-            "step_data": dump_json(step_data, "step_data"),
+            "until": park["wait_until"],
+            "token": park["token_id"],
+            "step_data": dump_json(park["step_data"], "step_data"),
             "channel": self.channel,  # idle workers re-arm their timers (wait_for_work)
         }
         row = self._one(self._sql.wait, params)
@@ -1196,7 +1164,7 @@ class PostgresBackend(Backend):
     # -- tokens ----------------------------------------------------------------------------------
     def create_token(
         self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
-    ) -> WaitpointRecord:
+    ) -> T.WaitpointRecord:
         params = {
             "id": f"wp_{uuid.uuid4()}",
             "job_id": job_id,
@@ -1216,7 +1184,7 @@ class PostgresBackend(Backend):
         row = self._pair(self._sql.complete_token, self._sql.resume_token_waiters, params)
         return row is not None
 
-    def get_token(self, token_id: str) -> WaitpointRecord | None:
+    def get_token(self, token_id: str) -> T.WaitpointRecord | None:
         rows = self._all(self._sql.get_token, {"id": token_id})
         return R.token_from_row(rows[0]) if rows else None
 
@@ -1233,7 +1201,7 @@ class PostgresBackend(Backend):
             return len(tokens)
 
     # -- cron ------------------------------------------------------------------------------------
-    def add_cron_job(self, schedule: CronInput) -> int:
+    def add_cron_job(self, schedule: T.CronInput) -> int:
         params = {
             name: getattr(schedule, name)
             for name in (
@@ -1254,19 +1222,19 @@ class PostgresBackend(Backend):
             raise CronError(str(exc)) from exc
         return int(row[0])
 
-    def get_cron_job(self, cron_id: int) -> CronScheduleRecord | None:
+    def get_cron_job(self, cron_id: int) -> T.CronScheduleRecord | None:
         rows = self._all(self._sql.cron_select("id = %(id)s"), {"id": cron_id})
         return R.cron_from_row(rows[0]) if rows else None
 
-    def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None:
+    def get_cron_job_by_name(self, name: str) -> T.CronScheduleRecord | None:
         query = self._sql.cron_select("schedule_name = %(name)s")
         rows = self._all(query, {"name": name})
         return R.cron_from_row(rows[0]) if rows else None
 
-    def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]:
+    def list_cron_jobs(self, status: T.CronStatus | None) -> list[T.CronScheduleRecord]:
         where = "true" if status is None else "status = %(status)s"
         query = self._sql.cron_select(where, "ORDER BY created_at, id")
-        params = {"status": None if status is None else CronStatus(status).value}
+        params = {"status": None if status is None else T.CronStatus(status).value}
         return [R.cron_from_row(r) for r in self._all(query, params)]
 
     def edit_cron_job(self, cron_id: int, values: dict[str, Any]) -> bool:
@@ -1276,14 +1244,14 @@ class PostgresBackend(Backend):
         params["id"] = cron_id
         return self._run(self._sql.edit_cron(assignments), params) > 0
 
-    def set_cron_status(self, cron_id: int, status: CronStatus) -> bool:
-        params = {"id": cron_id, "status": CronStatus(status).value}
+    def set_cron_status(self, cron_id: int, status: T.CronStatus) -> bool:
+        params = {"id": cron_id, "status": T.CronStatus(status).value}
         return self._run(self._sql.set_cron_status, params) > 0
 
     def remove_cron_job(self, cron_id: int) -> bool:
         return self._run(self._sql.remove_cron, {"id": cron_id}) > 0
 
-    def enqueue_due_cron_jobs(self, next_run: NextRunFn) -> int:
+    def enqueue_due_cron_jobs(self, next_run: T.NextRunFn) -> int:
         """One transaction per due schedule: lock it (others skip it), enqueue unless its
         last job is still active, advance ``next_run_at`` — so an occurrence is enqueued once."""
         count = 0

@@ -20,23 +20,15 @@ from typing import Any, Final
 import redis.asyncio
 import redis.exceptions
 
+from dataqueue._typing import Unpack
+from dataqueue.backends import types as T
 from dataqueue.backends.base_async import AsyncBackend, AsyncFinishListener
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.backends.redis.keys import Keys
 from dataqueue.backends.redis.loader import Scripts, function_name, library_source
-from dataqueue.backends.types import (
-    KEEP,
-    AddedJob,
-    CronInput,
-    FailOutcome,
-    FinishedJob,
-    JobCount,
-    JobPage,
-    JobSearch,
-    NextRunFn,
-)
+from dataqueue.backends.types import KEEP
 from dataqueue.errors import (
     BackendError,
     BackendNotSupportedError,
@@ -53,16 +45,7 @@ from dataqueue.lifecycle import (
     self_dependency_via_key,
     unknown_prerequisites_message,
 )
-from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, UniqueSpec, dump_json
-from dataqueue.records import (
-    CronScheduleRecord,
-    CronStatus,
-    JobEvent,
-    JobRecord,
-    JobStatus,
-    TagQueryMode,
-    WaitpointRecord,
-)
+from dataqueue.options import JobFilters, JobUpdates, NewJob, TagFilter, dump_json
 
 __all__ = ["AsyncRedisBackend"]
 
@@ -203,14 +186,14 @@ class AsyncRedisBackend(AsyncBackend):
                 rows = await pipe.execute()
         return [dec(r) for r in rows]
 
-    async def _jobs(self, ids: Sequence[Any]) -> list[JobRecord]:
+    async def _jobs(self, ids: Sequence[Any]) -> list[T.JobRecord]:
         if len(ids) <= _FEW_JOBS:
             rows = await self._hgetall_many([self.keys.job(i) for i in ids])
             times: dict[str, datetime] = {}
             return [codec.job_from_hash(r, times) for r in rows if r]
         # Many jobs: one script reply of one JSON object per job (job_hashes.lua), a chunk at
         # a time so that no call holds the server long.
-        out: list[JobRecord] = []
+        out: list[T.JobRecord] = []
         for chunk in codec.chunks(list(ids), _SCAN_CHUNK):
             for text in await self._run("job_hashes", chunk):
                 if text:
@@ -295,25 +278,21 @@ class AsyncRedisBackend(AsyncBackend):
     # -- enqueue -----------------------------------------------------------------------------
 
     async def add_jobs(
-        self,
-        jobs: Sequence[NewJob],
-        *,
-        db: Any = None,
-        unique: Sequence[UniqueSpec | None] | None = None,
-    ) -> list[AddedJob]:
-        if db is not None:
+        self, jobs: Sequence[NewJob], **options: Unpack[T.AddOptions]
+    ) -> list[T.AddedJob]:
+        if options.get("db") is not None:
             raise BackendNotSupportedError(
                 "the db= option (enqueue inside your transaction) is only supported by the "
                 "postgres backend"
             )
         if not jobs:
             return []
-        ids, flags = await self._run("add_jobs", list(codec.job_specs(jobs, unique)))
-        return [AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
+        ids, flags = await self._run("add_jobs", list(codec.job_specs(jobs, options.get("unique"))))
+        return [T.AddedJob(int(i), f == "1") for i, f in zip(ids.split(","), flags, strict=True)]
 
     # -- read --------------------------------------------------------------------------------
 
-    async def get_job(self, job_id: int) -> JobRecord | None:
+    async def get_job(self, job_id: int) -> T.JobRecord | None:
         jobs = await self._jobs([job_id])
         return jobs[0] if jobs else None
 
@@ -333,7 +312,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def get_jobs(
         self, filters: JobFilters, limit: int, offset: int, cursor: int | None
-    ) -> list[JobRecord]:
+    ) -> list[T.JobRecord]:
         index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
         match = None if filters.is_empty else (lambda rows: codec.jobs_matching(rows, filters))
         ids = await self._scan(
@@ -342,26 +321,26 @@ class AsyncRedisBackend(AsyncBackend):
         return await self._jobs(ids)
 
     async def get_jobs_by_status(
-        self, status: JobStatus, limit: int, offset: int
-    ) -> list[JobRecord]:
-        st = JobStatus(status).value
+        self, status: T.JobStatus, limit: int, offset: int
+    ) -> list[T.JobRecord]:
+        st = T.JobStatus(status).value
         ids = await self._scan(self.keys.status(st), want=limit, offset=offset, cursor=None)
         return await self._jobs(ids)
 
-    async def get_all_jobs(self, limit: int, offset: int) -> list[JobRecord]:
+    async def get_all_jobs(self, limit: int, offset: int) -> list[T.JobRecord]:
         ids = await self._scan(self.keys.all, want=limit, offset=offset, cursor=None)
         return await self._jobs(ids)
 
     async def get_jobs_by_tags(
-        self, tags: Sequence[str], mode: TagQueryMode, limit: int, offset: int
-    ) -> list[JobRecord]:
+        self, tags: Sequence[str], mode: T.TagQueryMode, limit: int, offset: int
+    ) -> list[T.JobRecord]:
         values = tuple(dict.fromkeys(tags))
         if not values:
             # An empty query: "all"/"none"/"exact" match by set logic, "any" matches nothing.
-            mode = TagQueryMode(mode)
-            if mode is TagQueryMode.ANY:
+            mode = T.TagQueryMode(mode)
+            if mode is T.TagQueryMode.ANY:
                 return []
-        filters = JobFilters(tags=TagFilter(values, TagQueryMode(mode)))
+        filters = JobFilters(tags=TagFilter(values, T.TagQueryMode(mode)))
         index = (
             codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
             if values
@@ -376,25 +355,25 @@ class AsyncRedisBackend(AsyncBackend):
         )
         return await self._jobs(ids)
 
-    async def get_job_events(self, job_id: int) -> list[JobEvent]:
+    async def get_job_events(self, job_id: int) -> list[T.JobEvent]:
         with _errors(self._where):
             raw = dec(await self.client.lrange(self.keys.events(job_id), 0, -1))
         return [codec.event_from_json(e) for e in raw]
 
     # -- dashboard reads ---------------------------------------------------------------------
     async def count_jobs(
-        self, cap: int, statuses: Sequence[JobStatus] | None = None
-    ) -> list[JobCount]:
+        self, cap: int, statuses: Sequence[T.JobStatus] | None = None
+    ) -> list[T.JobCount]:
         # Exact counts (kept by the write scripts, see dash_counts.lua): ``cap`` is not needed.
-        wanted = [JobStatus(st).value for st in (statuses or list(JobStatus))]
+        wanted = [T.JobStatus(st).value for st in (statuses or list(T.JobStatus))]
         flat = await self._run("dash_counts", wanted)
-        out: list[JobCount] = []
+        out: list[T.JobCount] = []
         for i in range(0, len(flat), 6):
             t, st, n, capped, blocked, oldest = flat[i : i + 6]
             out.append(
-                JobCount(
+                T.JobCount(
                     job_type=t,
-                    status=JobStatus(st),
+                    status=T.JobStatus(st),
                     count=int(n),
                     capped=bool(int(capped)),
                     blocked=int(blocked),
@@ -404,19 +383,19 @@ class AsyncRedisBackend(AsyncBackend):
         out.sort(key=lambda c: (c.job_type, c.status.value))
         return out
 
-    async def recent_finished(self, since: datetime, limit: int) -> list[FinishedJob]:
+    async def recent_finished(self, since: datetime, limit: int) -> list[T.FinishedJob]:
         statuses = [st.value for st in sorted(TERMINAL_STATUSES)]
         reply = await self._run("dash_finished", [to_us(since), limit, *statuses])
         rows = [
-            FinishedJob(int(i), jt, JobStatus(st), from_us(int(float(at))))
+            T.FinishedJob(int(i), jt, T.JobStatus(st), from_us(int(float(at))))
             for st, i, at, jt in json.loads(reply)
         ]
         rows.sort(key=lambda f: (f.finished_at, f.id), reverse=True)
         return rows[:limit]
 
     async def search_jobs(
-        self, search: JobSearch, limit: int, cursor: str | None, scan_limit: int
-    ) -> JobPage:
+        self, search: T.JobSearch, limit: int, cursor: str | None, scan_limit: int
+    ) -> T.JobPage:
         filters = search.filters
         index = codec.index_for(filters, self.keys.all, self.keys.job_type, self.keys.tag)
         candidates = [index]
@@ -506,9 +485,9 @@ class AsyncRedisBackend(AsyncBackend):
             nxt = last
         else:
             nxt = None
-        return JobPage(await self._jobs(hits), nxt, scanned)
+        return T.JobPage(await self._jobs(hits), nxt, scanned)
 
-    async def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[JobRecord]:
+    async def get_jobs_by_ids(self, job_ids: Sequence[int]) -> list[T.JobRecord]:
         return await self._jobs(list(dict.fromkeys(job_ids)))
 
     async def get_dependents(self, job_ids: Sequence[int], limit: int) -> dict[int, list[int]]:
@@ -579,35 +558,35 @@ class AsyncRedisBackend(AsyncBackend):
     async def edit_all_pending_jobs(self, filters: JobFilters, updates: JobUpdates) -> int:
         if not updates:
             return 0
-        ids = await self._matching_ids(filters, JobStatus.PENDING.value)
+        ids = await self._matching_ids(filters, T.JobStatus.PENDING.value)
         return await self._edit(ids, updates)
 
     async def cancel_all_upcoming_jobs(self, filters: JobFilters) -> int:
-        ids = await self._matching_ids(filters, JobStatus.PENDING.value)
+        ids = await self._matching_ids(filters, T.JobStatus.PENDING.value)
         n = 0
         for chunk in codec.chunks(ids, _WRITE_CHUNK):
             n += len(await self._run("cancel", ["0", *chunk]))
         return n
 
     async def cleanup_old_jobs(
-        self, days_to_keep: int, statuses: Sequence[JobStatus], batch_size: int
+        self, days_to_keep: int, statuses: Sequence[T.JobStatus], batch_size: int
     ) -> int:
         keep = _us(timedelta(days=days_to_keep))
-        names = [JobStatus(s).value for s in statuses]
+        names = [T.JobStatus(s).value for s in statuses]
         return int(await self._run("cleanup_jobs", [keep, max(1, batch_size), *names]))
 
     async def cleanup_old_job_events(self, days_to_keep: int, batch_size: int) -> int:
         keep = _us(timedelta(days=days_to_keep))
         return int(await self._run("cleanup_events", [keep, max(1, batch_size)]))
 
-    async def held_jobs(self, worker_id: str) -> list[JobRecord]:
+    async def held_jobs(self, worker_id: str) -> list[T.JobRecord]:
         # A read (no script needed): the processing set, filtered by lock holder.
         with _errors(self._where):
             ids = dec(await self.client.zrange(self.keys.status("processing"), 0, -1))
         jobs = await self._jobs(ids)
         return sorted((j for j in jobs if j.locked_by == worker_id), key=lambda j: j.id)
 
-    async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[JobRecord]:
+    async def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[T.JobRecord]:
         max_age = int(max_processing_time_minutes * 60 * _US_PER_S)
         ids = await self._run("reclaim", [max_age, MAINTENANCE_CHUNK])
         if not ids:
@@ -625,19 +604,15 @@ class AsyncRedisBackend(AsyncBackend):
     # -- worker side -------------------------------------------------------------------------
 
     async def claim_jobs(
-        self,
-        worker_id: str,
-        limit: int,
-        *,
-        job_types: Sequence[str] | None = None,
-        group_concurrency: int | None = None,
-        lease: timedelta,
-    ) -> list[JobRecord]:
+        self, worker_id: str, limit: int, **options: Unpack[T.ClaimOptions]
+    ) -> list[T.JobRecord]:
         if limit <= 0:
             return []
+        job_types = options.get("job_types")
         types = "" if job_types is None else json.dumps(list(dict.fromkeys(job_types)))
         if job_types is not None and not job_types:
             return []
+        lease, group_concurrency = options["lease"], options.get("group_concurrency")
         rows = await self._run(
             "claim", [worker_id, limit, _us(lease), group_concurrency or 0, types]
         )
@@ -669,7 +644,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def fail_job(
         self, job_id: int, worker_id: str | None, lock_version: int, plan: FailurePlan
-    ) -> FailOutcome:
+    ) -> T.FailOutcome:
         delay = plan.retry_delay_seconds
         res = await self._run(
             "fail",
@@ -686,18 +661,12 @@ class AsyncRedisBackend(AsyncBackend):
                 plan.error_entry_json,
             ],
         )
-        return FailOutcome(res[0] == 1, res[1] == 1, int(res[2]) or None)
+        return T.FailOutcome(res[0] == 1, res[1] == 1, int(res[2]) or None)
 
     async def wait_job(
-        self,
-        job_id: int,
-        worker_id: str,
-        lock_version: int,
-        *,
-        wait_until: datetime | None,
-        token_id: str | None,
-        step_data: dict[str, Any],
+        self, job_id: int, worker_id: str, lock_version: int, **park: Unpack[T.ParkOptions]
     ) -> bool:
+        wait_until, token_id = park["wait_until"], park["token_id"]
         meta = {
             "wait_until": None if wait_until is None else wait_until.isoformat(),
             "wait_token_id": token_id,
@@ -711,7 +680,7 @@ class AsyncRedisBackend(AsyncBackend):
                     lock_version,
                     "" if wait_until is None else to_us(wait_until),
                     "N" if token_id is None else "T" + token_id,
-                    json.dumps(step_data, ensure_ascii=False),
+                    json.dumps(park["step_data"], ensure_ascii=False),
                     json.dumps(meta),
                 ],
             )
@@ -751,7 +720,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         filters = JobFilters(job_type=job_type)
-        ids = await self._matching_ids(filters, JobStatus.PENDING.value)
+        ids = await self._matching_ids(filters, T.JobStatus.PENDING.value)
         for chunk in codec.chunks(ids, _WRITE_CHUNK):
             await self._run("job_fields", ["reason", reason, *chunk])
 
@@ -829,7 +798,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def create_token(
         self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
-    ) -> WaitpointRecord:
+    ) -> T.WaitpointRecord:
         token_id = f"wp_{uuid.uuid4()}"
         flat = await self._run(
             "tokens",
@@ -847,7 +816,7 @@ class AsyncRedisBackend(AsyncBackend):
         out = "N" if output_json is None else "S" + output_json
         return bool(await self._run("tokens", ["complete", token_id, out]))
 
-    async def get_token(self, token_id: str) -> WaitpointRecord | None:
+    async def get_token(self, token_id: str) -> T.WaitpointRecord | None:
         rows = await self._hgetall_many([self.keys.token(token_id)])
         return codec.token_from_hash(rows[0]) if rows and rows[0] else None
 
@@ -861,7 +830,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     # -- cron --------------------------------------------------------------------------------
 
-    async def add_cron_job(self, schedule: CronInput) -> int:
+    async def add_cron_job(self, schedule: T.CronInput) -> int:
         values = codec.cron_input_values(schedule)
         try:
             return int(
@@ -876,22 +845,22 @@ class AsyncRedisBackend(AsyncBackend):
                 ) from None
             raise
 
-    async def get_cron_job(self, cron_id: int) -> CronScheduleRecord | None:
+    async def get_cron_job(self, cron_id: int) -> T.CronScheduleRecord | None:
         rows = await self._hgetall_many([self.keys.cron(cron_id)])
         return codec.cron_from_hash(rows[0]) if rows and rows[0] else None
 
-    async def get_cron_job_by_name(self, name: str) -> CronScheduleRecord | None:
+    async def get_cron_job_by_name(self, name: str) -> T.CronScheduleRecord | None:
         with _errors(self._where):
             cron_id = dec(await self.client.get(self.keys.cron_name(name)))
         return None if cron_id is None else await self.get_cron_job(int(cron_id))
 
-    async def list_cron_jobs(self, status: CronStatus | None) -> list[CronScheduleRecord]:
+    async def list_cron_jobs(self, status: T.CronStatus | None) -> list[T.CronScheduleRecord]:
         with _errors(self._where):
             ids = dec(await self.client.zrange(self.keys.crons, 0, -1))
         rows = await self._hgetall_many([self.keys.cron(i) for i in ids])
         out = [codec.cron_from_hash(r) for r in rows if r]
         if status is not None:
-            out = [c for c in out if c.status == CronStatus(status)]
+            out = [c for c in out if c.status == T.CronStatus(status)]
         return out
 
     async def edit_cron_job(self, cron_id: int, values: dict[str, Any]) -> bool:
@@ -902,13 +871,13 @@ class AsyncRedisBackend(AsyncBackend):
             )
         )
 
-    async def set_cron_status(self, cron_id: int, status: CronStatus) -> bool:
-        return bool(await self._run("cron", ["status", cron_id, CronStatus(status).value]))
+    async def set_cron_status(self, cron_id: int, status: T.CronStatus) -> bool:
+        return bool(await self._run("cron", ["status", cron_id, T.CronStatus(status).value]))
 
     async def remove_cron_job(self, cron_id: int) -> bool:
         return bool(await self._run("cron", ["remove", cron_id]))
 
-    async def enqueue_due_cron_jobs(self, next_run: NextRunFn) -> int:
+    async def enqueue_due_cron_jobs(self, next_run: T.NextRunFn) -> int:
         """Claim each due schedule with a compare-and-set on its ``next_run_at`` inside the
         script, so an occurrence is enqueued once however many processors call this."""
         now_us = await self._server_now_us()
@@ -920,7 +889,7 @@ class AsyncRedisBackend(AsyncBackend):
             if not rows or not rows[0] or "next_run_at" not in rows[0]:
                 continue
             record = codec.cron_from_hash(rows[0])
-            if record.status is not CronStatus.ACTIVE:
+            if record.status is not T.CronStatus.ACTIVE:
                 continue
             after = from_us(now_us)
             nxt = next_run(record, after)
