@@ -50,7 +50,7 @@ from dataqueue.worker.context import (
 )
 from dataqueue.worker.execution import is_transient, with_retries
 from dataqueue.worker.forcekill import JobTimeoutError, run_force_killed
-from dataqueue.worker.joblog import log_completed, log_started
+from dataqueue.worker.joblog import log, log_completed, log_started
 from dataqueue.worker.outcome import COMPLETED, Outcomes
 from dataqueue.worker.threads import DaemonThreadPool
 
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "ProcessorKwargs", "ProcessorOptions", "parse_options"]
 
-log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 #: Most completions sent in one ``complete_jobs`` call.
 MAX_FLUSH = 500

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +10,7 @@ from typing import Any, TypeVar
 
 from dataqueue import _core
 from dataqueue.errors import BackendError
+from dataqueue.worker.joblog import log
 
 __all__ = [
     "RetrySchedule",
@@ -21,7 +21,6 @@ __all__ = [
     "with_retries_blocking",
 ]
 
-log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 

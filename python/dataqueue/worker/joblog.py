@@ -16,8 +16,16 @@ from typing import Any
 
 from dataqueue.records import FailureReason, JobRecord
 
-__all__ = ["MAX_TRACEBACK_CHARS", "error_details", "log_completed", "log_failed", "log_started"]
+__all__ = [
+    "MAX_TRACEBACK_CHARS",
+    "error_details",
+    "log",
+    "log_completed",
+    "log_failed",
+    "log_started",
+]
 
+#: The worker's logger, for every module of ``dataqueue.worker`` (one name to configure).
 log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 #: Longest traceback stored in an error-history entry (its end, where the raise is, is kept).

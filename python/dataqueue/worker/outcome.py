@@ -8,7 +8,6 @@ Completions are batched by the engine (``Engine._flush``) since they are the hot
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from dataqueue.records import FailureReason, JobRecord, JobStatus
 from dataqueue.tasks import RetryPolicy
 from dataqueue.worker.context import JobState, WaitSignal
 from dataqueue.worker.execution import error_message, retry_delay, with_retries
-from dataqueue.worker.joblog import error_details, log_failed
+from dataqueue.worker.joblog import error_details, log, log_failed
 
 if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COMPLETED", "FAILED", "PARKED", "Outcomes"]
 
-log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 # Where each of the worker's fenced outcome writes leaves the job (for ``applied_by_me``).
 COMPLETED = frozenset({JobStatus.COMPLETED})

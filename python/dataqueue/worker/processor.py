@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Mapping
@@ -42,10 +41,10 @@ from dataqueue.worker.engine import (
     claim_types_for,
     parse_options,
 )
+from dataqueue.worker.joblog import log
 
 __all__ = ["AsyncProcessor", "Processor", "create_processor"]
 
-log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 

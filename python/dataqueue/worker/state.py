@@ -8,7 +8,6 @@ worker's event loop; a blocking context hands them over with :func:`run_on_loop`
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -20,6 +19,7 @@ from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT, TOKEN_PREFIX, WAIT_PREFIX
 from dataqueue.options import check_text, dump_json, parse_token_timeout, stored_datetime
 from dataqueue.records import JobRecord, TokenStatus
 from dataqueue.worker.execution import with_retries
+from dataqueue.worker.joblog import log
 
 if TYPE_CHECKING:
     from dataqueue.backends.base_async import AsyncBackend
@@ -38,7 +38,6 @@ __all__ = [
     "wait_until_end",
 ]
 
-log: logging.Logger = logging.getLogger("dataqueue.worker")
 
 T = TypeVar("T")
 
