@@ -40,6 +40,14 @@ def claim_one(backend: Any, worker: str = "w", **options: Any) -> JobRecord:
     return jobs[0]  # type: ignore[no-any-return]
 
 
+def test_claim_options_no_slots_or_an_empty_type_list_claim_nothing(backend: Any) -> None:
+    # ClaimOptions: job_types=None claims any type, an empty list none; limit 0 claims none.
+    job_id = add(backend, "t")
+    assert backend.claim_jobs("w", 5, lease=LEASE, job_types=[]) == []
+    assert backend.claim_jobs("w", 0, lease=LEASE) == []
+    assert [j.id for j in backend.claim_jobs("w", 5, lease=LEASE, job_types=None)] == [job_id]
+
+
 def test_concurrent_claimers_never_share_a_job(backend: Any) -> None:
     ids = [a.id for a in backend.add_jobs([normalize_job({"job_type": "t"})] * 300)]
     claimed: list[int] = []
