@@ -48,7 +48,11 @@ def _zone(tz: str) -> ZoneInfo:
         raise CronError(f'Invalid time zone: "{tz}"')
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (
+        ZoneInfoNotFoundError,
+        ValueError,
+        OSError,
+    ) as exc:  # OSError: a name too long for a path
         raise CronError(f'Invalid time zone: "{tz}"') from exc
 
 
