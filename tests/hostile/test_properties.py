@@ -78,6 +78,7 @@ def test_add_job(
     }
     opts = {k: v for k, v in opts.items() if v is not None}
     before = snapshot(storage)
+    newest = q.get_jobs(limit=1)
     try:
         job_id = q.add_job(job_type, payload, **opts)
     except Exception as exc:
@@ -85,11 +86,7 @@ def test_add_job(
         return
     job = q.get_job(job_id)
     assert job is not None
-    if (
-        idempotency_key is not None
-        and job.idempotency_key == idempotency_key
-        and canonical(job.payload) != canonical(payload)
-    ):
+    if idempotency_key is not None and newest and job_id <= newest[0].id:
         return  # an earlier example used the same key: its job was returned
     assert job.job_type == job_type
     expected = payload
