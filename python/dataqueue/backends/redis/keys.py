@@ -25,7 +25,9 @@ Layout (suffixes after ``base``)::
     idem:<key>                STRING idempotency key → id
     gact                      HASH   group → jobs processing
     dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters
-    wake                      pub/sub channel: "a job may be claimable" (not a key)
+    wake                      pub/sub channel: "a job may be claimable" (not a key); the
+                              message is WAKE_READY when the earliest delayed job stayed
+                              the same (a waiter keeps its timer), anything else otherwise
     done                      pub/sub channel: "jobs finished" (for wait_for_job; not a key)
     wp:<id>, wpto, wpall, jwp:<job>              tokens
     cr:<id>, crname:<name>, crons, crdue          cron schedules
@@ -36,7 +38,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Keys", "base_for_prefix", "plain_tag"]
+__all__ = ["WAKE_READY", "Keys", "base_for_prefix", "plain_tag"]
+
+# The wake message of a script that left the earliest delayed job as it was.
+WAKE_READY = "r"
 
 
 def plain_tag(prefix: str) -> str:
