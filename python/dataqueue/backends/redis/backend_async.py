@@ -767,6 +767,9 @@ class AsyncRedisBackend(AsyncBackend):
             try:
                 wake = self.client.pubsub(ignore_subscribe_messages=True)
                 await wake.subscribe(self.keys.wake)
+                # wake-ups are published while some worker relies on them (scripts: wake())
+                with _errors(self._where):
+                    await self.client.set(self.keys.idle, "1")
             except (AttributeError, NotImplementedError):
                 self._wake_supported = False  # a client without pub/sub: poll instead
             except redis.exceptions.RedisError as exc:

@@ -27,7 +27,10 @@ Layout (suffixes after ``base``)::
     dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters
     wake                      pub/sub channel: "a job may be claimable" (not a key); the
                               message is WAKE_READY when the earliest delayed job stayed
-                              the same (a waiter keeps its timer), anything else otherwise
+                              the same (a waiter keeps its timer), anything else otherwise;
+                              published only while ``idle`` exists, and deletes it
+    idle                      STRING set by a claim short of its limit and a new wake
+                              subscription: some worker relies on wake-ups
     done                      pub/sub channel: "jobs finished" (for wait_for_job; not a key)
     wp:<id>, wpto, wpall, jwp:<job>              tokens
     cr:<id>, crname:<name>, crons, crdue          cron schedules
@@ -93,6 +96,10 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.base}wake"
+
+    @property
+    def idle(self) -> str:
+        return f"{self.base}idle"
 
     @property
     def done(self) -> str:

@@ -147,10 +147,16 @@ end
 -- One message per script, however many jobs it made ready; every idle worker wakes, whatever
 -- job types it handles.
 -- Also writes the script's count changes: every script that changes a status calls it last.
--- The message says whether the earliest delayed job changed: when not (WAKE_READY), a waiter
--- keeps the timer it armed for it instead of reading the delayed set again.
+-- Only when some worker waits for it: `idle` is set by a claim that came back short (and by
+-- a new subscription, see wait_for_work), i.e. by a worker about to rely on wake-ups, and the
+-- first message after it deletes it (every subscriber gets that message; a woken worker that
+-- finds too little claims short again). Workers kept busy by a deep queue (a DAG releasing
+-- dependents on every completion) are not woken for nothing. The message says whether the
+-- earliest delayed job changed: when not (WAKE_READY), a waiter keeps the timer it armed.
 local function wake()
-  if WAKE > 0 then redis.call('PUBLISH', B .. 'wake', DWAKE and 'd' or WAKE_READY) end
+  if WAKE > 0 and redis.call('GETDEL', B .. 'idle') then
+    redis.call('PUBLISH', B .. 'wake', DWAKE and 'd' or WAKE_READY)
+  end
   -- wait_for_job listens here: one message per script, not per job.
   if FIN > 0 then redis.call('PUBLISH', B .. 'done', '1') end
   flush_counts()
