@@ -277,7 +277,11 @@ class AsyncRedisBackend(AsyncBackend):
                 await self.client.aclose()  # sync: self.client.close()
 
     async def migrate(self) -> list[str]:
-        """Redis needs no schema; the scripts load themselves on first use."""
+        """Redis needs no schema. The function library is loaded here (the scripts would load
+        themselves on first use), so the first job does not wait for it to compile."""
+        if self._functions is None:
+            with _errors(self._where):
+                self._functions = await self._load_functions()
         return []
 
     # -- enqueue -----------------------------------------------------------------------------

@@ -272,7 +272,11 @@ class RedisBackend(Backend):
                 self.client.close()
 
     def migrate(self) -> list[str]:
-        """Redis needs no schema; the scripts load themselves on first use."""
+        """Redis needs no schema. The function library is loaded here (the scripts would load
+        themselves on first use), so the first job does not wait for it to compile."""
+        if self._functions is None:
+            with _errors(self._where):
+                self._functions = self._load_functions()
         return []
 
     # -- enqueue -----------------------------------------------------------------------------
