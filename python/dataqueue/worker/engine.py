@@ -771,6 +771,10 @@ class Engine:
                 await asyncio.sleep(min(self.opts.poll_interval, 0.05 * 2 ** min(failures, 8)))
                 continue
             if woke:
+                # Something may be claimable: the next freed slot claims, even if the last
+                # claim found the queue empty (a wake-up that came while every slot was busy
+                # must not be lost; Redis publishes the next one only after a short claim).
+                self._queue_empty = False
                 self._kick_loop()
             elif loop.time() - started < 0.001:
                 await asyncio.sleep(self.opts.poll_interval)  # a backend that cannot block

@@ -28,7 +28,7 @@ from dataqueue.backends.base_sync import Backend, FinishListener
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
-from dataqueue.backends.redis.keys import Keys
+from dataqueue.backends.redis.keys import WAKE_READY, Keys
 from dataqueue.backends.redis.loader import Scripts, function_name, library_source
 from dataqueue.backends.types import KEEP
 from dataqueue.errors import (
@@ -59,6 +59,7 @@ _US_PER_S: Final = 1_000_000
 _HOLDER_BUDGET: Final = 5000  # jobs examined per get_tag_holders call
 _FUNCTION_LOST: Final = "Function not found"  # FCALL's error when the library is not loaded
 _CLUSTER_CLIENTS: Final = (redis.RedisCluster,)
+_WAKE_READY_BYTES: Final = WAKE_READY.encode()  # a client that does not decode replies
 
 
 @contextlib.contextmanager
@@ -144,6 +145,10 @@ class RedisBackend(Backend):
         # one queue must not read one connection at once.
         self._wakes: dict[Any, Any] = {}
         self._wake_supported = True
+        # wait_for_work's reading of the nearest delayed job (see there)
+        self._delayed_known = False
+        self._delayed_due: float | None = None  # monotonic time; None: no delayed job
+        self._delayed_gen = 0  # bumped by every wake-up that may have changed it
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -267,7 +272,11 @@ class RedisBackend(Backend):
                 self.client.close()
 
     def migrate(self) -> list[str]:
-        """Redis needs no schema; the scripts load themselves on first use."""
+        """Redis needs no schema. The function library is loaded here (the scripts would load
+        themselves on first use), so the first job does not wait for it to compile."""
+        if self._functions is None:
+            with _errors(self._where):
+                self._functions = self._load_functions()
         return []
 
     # -- enqueue -----------------------------------------------------------------------------
@@ -707,20 +716,33 @@ class RedisBackend(Backend):
         """Wait for a message on the queue's wake channel (published by every script that
         makes a job claimable or frees group capacity) for up to ``timeout`` seconds, or until
         the nearest delayed job comes due. The first call subscribes and returns True at once,
-        so nothing published before the subscription is missed."""
-        with _errors(self._where):
-            nearest = self.client.zrange(self.keys.delayed, 0, 0, withscores=True)
+        so nothing published before the subscription is missed.
+
+        The nearest delayed job's time is read once and kept while the wake-ups say it
+        stayed the same (``WAKE_READY``): a worker woken for every released dependent does
+        not read the delayed set (and the server clock) again each time. A kept time can
+        only be early (a promoted or removed job): the wait then ends early and reads again."""
+        due_at = self._delayed_due
+        if not self._delayed_known or (due_at is not None and due_at <= time.monotonic()):
+            gen = self._delayed_gen
+            with _errors(self._where):
+                nearest = self.client.zrange(self.keys.delayed, 0, 0, withscores=True)
+            due_at = None
+            if nearest:
+                due_in = (float(nearest[0][1]) - self._server_now_us()) / _US_PER_S
+                if due_in <= 0:
+                    # Promote it now (which publishes a wake-up): the next wait then blocks
+                    # instead of finding the same due entry while this worker is busy.
+                    self._forget_delayed()
+                    self._run("promote", [])
+                    return True
+                due_at = time.monotonic() + due_in
+            if gen == self._delayed_gen:  # no wake-up since (other waiters): still true
+                self._delayed_due, self._delayed_known = due_at, True
         block = max(0.0, timeout)
         due_first = False
-        if nearest:
-            due_in = (float(nearest[0][1]) - self._server_now_us()) / _US_PER_S
-            if due_in <= 0:
-                # Promote it now (which publishes a wake-up): the next wait then blocks
-                # instead of finding the same due entry while this worker is busy.
-                self._run("promote", [])
-                return True
-            if due_in < block:
-                block, due_first = due_in, True
+        if due_at is not None and due_at - time.monotonic() < block:
+            block, due_first = max(0.0, due_at - time.monotonic()), True
         waiter = threading.current_thread()
         self._drop_finished_waiters()
         wake = self._wakes.get(waiter)
@@ -728,14 +750,19 @@ class RedisBackend(Backend):
             try:
                 wake = self.client.pubsub(ignore_subscribe_messages=True)
                 wake.subscribe(self.keys.wake)
+                # wake-ups are published while some worker relies on them (scripts: wake())
+                with _errors(self._where):
+                    self.client.set(self.keys.idle, "1")
             except (AttributeError, NotImplementedError):
                 self._wake_supported = False  # a client without pub/sub: poll instead
             except redis.exceptions.RedisError as exc:
                 raise BackendError(f"redis error: {exc}") from exc
             else:
                 self._wakes[waiter] = wake
+                self._forget_delayed()  # read before the subscription: read again
                 return True
         if wake is None:
+            self._forget_delayed()  # nothing tells this waiter of new delayed jobs
             time.sleep(block)
             return due_first
         try:
@@ -745,14 +772,27 @@ class RedisBackend(Backend):
             while got is None and (left := deadline - time.monotonic()) > 0:
                 got = wake.get_message(timeout=left)
             if got is not None:
-                while wake.get_message(timeout=0.0) is not None:
-                    pass  # one wake-up is enough for everything published so far
+                self._note_wake(got)
+                # one wake-up is enough for everything published so far
+                while (more := wake.get_message(timeout=0.0)) is not None:
+                    self._note_wake(more)
         except redis.exceptions.RedisError as exc:
+            self._forget_delayed()
             self._wakes.pop(waiter, None)
             with contextlib.suppress(redis.exceptions.RedisError):
                 wake.close()
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None or due_first
+
+    def _note_wake(self, message: Any) -> None:
+        """A wake-up other than ``WAKE_READY`` may have changed the nearest delayed job."""
+        data = message.get("data") if isinstance(message, dict) else None
+        if data != WAKE_READY and data != _WAKE_READY_BYTES:
+            self._forget_delayed()
+
+    def _forget_delayed(self) -> None:
+        self._delayed_known = False
+        self._delayed_gen += 1
 
     def _drop_finished_waiters(self) -> None:
         """Close the subscriptions of waiters that have ended (a stopped processor)."""

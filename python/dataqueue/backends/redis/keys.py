@@ -25,7 +25,12 @@ Layout (suffixes after ``base``)::
     idem:<key>                STRING idempotency key → id
     gact                      HASH   group → jobs processing
     dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters
-    wake                      pub/sub channel: "a job may be claimable" (not a key)
+    wake                      pub/sub channel: "a job may be claimable" (not a key); the
+                              message is WAKE_READY when the earliest delayed job stayed
+                              the same (a waiter keeps its timer), anything else otherwise;
+                              published only while ``idle`` exists, and deletes it
+    idle                      STRING set by a claim short of its limit and a new wake
+                              subscription: some worker relies on wake-ups
     done                      pub/sub channel: "jobs finished" (for wait_for_job; not a key)
     wp:<id>, wpto, wpall, jwp:<job>              tokens
     cr:<id>, crname:<name>, crons, crdue          cron schedules
@@ -36,7 +41,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Keys", "base_for_prefix", "plain_tag"]
+__all__ = ["WAKE_READY", "Keys", "base_for_prefix", "plain_tag"]
+
+# The wake message of a script that left the earliest delayed job as it was.
+WAKE_READY = "r"
 
 
 def plain_tag(prefix: str) -> str:
@@ -88,6 +96,10 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.base}wake"
+
+    @property
+    def idle(self) -> str:
+        return f"{self.base}idle"
 
     @property
     def done(self) -> str:

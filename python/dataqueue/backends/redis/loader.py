@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+from dataqueue.backends.redis.keys import WAKE_READY
 from dataqueue.lifecycle import lua_constants
 
 __all__ = ["SCRIPT_NAMES", "Scripts", "function_name", "library_source", "script_source"]
@@ -55,6 +56,11 @@ SCRIPT_NAMES: Final = (
 )
 
 
+def _constants() -> str:
+    """The lifecycle constants, then the Redis layout's own."""
+    return lua_constants() + f"local WAKE_READY = '{WAKE_READY}'\n"
+
+
 def _body(name: str) -> str:
     return "-- ---- " + name + ".lua ----\n" + (_DIR / f"{name}.lua").read_text()
 
@@ -64,13 +70,13 @@ def script_source(name: str) -> str:
     """The full text of one script (EVALSHA form): the lifecycle constants, the shared
     library, then the script."""
     lib = (_DIR / "lib.lua").read_text()
-    return lua_constants() + lib + "\nbegin(KEYS)\n" + _body(name)
+    return _constants() + lib + "\nbegin(KEYS)\n" + _body(name)
 
 
 @cache
 def _library() -> tuple[str, str]:
     """(library name, source) of the function form."""
-    parts = [lua_constants(), (_DIR / "lib.lua").read_text()]
+    parts = [_constants(), (_DIR / "lib.lua").read_text()]
     for name in SCRIPT_NAMES:
         parts.append(
             f"\nredis.register_function('@_{name}', function(KEYS, ARGV)\nbegin(KEYS)\n"

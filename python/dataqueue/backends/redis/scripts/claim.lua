@@ -178,5 +178,7 @@ if #claimed > 0 then
   reserve_events(#claimed)
   for _, id in ipairs(claimed) do add_event(id, 'processing', nil) end
 end
+-- Short of the limit: the worker may now wait for wake-ups (see wake()).
+if #out < limit then redis.call('SET', B .. 'idle', '1') end
 flush_counts()
 return '[' .. table.concat(out, ',') .. ']'

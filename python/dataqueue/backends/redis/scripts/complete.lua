@@ -34,11 +34,10 @@ for _, item in ipairs(cjson.decode(ARGV[1])) do
   end
 end
 if #done > 0 then
-  local st, fin, rd = {}, {}, {}
+  local st, fin = {}, {}
   for i, id in ipairs(done) do
     st[2 * i - 1], st[2 * i] = id, id
     fin[2 * i - 1], fin[2 * i] = ts, id
-    rd[i] = B .. 'rd:' .. id
   end
   bulk('ZREM', B .. 'leases', done)
   bulk('ZREM', B .. 'st:processing', done)
@@ -46,21 +45,7 @@ if #done > 0 then
   bulk('ZADD', B .. 'fin:completed', fin)
   reserve_events(#done)
   for _, id in ipairs(done) do add_event(id, 'completed', nil) end
-  -- Dependents: one EXISTS tells whether any of these jobs has some (usually none).
-  if redis.call('EXISTS', unpack(rd)) > 0 then
-    for i, id in ipairs(done) do
-      local deps = redis.call('SMEMBERS', rd[i])
-      for _, d in ipairs(deps) do
-        if redis.call('HGET', jk(d), 'status') == 'pending' then
-          local u = redis.call('HINCRBY', jk(d), 'unmet', -1)
-          if u <= 0 then
-            redis.call('HDEL', jk(d), 'unmet')
-            try_release(d)
-          end
-        end
-      end
-    end
-  end
+  release_dependents(done)
 end
 wake()
 return res

@@ -12,6 +12,7 @@
 local B -- KEYS[1]
 local NOW = nil
 local WAKE = 0
+local DWAKE = false -- the earliest delayed job changed (see wake())
 local FIN = 0 -- jobs this script finished (completed, cancelled, failed for good)
 local HAS_DRAINS = nil
 local RTYPES_SEEN = {}
@@ -146,8 +147,16 @@ end
 -- One message per script, however many jobs it made ready; every idle worker wakes, whatever
 -- job types it handles.
 -- Also writes the script's count changes: every script that changes a status calls it last.
+-- Only when some worker waits for it: `idle` is set by a claim that came back short (and by
+-- a new subscription, see wait_for_work), i.e. by a worker about to rely on wake-ups, and the
+-- first message after it deletes it (every subscriber gets that message; a woken worker that
+-- finds too little claims short again). Workers kept busy by a deep queue (a DAG releasing
+-- dependents on every completion) are not woken for nothing. The message says whether the
+-- earliest delayed job changed: when not (WAKE_READY), a waiter keeps the timer it armed.
 local function wake()
-  if WAKE > 0 then redis.call('PUBLISH', B .. 'wake', '1') end
+  if WAKE > 0 and redis.call('GETDEL', B .. 'idle') then
+    redis.call('PUBLISH', B .. 'wake', DWAKE and 'd' or WAKE_READY)
+  end
   -- wait_for_job listens here: one message per script, not per job.
   if FIN > 0 then redis.call('PUBLISH', B .. 'done', '1') end
   flush_counts()
@@ -305,7 +314,10 @@ end
 -- one wakes them (the script's wake()) so that they re-arm their timers.
 local function delay_add(id, at)
   local head = redis.call('ZRANGE', B .. 'delayed', 0, 0, 'WITHSCORES')
-  if head[2] == nil or at < tonumber(head[2]) then WAKE = WAKE + 1 end
+  if head[2] == nil or at < tonumber(head[2]) then
+    WAKE = WAKE + 1
+    DWAKE = true
+  end
   redis.call('ZADD', B .. 'delayed', N(at), id)
 end
 
@@ -352,6 +364,77 @@ local function try_release(w)
     redis.call('SREM', B .. 'dwait:' .. f.dep_drain, w)
   end
   place(w, f, tonumber(f.run_at))
+end
+
+-- Completing the jobs `done` (ids) releases their dependents: each one's unmet count drops by
+-- how many of its prerequisites are among them (one HINCRBY, whatever the dependent's status:
+-- only a pending job waits on it), and a pending job left with none is placed as try_release
+-- does, from one HMGET. It keeps unmet '0' (as good as absent) instead of paying an HDEL.
+-- Ungrouped jobs made ready go into their ready set in one ZADD per type.
+local RELEASE_FIELDS = { 'status', 'dep_drain', 'tags', 'run_at', 'job_type', 'group_id',
+  'priority', 'loc' }
+local function release_dependents(done)
+  local rd = {}
+  for i, id in ipairs(done) do rd[i] = B .. 'rd:' .. id end
+  -- One EXISTS tells whether any of these jobs has dependents (usually none).
+  if redis.call('EXISTS', unpack(rd)) == 0 then return end
+  local hits, order = {}, {}
+  for i = 1, #rd do
+    for _, d in ipairs(redis.call('SMEMBERS', rd[i])) do
+      local c = hits[d]
+      if c then
+        hits[d] = c + 1
+      else
+        hits[d] = 1
+        order[#order + 1] = d
+      end
+    end
+  end
+  local ready = {} -- rdy:<type> -> (score, member) pairs
+  for _, d in ipairs(order) do
+    local k = jk(d)
+    if redis.call('HINCRBY', k, 'unmet', -hits[d]) <= 0 then
+      local f = fields(d, RELEASE_FIELDS)
+      local jt = f.job_type
+      if f.status ~= 'pending' or f.loc == 'r' or f.loc == 'd' then
+        if f.status then redis.call('HDEL', k, 'unmet') else redis.call('DEL', k) end
+      elseif f.dep_drain and not drain_ok(f.dep_drain, f.tags) then
+        redis.call('SADD', B .. 'dwait:' .. f.dep_drain, d)
+        if f.loc ~= 'b' then
+          redis.call('HSET', k, 'loc', 'b')
+          cnt_add('blocked:' .. jt, 1)
+        end
+      else
+        if f.dep_drain then redis.call('SREM', B .. 'dwait:' .. f.dep_drain, d) end
+        if f.loc == 'b' then cnt_add('blocked:' .. jt, -1) end
+        local at = tonumber(f.run_at)
+        if at and at > now() then
+          delay_add(d, at)
+          redis.call('HSET', k, 'loc', 'd')
+        else
+          if f.group_id then
+            ready_add(d, jt, f.group_id, f.priority)
+          else
+            local rk = B .. 'rdy:' .. jt
+            local l = ready[rk]
+            if l == nil then
+              l = {}
+              ready[rk] = l
+              if not RTYPES_SEEN[jt] then
+                redis.call('SADD', B .. 'rtypes', jt)
+                RTYPES_SEEN[jt] = true
+              end
+            end
+            l[#l + 1] = N(-tonumber(f.priority or 0))
+            l[#l + 1] = pad(d)
+            WAKE = WAKE + 1
+          end
+          redis.call('HSET', k, 'loc', 'r')
+        end
+      end
+    end
+  end
+  for rk, args in pairs(ready) do bulk('ZADD', rk, args) end
 end
 
 local function drain_adjust(tags, delta)
@@ -680,7 +763,7 @@ end
 -- The start of every call: the queue's base key, and fresh per-call state.
 local function begin(keys)
   B = keys[1]
-  NOW, NOW_S, WAKE, FIN, HAS_DRAINS = nil, nil, 0, 0, nil
+  NOW, NOW_S, WAKE, DWAKE, FIN, HAS_DRAINS = nil, nil, 0, false, 0, nil
   RTYPES_SEEN, TYPES_SEEN, LATER, CNT, JT_JSON = {}, {}, {}, {}, {}
   EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
 end
