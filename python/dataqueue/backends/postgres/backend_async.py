@@ -848,7 +848,8 @@ class AsyncPostgresBackend(AsyncBackend):
             row = await cur.fetchone()
             ids: list[int] = list(row[0]) if row else []
             if ids:
-                await _execute(conn, self._sql.cascade_after_cancel, params | {"roots": ids})
+                cascade = {"roots": ids, "done": self.done_channel}
+                await _execute(conn, self._sql.cascade_after_cancel, cascade)
             return len(ids)
 
     async def cleanup_old_jobs(

@@ -833,7 +833,8 @@ class PostgresBackend(Backend):
             row = cur.fetchone()
             ids: list[int] = list(row[0]) if row else []
             if ids:
-                _execute(conn, self._sql.cascade_after_cancel, params | {"roots": ids})
+                cascade = {"roots": ids, "done": self.done_channel}
+                _execute(conn, self._sql.cascade_after_cancel, cascade)
             return len(ids)
 
     def cleanup_old_jobs(
