@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from _connections import kill_named, named
 from _variants import selected_backends
-from dataqueue import JobStatus, init_async_job_queue
+from dataqueue import JobStatus, init_async_job_queue, init_job_queue
 from dataqueue.hooks import emitter_of
 from dataqueue.supervisor import AsyncSupervisor, parse_supervisor_options
 from dataqueue.worker.engine import Engine, parse_options
@@ -170,24 +172,38 @@ def test_supervisor_reclaim_retries_a_transient_error(storage: Any) -> None:
 
 
 def test_pool_hands_out_no_dead_connection(storage: Any) -> None:
-    """PostgreSQL: the server terminates every pooled connection; the next call gets a
-    checked, working one instead of failing."""
-    if storage.backend != "postgres":
-        pytest.skip("connection pool checks are PostgreSQL's")
-    import psycopg
+    """The server drops every pooled connection of the queue (``pg_terminate_backend`` /
+    ``CLIENT KILL``); the next calls get checked, working connections instead of failing."""
+    name = f"dq-pool-{uuid.uuid4().hex[:8]}"
 
-    async def body(q: Any) -> None:
-        job_id = await q.add_job("t")
-        async with await psycopg.AsyncConnection.connect(storage.url, autocommit=True) as admin:
-            cur = await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            assert len(await cur.fetchall()) >= 1
-        await asyncio.sleep(0.1)
-        assert (await q.get_job(job_id)).status == JobStatus.PENDING
+    async def main() -> None:
+        opts = storage.options()
+        url = named(storage.backend, opts.pop("url"), name)
+        q = init_async_job_queue(url, **opts)
+        try:
+            # several pooled connections: concurrent calls each take one
+            ids = await asyncio.gather(*(q.add_job("t", {"n": n}) for n in range(4)))
+            assert kill_named(storage.backend, storage.url, name) >= 1
+            await asyncio.sleep(0.1)
+            for job_id in ids:
+                assert (await q.get_job(job_id)).status == JobStatus.PENDING
+            assert await q.add_job("t") > max(ids)
+        finally:
+            await q.close()
 
-    _run(storage, body)
+    asyncio.run(main())
+
+    # the blocking twin's pool too
+    opts = storage.options()
+    url = named(storage.backend, opts.pop("url"), name)
+    q = init_job_queue(url, **opts)
+    try:
+        job_id = q.add_job("t")
+        assert kill_named(storage.backend, storage.url, name) >= 1
+        time.sleep(0.1)
+        assert q.get_job(job_id).status == JobStatus.PENDING
+    finally:
+        q.close()
 
 
 def _collect(q: Any, *events: str) -> dict[str, list[Any]]:

@@ -223,14 +223,15 @@ class RedisSettings:
         for a free connection (as on PostgreSQL) instead of failing "Too many connections"."""
         kwargs = self._client_kwargs()
         pool_kwargs = {"max_connections": self.max_connections, "timeout": POOL_TIMEOUT_S}
+        pool_class = module.BlockingConnectionPool
+        if module.__name__ == "redis.asyncio":
+            from dataqueue.backends.redis.pool import AsyncBlockingPool as pool_class
         if self.url is not None:
-            pool = module.BlockingConnectionPool.from_url(self._tls_url(), **kwargs, **pool_kwargs)
+            pool = pool_class.from_url(self._tls_url(), **kwargs, **pool_kwargs)
         else:
             if kwargs.pop("ssl", False):
                 kwargs["connection_class"] = module.SSLConnection
-            pool = module.BlockingConnectionPool(
-                host=self.host, port=self.port, **kwargs, **pool_kwargs
-            )
+            pool = pool_class(host=self.host, port=self.port, **kwargs, **pool_kwargs)
         return module.Redis.from_pool(pool)  # the client owns (and closes) the pool
 
 
