@@ -374,7 +374,8 @@ def test_self_reclaim_never_runs_one_job_twice_in_one_worker(storage: Any) -> No
 
 def test_two_processors_of_one_queue_each_get_wake_ups(storage: Any) -> None:
     """Two processors made from one AsyncJobQueue wait for work at once: each has its own
-    subscription (Redis pub/sub used to be one shared connection, read by both at once), so
+    subscription (Redis pub/sub used to be one shared connection, read by both at once; a
+    PostgreSQL LISTEN connection was shared too, so one notification woke one of them), so
     both wake within moments of new jobs with no errors — not after poll_interval."""
 
     async def body(q: Any) -> None:
@@ -402,7 +403,9 @@ def test_two_processors_of_one_queue_each_get_wake_ups(storage: Any) -> None:
         try:
             await asyncio.sleep(0.5)  # both idle, waiting for work
             t0 = time.monotonic()
-            ids = [await q.add_job("t"), await q.add_job("t")]
+            # one statement/script: one notification (PostgreSQL folds a transaction's equal
+            # NOTIFYs into one), which a shared LISTEN connection hands to one waiter only
+            ids = await q.add_jobs([{"job_type": "t"}, {"job_type": "t"}])
 
             async def both_started() -> bool:
                 return all(i in started for i in ids)
