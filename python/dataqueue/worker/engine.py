@@ -966,7 +966,13 @@ class Engine:
             jobs = await self._claim(self.opts.batch_size)
         except Exception as exc:
             self.report(exc)
-            return 0
+            if not is_transient(exc):
+                return 0
+            try:  # its reply may be what was lost: run what it claimed (see _recover_claimed)
+                jobs = await self._recover_claimed()
+            except Exception as again:
+                self.report(again)
+                return 0
         gate = asyncio.Semaphore(self.opts.concurrency)
         before = set(self._tasks)
         for job in jobs:
