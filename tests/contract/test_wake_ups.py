@@ -149,3 +149,30 @@ def test_every_idle_worker_wakes_whatever_types_it_handles(
     for t in threads:
         t.join(timeout=10)
     assert len(woke) == 3
+
+
+def test_two_waiters_of_one_backend_both_wake(q: Any, waiter: Any) -> None:
+    """Two processors made from one queue wait at once: each waits on its own subscription,
+    so one enqueue wakes both (a shared PostgreSQL LISTEN connection handed its one
+    notification to one of them; a shared Redis pub/sub connection was read by both at once
+    and failed)."""
+    idle = [waiter(q._backend), waiter(q._backend)]
+    added = threading.Event()
+    woke: list[float] = []
+    errors: list[BaseException] = []
+
+    def wait(w: Waiter) -> None:
+        try:
+            woke.append(w.woken_after(added.is_set, limit=2))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wait, args=(w,)) for w in idle]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    added.set()
+    _add(q._backend)
+    for t in threads:
+        t.join(timeout=10)
+    assert errors == [] and len(woke) == 2

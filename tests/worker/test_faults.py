@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -108,6 +109,97 @@ def test_stale_handler_writes_are_dropped_after_takeover(
     with caplog.at_level(logging.WARNING, logger="dataqueue.worker"):
         _run(storage, body)
     assert any("dropped" in r.getMessage() for r in caplog.records)
+
+
+STALE_ACTIONS = ("writes", "wait_for", "wait_until", "wait_for_token", "token_done", "prolong")
+
+
+async def _stale_action(ctx: Any, action: str, tokens: dict[str, str]) -> Any:
+    """What a stale handler does once resumed: every kind of write a handler can cause."""
+    if action == "writes":
+        await ctx.set_progress(90)
+        await ctx.run("step", lambda: "stale-step")
+        await ctx.set_output({"by": "stale"})
+    elif action == "wait_for":
+        await ctx.wait_for(seconds=3600)
+    elif action == "wait_until":
+        await ctx.wait_until(datetime.now(UTC) + timedelta(hours=1))
+    elif action in tokens:  # parks on a waiting token / stores a finished one's result
+        await ctx.wait_for_token(tokens[action])
+    else:
+        await ctx.prolong(60_000)
+    return "stale-result"
+
+
+def _stale_sync_action(ctx: Any, action: str, tokens: dict[str, str]) -> Any:
+    if action == "writes":
+        ctx.set_progress(90)
+        ctx.run("step", lambda: "stale-step")
+        ctx.set_output({"by": "stale"})
+    elif action == "wait_for":
+        ctx.wait_for(seconds=3600)
+    elif action == "wait_until":
+        ctx.wait_until(datetime.now(UTC) + timedelta(hours=1))
+    elif action in tokens:
+        ctx.wait_for_token(tokens[action])
+    else:
+        ctx.prolong(60_000)
+    return "stale-result"
+
+
+@pytest.mark.parametrize("twin", ["async", "sync"])
+@pytest.mark.parametrize("action", STALE_ACTIONS)
+def test_stale_handler_changes_nothing_whatever_it_writes(
+    storage: Any, twin: str, action: str
+) -> None:
+    """The same takeover for each kind of handler write (progress, output, step data, the
+    waits, prolong), from a coroutine handler (AsyncJobContext) and from a plain function in
+    a worker thread (JobContext): the completed job reads exactly as before, no hook fires."""
+
+    async def body(q: Any) -> None:
+        loop = asyncio.get_running_loop()
+        entered, release = threading.Event(), threading.Event()
+        seen = _collect(q, "job:progress", "job:output", "job:waiting", "job:completed")
+        tokens = {"wait_for_token": (await q.create_token()).id}
+        tokens["token_done"] = (await q.create_token()).id
+        assert await q.complete_token(tokens["token_done"], {"t": 1})
+
+        if twin == "async":
+
+            async def handler(payload: Any, ctx: Any) -> Any:
+                entered.set()
+                await loop.run_in_executor(None, release.wait)
+                return await _stale_action(ctx, action, tokens)
+
+        else:
+
+            def handler(payload: Any, ctx: Any) -> Any:  # type: ignore[misc]
+                entered.set()
+                release.wait()
+                return _stale_sync_action(ctx, action, tokens)
+
+        engine = _engine(q, q._backend, {"t": handler}, concurrency=1)
+        job_id = await q.add_job("t")
+        task = loop.create_task(engine.run_loop())
+        try:
+            await _until(lambda: _flag(entered))
+            assert await q.retry_job(job_id)
+            [other] = await q._backend.claim_jobs("worker-b", 1, lease=timedelta(seconds=30))
+            assert await q._backend.complete_job(job_id, "worker-b", other.lock_version, "b")
+            done = await q.get_job(job_id)
+            release.set()
+            await _until(lambda: _idle(engine))
+        finally:
+            release.set()
+            await _stop(engine, task)
+        assert await q.get_job(job_id) == done
+        assert all(events == [] for events in seen.values()), seen
+
+    _run(storage, body)
+
+
+async def _flag(event: threading.Event) -> bool:
+    return event.is_set()
 
 
 async def _idle(engine: Engine) -> bool:
@@ -390,7 +482,8 @@ def test_self_reclaim_never_runs_one_job_twice_in_one_worker(storage: Any) -> No
 
 def test_two_processors_of_one_queue_each_get_wake_ups(storage: Any) -> None:
     """Two processors made from one AsyncJobQueue wait for work at once: each has its own
-    subscription (Redis pub/sub used to be one shared connection, read by both at once), so
+    subscription (Redis pub/sub used to be one shared connection, read by both at once; a
+    PostgreSQL LISTEN connection was shared too, so one notification woke one of them), so
     both wake within moments of new jobs with no errors — not after poll_interval."""
 
     async def body(q: Any) -> None:
@@ -418,7 +511,9 @@ def test_two_processors_of_one_queue_each_get_wake_ups(storage: Any) -> None:
         try:
             await asyncio.sleep(0.5)  # both idle, waiting for work
             t0 = time.monotonic()
-            ids = [await q.add_job("t"), await q.add_job("t")]
+            # one statement/script: one notification (PostgreSQL folds a transaction's equal
+            # NOTIFYs into one), which a shared LISTEN connection hands to one waiter only
+            ids = await q.add_jobs([{"job_type": "t"}, {"job_type": "t"}])
 
             async def both_started() -> bool:
                 return all(i in started for i in ids)
@@ -431,5 +526,119 @@ def test_two_processors_of_one_queue_each_get_wake_ups(storage: Any) -> None:
                 await p.stop_and_drain(5)
             await asyncio.gather(*tasks, return_exceptions=True)
         assert errors == []
+
+    _run(storage, body)
+
+
+def test_lost_wait_reply_is_reported_as_this_runs_result(
+    storage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server parked the job, the reply was lost: the refused retry is told from a fence
+    (the job waits under this run's lock version) and job:waiting fires once."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        faulty.faults["wait_job"] = ["after"]
+        seen = _collect(q, "job:waiting")
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            await ctx.wait_for(seconds=3600)
+
+        job_id = await q.add_job("t")
+        job = await _run_until(q, _engine(q, faulty, {"t": handler}), job_id, JobStatus.WAITING)
+        assert job.attempts == 1
+        assert faulty.injected["wait_job"] == 1 and faulty.calls["wait_job"] == 2
+        assert [e["job_id"] for e in seen["job:waiting"]] == [job_id]
+
+    with caplog.at_level(logging.WARNING, logger="dataqueue.worker"):
+        _run(storage, body)
+    assert not any("fenced off" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("call", ["fail_job", "wait_job"])
+def test_failure_and_wait_outlast_an_outage_longer_than_the_old_retry_budget(
+    storage: Any, call: str
+) -> None:
+    """Like a completion, a failure or a wait is retried within the lease: a 2.5 s outage
+    (a Redis restart) when the run ends leaves no job processing for a reclaim (which would
+    fail a last attempt as worker_lost, or spend the attempt of a job that meant to wait)."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        down: dict[str, float] = {}
+
+        def outage(*_: Any) -> str | None:
+            start = down.setdefault("t", time.monotonic())
+            return "before" if time.monotonic() - start < 2.5 else None
+
+        faulty.faults[call] = outage
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            if call == "wait_job":
+                await ctx.wait_for(seconds=3600)
+            raise RuntimeError("boom")
+
+        job_id = await q.add_job("t", max_attempts=1)
+        engine = _engine(q, faulty, {"t": handler}, lease_seconds=6.0)
+        want = JobStatus.WAITING if call == "wait_job" else JobStatus.FAILED
+        job = await _run_until(q, engine, job_id, want)
+        assert job.attempts == 1 and faulty.injected[call] >= 5
+        if call == "fail_job":
+            assert job.failure_reason == "handler_error"
+
+    _run(storage, body)
+
+
+def test_prolong_retries_a_transient_error(storage: Any) -> None:
+    """ctx.prolong's first try fails (a dropped connection): the retry renews the lease, so
+    with heartbeats stalled the job outlives its short lease without being reclaimed."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        faulty.faults["prolong_job"] = ["before"]
+        faulty.pause("heartbeat")
+
+        async def handler(payload: Any, ctx: Any) -> str:
+            await ctx.prolong(20_000)
+            await asyncio.sleep(2.0)  # twice the lease: only the prolong keeps the job
+            return "ok"
+
+        job_id = await q.add_job("t", max_attempts=3)
+        engine = _engine(q, faulty, {"t": handler}, lease_seconds=1.0, heartbeat_interval=0.2)
+        task = asyncio.get_running_loop().create_task(engine.run_loop())
+
+        async def finished() -> bool:
+            await q.reclaim_stuck_jobs()
+            return (await q.get_job(job_id)).status == JobStatus.COMPLETED
+
+        try:
+            await _until(finished, 15)
+        finally:
+            faulty.resume("heartbeat")
+            await _stop(engine, task)
+        assert faulty.injected["prolong_job"] == 1
+        assert (await q.get_job(job_id)).attempts == 1
+
+    _run(storage, body)
+
+
+def test_run_once_lost_claim_reply_costs_no_attempt(storage: Any) -> None:
+    """The one-shot path (``processor.start()``) recovers a claim whose reply was lost too."""
+
+    async def body(q: Any) -> None:
+        faulty = Faulty(q._backend)
+        faulty.faults["claim_jobs"] = ["after"]
+        ids = [await q.add_job("t", max_attempts=1) for _ in range(2)]
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            return None
+
+        engine = _engine(q, faulty, {"t": handler}, lease_seconds=30.0)
+        try:
+            assert await engine.run_once() == 2
+        finally:
+            await engine.close()
+        jobs = [await q.get_job(i) for i in ids]
+        assert [(j.status, j.attempts) for j in jobs] == [(JobStatus.COMPLETED, 1)] * 2
 
     _run(storage, body)

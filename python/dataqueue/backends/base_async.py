@@ -12,6 +12,7 @@ async source by ``tools/gen_sync.py`` and never edited by hand.
 from __future__ import annotations
 
 import abc
+import asyncio  # sync: import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,19 @@ from dataqueue.backends.types import KEEP
 from dataqueue.lifecycle import FailurePlan
 from dataqueue.options import JobFilters, JobUpdates, NewJob
 
-__all__ = ["AsyncBackend", "AsyncFinishListener"]
+__all__ = ["AsyncBackend", "AsyncFinishListener", "current_waiter", "waiter_finished"]
+
+
+# Wake-up subscriptions (``wait_for_work``) are one per waiter: two processors of one queue
+# must not read one connection at once (each would steal the other's wake-ups).
+def current_waiter() -> Any:
+    """Who is calling ``wait_for_work``: the task (the thread in the blocking twin)."""
+    return asyncio.current_task()  # sync: return threading.current_thread()
+
+
+def waiter_finished(waiter: Any) -> bool:
+    """Whether a waiter of ``wait_for_work`` has ended (its subscription can be closed)."""
+    return waiter is None or waiter.done()  # sync: return not waiter.is_alive()
 
 
 class AsyncFinishListener(abc.ABC):

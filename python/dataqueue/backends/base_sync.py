@@ -14,6 +14,7 @@ async source by ``tools/gen_sync.py`` and never edited by hand.
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,19 @@ from dataqueue.backends.types import KEEP
 from dataqueue.lifecycle import FailurePlan
 from dataqueue.options import JobFilters, JobUpdates, NewJob
 
-__all__ = ["Backend", "FinishListener"]
+__all__ = ["Backend", "FinishListener", "current_waiter", "waiter_finished"]
+
+
+# Wake-up subscriptions (``wait_for_work``) are one per waiter: two processors of one queue
+# must not read one connection at once (each would steal the other's wake-ups).
+def current_waiter() -> Any:
+    """Who is calling ``wait_for_work``: the task (the thread in the blocking twin)."""
+    return threading.current_thread()
+
+
+def waiter_finished(waiter: Any) -> bool:
+    """Whether a waiter of ``wait_for_work`` has ended (its subscription can be closed)."""
+    return not waiter.is_alive()
 
 
 class FinishListener(abc.ABC):

@@ -754,10 +754,17 @@ class Engine:
                 self.report(exc)
 
     # -- the continuous pool ---------------------------------------------------------------
-    async def _work_waiter(self, run: _Run) -> None:
-        """Turn backend wake-ups into kicks of the claim loop."""
+    async def _work_waiter(self, run: _Run, subscribed: asyncio.Event) -> None:
+        """Turn backend wake-ups into kicks of the claim loop. Its first call subscribes
+        (the subscription is this task's own: see ``current_waiter``), then sets
+        ``subscribed`` (also when it failed: the waiter's next tries report that)."""
         failures = 0
         loop = self.loop
+        try:
+            await self.backend.wait_for_work(0)
+        except Exception:
+            failures = 1
+        subscribed.set()
         while not run.stopping:
             started = loop.time()
             try:
@@ -825,13 +832,13 @@ class Engine:
         assert self._kick is not None
         # Subscribe to wake-ups before the first claim: once a claim finds the queue empty,
         # the loop relies on them (a failure here is reported by the waiter's own attempt).
-        with contextlib.suppress(Exception):
-            await self.backend.wait_for_work(0)
-        waiter = loop.create_task(self._work_waiter(run))
+        subscribed = asyncio.Event()
+        waiter = loop.create_task(self._work_waiter(run, subscribed))
         self._ensure_heartbeat()
         next_cron = loop.time()
         opts = self.opts
         try:
+            await subscribed.wait()
             while not run.stopping:
                 if loop.time() >= next_cron:
                     await self._cron_hook()
@@ -959,7 +966,13 @@ class Engine:
             jobs = await self._claim(self.opts.batch_size)
         except Exception as exc:
             self.report(exc)
-            return 0
+            if not is_transient(exc):
+                return 0
+            try:  # its reply may be what was lost: run what it claimed (see _recover_claimed)
+                jobs = await self._recover_claimed()
+            except Exception as again:
+                self.report(again)
+                return 0
         gate = asyncio.Semaphore(self.opts.concurrency)
         before = set(self._tasks)
         for job in jobs:

@@ -121,7 +121,12 @@ class Outcomes:
             exc=exc if reason != FailureReason.NO_HANDLER else None,
         )
         outcome = await with_retries(
-            self.backend.fail_job, job.id, self.worker_id, job.lock_version, plan
+            self.backend.fail_job,
+            job.id,
+            self.worker_id,
+            job.lock_version,
+            plan,
+            budget=state.lease.total_seconds(),  # like a completion: a restart must not drop it
         )
         if not outcome.applied:
             stored = await self.applied_by_me(job, FAILED)
@@ -151,6 +156,7 @@ class Outcomes:
             wait_until=signal.wait_until,
             token_id=signal.token_id,
             step_data=state.step_data,
+            budget=state.lease.total_seconds(),  # a dropped wait would cost the job an attempt
         )
         if not ok and await self.applied_by_me(job, PARKED) is None:
             log.warning("job %s: wait discarded (fenced off)", job.id)

@@ -334,9 +334,9 @@ class JobState:
         lease = self.lease
         if ms is not None:
             lease = max(lease, timedelta(milliseconds=ms))
-        try:
-            ok = await self.backend.prolong_job(
-                self.job.id, self.worker_id, self.job.lock_version, lease
+        try:  # retried like the heartbeat: one dropped connection must not lose the lease
+            ok = await with_retries(
+                self.backend.prolong_job, self.job.id, self.worker_id, self.job.lock_version, lease
             )
         except Exception as exc:
             self._write_failed("prolong", exc)

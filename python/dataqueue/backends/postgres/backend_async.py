@@ -33,7 +33,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from dataqueue._typing import Unpack
 from dataqueue.backends import types as T
-from dataqueue.backends.base_async import AsyncBackend, AsyncFinishListener
+from dataqueue.backends.base_async import (
+    AsyncBackend,
+    AsyncFinishListener,
+    current_waiter,
+    waiter_finished,
+)
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres import sql as Q
@@ -287,7 +292,8 @@ class AsyncPostgresBackend(AsyncBackend):
         )
         self._opened = not self._owns_pool
         self._open_lock = asyncio.Lock()  # sync: self._open_lock = threading.Lock()
-        self._listener: AsyncConnection[Any] | None = None
+        # LISTEN connections of wait_for_work, one per waiter (see current_waiter)
+        self._listeners: dict[Any, AsyncConnection[Any]] = {}
         self._closed = False
         key = hashlib.sha256(b"dataqueue-groups:" + (settings.schema or "").encode()).digest()
         self._group_lock_ns = int.from_bytes(key[:4], "big", signed=True)
@@ -404,8 +410,8 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def close(self) -> None:
         self._closed = True
-        listener, self._listener = self._listener, None
-        if listener is not None:
+        listeners, self._listeners = self._listeners, {}
+        for listener in listeners.values():
             with contextlib.suppress(psycopg.Error):
                 await listener.close()
         if self._owns_pool and self._opened:
@@ -1133,9 +1139,16 @@ class AsyncPostgresBackend(AsyncBackend):
     async def wait_for_work(self, timeout: float) -> bool:
         """Wait for a NOTIFY on this queue's channel (new, newly unblocked, retried or parked
         jobs) for up to ``timeout`` seconds, or until the earliest not-yet-due job (future
-        run_at, retry or wait time) comes due; True if woken by either."""
+        run_at, retry or wait time) comes due; True if woken by either. Each waiter (see
+        ``current_waiter``) listens on its own connection; its first call returns True at
+        once, so nothing notified before it listened is missed."""
+        waiter = current_waiter()
+        await self._drop_finished_listeners()
         try:
-            conn = await self._listen_connection()
+            conn = self._listeners.get(waiter)
+            if conn is None or conn.closed:
+                self._listeners[waiter] = await self._listen_connection()
+                return True
             block, due_first = max(0.0, timeout), False
             if block > 0:
                 # Look the due time up only once the channel is quiet: a stream of wake-ups
@@ -1155,11 +1168,18 @@ class AsyncPostgresBackend(AsyncBackend):
                 return True
             return due_first
         except psycopg.Error as exc:
-            listener, self._listener = self._listener, None
+            listener = self._listeners.pop(waiter, None)
             if listener is not None:
                 with contextlib.suppress(psycopg.Error):
                     await listener.close()
             raise BackendError(f"LISTEN connection failed: {exc}") from exc
+
+    async def _drop_finished_listeners(self) -> None:
+        """Close the LISTEN connections of waiters that have ended (a stopped processor)."""
+        for waiter in [w for w in self._listeners if waiter_finished(w)]:
+            listener = self._listeners.pop(waiter)
+            with contextlib.suppress(psycopg.Error):
+                await listener.close()
 
     async def listen_finished(self) -> AsyncFinishListener:
         """A dedicated LISTEN connection on the queue's "jobs finished" channel."""
@@ -1175,15 +1195,17 @@ class AsyncPostgresBackend(AsyncBackend):
         return _PgFinishListener(conn)
 
     async def _listen_connection(self) -> AsyncConnection[Any]:
-        if self._listener is None or self._listener.closed:
-            if self._closed:
-                raise BackendError("the PostgreSQL backend is closed")
-            kwargs = self.settings.connection_kwargs()
-            kwargs["autocommit"] = True
-            conn = await AsyncConnection.connect(self.settings.conninfo, **kwargs)
+        if self._closed:
+            raise BackendError("the PostgreSQL backend is closed")
+        kwargs = self.settings.connection_kwargs()
+        kwargs["autocommit"] = True
+        conn = await AsyncConnection.connect(self.settings.conninfo, **kwargs)
+        try:
             await _execute(conn, sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-            self._listener = conn
-        return self._listener
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
     # -- tokens ----------------------------------------------------------------------------------
     async def create_token(

@@ -35,7 +35,12 @@ from psycopg_pool import ConnectionPool
 
 from dataqueue._typing import Unpack
 from dataqueue.backends import types as T
-from dataqueue.backends.base_sync import Backend, FinishListener
+from dataqueue.backends.base_sync import (
+    Backend,
+    FinishListener,
+    current_waiter,
+    waiter_finished,
+)
 from dataqueue.backends.postgres import migrate as M
 from dataqueue.backends.postgres import rows as R
 from dataqueue.backends.postgres import sql as Q
@@ -289,7 +294,8 @@ class PostgresBackend(Backend):
         )
         self._opened = not self._owns_pool
         self._open_lock = threading.Lock()
-        self._listener: Connection[Any] | None = None
+        # LISTEN connections of wait_for_work, one per waiter (see current_waiter)
+        self._listeners: dict[Any, Connection[Any]] = {}
         self._closed = False
         key = hashlib.sha256(b"dataqueue-groups:" + (settings.schema or "").encode()).digest()
         self._group_lock_ns = int.from_bytes(key[:4], "big", signed=True)
@@ -402,8 +408,8 @@ class PostgresBackend(Backend):
 
     def close(self) -> None:
         self._closed = True
-        listener, self._listener = self._listener, None
-        if listener is not None:
+        listeners, self._listeners = self._listeners, {}
+        for listener in listeners.values():
             with contextlib.suppress(psycopg.Error):
                 listener.close()
         if self._owns_pool and self._opened:
@@ -1110,9 +1116,16 @@ class PostgresBackend(Backend):
     def wait_for_work(self, timeout: float) -> bool:
         """Wait for a NOTIFY on this queue's channel (new, newly unblocked, retried or parked
         jobs) for up to ``timeout`` seconds, or until the earliest not-yet-due job (future
-        run_at, retry or wait time) comes due; True if woken by either."""
+        run_at, retry or wait time) comes due; True if woken by either. Each waiter (see
+        ``current_waiter``) listens on its own connection; its first call returns True at
+        once, so nothing notified before it listened is missed."""
+        waiter = current_waiter()
+        self._drop_finished_listeners()
         try:
-            conn = self._listen_connection()
+            conn = self._listeners.get(waiter)
+            if conn is None or conn.closed:
+                self._listeners[waiter] = self._listen_connection()
+                return True
             block, due_first = max(0.0, timeout), False
             if block > 0:
                 # Look the due time up only once the channel is quiet: a stream of wake-ups
@@ -1132,11 +1145,18 @@ class PostgresBackend(Backend):
                 return True
             return due_first
         except psycopg.Error as exc:
-            listener, self._listener = self._listener, None
+            listener = self._listeners.pop(waiter, None)
             if listener is not None:
                 with contextlib.suppress(psycopg.Error):
                     listener.close()
             raise BackendError(f"LISTEN connection failed: {exc}") from exc
+
+    def _drop_finished_listeners(self) -> None:
+        """Close the LISTEN connections of waiters that have ended (a stopped processor)."""
+        for waiter in [w for w in self._listeners if waiter_finished(w)]:
+            listener = self._listeners.pop(waiter)
+            with contextlib.suppress(psycopg.Error):
+                listener.close()
 
     def listen_finished(self) -> FinishListener:
         """A dedicated LISTEN connection on the queue's "jobs finished" channel."""
@@ -1152,15 +1172,17 @@ class PostgresBackend(Backend):
         return _PgFinishListener(conn)
 
     def _listen_connection(self) -> Connection[Any]:
-        if self._listener is None or self._listener.closed:
-            if self._closed:
-                raise BackendError("the PostgreSQL backend is closed")
-            kwargs = self.settings.connection_kwargs()
-            kwargs["autocommit"] = True
-            conn = Connection.connect(self.settings.conninfo, **kwargs)
+        if self._closed:
+            raise BackendError("the PostgreSQL backend is closed")
+        kwargs = self.settings.connection_kwargs()
+        kwargs["autocommit"] = True
+        conn = Connection.connect(self.settings.conninfo, **kwargs)
+        try:
             _execute(conn, sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-            self._listener = conn
-        return self._listener
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     # -- tokens ----------------------------------------------------------------------------------
     def create_token(

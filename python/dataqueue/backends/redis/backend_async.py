@@ -8,7 +8,7 @@ source, never the generated twin.
 
 from __future__ import annotations
 
-import asyncio  # sync: import threading
+import asyncio
 import contextlib
 import json
 import time
@@ -22,7 +22,12 @@ import redis.exceptions
 
 from dataqueue._typing import Unpack
 from dataqueue.backends import types as T
-from dataqueue.backends.base_async import AsyncBackend, AsyncFinishListener
+from dataqueue.backends.base_async import (
+    AsyncBackend,
+    AsyncFinishListener,
+    current_waiter,
+    waiter_finished,
+)
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
@@ -84,11 +89,6 @@ def _errors(where: str = "") -> Iterator[None]:
         raise BackendError(f"cannot connect to Redis{at}: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise BackendError(f"redis error: {exc}") from exc
-
-
-def _finished(waiter: Any) -> bool:
-    """Whether a waiter of wait_for_work (a task; a thread in the blocking twin) has ended."""
-    return waiter is None or waiter.done()  # sync: return not waiter.is_alive()
 
 
 def _us(delta: timedelta) -> int:
@@ -764,7 +764,7 @@ class AsyncRedisBackend(AsyncBackend):
         due_first = False
         if due_at is not None and due_at - time.monotonic() < block:
             block, due_first = max(0.0, due_at - time.monotonic()), True
-        waiter = asyncio.current_task()  # sync: waiter = threading.current_thread()
+        waiter = current_waiter()
         await self._drop_finished_waiters()
         wake = self._wakes.get(waiter)
         if wake is None and self._wake_supported:
@@ -817,7 +817,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def _drop_finished_waiters(self) -> None:
         """Close the subscriptions of waiters that have ended (a stopped processor)."""
-        for waiter in [w for w in self._wakes if _finished(w)]:
+        for waiter in [w for w in self._wakes if waiter_finished(w)]:
             wake = self._wakes.pop(waiter)
             with contextlib.suppress(redis.exceptions.RedisError):
                 await wake.aclose()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,7 +23,12 @@ import redis.exceptions
 
 from dataqueue._typing import Unpack
 from dataqueue.backends import types as T
-from dataqueue.backends.base_sync import Backend, FinishListener
+from dataqueue.backends.base_sync import (
+    Backend,
+    FinishListener,
+    current_waiter,
+    waiter_finished,
+)
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
@@ -86,11 +90,6 @@ def _errors(where: str = "") -> Iterator[None]:
         raise BackendError(f"cannot connect to Redis{at}: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise BackendError(f"redis error: {exc}") from exc
-
-
-def _finished(waiter: Any) -> bool:
-    """Whether a waiter of wait_for_work (a task; a thread in the blocking twin) has ended."""
-    return not waiter.is_alive()
 
 
 def _us(delta: timedelta) -> int:
@@ -743,7 +742,7 @@ class RedisBackend(Backend):
         due_first = False
         if due_at is not None and due_at - time.monotonic() < block:
             block, due_first = max(0.0, due_at - time.monotonic()), True
-        waiter = threading.current_thread()
+        waiter = current_waiter()
         self._drop_finished_waiters()
         wake = self._wakes.get(waiter)
         if wake is None and self._wake_supported:
@@ -796,7 +795,7 @@ class RedisBackend(Backend):
 
     def _drop_finished_waiters(self) -> None:
         """Close the subscriptions of waiters that have ended (a stopped processor)."""
-        for waiter in [w for w in self._wakes if _finished(w)]:
+        for waiter in [w for w in self._wakes if waiter_finished(w)]:
             wake = self._wakes.pop(waiter)
             with contextlib.suppress(redis.exceptions.RedisError):
                 wake.close()
