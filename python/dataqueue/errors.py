@@ -19,6 +19,7 @@ __all__ = [
     "InvalidTokenError",
     "JobCancelledError",
     "JobFailedError",
+    "JobLostError",
     "JobNotFoundError",
     "MigrationError",
     "NonRetryable",
@@ -115,6 +116,16 @@ class JobCancelledError(DataQueueError):
         self.job = job
         self.job_id: int = job.id
         super().__init__(f"job {job.id} ({job.job_type}) was cancelled")
+
+
+class JobLostError(DataQueueError):
+    """Raised in a handler by a call that needs the job held (``ctx.create_token``) when this
+    worker no longer holds the attempt: its lease lapsed and another worker took the job over,
+    or the job was retried. The run is stale; its writes change nothing (SPEC §10.2)."""
+
+    def __init__(self, job_id: int, what: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id}: {what} refused: this worker no longer holds the job")
 
 
 class ResultTimeoutError(DataQueueError, TimeoutError):

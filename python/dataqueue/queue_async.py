@@ -590,6 +590,7 @@ class AsyncJobQueue:
         """
         delta = parse_token_timeout(timeout)
         token = await self._backend.create_token(None, delta, _token_tags(tags))
+        assert token is not None  # only a handler's token (a holder given) can be refused
         log.debug("create_token -> %s", token.id)
         return token
 

@@ -584,6 +584,7 @@ class JobQueue:
         """
         delta = parse_token_timeout(timeout)
         token = self._backend.create_token(None, delta, _token_tags(tags))
+        assert token is not None  # only a handler's token (a holder given) can be refused
         log.debug("create_token -> %s", token.id)
         return token
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from _connections import kill_named, named
 from _variants import selected_backends
-from dataqueue import JobStatus, init_async_job_queue, init_job_queue
+from dataqueue import JobLostError, JobStatus, init_async_job_queue, init_job_queue
 from dataqueue.hooks import emitter_of
 from dataqueue.supervisor import AsyncSupervisor, parse_supervisor_options
 from dataqueue.worker.engine import Engine, parse_options
@@ -111,7 +111,9 @@ def test_stale_handler_writes_are_dropped_after_takeover(
     assert any("dropped" in r.getMessage() for r in caplog.records)
 
 
-STALE_ACTIONS = ("writes", "wait_for", "wait_until", "wait_for_token", "token_done", "prolong")
+STALE_ACTIONS = (
+    "writes", "wait_for", "wait_until", "wait_for_token", "token_done", "prolong", "create_token"
+)  # fmt: skip
 
 
 async def _stale_action(ctx: Any, action: str, tokens: dict[str, str]) -> Any:
@@ -126,6 +128,9 @@ async def _stale_action(ctx: Any, action: str, tokens: dict[str, str]) -> Any:
         await ctx.wait_until(datetime.now(UTC) + timedelta(hours=1))
     elif action in tokens:  # parks on a waiting token / stores a finished one's result
         await ctx.wait_for_token(tokens[action])
+    elif action == "create_token":
+        with pytest.raises(JobLostError):
+            await ctx.create_token()
     else:
         await ctx.prolong(60_000)
     return "stale-result"
@@ -142,6 +147,9 @@ def _stale_sync_action(ctx: Any, action: str, tokens: dict[str, str]) -> Any:
         ctx.wait_until(datetime.now(UTC) + timedelta(hours=1))
     elif action in tokens:
         ctx.wait_for_token(tokens[action])
+    elif action == "create_token":
+        with pytest.raises(JobLostError):
+            ctx.create_token()
     else:
         ctx.prolong(60_000)
     return "stale-result"
@@ -194,8 +202,22 @@ def test_stale_handler_changes_nothing_whatever_it_writes(
             await _stop(engine, task)
         assert await q.get_job(job_id) == done
         assert all(events == [] for events in seen.values()), seen
+        assert await _tokens_bound_to(q, job_id) == 0
 
     _run(storage, body)
+
+
+async def _tokens_bound_to(q: Any, job_id: int) -> int:
+    """How many tokens the store holds bound to ``job_id`` (made by its handler)."""
+    backend = q._backend
+    if hasattr(backend, "keys"):  # Redis: the job's set of bound tokens
+        return int(await backend.client.scard(f"{backend.keys.base}jwp:{job_id}"))
+    async with backend.pool.connection() as conn:
+        cur = await conn.execute(
+            backend._sql._r("SELECT count(*) FROM {s}waitpoints WHERE job_id = %s"), (job_id,)
+        )
+        row = await cur.fetchone()
+    return int(row[0])
 
 
 async def _flag(event: threading.Event) -> bool:

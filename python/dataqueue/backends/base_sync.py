@@ -290,8 +290,15 @@ class Backend(abc.ABC):
     # -- tokens ------------------------------------------------------------------------------
     @abc.abstractmethod
     def create_token(
-        self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
-    ) -> T.WaitpointRecord: ...
+        self,
+        job_id: int | None,
+        timeout: timedelta | None,
+        tags: tuple[str, ...] | None,
+        holder: tuple[str, int] | None = None,
+    ) -> T.WaitpointRecord | None:
+        """A new waiting token, bound to ``job_id`` when given. With ``holder`` (worker id,
+        lock version) the token is made only while that worker holds that attempt of the
+        processing job (the fence of SPEC §10.2); None when it does not."""
 
     @abc.abstractmethod
     def complete_token(self, token_id: str, output_json: str | None) -> bool: ...

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
-from dataqueue.errors import InvalidJobError
+from dataqueue.errors import InvalidJobError, JobLostError
 from dataqueue.lifecycle import MSG_TOKEN_TIMED_OUT, TOKEN_PREFIX, WAIT_PREFIX
 from dataqueue.options import check_text, dump_json, parse_token_timeout, stored_datetime
 from dataqueue.records import JobRecord, TokenStatus
@@ -267,7 +267,11 @@ class JobState:
             if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
                 raise InvalidJobError(f"token tags must be a list of strings, got {tags!r}")
             tag_tuple = tuple(check_text(t, "token tag") for t in tags)
-        token = await self.backend.create_token(self.job.id, delta, tag_tuple)
+        holder = (self.worker_id, self.job.lock_version)
+        token = await self.backend.create_token(self.job.id, delta, tag_tuple, holder)
+        if token is None:  # a stale run: the token would be bound to a job it no longer holds
+            self.lose("token")
+            raise JobLostError(self.job.id, "create_token")
         await self.store_step(key, token.id)
         return token.id
 

@@ -1209,16 +1209,24 @@ class AsyncPostgresBackend(AsyncBackend):
 
     # -- tokens ----------------------------------------------------------------------------------
     async def create_token(
-        self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
-    ) -> T.WaitpointRecord:
+        self,
+        job_id: int | None,
+        timeout: timedelta | None,
+        tags: tuple[str, ...] | None,
+        holder: tuple[str, int] | None = None,
+    ) -> T.WaitpointRecord | None:
         params = {
-            "id": f"wp_{uuid.uuid4()}",
-            "job_id": job_id,
+            "token_id": f"wp_{uuid.uuid4()}",
+            "id": job_id,
             "timeout": timeout,
             "tags": pg_text_array(tags) if tags else None,
         }
-        row = await self._one(self._sql.create_token, params)
-        return R.token_from_row(row)
+        if holder is None:
+            row = await self._one(self._sql.create_token, params)
+        else:
+            params["worker"], params["version"] = holder
+            row = await self._one(self._sql.create_token_held, params)
+        return None if row is None else R.token_from_row(row)
 
     async def complete_token(self, token_id: str, output_json: str | None) -> bool:
         params = {

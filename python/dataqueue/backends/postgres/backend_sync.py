@@ -1186,16 +1186,24 @@ class PostgresBackend(Backend):
 
     # -- tokens ----------------------------------------------------------------------------------
     def create_token(
-        self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
-    ) -> T.WaitpointRecord:
+        self,
+        job_id: int | None,
+        timeout: timedelta | None,
+        tags: tuple[str, ...] | None,
+        holder: tuple[str, int] | None = None,
+    ) -> T.WaitpointRecord | None:
         params = {
-            "id": f"wp_{uuid.uuid4()}",
-            "job_id": job_id,
+            "token_id": f"wp_{uuid.uuid4()}",
+            "id": job_id,
             "timeout": timeout,
             "tags": pg_text_array(tags) if tags else None,
         }
-        row = self._one(self._sql.create_token, params)
-        return R.token_from_row(row)
+        if holder is None:
+            row = self._one(self._sql.create_token, params)
+        else:
+            params["worker"], params["version"] = holder
+            row = self._one(self._sql.create_token_held, params)
+        return None if row is None else R.token_from_row(row)
 
     def complete_token(self, token_id: str, output_json: str | None) -> bool:
         params = {

@@ -1371,8 +1371,19 @@ FROM upd
         cols = ", ".join(TOKEN_COLUMNS)
         return self._r(
             "INSERT INTO {s}waitpoints (id, job_id, timeout_at, tags)"
-            " VALUES (%(id)s, %(job_id)s, now() + %(timeout)s::interval, %(tags)s::text[])"
+            " VALUES (%(token_id)s, %(id)s, now() + %(timeout)s::interval, %(tags)s::text[])"
             f" RETURNING {cols}"
+        )
+
+    @cached_property
+    def create_token_held(self) -> str:
+        """``create_token`` from a handler: only while its worker holds the job (no row
+        otherwise)."""
+        cols = ", ".join(TOKEN_COLUMNS)
+        return self._r(
+            "INSERT INTO {s}waitpoints (id, job_id, timeout_at, tags)"
+            " SELECT %(token_id)s, j.id, now() + %(timeout)s::interval, %(tags)s::text[]"
+            " FROM {s}job_queue j WHERE " + _FENCE + f" RETURNING {cols}"
         )
 
     @cached_property

@@ -837,8 +837,12 @@ class AsyncRedisBackend(AsyncBackend):
     # -- tokens ------------------------------------------------------------------------------
 
     async def create_token(
-        self, job_id: int | None, timeout: timedelta | None, tags: tuple[str, ...] | None
-    ) -> T.WaitpointRecord:
+        self,
+        job_id: int | None,
+        timeout: timedelta | None,
+        tags: tuple[str, ...] | None,
+        holder: tuple[str, int] | None = None,
+    ) -> T.WaitpointRecord | None:
         token_id = f"wp_{uuid.uuid4()}"
         flat = await self._run(
             "tokens",
@@ -848,9 +852,10 @@ class AsyncRedisBackend(AsyncBackend):
                 "" if job_id is None else job_id,
                 "" if timeout is None else _us(timeout),
                 json.dumps(list(tags), ensure_ascii=False) if tags else "",
+                *(() if holder is None else holder),
             ],
         )
-        return codec.token_from_hash(codec.pairs(flat))
+        return None if flat == 0 else codec.token_from_hash(codec.pairs(flat))
 
     async def complete_token(self, token_id: str, output_json: str | None) -> bool:
         out = "N" if output_json is None else "S" + output_json

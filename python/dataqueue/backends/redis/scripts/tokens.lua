@@ -1,9 +1,17 @@
--- Token operations. ARGV[1] selects: 'create' (id, job_id|'', timeout µs|'', tags JSON|''),
--- 'complete' (id, 'S' .. output JSON or 'N'), 'expire'. Returns 1/0, or a count for expire.
+-- Token operations. ARGV[1] selects: 'create' (id, job_id|'', timeout µs|'', tags JSON|'',
+-- and from a handler the holder: worker, lock_version), 'complete' (id, 'S' .. output JSON or
+-- 'N'), 'expire'. Returns 1/0, or a count for expire; 'create' returns the token's hash, or 0
+-- when a holder is given and no longer holds the processing job (SPEC §10.2).
 local op = ARGV[1]
 local t = now()
 if op == 'create' then
   local id, job, timeout, tags = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  if ARGV[6] then
+    local f = fields(job, { 'status', 'locked_by', 'lock_version' })
+    if not (f.status == 'processing' and f.locked_by == ARGV[6] and f.lock_version == ARGV[7]) then
+      return 0
+    end
+  end
   local h = { 'id', id, 'status', 'waiting', 'created_at', N(t) }
   if job ~= '' then
     h[#h + 1] = 'job_id'; h[#h + 1] = job
