@@ -21,6 +21,7 @@ from dataqueue import (
     JobCancelledError,
     JobFailedError,
     JobStatus,
+    NonRetryable,
     ResultTimeoutError,
     RetryPolicy,
 )
@@ -134,6 +135,7 @@ def test_result_raises_job_failed_error_with_the_stored_error(q: Any) -> None:
     with pytest.raises(JobFailedError, match="bad input 42") as info:
         handle.result(timeout=5)
     assert info.value.error == "bad input 42"
+    assert info.value.traceback is not None and "ValueError: bad input 42" in info.value.traceback
     assert info.value.job_id == handle.job_id
     assert [e["message"] for e in info.value.error_history] == ["bad input 42"]
     assert info.value.failure_reason == "handler_error"
@@ -175,6 +177,39 @@ def test_wait_for_job_is_woken_by_the_finish_notification(q: Any, twin: str) -> 
         stop_processor(processor)
     assert results == [{"doubled": 2}]
     assert elapsed < 3.0, elapsed
+
+
+def test_waiters_are_woken_by_a_terminal_failure_and_its_cascade(q: Any) -> None:
+    """``result()`` on a failing job and ``wait_for_job`` on its dependent both return soon
+    after the worker fails it (well before the 5 s safety re-read)."""
+
+    def refuse() -> None:
+        raise NonRetryable("no")
+
+    task = q.task(refuse, job_type="refuse", max_attempts=3)
+    handle = task.defer()
+    child = q.add_job("child", {}, depends_on={"job_ids": [handle.job_id]})
+    ended: dict[str, tuple[str, float]] = {}
+
+    def wait(name: str, call: Any) -> None:
+        try:
+            call()
+        except (JobFailedError, JobCancelledError) as exc:
+            ended[name] = (type(exc).__name__, time.monotonic())
+
+    waiters = [
+        threading.Thread(target=wait, args=("parent", lambda: handle.result(timeout=20))),
+        threading.Thread(target=wait, args=("child", lambda: q.wait_for_job(child, timeout=20))),
+    ]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.5)  # both waiters read a pending job and sleep on the subscription
+    started = time.monotonic()
+    assert run_once(q, job_type="refuse") == 1
+    for waiter in waiters:
+        waiter.join(10)
+    assert ended["parent"][0] == "JobFailedError" and ended["child"][0] == "JobCancelledError"
+    assert max(t for _, t in ended.values()) - started < 3.0, ended
 
 
 def test_unique_while_active(q: Any) -> None:
