@@ -47,7 +47,7 @@ from dataqueue.records import (
     TokenStatus,
     WaitpointRecord,
 )
-from dataqueue.tasks import AsyncJobHandle, AsyncTask, JobHandle, Task, TaskRegistry
+from dataqueue.tasks import AsyncJobHandle, AsyncTask, JobHandle, RetryPolicy, Task, TaskRegistry
 from dataqueue.worker.context import AsyncJobContext, Handler, JobContext
 
 __version__ = "0.1.0"
@@ -67,6 +67,7 @@ __all__ = [
     "AsyncJobHandle",
     "AsyncTask",
     "JobHandle",
+    "RetryPolicy",
     "Task",
     "TaskRegistry",
     "AsyncJobContext",

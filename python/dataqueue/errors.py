@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -161,7 +162,14 @@ class Retry(Exception):
 
     def __init__(self, after: float | timedelta = 0, message: str | None = None) -> None:
         seconds = after.total_seconds() if isinstance(after, timedelta) else after
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise InvalidJobError(f"Retry(after=...) must be >= 0 seconds, got {after!r}")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise InvalidJobError(
+                f"Retry(after=...) must be a finite number of seconds >= 0, got {after!r}"
+            )
         self.after: float = float(seconds)
         super().__init__(message or f"retry requested in {self.after:g} s")

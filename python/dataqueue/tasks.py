@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import enum
 import functools
 import inspect
 import sys
@@ -56,8 +57,16 @@ from typing import (
 )
 
 from dataqueue._typing import Self, Unpack, check_keywords
-from dataqueue.errors import ConfigurationError, InvalidJobError
-from dataqueue.options import DependsOn, JobGroup, UniqueWhile, positive_number
+from dataqueue.errors import ConfigurationError, DependencyError, InvalidJobError
+from dataqueue.options import (
+    DependsOn,
+    JobGroup,
+    JobOptions,
+    UniqueWhile,
+    normalize_job,
+    parse_unique,
+    positive_number,
+)
 from dataqueue.records import JobRecord
 
 if TYPE_CHECKING:
@@ -91,14 +100,29 @@ RETRY_POLICY_ATTR = "__dataqueue_retry_policy__"
 ExceptionTypes = tuple[type[BaseException], ...]
 
 
+def _exception_types(value: Any, what: str) -> ExceptionTypes:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, type) else tuple(value)
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise ConfigurationError(f"{what} must list exception classes, got {item!r}")
+    return items
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Which exceptions retry. ``retry_on`` non-empty: only those retry (others fail for good);
     ``dont_retry_on``: those fail for good at once. ``dataqueue.NonRetryable`` never retries,
-    ``dataqueue.Retry`` always asks for its own delay (attempts permitting)."""
+    ``dataqueue.Retry`` always asks for its own delay (attempts permitting). Each is a tuple
+    of exception classes; ``@q.task(retry=RetryPolicy(...))`` applies one."""
 
     retry_on: ExceptionTypes = ()
     dont_retry_on: ExceptionTypes = ()
+
+    def __post_init__(self) -> None:
+        for name in ("retry_on", "dont_retry_on"):
+            object.__setattr__(self, name, _exception_types(getattr(self, name), name))
 
     def retries(self, exc: BaseException) -> bool:
         if self.dont_retry_on and isinstance(exc, self.dont_retry_on):
@@ -108,16 +132,6 @@ class RetryPolicy:
 
 #: Retry every exception (attempts permitting): the policy when none is given.
 DEFAULT_RETRY_POLICY: Final = RetryPolicy()
-
-
-def _exception_types(value: Any, what: str) -> ExceptionTypes:
-    if value is None:
-        return ()
-    items = (value,) if isinstance(value, type) else tuple(value)
-    for item in items:
-        if not (isinstance(item, type) and issubclass(item, BaseException)):
-            raise ConfigurationError(f"{what} must list exception classes, got {item!r}")
-    return items
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,11 +146,32 @@ class TaskOptions:
         return TaskOptions({**self.values, **given})
 
     def add_job_kwargs(self) -> dict[str, Any]:
-        out = dict(self.values)
-        depends_on = out.get("depends_on")
-        if depends_on is not None and not isinstance(depends_on, DependsOn):
-            out["depends_on"] = DependsOn(job_ids=list(depends_on))
-        return out
+        return dict(self.values)
+
+    def check(self, job_type: str) -> None:
+        """Raise what ``add_job`` would for these options (at decoration / ``configure``, not
+        at the first ``defer``); whether prerequisites exist is checked when adding."""
+        values = dict(self.values)
+        key, while_, for_ = (
+            values.pop(k, None) for k in ("unique_key", "unique_while", "unique_for")
+        )
+        normalize_job(JobOptions(job_type=job_type, **values))
+        if while_ is not None or for_ is not None:
+            parse_unique(job_type, "null", key, while_, for_)
+
+
+def _depends_on(value: Any) -> DependsOn | Mapping[str, Any]:
+    """``configure(depends_on=...)`` as ``add_job`` takes it: a ``DependsOn`` or mapping as
+    given; a job id, a handle, or a list of them → those ids."""
+    if isinstance(value, (DependsOn, Mapping)):
+        return value
+    if isinstance(value, (int, _HandleBase)) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise DependencyError(
+            f"depends_on must be job ids, handles, a DependsOn or a mapping, got {value!r}"
+        )
+    return DependsOn(job_ids=[v.job_id if isinstance(v, _HandleBase) else v for v in value])
 
 
 #: ``retry_on`` / ``dont_retry_on``: an exception class or a list of them.
@@ -172,13 +207,27 @@ class TaskKwargs(TaskJobKwargs, total=False):
     dead_letter_job_type: str | None
     retry_on: ExceptionClasses | None
     dont_retry_on: ExceptionClasses | None
+    #: How many times a failed job is retried (``max_attempts = retry + 1``), or a
+    #: :class:`RetryPolicy` (instead of ``retry_on`` / ``dont_retry_on``).
+    retry: int | RetryPolicy | None
+
+
+#: What ``configure(depends_on=...)`` takes.
+DependsOnSpec: TypeAlias = Union[
+    DependsOn,
+    Mapping[str, Sequence[Any]],
+    int,
+    "_HandleBase[Any]",
+    Sequence[Union[int, "_HandleBase[Any]"]],
+]
 
 
 class ConfigureKwargs(TaskJobKwargs, total=False):
     """The keyword options of ``task.configure(...)``: options of the jobs it adds."""
 
     run_at: datetime | None
-    depends_on: DependsOn | Sequence[int] | None
+    #: Prerequisites: job ids or handles (one or a list), a ``DependsOn`` or a mapping.
+    depends_on: DependsOnSpec | None
     idempotency_key: str | None
 
 
@@ -199,8 +248,8 @@ def _timeout_ms(timeout: float | timedelta | None, timeout_ms: int | None) -> in
 
 def encode(value: Any) -> Any:
     """A JSON-ready form of ``value``: dataclasses → dicts, pydantic models → their JSON
-    dump, datetimes/dates → ISO strings, containers recursively; anything else unchanged
-    (the queue rejects what JSON cannot hold)."""
+    dump, datetimes/dates → ISO strings, enums → their values, containers recursively;
+    anything else unchanged (the queue rejects what JSON cannot hold)."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -210,6 +259,8 @@ def encode(value: Any) -> Any:
         return dump(mode="json")
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return encode(value.value)
     if isinstance(value, Mapping):
         return {k: encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -247,6 +298,8 @@ def decode(value: Any, hint: Any) -> Any:
         validate = getattr(hint, "model_validate", None)
         if callable(validate):
             return validate(value)
+        if issubclass(hint, enum.Enum):
+            return hint(value)
         if issubclass(hint, datetime) and isinstance(value, str):
             return datetime.fromisoformat(value)
         if issubclass(hint, date) and isinstance(value, str):
@@ -254,12 +307,132 @@ def decode(value: Any, hint: Any) -> Any:
     return value
 
 
+_SEQUENCES: Final = (list, tuple, set, frozenset)
+
+
+def mismatch(value: Any, hint: Any) -> str | None:
+    """Why ``value`` is not a ``hint`` (a path and what was expected), or None when it fits or
+    the hint is beyond this check (a TypeVar, a protocol, an unresolved name): ``defer``
+    rejects what a type checker would, before anything is written."""
+    if hint is Any or hint is object or isinstance(hint, (str, TypeVar, typing.ForwardRef)):
+        return None
+    if hint is None or hint is type(None):
+        return None if value is None else f"expected None, got {value!r}"
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        return mismatch(value, args[0])
+    if origin is Union or (sys.version_info >= (3, 10) and origin is types.UnionType):
+        reasons = [mismatch(value, a) for a in args]
+        if None in reasons:
+            return None
+        return f"expected {_type_name(hint)}, got {value!r}"
+    if origin is typing.Literal:
+        return None if value in args else f"expected one of {list(args)!r}, got {value!r}"
+    if origin is not None:
+        return _mismatch_generic(value, origin, args, hint)
+    if not isinstance(hint, type):
+        return None
+    if typing.is_typeddict(hint):
+        return _mismatch_typeddict(value, hint)
+    if hint is float:
+        ok = isinstance(value, (int, float))
+    elif hint is complex:
+        ok = isinstance(value, (int, float, complex))
+    elif isinstance(value, Mapping) and callable(validate := getattr(hint, "model_validate", None)):
+        try:  # a pydantic model given as a dict: valid if the model accepts it
+            validate(value)
+        except Exception as exc:
+            return f"not a valid {hint.__name__}: {exc}"
+        ok = True
+    else:
+        try:
+            ok = isinstance(value, hint)
+        except TypeError:  # e.g. a protocol that is not runtime-checkable
+            return None
+    return None if ok else f"expected {_type_name(hint)}, got {value!r}"
+
+
+def _mismatch_generic(value: Any, origin: Any, args: tuple[Any, ...], hint: Any) -> str | None:
+    if not isinstance(origin, type):
+        return None
+    try:
+        fits = isinstance(value, origin)
+    except TypeError:
+        return None
+    if not fits:
+        return f"expected {_type_name(hint)}, got {value!r}"
+    if isinstance(value, Mapping) and len(args) == 2:
+        for key, item in value.items():
+            why = mismatch(key, args[0]) or mismatch(item, args[1])
+            if why is not None:
+                return _nested(f"[{key!r}]", why)
+        return None
+    if isinstance(value, _SEQUENCES) and args:
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(args) != len(value):
+                return f"expected {len(args)} items, got {value!r}"
+            pairs = list(zip(value, args, strict=True))
+        else:
+            pairs = [(item, args[0]) for item in value]
+        for index, (item, item_hint) in enumerate(pairs):
+            why = mismatch(item, item_hint)
+            if why is not None:
+                return _nested(f"[{index}]", why)
+    return None
+
+
+def _mismatch_typeddict(value: Any, hint: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"expected a {hint.__name__} (a dict), got {value!r}"
+    missing = sorted(set(hint.__required_keys__) - set(value))
+    if missing:
+        return f"{hint.__name__} is missing the key(s) {missing}"
+    known = hint.__required_keys__ | hint.__optional_keys__
+    unknown = sorted(str(k) for k in value if k not in known)
+    if unknown:
+        return f"{hint.__name__} has no key(s) {unknown}"
+    hints = _hints(hint)
+    for key, item in value.items():
+        why = mismatch(item, hints.get(key, Any))
+        if why is not None:
+            return _nested(f"[{key!r}]", why)
+    return None
+
+
+def _nested(where: str, why: str) -> str:
+    return f"{where}{why}" if why.startswith("[") else f"{where}: {why}"
+
+
+def _type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
 @functools.lru_cache(maxsize=512)
 def _hints(obj: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(obj, include_extras=True)
-    except Exception:  # unresolvable forward references: decode those values as stored
-        return {}
+    except Exception:
+        pass
+    # One name does not resolve (e.g. a class local to a function, under ``from __future__
+    # import annotations``): resolve the others one by one; those values stay as stored.
+    out: dict[str, Any] = {}
+    namespace = getattr(obj, "__globals__", None) or vars(sys.modules.get(obj.__module__, sys))
+    for name, annotation in getattr(obj, "__annotations__", {}).items():
+        try:
+            out[name] = typing.get_type_hints(
+                _Annotated(name, annotation), namespace, include_extras=True
+            )[name]
+        except Exception:
+            continue
+    return out
+
+
+class _Annotated:
+    """One annotation on its own, for ``typing.get_type_hints``."""
+
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.__annotations__ = {name: annotation}
 
 
 def _is_context_annotation(annotation: Any) -> bool:
@@ -293,6 +466,7 @@ class _TaskBase(Generic[P, R_co]):
         self.job_type: str = job_type if job_type is not None else f"{module}.{qualname}"
         if not isinstance(self.job_type, str) or not self.job_type:
             raise ConfigurationError(f"job_type must be a non-empty string, got {job_type!r}")
+        options.check(self.job_type)
         self.options: TaskOptions = options
         self.policy: RetryPolicy = policy
         self._signature = inspect.signature(fn)
@@ -319,9 +493,11 @@ class _TaskBase(Generic[P, R_co]):
             bound = inspect.Signature(params).bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidJobError(f"{self.job_type}: {exc}") from None
+        hints = _hints(self.fn)
         out: dict[str, Any] = {}
         for name, value in bound.arguments.items():
             kind = self._signature.parameters[name].kind
+            self._check_argument(name, kind, value, hints.get(name, Any))
             if kind is inspect.Parameter.VAR_KEYWORD:
                 out.update({k: encode(v) for k, v in value.items()})
             elif kind is inspect.Parameter.VAR_POSITIONAL:
@@ -329,6 +505,19 @@ class _TaskBase(Generic[P, R_co]):
             else:
                 out[name] = encode(value)
         return out
+
+    def _check_argument(self, name: str, kind: Any, value: Any, hint: Any) -> None:
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            items = [(f"{name}[{k!r}]", v) for k, v in value.items()]
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            items = [(name, value)]
+        for label, item in items:
+            why = mismatch(item, hint)
+            if why is not None:
+                where = _nested(f"argument {label!r}", why)
+                raise InvalidJobError(f"{self.job_type}: {where}")
 
     def _call_args(self, payload: Any, ctx: Any) -> tuple[list[Any], dict[str, Any]]:
         if payload is None:
@@ -384,7 +573,10 @@ class _TaskBase(Generic[P, R_co]):
 
             handler = run_sync
         handler.__name__ = getattr(fn, "__name__", "task")
-        handler.__qualname__ = getattr(fn, "__qualname__", handler.__name__)
+        # Named as this task's ``handler`` attribute, so pickle finds it by reference
+        # (``module.send_email.handler``): force_kill_on_timeout sends it to a child process.
+        handler.__module__ = getattr(fn, "__module__", None) or handler.__module__
+        handler.__qualname__ = f"{getattr(fn, '__qualname__', handler.__name__)}.handler"
         handler.__doc__ = getattr(fn, "__doc__", None)
         setattr(handler, RETRY_POLICY_ATTR, self.policy)
         return handler
@@ -405,8 +597,11 @@ class _TaskBase(Generic[P, R_co]):
         given: dict[str, Any] = dict(changes)
         timeout = given.pop("timeout", None)
         given["timeout_ms"] = _timeout_ms(timeout, None)
+        if given.get("depends_on") is not None:
+            given["depends_on"] = _depends_on(given["depends_on"])
         configured = copy.copy(self)
         configured.options = self.options.merged(**given)
+        configured.options.check(self.job_type)
         return configured
 
 
@@ -634,11 +829,27 @@ def task_options(options: TaskKwargs) -> tuple[str | None, TaskOptions, RetryPol
     job_type, name = given.pop("job_type", None), given.pop("name", None)
     if job_type is not None and name is not None and job_type != name:
         raise ConfigurationError("give job_type= or name=, not both")
-    if isinstance(given.get("tags"), (str, bytes)):
-        raise InvalidJobError(f"tags must be a list of strings, got {given['tags']!r}")
     given["timeout_ms"] = _timeout_ms(given.pop("timeout", None), given.get("timeout_ms"))
     retry_on, dont_retry_on = given.pop("retry_on", None), given.pop("dont_retry_on", None)
     policy = retry_policy(retry_on, dont_retry_on)
+    retry = given.pop("retry", None)
+    if isinstance(retry, RetryPolicy):
+        if retry_on is not None or dont_retry_on is not None:
+            raise ConfigurationError(
+                "give retry=RetryPolicy(...) or retry_on=/dont_retry_on=, not both"
+            )
+        policy = retry
+    elif retry is not None:
+        if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
+            raise ConfigurationError(
+                f"retry must be a number of retries (int >= 0) or a RetryPolicy, got {retry!r}"
+            )
+        if given.get("max_attempts") not in (None, retry + 1):
+            raise ConfigurationError(
+                f"retry={retry} means max_attempts={retry + 1}, "
+                f"but max_attempts={given['max_attempts']!r} was given"
+            )
+        given["max_attempts"] = retry + 1
     return job_type or name, TaskOptions().merged(**given), policy
 
 
@@ -646,6 +857,4 @@ def retry_policy(
     retry_on: ExceptionClasses | None, dont_retry_on: ExceptionClasses | None
 ) -> RetryPolicy:
     """Validate ``retry_on`` / ``dont_retry_on`` (an exception class or a list of them)."""
-    return RetryPolicy(
-        _exception_types(retry_on, "retry_on"), _exception_types(dont_retry_on, "dont_retry_on")
-    )
+    return RetryPolicy(cast(ExceptionTypes, retry_on), cast(ExceptionTypes, dont_retry_on))

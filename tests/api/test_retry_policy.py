@@ -3,12 +3,15 @@ Retry(after=...), on both backends and both twins."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from _worker_helpers import run_once
 from dataqueue import Abort, InvalidJobError, JobStatus, NonRetryable, Retry
+from dataqueue.processor import JobTimeoutError
 
 
 def _terminal(job: Any) -> bool:
@@ -81,6 +84,29 @@ def test_retry_after_sets_the_delay_and_uses_an_attempt(q: Any) -> None:
 
 
 def test_retry_after_validates_its_delay() -> None:
-    with pytest.raises(InvalidJobError, match="Retry"):
-        Retry(after=-1)
+    for bad in (-1, float("nan"), float("inf"), "5", True):
+        with pytest.raises(InvalidJobError, match="Retry"):
+            Retry(after=bad)
     assert Retry(after=2.5).after == 2.5
+
+
+def test_a_timed_out_attempt_is_a_timeout_error_for_the_policy(q: Any) -> None:
+    """``retry_on=(TimeoutError,)`` retries an attempt that ran past the task's ``timeout``;
+    ``dont_retry_on=(TimeoutError,)`` ends it at once."""
+
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    def slow_sync() -> None:
+        time.sleep(1)
+
+    retried = q.task(slow, job_type="retried", timeout=0.2, max_attempts=3,
+                     retry_on=(TimeoutError,))  # fmt: skip
+    ended = q.task(slow_sync, job_type="ended", timeout=0.2, max_attempts=3,
+                   dont_retry_on=TimeoutError)  # fmt: skip
+    a, b = retried.defer().job_id, ended.defer().job_id
+    assert run_once(q, batch_size=2) == 2
+    job_a, job_b = q.get_job(a), q.get_job(b)
+    assert job_a.failure_reason == job_b.failure_reason == "timeout"
+    assert not _terminal(job_a) and _terminal(job_b)
+    assert issubclass(JobTimeoutError, TimeoutError)

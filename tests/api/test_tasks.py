@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypedDict
 
+import pydantic
 import pytest
 from _worker_helpers import FAST, run_once, run_threads, stop_processor
 from dataqueue import (
     ConfigurationError,
+    DependencyError,
+    DependsOn,
     InvalidJobError,
     JobCancelledError,
     JobFailedError,
     JobStatus,
+    NonRetryable,
     ResultTimeoutError,
+    RetryPolicy,
 )
 from dataqueue.cli.worker import load_handlers
 
@@ -128,6 +135,7 @@ def test_result_raises_job_failed_error_with_the_stored_error(q: Any) -> None:
     with pytest.raises(JobFailedError, match="bad input 42") as info:
         handle.result(timeout=5)
     assert info.value.error == "bad input 42"
+    assert info.value.traceback is not None and "ValueError: bad input 42" in info.value.traceback
     assert info.value.job_id == handle.job_id
     assert [e["message"] for e in info.value.error_history] == ["bad input 42"]
     assert info.value.failure_reason == "handler_error"
@@ -169,6 +177,39 @@ def test_wait_for_job_is_woken_by_the_finish_notification(q: Any, twin: str) -> 
         stop_processor(processor)
     assert results == [{"doubled": 2}]
     assert elapsed < 3.0, elapsed
+
+
+def test_waiters_are_woken_by_a_terminal_failure_and_its_cascade(q: Any) -> None:
+    """``result()`` on a failing job and ``wait_for_job`` on its dependent both return soon
+    after the worker fails it (well before the 5 s safety re-read)."""
+
+    def refuse() -> None:
+        raise NonRetryable("no")
+
+    task = q.task(refuse, job_type="refuse", max_attempts=3)
+    handle = task.defer()
+    child = q.add_job("child", {}, depends_on={"job_ids": [handle.job_id]})
+    ended: dict[str, tuple[str, float]] = {}
+
+    def wait(name: str, call: Any) -> None:
+        try:
+            call()
+        except (JobFailedError, JobCancelledError) as exc:
+            ended[name] = (type(exc).__name__, time.monotonic())
+
+    waiters = [
+        threading.Thread(target=wait, args=("parent", lambda: handle.result(timeout=20))),
+        threading.Thread(target=wait, args=("child", lambda: q.wait_for_job(child, timeout=20))),
+    ]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.5)  # both waiters read a pending job and sleep on the subscription
+    started = time.monotonic()
+    assert run_once(q, job_type="refuse") == 1
+    for waiter in waiters:
+        waiter.join(10)
+    assert ended["parent"][0] == "JobFailedError" and ended["child"][0] == "JobCancelledError"
+    assert max(t for _, t in ended.values()) - started < 3.0, ended
 
 
 def test_unique_while_active(q: Any) -> None:
@@ -287,3 +328,184 @@ def test_parent_outputs_pass_data_along_the_dag(q: Any) -> None:
     assert q.get_job(ids[2]).output == 7
     assert q.get_job(ids[4]).status == JobStatus.COMPLETED
     assert q.get_job(ids[4]).output == {}  # no parents
+
+
+class Customer(pydantic.BaseModel):
+    name: str
+    since: datetime
+
+
+class Tier(enum.Enum):
+    GOLD = "gold"
+    SILVER = "silver"
+
+
+class Line(TypedDict):
+    sku: str
+    qty: int
+
+
+def test_defer_checks_argument_types_before_writing(q: Any) -> None:
+    """What a type checker would reject is an ``InvalidJobError`` naming the argument and the
+    value, and nothing is written."""
+
+    def order(lines: list[Line], tier: Tier, note: str | None = None, *tags: str) -> int:
+        return 0
+
+    task = q.task(order, job_type="order")
+    line = {"sku": "a", "qty": 1}
+    bad_calls: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
+        ((), {"lines": [line], "tier": "gold"}, r"argument 'tier': expected Tier, got 'gold'"),
+        ((), {"lines": [line], "tier": Tier.GOLD, "note": 5}, r"'note': .*got 5"),
+        ((), {"lines": [{"sku": "a", "qty": "1"}], "tier": Tier.GOLD}, r"'lines'\[0\]\['qty'\]"),
+        ((), {"lines": [{"sku": "a"}], "tier": Tier.GOLD}, r"missing the key\(s\) \['qty'\]"),
+        ((), {"lines": [{**line, "price": 1}], "tier": Tier.GOLD}, r"no key\(s\) \['price'\]"),
+        ((), {"lines": line, "tier": Tier.GOLD}, r"'lines': expected list"),
+        (([line], Tier.GOLD, None, "ok", 3), {}, r"'tags\[1\]': expected str, got 3"),
+        ((), {"lines": [], "tier": Tier.GOLD, "note": object()}, r"'note'"),
+    ]
+    for args, kwargs, message in bad_calls:
+        with pytest.raises(InvalidJobError, match=message):
+            task.defer(*args, **kwargs)
+    assert q.get_all_jobs() == []
+
+
+def test_typed_dicts_enums_and_pydantic_models_go_through_the_worker(q: Any) -> None:
+    seen: list[Any] = []
+
+    def welcome(customer: Customer, line: Line, tier: Tier = Tier.SILVER) -> Customer:
+        seen.append((customer, line, tier))
+        return customer
+
+    task = q.task(welcome, job_type="welcome")
+    since = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    first = task.defer(Customer(name="ada", since=since), {"sku": "x", "qty": 2}, Tier.GOLD)
+    # A dict the model accepts is fine too (validated now, turned into the model at run time).
+    second = task.defer({"name": "bob", "since": since.isoformat()}, {"sku": "y", "qty": 1})
+    with pytest.raises(InvalidJobError, match="'customer': not a valid Customer"):
+        task.defer({"name": "eve", "since": "not a date"}, {"sku": "z", "qty": 1})
+    assert q.get_job(first.job_id).payload["tier"] == "gold"
+    assert run_once(q) == 2
+    assert first.result(timeout=5) == Customer(name="ada", since=since)
+    assert second.result(timeout=5).name == "bob"
+    assert sorted((c.name, line["qty"], tier) for c, line, tier in seen) == [
+        ("ada", 2, Tier.GOLD),
+        ("bob", 1, Tier.SILVER),
+    ]
+
+
+def test_decorator_and_configure_options_are_checked_when_given(q: Any) -> None:
+    def noop() -> None:
+        return None
+
+    for options, message in (
+        ({"tags": ("a", 1)}, "tags entry"),
+        ({"max_attempts": "x"}, "max_attempts"),
+        ({"priority": 1.5}, "priority"),
+        ({"unique_while": "forever"}, "unique_while"),
+        ({"dead_letter_job_type": ""}, "dead_letter_job_type"),
+    ):
+        with pytest.raises(InvalidJobError, match=message):
+            q.task(noop, job_type="checked", **options)
+    assert "checked" not in q.tasks
+    task = q.task(noop, job_type="checked")
+    with pytest.raises(InvalidJobError, match="timezone-aware"):
+        task.configure(run_at=datetime.now())  # naive: the mistake under test
+    with pytest.raises(DependencyError, match="'12'"):
+        task.configure(depends_on="12")
+    with pytest.raises(DependencyError, match="True"):
+        task.configure(depends_on=[True])
+    assert q.get_all_jobs() == []
+
+
+def test_configure_depends_on_takes_ids_handles_and_mappings(q: Any, twin: str) -> None:
+    step = q.task(lambda n: n, job_type="step")
+    a, b = step.defer(1), step.defer(2)
+    # (On the async twin the test bridge wraps handles; a bridged one in a list is not one.)
+    first = a if twin == "sync" else a.job_id
+    for depends_on, expected in (
+        (a, (a.job_id,)),
+        (a.job_id, (a.job_id,)),
+        ([first, b.job_id], (a.job_id, b.job_id)),
+        ({"job_ids": [b.job_id]}, (b.job_id,)),
+        (DependsOn(job_ids=[a.job_id], tags=["t"]), (a.job_id,)),
+    ):
+        child = step.configure(depends_on=depends_on).defer(3)
+        assert q.get_job(child.job_id).depends_on_job_ids == expected, depends_on
+
+
+def test_retry_keyword_takes_a_count_or_a_policy(q: Any) -> None:
+    def fail(kind: str) -> None:
+        raise {"value": ValueError, "key": KeyError}[kind](kind)
+
+    counted = q.task(fail, job_type="counted", retry=2)
+    assert q.get_job(counted.defer("key").job_id).max_attempts == 3
+    policy = RetryPolicy(dont_retry_on=(ValueError,))
+    with_policy = q.task(lambda kind: fail(kind), job_type="with_policy", retry=policy)
+    v, k = with_policy.defer("value").job_id, with_policy.defer("key").job_id
+    assert run_once(q, job_type=["with_policy"]) == 2
+    assert q.get_job(v).status == JobStatus.FAILED and q.get_job(v).next_attempt_at is None
+    assert q.get_job(k).next_attempt_at is not None  # KeyError still retries
+    for bad, message in (
+        ({"retry": -1}, "retry must be"),
+        ({"retry": True}, "retry must be"),
+        ({"retry": 2, "max_attempts": 5}, "max_attempts=3"),
+        ({"retry": policy, "retry_on": KeyError}, "not both"),
+    ):
+        with pytest.raises(ConfigurationError, match=message):
+            q.task(fail, job_type="bad_retry", **bad)
+
+
+def test_unique_for_races_to_one_job(q: Any) -> None:
+    ids: list[int] = []
+    run_threads(8, lambda _: ids.append(q.add_job("digest", {"u": 1}, unique_for=60)))
+    task = q.task(lambda u: u, job_type="digest_task", unique_while="active")
+    handles: list[Any] = []
+    run_threads(8, lambda _: handles.append(task.defer(2)))
+    assert len(set(ids)) == 1 and len({h.job_id for h in handles}) == 1
+    assert len(q.get_all_jobs()) == 2
+
+
+FORCE_KILL_MODULE = """
+import os, time
+from dataqueue import init_job_queue
+
+q = init_job_queue(os.environ["DQ_FK_URL"], **({"key_prefix": os.environ["DQ_FK_PREFIX"]}
+                                              if os.environ["DQ_FK_PREFIX"] else {}))
+
+
+@q.task(job_type="fk.double", force_kill_on_timeout=True, timeout=30, max_attempts=1)
+def double(n: int) -> int:
+    return n * 2
+
+
+@q.task(job_type="fk.stuck", force_kill_on_timeout=True, timeout=0.5, max_attempts=2,
+        retry_on=TimeoutError)
+def stuck() -> None:
+    time.sleep(30)
+"""
+
+
+def test_force_kill_tasks_run_in_a_child_process(
+    q: Any, storage: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """A task's handler can be sent to the child process by reference (``module.task.handler``),
+    and its killed timeout is a ``TimeoutError`` for ``retry_on``. The module's own (blocking)
+    queue adds the jobs; this test's queue (either twin) runs them."""
+    (tmp_path / "dq_force_kill_tasks.py").write_text(FORCE_KILL_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DQ_FK_URL", storage.url)
+    monkeypatch.setenv("DQ_FK_PREFIX", storage.key_prefix or "")
+    monkeypatch.delitem(sys.modules, "dq_force_kill_tasks", raising=False)
+    import dq_force_kill_tasks as module  # type: ignore[import-not-found]
+
+    try:
+        double = module.double.defer(21).job_id
+        stuck = module.stuck.defer().job_id
+        assert run_once(q, module.q.tasks, batch_size=2) == 2
+        assert q.wait_for_job(double, timeout=30) == 42
+        job = q.get_job(stuck)
+        assert job.failure_reason == "timeout"
+        assert job.next_attempt_at is not None  # retry_on=TimeoutError covers the kill
+    finally:
+        module.q.close()

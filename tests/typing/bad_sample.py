@@ -33,3 +33,5 @@ q.create_processor(q.tasks, concurency=3)  # E: unknown processor option
 q.create_supervisor(intervall=3)  # E: unknown supervisor option
 q.on("job:failed", on_progress)  # E: a listener of another event's payload
 q.wait_for_job("12")  # E: job ids are ints
+q.task(retry="3")  # E: retry is a count or a RetryPolicy
+send_email.configure(depends_on="12")  # E: depends_on takes ids or handles, not a str

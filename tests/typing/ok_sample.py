@@ -21,6 +21,7 @@ from dataqueue import (
     JobSpec,
     NonRetryable,
     Retry,
+    RetryPolicy,
     batch_dep_ref,
     init_async_job_queue,
     init_job_queue,
@@ -57,6 +58,16 @@ def build_report(ctx: JobContext, day: str) -> Totals:
     return {"rows": len(parents)}
 
 
+@q.task(retry=2, timeout=timedelta(seconds=10))
+def fetch(url: str) -> int:
+    return len(url)
+
+
+@q.task(job_type="parse", retry=RetryPolicy(dont_retry_on=(ValueError,)))
+def parse(text: str) -> int:
+    return int(text)
+
+
 @q.task
 async def resize(ctx: AsyncJobContext, width: int, height: int = 100) -> int:
     await ctx.set_progress(10)
@@ -69,6 +80,9 @@ later = datetime.now(timezone.utc) + timedelta(hours=1)
 report = build_report.configure(priority=10, run_at=later, depends_on=[handle.job_id]).defer("x")
 totals: Totals = report.result(timeout=timedelta(minutes=5))
 area: int = resize.defer(width=3).result()
+fetched = fetch.defer("https://example.com")
+parsed: JobHandle[int] = parse.configure(depends_on=fetched).defer("42")
+parse.configure(depends_on=[fetched, handle.job_id], unique_for=60).defer("7")
 
 try:
     q.wait_for_job(handle.job_id, timeout=1.5)

@@ -29,8 +29,9 @@ __all__ = ["ForceKillContext", "HandlerProcessError", "JobTimeoutError", "run_fo
 STARTUP_LIMIT_SECONDS = 60.0
 
 
-class JobTimeoutError(DataQueueError):
-    """A handler ran past its ``timeout_ms``."""
+class JobTimeoutError(DataQueueError, TimeoutError):
+    """A handler ran past its ``timeout_ms``. A ``TimeoutError``, so ``retry_on=(TimeoutError,)``
+    retries timed-out attempts and ``dont_retry_on=(TimeoutError,)`` ends them."""
 
     def __init__(self, ms: int, *, killed: bool = False) -> None:
         text = f"Job timed out after {ms} ms"
