@@ -173,3 +173,7 @@ class Retry(Exception):
             )
         self.after: float = float(seconds)
         super().__init__(message or f"retry requested in {self.after:g} s")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle re-creates an exception from its args (only the message here)
+        return (type(self), (self.after, str(self)))

@@ -27,3 +27,24 @@ async def quick_async(payload: dict[str, Any], ctx: Any) -> str:
 
 def raises(payload: dict[str, Any], ctx: Any) -> None:
     raise ValueError("child says no")
+
+
+def rejects(payload: dict[str, Any], ctx: Any) -> None:
+    from dataqueue import NonRetryable
+
+    raise NonRetryable("card declined")
+
+
+def later(payload: dict[str, Any], ctx: Any) -> None:
+    from dataqueue import Retry
+
+    raise Retry(after=600)
+
+
+class Unpicklable(Exception):
+    def __init__(self, a: int, b: int) -> None:  # args (a message) do not rebuild it
+        super().__init__(f"{a} and {b}")
+
+
+def raises_unpicklable(payload: dict[str, Any], ctx: Any) -> None:
+    raise Unpicklable(1, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,32 @@ class TestForceKill:
         job = q.get_job(bad)
         assert job.failure_reason.value == "handler_error"
         assert "child says no" in job.error_history[-1]["message"]
+
+    def test_retry_policy_sees_the_childs_exception(self, q: Any, make_processor: Any) -> None:
+        """NonRetryable and Retry(after=...) raised in the child steer the retry as in the
+        worker itself; an exception that cannot be rebuilt is reported by type and message."""
+        fk = {"timeout_ms": 30_000, "force_kill_on_timeout": True, "max_attempts": 3}
+        rejected = q.add_job("rejects", {}, **fk)
+        delayed = q.add_job("later", {}, retry_delay=1, **fk)
+        odd = q.add_job("odd", {}, **fk)
+        before = datetime.now(timezone.utc)
+        make_processor(
+            {
+                "rejects": handlers_forcekill.rejects,
+                "later": handlers_forcekill.later,
+                "odd": handlers_forcekill.raises_unpicklable,
+            }
+        ).start()
+        job = q.get_job(rejected)
+        assert job.status.value == "failed" and job.next_attempt_at is None and job.attempts == 1
+        assert job.error_history[-1]["message"] == "card declined"
+        assert "in the handler process" in job.error_history[-1]["traceback"]
+        job = q.get_job(delayed)
+        assert job.status.value == "failed" and job.attempts == 1
+        assert 590 < (job.next_attempt_at - before).total_seconds() < 610
+        job = q.get_job(odd)
+        assert job.next_attempt_at is not None  # retried as a plain handler error
+        assert job.error_history[-1]["message"] == "Unpicklable: 1 and 2"
 
     def test_rejects_non_importable_handler(self, q: Any, make_processor: Any) -> None:
         job_id = q.add_job("l", {}, timeout_ms=5000, force_kill_on_timeout=True, max_attempts=1)

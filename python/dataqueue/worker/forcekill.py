@@ -17,6 +17,7 @@ import multiprocessing
 import multiprocessing.connection
 import pickle
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -127,9 +128,33 @@ def _child_main(
         conn.send(("result", result))
     except BaseException as exc:
         text = str(exc) or type(exc).__name__
-        conn.send(("error", type(exc).__name__, text))
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        conn.send(("error", type(exc).__name__, text, _portable(exc), tb))
     finally:
         conn.close()
+
+
+def _portable(exc: BaseException) -> bytes | None:
+    """The pickled exception when it survives the trip (the parent imports its class), else
+    None: the parent then reports its type and message."""
+    if not isinstance(exc, Exception):
+        return None
+    try:
+        data = pickle.dumps(exc)
+        pickle.loads(data)
+    except Exception:
+        return None
+    return data
+
+
+def _restore(data: bytes | None) -> Exception | None:
+    if data is None:
+        return None
+    try:
+        exc = pickle.loads(data)
+    except Exception:
+        return None
+    return exc if isinstance(exc, Exception) else None
 
 
 def check_importable(fn: Callable[..., Any]) -> None:
@@ -220,6 +245,11 @@ async def run_force_killed(fn: Callable[..., Any], state: JobState) -> Any:
             elif kind == "result":
                 return msg[1]
             elif kind == "error":
+                original = _restore(msg[3])
+                if original is not None:
+                    # the handler's own exception, so the retry policy (retry_on, NonRetryable,
+                    # Retry(after=...)) sees its class; the child's traceback as its cause
+                    raise original from HandlerProcessError(f"in the handler process:\n{msg[4]}")
                 raise HandlerProcessError(
                     f"{msg[2]}" if msg[1] == "HandlerProcessError" else f"{msg[1]}: {msg[2]}"
                 )
