@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
@@ -151,8 +151,10 @@ def no_handler_message(job_type: str) -> str:
     return MSG_NO_HANDLER.format(job_type=job_type)
 
 
-def unknown_prerequisites_message(ids: object) -> str:
-    return f"depends_on.job_ids: job id(s) {ids} do not exist"
+def unknown_prerequisites_message(ids: Iterable[int]) -> str:
+    """The missing prerequisites, in ascending order, worded alike on every backend."""
+    listed = ", ".join(str(i) for i in sorted(set(ids)))
+    return f"depends_on.job_ids: job id(s) {listed} do not exist"
 
 
 def self_dependency_via_key(index: int) -> str:

@@ -42,6 +42,13 @@ def test_unknown_prerequisite_rejected_nothing_written(q: Any) -> None:
     assert [j.id for j in q.get_all_jobs()] == [existing]
 
 
+def test_unknown_prerequisites_worded_alike_on_every_backend(q: Any) -> None:
+    existing = q.add_job("a")
+    with pytest.raises(UnknownPrerequisiteError) as info:
+        q.add_job("b", depends_on={"job_ids": [987655, existing, 987654]})
+    assert str(info.value) == "depends_on.job_ids: job id(s) 987654, 987655 do not exist"
+
+
 def test_negative_id_rejected_in_add_job(q: Any) -> None:
     with pytest.raises(DependencyError, match="add_jobs"):
         q.add_job("b", depends_on=DependsOn(job_ids=[batch_dep_ref(0)]))

@@ -76,7 +76,8 @@ def _errors(where: str = "") -> Iterator[None]:
         msg = str(exc)
         if "DQ_UNKNOWN_PREREQ" in msg:
             ids = msg.split("DQ_UNKNOWN_PREREQ", 1)[1].strip().split()[0]
-            raise UnknownPrerequisiteError(unknown_prerequisites_message(ids)) from None
+            missing = [int(i) for i in ids.split(",")]
+            raise UnknownPrerequisiteError(unknown_prerequisites_message(missing)) from None
         if "DQ_SELF_DEP" in msg:
             index = int(msg.split("DQ_SELF_DEP", 1)[1].strip().split()[0])
             raise DependencyCycleError(self_dependency_via_key(index)) from None
