@@ -293,8 +293,8 @@ class Backend(abc.ABC):
         self,
         job_id: int | None,
         timeout: timedelta | None,
-        tags: tuple[str, ...] | None,
-        holder: tuple[str, int] | None = None,
+        tags: T.TokenTags,
+        holder: T.Holder = None,
     ) -> T.WaitpointRecord | None:
         """A new waiting token, bound to ``job_id`` when given. With ``holder`` (worker id,
         lock version) the token is made only while that worker holds that attempt of the

@@ -1212,8 +1212,8 @@ class AsyncPostgresBackend(AsyncBackend):
         self,
         job_id: int | None,
         timeout: timedelta | None,
-        tags: tuple[str, ...] | None,
-        holder: tuple[str, int] | None = None,
+        tags: T.TokenTags,
+        holder: T.Holder = None,
     ) -> T.WaitpointRecord | None:
         params = {
             "token_id": f"wp_{uuid.uuid4()}",

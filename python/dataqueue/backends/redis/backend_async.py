@@ -841,8 +841,8 @@ class AsyncRedisBackend(AsyncBackend):
         self,
         job_id: int | None,
         timeout: timedelta | None,
-        tags: tuple[str, ...] | None,
-        holder: tuple[str, int] | None = None,
+        tags: T.TokenTags,
+        holder: T.Holder = None,
     ) -> T.WaitpointRecord | None:
         token_id = f"wp_{uuid.uuid4()}"
         flat = await self._run(

@@ -819,8 +819,8 @@ class RedisBackend(Backend):
         self,
         job_id: int | None,
         timeout: timedelta | None,
-        tags: tuple[str, ...] | None,
-        holder: tuple[str, int] | None = None,
+        tags: T.TokenTags,
+        holder: T.Holder = None,
     ) -> T.WaitpointRecord | None:
         token_id = f"wp_{uuid.uuid4()}"
         flat = self._run(
