@@ -35,6 +35,7 @@ __all__ = [
     "UniqueSpec",
     "UniqueWhile",
     "batch_dep_ref",
+    "compact_json",
     "dump_json",
     "normalize_job",
 ]
@@ -89,6 +90,12 @@ def _c_encoder_works() -> bool:
 
 
 _encode: Final = _encode_c if _c_encoder_works() else _ENCODER.encode
+
+
+def compact_json(value: Any) -> str:
+    """Compact JSON (no spaces, non-ASCII kept) of a value known to be JSON-able, without the
+    checks of ``dump_json``: what the library builds itself (a backend's arguments)."""
+    return _encode(value)
 
 
 # A JSON-escaped NUL: ``\u0000`` preceded by an even number of backslashes.

@@ -17,7 +17,7 @@ from dataqueue import _core
 from dataqueue.backends import record_spec as spec
 from dataqueue.backends.types import CronInput
 from dataqueue.lifecycle import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY
-from dataqueue.options import JobFilters, NewJob, UniqueSpec
+from dataqueue.options import JobFilters, NewJob, UniqueSpec, compact_json
 from dataqueue.records import (
     CronScheduleRecord,
     CronStatus,
@@ -291,7 +291,7 @@ def job_specs(
                     s["ua"] = True
                 if u.for_seconds is not None:
                     s["uf"] = round(u.for_seconds * 1_000_000)
-    return json.dumps(specs, separators=(",", ":"), ensure_ascii=False), order
+    return compact_json(specs), order
 
 
 def edit_args(values: Mapping[str, Any]) -> tuple[str, str]:
