@@ -290,11 +290,7 @@ class Backend(abc.ABC):
     # -- tokens ------------------------------------------------------------------------------
     @abc.abstractmethod
     def create_token(
-        self,
-        job_id: int | None,
-        timeout: timedelta | None,
-        tags: T.TokenTags,
-        holder: T.Holder = None,
+        self, job_id: int | None, timeout: timedelta | None, tags: T.Tags, holder: T.Holder = None
     ) -> T.WaitpointRecord | None:
         """A new waiting token, bound to ``job_id`` when given. With ``holder`` (worker id,
         lock version) the token is made only while that worker holds that attempt of the

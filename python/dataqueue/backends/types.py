@@ -46,15 +46,15 @@ __all__ = [
     "NextRunFn",
     "ParkOptions",
     "TagQueryMode",
-    "TokenTags",
+    "Tags",
     "WaitpointRecord",
 ]
 
 #: Who must hold a job for a write to apply: (worker id, lock version), the fence of SPEC
 #: §10.2; None for a write that is not a handler's.
 Holder = tuple[str, int] | None
-#: A token's tags (None: none).
-TokenTags = tuple[str, ...] | None
+#: Tags of a token (None: none).
+Tags = tuple[str, ...] | None
 
 
 class _Keep:

@@ -1186,11 +1186,7 @@ class PostgresBackend(Backend):
 
     # -- tokens ----------------------------------------------------------------------------------
     def create_token(
-        self,
-        job_id: int | None,
-        timeout: timedelta | None,
-        tags: T.TokenTags,
-        holder: T.Holder = None,
+        self, job_id: int | None, timeout: timedelta | None, tags: T.Tags, holder: T.Holder = None
     ) -> T.WaitpointRecord | None:
         params = {
             "token_id": f"wp_{uuid.uuid4()}",

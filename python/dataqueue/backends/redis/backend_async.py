@@ -838,11 +838,7 @@ class AsyncRedisBackend(AsyncBackend):
     # -- tokens ------------------------------------------------------------------------------
 
     async def create_token(
-        self,
-        job_id: int | None,
-        timeout: timedelta | None,
-        tags: T.TokenTags,
-        holder: T.Holder = None,
+        self, job_id: int | None, timeout: timedelta | None, tags: T.Tags, holder: T.Holder = None
     ) -> T.WaitpointRecord | None:
         token_id = f"wp_{uuid.uuid4()}"
         flat = await self._run(

@@ -816,11 +816,7 @@ class RedisBackend(Backend):
     # -- tokens ------------------------------------------------------------------------------
 
     def create_token(
-        self,
-        job_id: int | None,
-        timeout: timedelta | None,
-        tags: T.TokenTags,
-        holder: T.Holder = None,
+        self, job_id: int | None, timeout: timedelta | None, tags: T.Tags, holder: T.Holder = None
     ) -> T.WaitpointRecord | None:
         token_id = f"wp_{uuid.uuid4()}"
         flat = self._run(
