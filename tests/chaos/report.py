@@ -1,7 +1,5 @@
-"""The table of docs/reliability.md from a chaos run's ``report.jsonl``:
-
-    python tests/chaos/report.py $DQ_CHAOS_REPORT_DIR/report.jsonl
-"""
+"""The table of docs/reliability.md from a chaos run's ``report.jsonl``
+(``python tests/chaos/report.py $DQ_CHAOS_REPORT_DIR/report.jsonl``)."""
 
 from __future__ import annotations
 
