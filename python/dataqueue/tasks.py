@@ -125,6 +125,7 @@ class RetryPolicy:
             object.__setattr__(self, name, _exception_types(getattr(self, name), name))
 
     def retries(self, exc: BaseException) -> bool:
+        """Whether a handler's ``exc`` may retry (attempts permitting) under this policy."""
         if self.dont_retry_on and isinstance(exc, self.dont_retry_on):
             return False
         return not self.retry_on or isinstance(exc, self.retry_on)
