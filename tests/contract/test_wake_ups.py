@@ -127,43 +127,16 @@ def test_a_due_job_wakes_a_busy_worker_once_not_forever(q: Any, waiter: Any) -> 
     assert len(q._backend.claim_jobs("w", 10, lease=LEASE)) == 1
 
 
-def test_every_idle_worker_wakes_whatever_types_it_handles(
-    q: Any, queue_factory: Any, waiter: Any
-) -> None:
-    idle = [waiter(q._backend)] + [waiter(queue_factory()._backend) for _ in range(2)]
-    added = threading.Event()
-    woke: list[float] = []
-    lock = threading.Lock()
-
-    def wait(w: Waiter) -> None:
-        elapsed = w.woken_after(added.is_set, limit=5)
-        with lock:
-            woke.append(elapsed)
-
-    threads = [threading.Thread(target=wait, args=(w,)) for w in idle]
-    for t in threads:
-        t.start()
-    time.sleep(0.2)
-    added.set()
-    _add(q._backend, job_type="only-one-worker-handles-this")
-    for t in threads:
-        t.join(timeout=10)
-    assert len(woke) == 3
-
-
-def test_two_waiters_of_one_backend_both_wake(q: Any, waiter: Any) -> None:
-    """Two processors made from one queue wait at once: each waits on its own subscription,
-    so one enqueue wakes both (a shared PostgreSQL LISTEN connection handed its one
-    notification to one of them; a shared Redis pub/sub connection was read by both at once
-    and failed)."""
-    idle = [waiter(q._backend), waiter(q._backend)]
+def _wake_all(idle: list[Waiter], add: Callable[[], Any], limit: float) -> list[float]:
+    """Every waiter of ``idle`` waits in its own thread; one ``add`` once they all wait.
+    Returns how long each took to wake (a waiter's error fails the test here)."""
     added = threading.Event()
     woke: list[float] = []
     errors: list[BaseException] = []
 
     def wait(w: Waiter) -> None:
         try:
-            woke.append(w.woken_after(added.is_set, limit=2))
+            woke.append(w.woken_after(added.is_set, limit=limit))
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -172,7 +145,25 @@ def test_two_waiters_of_one_backend_both_wake(q: Any, waiter: Any) -> None:
         t.start()
     time.sleep(0.3)
     added.set()
-    _add(q._backend)
+    add()
     for t in threads:
         t.join(timeout=10)
-    assert errors == [] and len(woke) == 2
+    assert errors == []
+    return woke
+
+
+def test_every_idle_worker_wakes_whatever_types_it_handles(
+    q: Any, queue_factory: Any, waiter: Any
+) -> None:
+    idle = [waiter(q._backend)] + [waiter(queue_factory()._backend) for _ in range(2)]
+    woke = _wake_all(idle, lambda: _add(q._backend, job_type="only-one-worker-handles-this"), 5)
+    assert len(woke) == 3
+
+
+def test_two_waiters_of_one_backend_both_wake(q: Any, waiter: Any) -> None:
+    """Two processors made from one queue wait at once: each waits on its own subscription,
+    so one enqueue wakes both (a shared PostgreSQL LISTEN connection handed its one
+    notification to one of them; a shared Redis pub/sub connection was read by both at once
+    and failed)."""
+    woke = _wake_all([waiter(q._backend), waiter(q._backend)], lambda: _add(q._backend), 2)
+    assert len(woke) == 2

@@ -390,19 +390,25 @@ def test_lost_failure_reply_is_reported_as_this_runs_result(
     _run(storage, body)
 
 
+def _outage(seconds: float) -> Callable[..., str | None]:
+    """A fault for ``Faulty``: every call fails (before reaching the store) until ``seconds``
+    after the first one, like a server restarting."""
+    down: dict[str, float] = {}
+
+    def fault(*_: Any) -> str | None:
+        start = down.setdefault("t", time.monotonic())
+        return "before" if time.monotonic() - start < seconds else None
+
+    return fault
+
+
 def test_completion_outlasts_an_outage_longer_than_the_old_retry_budget(storage: Any) -> None:
     """The store is unreachable for 2.5 s (a Redis restart loading its AOF) when the run
     ends: the completion keeps retrying within the lease, so the job is not run again."""
 
     async def body(q: Any) -> None:
         faulty = Faulty(q._backend)
-        down: dict[str, float] = {}
-
-        def outage(*_: Any) -> str | None:
-            start = down.setdefault("t", time.monotonic())
-            return "before" if time.monotonic() - start < 2.5 else None
-
-        faulty.faults["complete_jobs"] = outage
+        faulty.faults["complete_jobs"] = _outage(2.5)
         runs: list[int] = []
 
         async def handler(payload: Any, ctx: Any) -> None:
@@ -587,13 +593,7 @@ def test_failure_and_wait_outlast_an_outage_longer_than_the_old_retry_budget(
 
     async def body(q: Any) -> None:
         faulty = Faulty(q._backend)
-        down: dict[str, float] = {}
-
-        def outage(*_: Any) -> str | None:
-            start = down.setdefault("t", time.monotonic())
-            return "before" if time.monotonic() - start < 2.5 else None
-
-        faulty.faults[call] = outage
+        faulty.faults[call] = _outage(2.5)
 
         async def handler(payload: Any, ctx: Any) -> None:
             if call == "wait_job":
