@@ -498,27 +498,22 @@ class _TaskBase(Generic[P, R_co]):
         out: dict[str, Any] = {}
         for name, value in bound.arguments.items():
             kind = self._signature.parameters[name].kind
-            self._check_argument(name, kind, value, hints.get(name, Any))
+            hint = hints.get(name, Any)
             if kind is inspect.Parameter.VAR_KEYWORD:
-                out.update({k: encode(v) for k, v in value.items()})
+                out.update({k: self._checked(f"{name}[{k!r}]", v, hint) for k, v in value.items()})
             elif kind is inspect.Parameter.VAR_POSITIONAL:
-                out[name] = [encode(v) for v in value]
+                out[name] = [self._checked(f"{name}[{i}]", v, hint) for i, v in enumerate(value)]
             else:
-                out[name] = encode(value)
+                out[name] = self._checked(name, value, hint)
         return out
 
-    def _check_argument(self, name: str, kind: Any, value: Any, hint: Any) -> None:
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            items = [(f"{name}[{k!r}]", v) for k, v in value.items()]
-        elif kind is inspect.Parameter.VAR_POSITIONAL:
-            items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
-        else:
-            items = [(name, value)]
-        for label, item in items:
-            why = mismatch(item, hint)
-            if why is not None:
-                where = _nested(f"argument {label!r}", why)
-                raise InvalidJobError(f"{self.job_type}: {where}")
+    def _checked(self, label: str, value: Any, hint: Any) -> Any:
+        """``value`` encoded for the payload, once it fits its hint (else ``InvalidJobError``
+        naming the argument)."""
+        why = mismatch(value, hint)
+        if why is not None:
+            raise InvalidJobError(f"{self.job_type}: {_nested(f'argument {label!r}', why)}")
+        return encode(value)
 
     def _call_args(self, payload: Any, ctx: Any) -> tuple[list[Any], dict[str, Any]]:
         if payload is None:

@@ -135,19 +135,19 @@ def _child_main(
 
 
 def _portable(exc: BaseException) -> bytes | None:
-    """The pickled exception when it survives the trip (the parent imports its class), else
-    None: the parent then reports its type and message."""
+    """The pickled exception, or None when it cannot be pickled. Whether it can be rebuilt
+    is the parent's to find out (``_restore``)."""
     if not isinstance(exc, Exception):
         return None
     try:
-        data = pickle.dumps(exc)
-        pickle.loads(data)
+        return pickle.dumps(exc)
     except Exception:
         return None
-    return data
 
 
 def _restore(data: bytes | None) -> Exception | None:
+    """The child's exception rebuilt, or None (unpicklable, or not rebuilt from its args):
+    the parent then reports its type and message."""
     if data is None:
         return None
     try:

@@ -247,7 +247,7 @@ def job_specs(
     order = ""
     if any(d < 0 for j in jobs if j.depends_on_job_ids for d in j.depends_on_job_ids):
         plan = _core.plan_batch([list(j.depends_on_job_ids or ()) for j in jobs])
-        order = json.dumps(plan, separators=(",", ":"))
+        order = compact_json(plan)
     specs: list[dict[str, Any]] = []
     for j in jobs:
         s: dict[str, Any] = {
