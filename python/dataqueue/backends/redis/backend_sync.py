@@ -355,8 +355,12 @@ class RedisBackend(Backend):
         return self._jobs(ids)
 
     def get_job_events(self, job_id: int) -> list[T.JobEvent]:
-        with _errors(self._where):
-            raw = dec(self.client.lrange(self.keys.events(job_id), 0, -1))
+        # The first event is field ev0 of the job's hash, the rest its list (keys.py).
+        with _errors(self._where), self.client.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.job(job_id), "ev0")
+            pipe.lrange(self.keys.events(job_id), 0, -1)
+            first, rest = pipe.execute()
+        raw = dec(rest) if first is None else [dec(first), *dec(rest)]
         return [codec.event_from_json(e) for e in raw]
 
     # -- dashboard reads ---------------------------------------------------------------------

@@ -79,8 +79,15 @@ if want.pending then
   end
 end
 
-local out = {}
+-- Every type ever enqueued has a pending:<type> field (counts are never deleted); queues
+-- written by earlier versions also keep the set `types`, which may name types cnt lacks.
+local types = {}
+for t in pairs(cnt) do types[#types + 1] = t end
 for _, t in ipairs(redis.call('SMEMBERS', B .. 'types')) do
+  if not cnt[t] then types[#types + 1] = t end
+end
+local out = {}
+for _, t in ipairs(types) do
   local c = cnt[t] or {}
   local p = proc[t] or 0
   for i = 1, #ARGV do
