@@ -15,6 +15,7 @@ from _redis_fixtures import REDIS_URL
 from dataqueue.backends.redis.backend_async import AsyncRedisBackend
 from dataqueue.backends.redis.backend_sync import RedisBackend
 from dataqueue.backends.redis.config import RedisSettings
+from dataqueue.backends.redis.keys import base_for_prefix
 from dataqueue.backends.redis.loader import function_name
 from dataqueue.errors import (
     ConfigurationError,
@@ -206,3 +207,23 @@ def test_cleanup_leaves_no_trace_of_a_deleted_job(backend: RedisBackend, raw: re
     assert backend.get_job(keep) is not None
     # The key is free again.
     assert _add(backend, {"job_type": "t", "idempotency_key": "once"})[0] != job_id
+
+
+def test_dashboard_counts_name_every_type_without_a_types_set(
+    backend: RedisBackend, prefix: str, raw: redis.Redis
+) -> None:
+    """Job types come from the counts hash (an insert writes no set of types): a type whose
+    jobs all completed is still counted; a queue written by an earlier version, whose set of
+    types names a type the counts hash lacks, is counted from both."""
+    base = base_for_prefix(prefix)
+    (added,) = backend.add_jobs([normalize_job({"job_type": "only_done"})])
+    (job,) = backend.claim_jobs("w", 1, lease=timedelta(seconds=30))
+    assert backend.complete_jobs([(added.id, "w", job.lock_version, None)]) == [True]
+    assert not raw.exists(base + "types")
+    cells = {(c.job_type, c.status.value): c.count for c in backend.count_jobs(1000)}
+    assert cells == {("only_done", "completed"): 1}
+    # an earlier version's layout: the type in `types`, none of its fields in cnt
+    raw.hdel(base + "cnt", "pending:only_done")
+    raw.sadd(base + "types", "only_done")
+    cells = {(c.job_type, c.status.value): c.count for c in backend.count_jobs(1000)}
+    assert cells == {("only_done", "completed"): 1}

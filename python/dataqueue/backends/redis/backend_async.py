@@ -366,13 +366,8 @@ class AsyncRedisBackend(AsyncBackend):
         return await self._jobs(ids)
 
     async def get_job_events(self, job_id: int) -> list[T.JobEvent]:
-        # The first event is field ev0 of the job's hash, the rest its list (keys.py).
         with _errors(self._where):
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.hget(self.keys.job(job_id), "ev0")
-                pipe.lrange(self.keys.events(job_id), 0, -1)
-                first, rest = await pipe.execute()
-        raw = dec(rest) if first is None else [dec(first), *dec(rest)]
+            raw = dec(await self.client.lrange(self.keys.events(job_id), 0, -1))
         return [codec.event_from_json(e) for e in raw]
 
     # -- dashboard reads ---------------------------------------------------------------------

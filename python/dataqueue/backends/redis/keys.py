@@ -9,8 +9,7 @@ Layout (suffixes after ``base``)::
 
     id, evid, cronid          counters (job ids, event ids, cron ids)
     j:<id>                    HASH   job fields (absent field = None; JSON for structured values)
-    ev:<id>                   LIST   the job's events, JSON, oldest first, after the first one
-                                     (its insert), which is field ev0 of j:<id>
+    ev:<id>                   LIST   the job's events, JSON, oldest first
     rd:<id>                   SET    ids of jobs that depend on <id> (reverse edges; kept until
                                      cleanup deletes <id>)
     rdy:<type>                ZSET   ready jobs of a type: ungrouped ones and each group's head
@@ -22,7 +21,8 @@ Layout (suffixes after ``base``)::
     type:<type>, tag:<tag>    ZSET   ids by type / by tag (score = id)
     fin:<status>              ZSET   terminal jobs by finish time (cleanup)
     types                     SET    job types, kept by earlier versions (now: cnt's fields)
-    cnt                       HASH   <status>:<type> / blocked:<type> → jobs (dashboard counts)
+    cnt                       HASH   <status>:<type> / blocked:<type> → jobs (dashboard counts;
+                                     every type ever enqueued has its pending:<type> field)
     idem:<key>                STRING idempotency key → id
     gact                      HASH   group → jobs processing
     dcnt, dbt:<tag>, dwait:<drain>, dj:<drain>   tag-drain counts and waiters
@@ -35,7 +35,7 @@ Layout (suffixes after ``base``)::
     done                      pub/sub channel: "jobs finished" (for wait_for_job; not a key)
     wp:<id>, wpto, wpall, jwp:<job>              tokens
     cr:<id>, crname:<name>, crons, crdue          cron schedules
-    evidx                     ZSET   job id → time of its oldest event, ev0 included (cleanup)
+    evidx                     ZSET   job id → time of its oldest event (event cleanup)
 """
 
 from __future__ import annotations

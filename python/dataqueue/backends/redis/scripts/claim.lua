@@ -32,7 +32,6 @@ local function hash_of(id)
   local flat = redis.call('HGETALL', jk(id))
   local h = {}
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-  h.ev0 = nil -- the first event (not sent with the job)
   return h
 end
 

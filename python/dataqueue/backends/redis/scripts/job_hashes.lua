@@ -9,7 +9,6 @@ for i, id in ipairs(ARGV) do
   else
     local obj = {}
     for k = 1, #flat, 2 do obj[flat[k]] = flat[k + 1] end
-    obj.ev0 = nil -- the first event, not a job field
     out[i] = cjson.encode(obj)
   end
 end

@@ -91,27 +91,15 @@ local function zadd_later(key, score, member)
   l[#l + 1] = score
   l[#l + 1] = member
 end
-local EVIDX_NX -- see add_event
 local function flush_later()
-  if #EVIDX_NX > 0 then
-    for i = 1, #EVIDX_NX, 1000 do
-      redis.call('ZADD', B .. 'evidx', 'NX', unpack(EVIDX_NX, i, math.min(i + 999, #EVIDX_NX)))
-    end
-    EVIDX_NX = {}
-  end
   if next(LATER) == nil then return end
   for key, args in pairs(LATER) do bulk('ZADD', key, args) end
   LATER = {}
 end
 
 -- Event ids come from evid; a script writing many events reserves them in one block.
--- A job's first event (its insert, `first`) is not pushed: it is returned, for the job's own
--- HSET to store as field ev0 (one key less per job; readers put it before ev:<id>). evidx
--- holds every job with events, at the time of its oldest one: the insert's entry waits for
--- flush_later(); a list that starts later (its job's ev0 and evidx entry already cleaned up,
--- or a job written before ev0) adds its entry unless there is one (NX, one command per script).
+-- `first`: the job's first event (its insert), whose evidx entry can wait for flush_later().
 local EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
-EVIDX_NX = {}
 local function add_event(id, etype, meta, first)
   if EV_NEXT > EV_LAST then
     EV_LAST = redis.call('INCRBY', B .. 'evid', EV_BLOCK)
@@ -121,15 +109,14 @@ local function add_event(id, etype, meta, first)
   local eid = EV_NEXT
   EV_NEXT = EV_NEXT + 1
   local t = now_s()
-  local ev = '{"id":' .. N(eid) .. ',"job_id":' .. id .. ',"event_type":"' .. etype
-    .. '","created_at":' .. t .. ',"metadata":' .. (meta or 'null') .. '}'
+  local len = redis.call('RPUSH', B .. 'ev:' .. id, '{"id":' .. N(eid) .. ',"job_id":' .. id
+    .. ',"event_type":"' .. etype .. '","created_at":' .. t .. ',"metadata":'
+    .. (meta or 'null') .. '}')
+  -- evidx: job id → time of its oldest event (a list starts with its first push)
   if first then
     zadd_later(B .. 'evidx', t, id)
-    return ev
-  end
-  if redis.call('RPUSH', B .. 'ev:' .. id, ev) == 1 then
-    EVIDX_NX[#EVIDX_NX + 1] = t
-    EVIDX_NX[#EVIDX_NX + 1] = id
+  elseif len == 1 then
+    redis.call('ZADD', B .. 'evidx', t, id)
   end
 end
 
@@ -610,12 +597,11 @@ local function insert_job(id, s, meta, fresh)
   if loc == 'b' then cnt_add('blocked:' .. s.job_type, 1) end
   -- The queue's first job: no job predates the counts, so they are exact from here on.
   if id == '1' then redis.call('HSET', B .. 'cnt', '_v', '1') end
-  h[n + 3] = 'ev0'
-  h[n + 4] = add_event(id, 'added', meta or added_meta(s, deps_json, tags_json), true)
   redis.call('HSET', k, unpack(h))
   zadd_later(B .. 'all', id, id)
   zadd_later(B .. 'type:' .. s.job_type, id, id)
   if ikey then redis.call('SET', B .. 'idem:' .. ikey, id) end
+  add_event(id, 'added', meta or added_meta(s, deps_json, tags_json), true)
 end
 
 -- -- cancellation and cascade -------------------------------------------------------------------
@@ -772,6 +758,6 @@ end
 local function begin(keys)
   B = keys[1]
   NOW, NOW_S, WAKE, DWAKE, FIN, HAS_DRAINS = nil, nil, 0, false, 0, nil
-  RTYPES_SEEN, LATER, CNT, JT_JSON, EVIDX_NX = {}, {}, {}, {}, {}
+  RTYPES_SEEN, LATER, CNT, JT_JSON = {}, {}, {}, {}
   EV_NEXT, EV_LAST, EV_BLOCK = 1, 0, 1
 end
