@@ -10,7 +10,15 @@ local ck = B .. 'cnt'
 
 -- A queue written before the counts were kept: count once, from the status indexes.
 if redis.call('HEXISTS', ck, '_v') == 0 then
+  -- Types already named (cnt's fields, the legacy set) keep a pending:<type> field even when
+  -- none of their jobs is counted, so a type whose jobs all completed stays listed.
   local acc = {}
+  local old = redis.call('HKEYS', ck)
+  for i = 1, #old do
+    local t = string.match(old[i], '^%l+:(.*)$')
+    if t then acc['pending:' .. t] = 0 end
+  end
+  for _, t in ipairs(redis.call('SMEMBERS', B .. 'types')) do acc['pending:' .. t] = 0 end
   for st in pairs(COUNTED) do
     local sk = B .. 'st:' .. st
     local n = redis.call('ZCARD', sk)
