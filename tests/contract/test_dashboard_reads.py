@@ -59,6 +59,17 @@ def test_count_jobs_blocked_by_tag_drain(q: Any) -> None:
     assert got[("report", "pending")] == (1, False, 1)
 
 
+def test_count_jobs_names_types_with_no_pending_job(q: Any) -> None:
+    """A type whose jobs all completed, or all run, keeps its rows."""
+    done = claim_job(q, q.add_job("only_done"))
+    complete(q, done)
+    claim_job(q, q.add_job("only_running"))
+    assert cells(q) == {
+        ("only_done", "completed"): (1, False, 0),
+        ("only_running", "processing"): (1, False, 0),
+    }
+
+
 def test_count_jobs_empty_queue(q: Any) -> None:
     assert q._backend.count_jobs(10) == []
 

@@ -222,6 +222,11 @@ def test_dashboard_counts_name_every_type_without_a_types_set(
     assert not raw.exists(base + "types")
     cells = {(c.job_type, c.status.value): c.count for c in backend.count_jobs(1000)}
     assert cells == {("only_done", "completed"): 1}
+    # a queue without the counts' marker is counted again from the status indexes: the types
+    # cnt already names survive it
+    raw.hdel(base + "cnt", "_v")
+    cells = {(c.job_type, c.status.value): c.count for c in backend.count_jobs(1000)}
+    assert cells == {("only_done", "completed"): 1}
     # an earlier version's layout: the type in `types`, none of its fields in cnt
     raw.hdel(base + "cnt", "pending:only_done")
     raw.sadd(base + "types", "only_done")

@@ -7,6 +7,8 @@
 local PROCESSING_WALK = 10000
 local TYPE_PROBES = 200
 local ck = B .. 'cnt'
+-- A field of cnt is "<kind>:<type>" (kind: a counted status or 'blocked'); nil, nil for "_v".
+local function cell(field) return string.match(field, '^(%l+):(.*)$') end
 
 -- A queue written before the counts were kept: count once, from the status indexes.
 if redis.call('HEXISTS', ck, '_v') == 0 then
@@ -15,7 +17,7 @@ if redis.call('HEXISTS', ck, '_v') == 0 then
   local acc = {}
   local old = redis.call('HKEYS', ck)
   for i = 1, #old do
-    local t = string.match(old[i], '^%l+:(.*)$')
+    local _, t = cell(old[i])
     if t then acc['pending:' .. t] = 0 end
   end
   for _, t in ipairs(redis.call('SMEMBERS', B .. 'types')) do acc['pending:' .. t] = 0 end
@@ -46,7 +48,7 @@ for i = 1, #ARGV do want[ARGV[i]] = true end
 local cnt = {}
 local flat = redis.call('HGETALL', ck)
 for i = 1, #flat, 2 do
-  local kind, t = string.match(flat[i], '^(%l+):(.*)$')
+  local kind, t = cell(flat[i])
   if kind then
     cnt[t] = cnt[t] or {}
     cnt[t][kind] = math.max(0, tonumber(flat[i + 1]))
