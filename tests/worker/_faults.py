@@ -10,7 +10,9 @@
 
 An injector is a list of actions (consumed one per call, then "ok") or a callable returning the
 action. ``pause(name)`` makes calls of ``name`` wait until ``resume(name)`` (a paused
-heartbeat). Every call is counted in ``calls``.
+heartbeat); ``hold_reply(name)`` lets the server apply calls of ``name`` but keeps their reply
+from the caller until ``release(name)`` (a process paused with the reply unread). Every call is
+counted in ``calls``, every held reply in ``held``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Faulty:
         self.calls: dict[str, int] = defaultdict(int)
         self.injected: dict[str, int] = defaultdict(int)
         self._paused: dict[str, asyncio.Event] = {}
+        self._holding: dict[str, asyncio.Event] = {}
+        self.held: dict[str, int] = defaultdict(int)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # isinstance(faulty, AsyncBackend) holds
@@ -43,6 +47,14 @@ class Faulty:
 
     def resume(self, name: str) -> None:
         event = self._paused.pop(name, None)
+        if event is not None:
+            event.set()
+
+    def hold_reply(self, name: str) -> None:
+        self._holding[name] = asyncio.Event()
+
+    def release(self, name: str) -> None:
+        event = self._holding.pop(name, None)
         if event is not None:
             event.set()
 
@@ -69,6 +81,10 @@ class Faulty:
                 self.injected[name] += 1
                 raise BackendError(f"injected: connection lost before {name}")
             result = await attr(*args, **kwargs)
+            holding = self._holding.get(name)
+            if holding is not None:
+                self.held[name] += 1
+                await holding.wait()
             if action == "after":
                 self.injected[name] += 1
                 raise BackendError(f"injected: connection lost after the server applied {name}")

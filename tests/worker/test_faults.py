@@ -664,3 +664,91 @@ def test_run_once_lost_claim_reply_costs_no_attempt(storage: Any) -> None:
         assert [(j.status, j.attempts) for j in jobs] == [(JobStatus.COMPLETED, 1)] * 2
 
     _run(storage, body)
+
+
+async def _late_claim_reply(q: Any, handler: Any, meanwhile: Any) -> tuple[Engine, Faulty]:
+    """Run an engine whose first claim is applied but its reply read only once ``meanwhile``
+    (run after the claim's 0.6 s lease lapsed) is done; wait until it has dealt with it."""
+    faulty = Faulty(q._backend)
+    faulty.hold_reply("claim_jobs")
+    engine = _engine(
+        q, faulty, {"t": handler}, lease_seconds=0.6, heartbeat_interval=0.2, concurrency=1
+    )
+    task = asyncio.get_running_loop().create_task(engine.run_loop())
+    try:
+        await _until(lambda: _true(faulty.held["claim_jobs"] == 1), 10)
+        await asyncio.sleep(0.8)  # past the lease
+        await meanwhile()
+        faulty.release("claim_jobs")
+        # the late reply dealt with: a later claim was made and nothing is in flight
+        await _until(lambda: _true(faulty.calls["claim_jobs"] >= 2 and not _in_flight(engine)))
+    finally:
+        faulty.release("claim_jobs")
+        await _stop(engine, task)
+    return engine, faulty
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def _in_flight(engine: Engine) -> bool:
+    return engine.in_flight_count() > 0
+
+
+def test_claim_reply_read_after_a_takeover_starts_no_run(
+    storage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A claim's reply is read only after its lease lapsed and another worker took the job
+    over (the process was paused with the reply unread, as SIGSTOP does): the late reply
+    starts no run of the job, so two workers never run it at once (chaos: sigstop)."""
+
+    async def body(q: Any) -> None:
+        runs: list[int] = []
+        job_id = await q.add_job("t", max_attempts=3)
+        taken: list[Any] = []
+
+        async def handler(payload: Any, ctx: Any) -> None:
+            runs.append(ctx.attempt)
+
+        async def take_over() -> None:
+            assert await q.reclaim_stuck_jobs() == 1
+            taken.extend(await q._backend.claim_jobs("worker-b", 1, lease=timedelta(seconds=30)))
+
+        await _late_claim_reply(q, handler, take_over)
+        [other] = taken
+        assert runs == []
+        job = await q.get_job(job_id)
+        assert (job.status, job.locked_by, job.lock_version) == (
+            JobStatus.PROCESSING,
+            "worker-b",
+            other.lock_version,
+        )
+        assert await q._backend.complete_job(job_id, "worker-b", other.lock_version, None)
+
+    with caplog.at_level(logging.WARNING, logger="dataqueue.worker"):
+        _run(storage, body)
+    assert any("start dropped" in r.getMessage() for r in caplog.records)
+
+
+def test_claim_reply_read_after_its_lease_lapsed_runs_once_if_still_held(storage: Any) -> None:
+    """The same late reply, but nobody took the job meanwhile (no reclaim ran): this worker
+    still holds it, renews the lease and runs it, under that claim's attempt."""
+
+    async def body(q: Any) -> None:
+        runs: list[int] = []
+        job_id = await q.add_job("t", max_attempts=1)
+
+        async def handler(payload: Any, ctx: Any) -> str:
+            runs.append(ctx.attempt)
+            return "ok"
+
+        async def nothing() -> None:
+            return None
+
+        await _late_claim_reply(q, handler, nothing)
+        job = await q.get_job(job_id)
+        assert runs == [1]
+        assert (job.status, job.attempts, job.output) == (JobStatus.COMPLETED, 1, "ok")
+
+    _run(storage, body)

@@ -234,10 +234,13 @@ def _call_sync(handler: Callable[..., Any], payload: Any, ctx: JobContext) -> An
 class _Slot:
     """Bookkeeping of one launched job."""
 
-    __slots__ = ("abandoned", "completed", "finishing", "state")
+    __slots__ = ("abandoned", "completed", "finishing", "lease_from", "state")
 
-    def __init__(self, state: JobState) -> None:
+    def __init__(self, state: JobState, lease_from: float) -> None:
         self.state = state
+        # Loop time from which the lease is known to run: the claim's sending, or the sending
+        # of a later heartbeat that renewed it (the server's clock starts it later still).
+        self.lease_from = lease_from
         self.abandoned = False
         self.completed = False  # ended by queueing its completion
         # recording its failure or wait: over as far as a new claim of the job is concerned
@@ -295,11 +298,12 @@ class Engine:
         self._by_job: dict[int, _Slot] = {}
         # Jobs claimed again while this worker's earlier run of them had not ended (a lapsed
         # lease): launched once that run is over, so one worker never runs a job twice at once.
-        self._deferred: dict[int, JobRecord] = {}
+        self._deferred: dict[int, tuple[JobRecord, float]] = {}
         self._completing: dict[int, JobState] = {}
         # A claim failed with a transient error: it may have claimed jobs whose reply was
         # lost; the next claim first recovers them (see ``_recover_claimed``).
         self._claim_unsure = False
+        self._claim_sent = 0.0  # loop time the latest claim was sent (its jobs' lease_from)
         self._pending: list[tuple[JobState, Any]] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._hb_task: asyncio.Task[None] | None = None
@@ -383,6 +387,7 @@ class Engine:
 
     # -- claiming --------------------------------------------------------------------------
     async def _claim(self, limit: int) -> list[JobRecord]:
+        self._claim_sent = self.loop.time()
         return await self.backend.claim_jobs(
             self.worker_id,
             limit,
@@ -417,14 +422,18 @@ class Engine:
             )
         return found
 
-    def _launch(self, job: JobRecord, gate: asyncio.Semaphore | None = None) -> None:
+    def _launch(
+        self, job: JobRecord, claimed_at: float, gate: asyncio.Semaphore | None = None
+    ) -> None:
         prior = self._by_job.get(job.id)
         if prior is not None or job.id in self._completing:
-            self._reclaimed_while_running(prior, job)
+            self._reclaimed_while_running(prior, job, claimed_at)
             return
-        self._start(job, gate)
+        self._start(job, claimed_at, gate)
 
-    def _reclaimed_while_running(self, prior: _Slot | None, job: JobRecord) -> None:
+    def _reclaimed_while_running(
+        self, prior: _Slot | None, job: JobRecord, claimed_at: float
+    ) -> None:
         """This worker claimed ``job`` again while its earlier run had not ended (its lease
         lapsed: heartbeats failing for a whole lease, a blocked loop). A run that still
         holds nothing refused hands over to the new claim (it keeps running, now fenced by the
@@ -442,6 +451,7 @@ class Engine:
             )
             del self._in_flight[(old.id, old.lock_version)]
             prior.state.job = job
+            prior.lease_from = claimed_at
             self._in_flight[(job.id, job.lock_version)] = prior
             return
         log.warning(
@@ -451,16 +461,16 @@ class Engine:
             job.lock_version,
             old.lock_version,
         )
-        self._deferred[job.id] = job
+        self._deferred[job.id] = (job, claimed_at)
 
     def _release_deferred(self, job_id: int) -> None:
         if job_id in self._by_job or job_id in self._completing:
             return
-        job = self._deferred.pop(job_id, None)
-        if job is not None:
-            self._start(job, None)
+        deferred = self._deferred.pop(job_id, None)
+        if deferred is not None:
+            self._start(*deferred, None)
 
-    def _start(self, job: JobRecord, gate: asyncio.Semaphore | None) -> None:
+    def _start(self, job: JobRecord, claimed_at: float, gate: asyncio.Semaphore | None) -> None:
         loop = self.loop
         hooks = self.hooks
         state = JobState(
@@ -471,7 +481,7 @@ class Engine:
             loop=loop,
             lease=self.opts.lease,
         )
-        slot = _Slot(state)
+        slot = _Slot(state, claimed_at)
         self._in_flight[(job.id, job.lock_version)] = slot
         self._by_job[job.id] = slot
         if hooks.wants("job:processing"):
@@ -519,6 +529,10 @@ class Engine:
                 self._release_deferred(job.id)
 
     async def _execute(self, slot: _Slot) -> None:
+        if self.loop.time() - slot.lease_from > self.opts.heartbeat_interval and not (
+            await self._still_held(slot)
+        ):
+            return
         state = slot.state
         job = state.job
         handler = self.handlers.get(job.job_type)
@@ -561,6 +575,32 @@ class Engine:
                 return
         slot.completed = True
         self._queue_completion(state, output)
+
+    async def _still_held(self, slot: _Slot) -> bool:
+        """Before a run whose lease was last known live more than a heartbeat interval ago
+        starts: renew it, and start only if this worker still holds the job. Its lease may
+        have lapsed meanwhile and another worker taken the job over (a claim reply left unread
+        while the process was paused, a start held up by a busy loop or a full gate)."""
+        state = slot.state
+        sent = self.loop.time()
+        try:
+            held = await with_retries(
+                self.backend.heartbeat,
+                self.worker_id,
+                [state.job.id],
+                self.opts.lease,
+                budget=self.opts.heartbeat_interval,
+            )
+        except Exception as exc:
+            # Unknown, with the store out of reach: run it (the lease rules an outage anyway;
+            # not starting would cost the attempt for nothing if this worker still holds it).
+            self.report(exc)
+            return True
+        if held:
+            slot.lease_from = sent
+            return True
+        state.lose("start")
+        return False
 
     def _dropped(self, slot: _Slot, what: str) -> bool:
         if slot.abandoned or slot.state.fenced:
@@ -735,15 +775,17 @@ class Engine:
     async def _heartbeat(self) -> None:
         while self.is_running() or self._in_flight or self._completing or self._deferred:
             await asyncio.sleep(self.opts.heartbeat_interval)
-            ids = [i for i, s in self._by_job.items() if not s.abandoned]
+            slots = [s for s in self._by_job.values() if not s.abandoned]
+            ids = [s.state.job.id for s in slots]
             ids.extend(self._completing)
             ids.extend(self._deferred)
             if not ids:
                 continue
+            sent = self.loop.time()
             try:
                 # Retried like every other worker write, until the next beat is due: with
                 # connections dropping about once per interval a single try loses leases.
-                await with_retries(
+                renewed = await with_retries(
                     self.backend.heartbeat,
                     self.worker_id,
                     ids,
@@ -752,6 +794,10 @@ class Engine:
                 )
             except Exception as exc:
                 self.report(exc)
+                continue
+            if renewed == len(ids):  # each one renewed (a count cannot say which otherwise)
+                for slot in slots:
+                    slot.lease_from = max(slot.lease_from, sent)
 
     # -- the continuous pool ---------------------------------------------------------------
     async def _work_waiter(self, run: _Run, subscribed: asyncio.Event) -> None:
@@ -850,10 +896,11 @@ class Engine:
                     self._kick.clear()
                     try:
                         if self._claim_unsure:
+                            claimed_at = self._claim_sent  # the unsure claim's
                             recovered = await self._recover_claimed()
                             self._claim_unsure = False
                             for job in recovered:
-                                self._launch(job)
+                                self._launch(job, claimed_at)
                             if recovered:
                                 continue
                         jobs = await self._claim(want)
@@ -865,7 +912,7 @@ class Engine:
                     self._claim_succeeded()
                     self._queue_empty = len(jobs) < want and opts.group_concurrency is None
                     for job in jobs:
-                        self._launch(job)
+                        self._launch(job, self._claim_sent)
                     if len(jobs) == want:
                         continue
                 else:
@@ -976,7 +1023,7 @@ class Engine:
         gate = asyncio.Semaphore(self.opts.concurrency)
         before = set(self._tasks)
         for job in jobs:
-            self._launch(job, gate)
+            self._launch(job, self._claim_sent, gate)
         mine = [t for t in self._tasks if t not in before]
         if mine:
             await asyncio.wait(mine)
