@@ -28,6 +28,13 @@ from dataqueue.errors import BackendError
 Action = str | None
 
 
+def _open(gates: dict[str, asyncio.Event], name: str) -> None:
+    """Let the calls waiting at gate ``name`` through, and later ones pass."""
+    event = gates.pop(name, None)
+    if event is not None:
+        event.set()
+
+
 class Faulty:
     def __init__(self, real: Any) -> None:
         self._real = real
@@ -46,17 +53,13 @@ class Faulty:
         self._paused[name] = asyncio.Event()
 
     def resume(self, name: str) -> None:
-        event = self._paused.pop(name, None)
-        if event is not None:
-            event.set()
+        _open(self._paused, name)
 
     def hold_reply(self, name: str) -> None:
         self._holding[name] = asyncio.Event()
 
     def release(self, name: str) -> None:
-        event = self._holding.pop(name, None)
-        if event is not None:
-            event.set()
+        _open(self._holding, name)
 
     def _action(self, name: str, args: tuple[Any, ...]) -> Action:
         plan = self.faults.get(name)
