@@ -304,6 +304,9 @@ class Engine:
         # lost; the next claim first recovers them (see ``_recover_claimed``).
         self._claim_unsure = False
         self._claim_sent = 0.0  # loop time the latest claim was sent (its jobs' lease_from)
+        # A run starting later than this after its lease was last known live checks it first
+        # (see _still_held); a third of the lease even with a longer heartbeat interval.
+        self._recheck_after = min(options.heartbeat_interval, options.lease.total_seconds() / 3)
         self._pending: list[tuple[JobState, Any]] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._hb_task: asyncio.Task[None] | None = None
@@ -529,7 +532,7 @@ class Engine:
                 self._release_deferred(job.id)
 
     async def _execute(self, slot: _Slot) -> None:
-        if self.loop.time() - slot.lease_from > self.opts.heartbeat_interval and not (
+        if self.loop.time() - slot.lease_from > self._recheck_after and not (
             await self._still_held(slot)
         ):
             return
@@ -577,10 +580,10 @@ class Engine:
         self._queue_completion(state, output)
 
     async def _still_held(self, slot: _Slot) -> bool:
-        """Before a run whose lease was last known live more than a heartbeat interval ago
-        starts: renew it, and start only if this worker still holds the job. Its lease may
-        have lapsed meanwhile and another worker taken the job over (a claim reply left unread
-        while the process was paused, a start held up by a busy loop or a full gate)."""
+        """Before a run starts whose lease was last known live over ``_recheck_after`` ago:
+        renew it, and start only if this worker still holds the job. Its lease may have lapsed
+        meanwhile and another worker taken the job over (a claim reply left unread while the
+        process was paused, a start held up by a busy loop or a full gate)."""
         state = slot.state
         sent = self.loop.time()
         try:
