@@ -9,6 +9,7 @@ runs on an asyncio backend), so these run once per backend.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 import time
@@ -51,10 +52,13 @@ def _engine(q: Any, backend: Any, handlers: dict[str, Any], **options: Any) -> E
     return Engine(backend, emitter_of(q), handlers, parse_options(**opts))
 
 
-async def _until(cond: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+async def _until(cond: Callable[[], Awaitable[Any] | Any], timeout: float = 15.0) -> Any:
+    """Wait until ``cond()`` (a plain or an awaitable result) is truthy; return it."""
     end = time.monotonic() + timeout
     while True:
-        value = await cond()
+        value = cond()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > end:
@@ -666,7 +670,7 @@ def test_run_once_lost_claim_reply_costs_no_attempt(storage: Any) -> None:
     _run(storage, body)
 
 
-async def _late_claim_reply(q: Any, handler: Any, meanwhile: Any) -> tuple[Engine, Faulty]:
+async def _late_claim_reply(q: Any, handler: Any, meanwhile: Any) -> None:
     """Run an engine whose first claim is applied but its reply read only once ``meanwhile``
     (run after the claim's 0.6 s lease lapsed) is done; wait until it has dealt with it."""
     faulty = Faulty(q._backend)
@@ -676,24 +680,15 @@ async def _late_claim_reply(q: Any, handler: Any, meanwhile: Any) -> tuple[Engin
     )
     task = asyncio.get_running_loop().create_task(engine.run_loop())
     try:
-        await _until(lambda: _true(faulty.held["claim_jobs"] == 1), 10)
+        await _until(lambda: faulty.held["claim_jobs"] == 1, 10)
         await asyncio.sleep(0.8)  # past the lease
         await meanwhile()
         faulty.release("claim_jobs")
         # the late reply dealt with: a later claim was made and nothing is in flight
-        await _until(lambda: _true(faulty.calls["claim_jobs"] >= 2 and not _in_flight(engine)))
+        await _until(lambda: faulty.calls["claim_jobs"] >= 2 and engine.in_flight_count() == 0)
     finally:
         faulty.release("claim_jobs")
         await _stop(engine, task)
-    return engine, faulty
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-def _in_flight(engine: Engine) -> bool:
-    return engine.in_flight_count() > 0
 
 
 def test_claim_reply_read_after_a_takeover_starts_no_run(

@@ -234,13 +234,12 @@ def _call_sync(handler: Callable[..., Any], payload: Any, ctx: JobContext) -> An
 class _Slot:
     """Bookkeeping of one launched job."""
 
-    __slots__ = ("abandoned", "completed", "finishing", "lease_from", "state")
+    __slots__ = ("abandoned", "claimed_at", "completed", "finishing", "state")
 
-    def __init__(self, state: JobState, lease_from: float) -> None:
+    def __init__(self, state: JobState, claimed_at: float) -> None:
         self.state = state
-        # Loop time from which the lease is known to run: the claim's sending, or the sending
-        # of a later heartbeat that renewed it (the server's clock starts it later still).
-        self.lease_from = lease_from
+        # Loop time the claim was sent: its lease runs from then at the earliest.
+        self.claimed_at = claimed_at
         self.abandoned = False
         self.completed = False  # ended by queueing its completion
         # recording its failure or wait: over as far as a new claim of the job is concerned
@@ -303,8 +302,8 @@ class Engine:
         # A claim failed with a transient error: it may have claimed jobs whose reply was
         # lost; the next claim first recovers them (see ``_recover_claimed``).
         self._claim_unsure = False
-        self._claim_sent = 0.0  # loop time the latest claim was sent (its jobs' lease_from)
-        # A run starting later than this after its lease was last known live checks it first
+        self._claim_sent = 0.0  # loop time the latest claim was sent (its jobs' claimed_at)
+        # A run starting later than this after its claim checks that it still holds the job
         # (see _still_held); a third of the lease even with a longer heartbeat interval.
         self._recheck_after = min(options.heartbeat_interval, options.lease.total_seconds() / 3)
         self._pending: list[tuple[JobState, Any]] = []
@@ -454,7 +453,7 @@ class Engine:
             )
             del self._in_flight[(old.id, old.lock_version)]
             prior.state.job = job
-            prior.lease_from = claimed_at
+            prior.claimed_at = claimed_at
             self._in_flight[(job.id, job.lock_version)] = prior
             return
         log.warning(
@@ -532,7 +531,7 @@ class Engine:
                 self._release_deferred(job.id)
 
     async def _execute(self, slot: _Slot) -> None:
-        if self.loop.time() - slot.lease_from > self._recheck_after and not (
+        if self.loop.time() - slot.claimed_at > self._recheck_after and not (
             await self._still_held(slot)
         ):
             return
@@ -580,12 +579,11 @@ class Engine:
         self._queue_completion(state, output)
 
     async def _still_held(self, slot: _Slot) -> bool:
-        """Before a run starts whose lease was last known live over ``_recheck_after`` ago:
-        renew it, and start only if this worker still holds the job. Its lease may have lapsed
-        meanwhile and another worker taken the job over (a claim reply left unread while the
-        process was paused, a start held up by a busy loop or a full gate)."""
+        """Before a run starts over ``_recheck_after`` after its claim: renew the lease, and
+        start only if this worker still holds the job. The lease may have lapsed meanwhile and
+        another worker taken the job over (a claim reply left unread while the process was
+        paused, a start held up by a busy loop or a full gate)."""
         state = slot.state
-        sent = self.loop.time()
         try:
             held = await with_retries(
                 self.backend.heartbeat,
@@ -599,11 +597,9 @@ class Engine:
             # not starting would cost the attempt for nothing if this worker still holds it).
             self.report(exc)
             return True
-        if held:
-            slot.lease_from = sent
-            return True
-        state.lose("start")
-        return False
+        if not held:
+            state.lose("start")
+        return bool(held)
 
     def _dropped(self, slot: _Slot, what: str) -> bool:
         if slot.abandoned or slot.state.fenced:
@@ -778,17 +774,15 @@ class Engine:
     async def _heartbeat(self) -> None:
         while self.is_running() or self._in_flight or self._completing or self._deferred:
             await asyncio.sleep(self.opts.heartbeat_interval)
-            slots = [s for s in self._by_job.values() if not s.abandoned]
-            ids = [s.state.job.id for s in slots]
+            ids = [i for i, s in self._by_job.items() if not s.abandoned]
             ids.extend(self._completing)
             ids.extend(self._deferred)
             if not ids:
                 continue
-            sent = self.loop.time()
             try:
                 # Retried like every other worker write, until the next beat is due: with
                 # connections dropping about once per interval a single try loses leases.
-                renewed = await with_retries(
+                await with_retries(
                     self.backend.heartbeat,
                     self.worker_id,
                     ids,
@@ -797,10 +791,6 @@ class Engine:
                 )
             except Exception as exc:
                 self.report(exc)
-                continue
-            if renewed == len(ids):  # each one renewed (a count cannot say which otherwise)
-                for slot in slots:
-                    slot.lease_from = max(slot.lease_from, sent)
 
     # -- the continuous pool ---------------------------------------------------------------
     async def _work_waiter(self, run: _Run, subscribed: asyncio.Event) -> None:
