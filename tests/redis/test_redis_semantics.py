@@ -188,6 +188,7 @@ def test_cleanup_leaves_no_trace_of_a_deleted_job(backend: RedisBackend, raw: re
     job = next(j for j in backend.claim_jobs("w", 5, lease=LEASE) if j.id == job_id)
     token = backend.create_token(job_id, None, None)
     standalone = backend.create_token(None, None, None)
+    assert token is not None and standalone is not None
     backend.complete_token(standalone.id, None)
     assert backend.complete_job(job_id, "w", job.lock_version)
     assert backend.cleanup_old_jobs(0, [JobStatus.COMPLETED], 10) == 1
