@@ -34,6 +34,7 @@ from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
 from dataqueue.backends.redis.keys import WAKE_READY, Keys
 from dataqueue.backends.redis.loader import Scripts, function_name, library_source
+from dataqueue.backends.redis.unread import may_hold_more
 from dataqueue.backends.types import KEEP
 from dataqueue.errors import (
     BackendError,
@@ -110,9 +111,10 @@ class _RedisFinishListener(FinishListener):
             got = None
             while got is None and (left := deadline - time.monotonic()) > 0:
                 got = self._pubsub.get_message(timeout=left)
-            if got is not None:
-                while self._pubsub.get_message(timeout=0.0) is not None:
-                    pass  # one wake-up covers everything published so far
+            # one wake-up covers everything published so far: drain what has arrived
+            while got is not None and may_hold_more(self._pubsub):
+                if self._pubsub.get_message(timeout=0.0) is None:
+                    break
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None
@@ -773,8 +775,9 @@ class RedisBackend(Backend):
                 got = wake.get_message(timeout=left)
             if got is not None:
                 self._note_wake(got)
-                # one wake-up is enough for everything published so far
-                while (more := wake.get_message(timeout=0.0)) is not None:
+                # one wake-up is enough for everything published so far: drain what has
+                # arrived (without a zero-timeout read when nothing has: see unread)
+                while may_hold_more(wake) and (more := wake.get_message(timeout=0.0)):
                     self._note_wake(more)
         except redis.exceptions.RedisError as exc:
             self._forget_delayed()
