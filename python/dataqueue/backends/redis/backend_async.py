@@ -97,6 +97,15 @@ def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
 
+async def _arrived(pubsub: Any) -> list[Any]:
+    """The messages a subscription has already received after the one just read, without
+    a zero-timeout read once nothing more has arrived (see ``unread``)."""
+    out = []
+    while may_hold_more(pubsub) and (message := await pubsub.get_message(timeout=0.0)):
+        out.append(message)
+    return out
+
+
 class _RedisFinishListener(AsyncFinishListener):
     """A pub/sub subscription to the "jobs finished" channel."""
 
@@ -110,10 +119,8 @@ class _RedisFinishListener(AsyncFinishListener):
             got = None
             while got is None and (left := deadline - time.monotonic()) > 0:
                 got = await self._pubsub.get_message(timeout=left)
-            # one wake-up covers everything published so far: drain what has arrived
-            while got is not None and may_hold_more(self._pubsub):
-                if await self._pubsub.get_message(timeout=0.0) is None:
-                    break
+            if got is not None:
+                await _arrived(self._pubsub)  # one wake-up covers everything published so far
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None
@@ -797,9 +804,8 @@ class AsyncRedisBackend(AsyncBackend):
                 got = await wake.get_message(timeout=left)
             if got is not None:
                 self._note_wake(got)
-                # one wake-up is enough for everything published so far: drain what has
-                # arrived (without a zero-timeout read when nothing has: see unread)
-                while may_hold_more(wake) and (more := await wake.get_message(timeout=0.0)):
+                # one wake-up is enough for everything published so far
+                for more in await _arrived(wake):
                     self._note_wake(more)
         except redis.exceptions.RedisError as exc:
             self._forget_delayed()

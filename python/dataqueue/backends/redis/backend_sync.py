@@ -98,6 +98,15 @@ def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
 
+def _arrived(pubsub: Any) -> list[Any]:
+    """The messages a subscription has already received after the one just read, without
+    a zero-timeout read once nothing more has arrived (see ``unread``)."""
+    out = []
+    while may_hold_more(pubsub) and (message := pubsub.get_message(timeout=0.0)):
+        out.append(message)
+    return out
+
+
 class _RedisFinishListener(FinishListener):
     """A pub/sub subscription to the "jobs finished" channel."""
 
@@ -111,10 +120,8 @@ class _RedisFinishListener(FinishListener):
             got = None
             while got is None and (left := deadline - time.monotonic()) > 0:
                 got = self._pubsub.get_message(timeout=left)
-            # one wake-up covers everything published so far: drain what has arrived
-            while got is not None and may_hold_more(self._pubsub):
-                if self._pubsub.get_message(timeout=0.0) is None:
-                    break
+            if got is not None:
+                _arrived(self._pubsub)  # one wake-up covers everything published so far
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None
@@ -775,9 +782,8 @@ class RedisBackend(Backend):
                 got = wake.get_message(timeout=left)
             if got is not None:
                 self._note_wake(got)
-                # one wake-up is enough for everything published so far: drain what has
-                # arrived (without a zero-timeout read when nothing has: see unread)
-                while may_hold_more(wake) and (more := wake.get_message(timeout=0.0)):
+                # one wake-up is enough for everything published so far
+                for more in _arrived(wake):
                     self._note_wake(more)
         except redis.exceptions.RedisError as exc:
             self._forget_delayed()
