@@ -167,3 +167,21 @@ def test_two_waiters_of_one_backend_both_wake(q: Any, waiter: Any) -> None:
     and failed)."""
     woke = _wake_all([waiter(q._backend), waiter(q._backend)], lambda: _add(q._backend), 2)
     assert len(woke) == 2
+
+
+def test_wake_ups_that_piled_up_are_taken_by_one_wait(
+    q: Any, queue_factory: Any, waiter: Any
+) -> None:
+    """Enqueues while the worker was not waiting wake it once; its next wait, with nothing
+    new, blocks until its timeout instead of returning for each enqueue."""
+    idle = waiter(q._backend)
+    assert idle(0.2) is False  # quiet before (on Redis this reads the subscribe reply)
+    producer = queue_factory()._backend
+    for _ in range(3):
+        _add(producer)
+    time.sleep(0.1)  # every notification has reached the waiter's connection
+    assert idle(5) is True
+    started = time.monotonic()
+    assert idle(0.3) is False
+    assert time.monotonic() - started >= 0.25
+    assert len(q._backend.claim_jobs("w", 10, lease=LEASE)) == 3

@@ -228,7 +228,16 @@ def _dropped(conn: Any) -> bool:
     if conn.closed or getattr(conn, "broken", False):
         return True
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        return _readable(conn.fileno())
+    except psycopg.Error:
+        return True
+
+
+def _readable(fd: int) -> bool:
+    """Whether the server has sent a connection's socket something not read yet (a closed
+    socket counts: reading it reports that), without waiting."""
+    try:
+        readable, _, _ = select.select([fd], [], [], 0)
     except (OSError, ValueError):
         return True
     return bool(readable)
@@ -242,6 +251,40 @@ def _in_claim_order(rows: list[tuple[Any, ...]]) -> list[T.JobRecord]:
     return jobs
 
 
+#: Most socket reads one wake-up spends taking the notifications that came with it.
+_TAKE_READS: Final = 16
+
+
+def _notified(conn: Connection[Any], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a notification on a LISTEN connection. One
+    covers every notification already received: those are taken with it, so a burst of
+    them is one wake-up, not one per notification."""
+    got = False
+    # Run to its end: a generator left early would hold the connection's lock until it is
+    # finalized.
+    for _ in conn.notifies(timeout=timeout, stop_after=1):
+        got = True
+    if got:
+        _take_received(conn.pgconn)
+    return got
+
+
+def _take_received(pgconn: Any) -> None:
+    """Discard the notifications a LISTEN connection has received: those libpq holds and
+    those waiting in its socket. A burst arrives in several reads (psycopg's notifies()
+    makes one per wait), so this reads until the socket has nothing more, without a task
+    switch or a timer (the connection is its waiter's alone: no other call uses it). At
+    most ``_TAKE_READS`` reads: a steady stream is left for the next wait."""
+    for _ in range(_TAKE_READS):
+        while pgconn.notifies() is not None:
+            pass
+        if not _readable(pgconn.socket):
+            return
+        pgconn.consume_input()
+    while pgconn.notifies() is not None:
+        pass
+
+
 class _PgFinishListener(FinishListener):
     """LISTEN on the "jobs finished" channel over its own connection."""
 
@@ -249,16 +292,10 @@ class _PgFinishListener(FinishListener):
         self._conn = conn
 
     def wait(self, timeout: float) -> bool:
-        got = False
         try:
-            for _ in self._conn.notifies(timeout=max(0.0, timeout), stop_after=1):
-                got = True
-            if got:  # one wake-up covers every notification queued so far
-                for _ in self._conn.notifies(timeout=0.0):
-                    pass
+            return _notified(self._conn, max(0.0, timeout))
         except psycopg.Error as exc:
             raise BackendError(f"LISTEN connection failed: {exc}") from exc
-        return got
 
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
@@ -1134,16 +1171,14 @@ class PostgresBackend(Backend):
                 # before the call does not (the caller has seen it: no wake-up loop).
                 started = time.monotonic()
                 quiet = min(block, 0.05)
-                for _ in conn.notifies(timeout=quiet, stop_after=1):
+                if _notified(conn, quiet):
                     return True
                 block -= quiet
                 since = {"since": time.monotonic() - started + 0.01}
                 due_in = (self._one(self._sql.next_due, since))[0] if block > 0 else None
                 if due_in is not None and float(due_in) < block:
                     block, due_first = max(0.0, float(due_in)) + 0.001, True
-            for _ in conn.notifies(timeout=block, stop_after=1):
-                return True
-            return due_first
+            return _notified(conn, block) or due_first
         except psycopg.Error as exc:
             listener = self._listeners.pop(waiter, None)
             if listener is not None:
