@@ -109,8 +109,18 @@ def _workload(b: RedisBackend) -> None:
     soon = datetime.now(timezone.utc) + timedelta(milliseconds=50)
     b.add_jobs([normalize_job({"job_type": "d", "run_at": soon})])
     time.sleep(0.1)
-    b.wait_for_work(0)  # subscribes
-    b.wait_for_work(0)  # finds the due job and runs the promote script
+    b.wait_for_work(0, "h")  # subscribes (wake-ups, and hand-offs to worker h)
+    b.wait_for_work(0, "h")  # finds the due job and runs the promote script
+    # A hand-off: a short claim offers its slots, a new job is claimed for them and handed
+    # over with the wake-up, and what is handed and not taken goes back at the end.
+    offer = {"job_types": ["hh"], "lease": LEASE, "offer": timedelta(seconds=5)}
+    assert b.claim_jobs("h", 5, **offer) == []  # type: ignore[arg-type]
+    b.add_jobs([normalize_job({"job_type": "hh"})])
+    assert b.wait_for_work(5, "h")
+    assert len(b.claim_jobs("h", 5, **offer)) == 1  # type: ignore[arg-type]
+    b.add_jobs([normalize_job({"job_type": "hh"})])
+    assert b.wait_for_work(5, "h")
+    b.end_claims("h")
     b.get_jobs(JobFilters(job_type="a"), 10, 0, None)
     b.get_jobs_by_tags(["x"], "any", 10, 0)  # type: ignore[arg-type]
     assert b.count_jobs(1000)

@@ -284,9 +284,16 @@ class AsyncBackend(abc.ABC):
     async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None: ...
 
     @abc.abstractmethod
-    async def wait_for_work(self, timeout: float) -> bool:
+    async def wait_for_work(self, timeout: float, worker_id: str | None = None) -> bool:
         """Block until a job may have become claimable or ``timeout`` seconds pass; True if
-        woken by a notification (Postgres LISTEN/NOTIFY, Redis blocking pop/pub-sub)."""
+        woken by a notification (Postgres LISTEN/NOTIFY, Redis blocking pop/pub-sub).
+        ``worker_id``: the worker this waiter wakes, to which jobs may be handed (see
+        ``ClaimOptions.offer``)."""
+
+    async def end_claims(self, worker_id: str) -> None:
+        """``worker_id`` stops claiming: withdraw its offer (``ClaimOptions.offer``) and give
+        back what was handed to it and not claimed. A no-op where nothing is handed."""
+        return None
 
     async def listen_finished(self) -> AsyncFinishListener | None:
         """Subscribe to "jobs finished" notifications; None if the backend has none (then

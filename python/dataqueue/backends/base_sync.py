@@ -278,9 +278,16 @@ class Backend(abc.ABC):
     def set_pending_reason_for_type(self, job_type: str, reason: str) -> None: ...
 
     @abc.abstractmethod
-    def wait_for_work(self, timeout: float) -> bool:
+    def wait_for_work(self, timeout: float, worker_id: str | None = None) -> bool:
         """Block until a job may have become claimable or ``timeout`` seconds pass; True if
-        woken by a notification (Postgres LISTEN/NOTIFY, Redis blocking pop/pub-sub)."""
+        woken by a notification (Postgres LISTEN/NOTIFY, Redis blocking pop/pub-sub).
+        ``worker_id``: the worker this waiter wakes, to which jobs may be handed (see
+        ``ClaimOptions.offer``)."""
+
+    def end_claims(self, worker_id: str) -> None:
+        """``worker_id`` stops claiming: withdraw its offer (``ClaimOptions.offer``) and give
+        back what was handed to it and not claimed. A no-op where nothing is handed."""
+        return None
 
     def listen_finished(self) -> FinishListener | None:
         """Subscribe to "jobs finished" notifications; None if the backend has none (then

@@ -139,11 +139,15 @@ class ClaimOptions(TypedDict, total=False):
     """``claim_jobs`` options: ``lease``, how long a claimed job is held before a rescuer may
     take it back; ``job_types``, claim only these types (None: any; an empty list claims
     nothing); ``group_concurrency``, at most this many processing jobs per group (None: no
-    cap)."""
+    cap); ``offer``, a worker that waits for work between claims (with ``wait_for_work`` and
+    its ``worker_id``) offers the slots a short claim leaves free for this long: a backend that
+    can may claim new jobs for them when they become ready and hand them over with the wake-up
+    (None: no offer; ``end_claims`` withdraws it)."""
 
     lease: Required[timedelta]
     job_types: Sequence[str] | None
     group_concurrency: int | None
+    offer: timedelta | None
 
 
 class ParkOptions(TypedDict):

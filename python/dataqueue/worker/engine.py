@@ -88,6 +88,11 @@ class ProcessorOptions:
     retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
 
 
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
 def _random_worker_id() -> str:
     import secrets
 
@@ -291,6 +296,7 @@ class Engine:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
+        self._kick_waiters: list[asyncio.Future[None]] = []  # _wait_kick's, woken by a kick
         # Runs by (job id, lock version): one claim of a job is one run. ``_by_job`` is the
         # run of a job this worker has in flight (never two: see ``_launch``).
         self._in_flight: dict[tuple[int, int], _Slot] = {}
@@ -351,6 +357,8 @@ class Engine:
     def _kick_loop(self) -> None:
         if self._kick is not None:
             self._kick.set()
+            for done in self._kick_waiters:
+                _resolve(done)
 
     def report(self, exc: BaseException) -> None:
         """An error outside any job's outcome: log, ``error`` hook, ``on_error``; never raises."""
@@ -388,7 +396,10 @@ class Engine:
             old.shutdown(wait=False)
 
     # -- claiming --------------------------------------------------------------------------
-    async def _claim(self, limit: int) -> list[JobRecord]:
+    async def _claim(self, limit: int, offer: bool = False) -> list[JobRecord]:
+        """``offer``: the continuous loop, whose waiter stands by, offers the slots a short
+        claim leaves free to hand-offs until its next claim (one per poll interval at the
+        latest) or, should this process die, for about two intervals."""
         self._claim_sent = self.loop.time()
         return await self.backend.claim_jobs(
             self.worker_id,
@@ -396,6 +407,7 @@ class Engine:
             job_types=self.claim_types,
             group_concurrency=self.opts.group_concurrency,
             lease=self.opts.lease,
+            offer=timedelta(seconds=2 * self.opts.poll_interval + 1) if offer else None,
         )
 
     async def _cron_hook(self) -> None:
@@ -800,14 +812,14 @@ class Engine:
         failures = 0
         loop = self.loop
         try:
-            await self.backend.wait_for_work(0)
+            await self.backend.wait_for_work(0, self.worker_id)
         except Exception:
             failures = 1
         subscribed.set()
         while not run.stopping:
             started = loop.time()
             try:
-                woke = await self.backend.wait_for_work(self.opts.poll_interval)
+                woke = await self.backend.wait_for_work(self.opts.poll_interval, self.worker_id)
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -822,6 +834,7 @@ class Engine:
                 # must not be lost; Redis publishes the next one only after a short claim).
                 self._queue_empty = False
                 self._kick_loop()
+                await asyncio.sleep(0)  # the loop claims (jobs handed over: at once) first
             elif loop.time() - started < 0.001:
                 await asyncio.sleep(self.opts.poll_interval)  # a backend that cannot block
 
@@ -896,7 +909,7 @@ class Engine:
                                 self._launch(job, claimed_at)
                             if recovered:
                                 continue
-                        jobs = await self._claim(want)
+                        jobs = await self._claim(want, offer=True)
                     except Exception as exc:
                         self._claim_unsure = self._claim_unsure or is_transient(exc)
                         backoff = self._claim_failed(exc, run)
@@ -916,6 +929,15 @@ class Engine:
         finally:
             waiter.cancel()
             await asyncio.gather(waiter, return_exceptions=True)
+            try:  # what was handed and not claimed goes back at once (else: at its lease's end)
+                await with_retries(self.backend.end_claims, self.worker_id, budget=1.0)
+            except Exception as exc:
+                log.warning(
+                    "processor %s: could not withdraw its offer of free slots (it lapses by "
+                    "itself; jobs handed meanwhile come back when their lease ends): %s",
+                    self.worker_id,
+                    exc,
+                )
 
     def _claim_failed(self, exc: BaseException, run: _Run) -> float:
         """Count a failed claim, log it (once, then every ``OUTAGE_LOG_EVERY`` s), stop the run
@@ -983,11 +1005,22 @@ class Engine:
             self._outage_since = None
 
     async def _wait_kick(self, timeout: float) -> None:
-        assert self._kick is not None
-        if timeout <= 0:
+        kick = self._kick
+        assert kick is not None
+        if timeout <= 0 or kick.is_set():
             return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._kick.wait(), timeout)
+        # A future woken by the kick or a timer: the loop resumes one event-loop step after
+        # the kick (wait_for on Event.wait takes three: a task, its callback, the waiter).
+        done = self.loop.create_future()
+        timer = self.loop.call_later(timeout, _resolve, done)
+        kick_waiters = self._kick_waiters
+        kick_waiters.append(done)
+        try:
+            await done
+        finally:
+            timer.cancel()
+            with contextlib.suppress(ValueError):
+                kick_waiters.remove(done)
 
     async def _sleep(self, seconds: float, run: _Run) -> None:
         """Sleep, but wake early on stop."""

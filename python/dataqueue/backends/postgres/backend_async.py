@@ -1173,7 +1173,7 @@ class AsyncPostgresBackend(AsyncBackend):
     async def set_pending_reason_for_type(self, job_type: str, reason: str) -> None:
         await self._run(self._sql.set_pending_reason, {"job_type": job_type, "reason": reason})
 
-    async def wait_for_work(self, timeout: float) -> bool:
+    async def wait_for_work(self, timeout: float, worker_id: str | None = None) -> bool:
         """Wait for a NOTIFY on this queue's channel (new, newly unblocked, retried or parked
         jobs) for up to ``timeout`` seconds, or until the earliest not-yet-due job (future
         run_at, retry or wait time) comes due; True if woken by either. Each waiter (see

@@ -32,6 +32,7 @@ from dataqueue.backends.base_sync import (
 from dataqueue.backends.redis import codec
 from dataqueue.backends.redis.codec import dec, from_us, to_us
 from dataqueue.backends.redis.config import RedisSettings
+from dataqueue.backends.redis.handoff import HandOffs, entries
 from dataqueue.backends.redis.keys import WAKE_READY, Keys
 from dataqueue.backends.redis.loader import Scripts, function_name, library_source
 from dataqueue.backends.redis.unread import may_hold_more
@@ -158,6 +159,7 @@ class RedisBackend(Backend):
         self._delayed_known = False
         self._delayed_due: float | None = None  # monotonic time; None: no delayed job
         self._delayed_gen = 0  # bumped by every wake-up that may have changed it
+        self._hand = HandOffs()  # jobs handed to this process's workers (see claim_jobs)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -589,7 +591,9 @@ class RedisBackend(Backend):
         with _errors(self._where):
             ids = dec(self.client.zrange(self.keys.status("processing"), 0, -1))
         jobs = self._jobs(ids)
-        return sorted((j for j in jobs if j.locked_by == worker_id), key=lambda j: j.id)
+        held = sorted((j for j in jobs if j.locked_by == worker_id), key=lambda j: j.id)
+        self._hand.given(worker_id, held)  # a recovered job kept as handed is not given again
+        return held
 
     def find_stuck_jobs(self, max_processing_time_minutes: float) -> list[T.JobRecord]:
         max_age = int(max_processing_time_minutes * 60 * _US_PER_S)
@@ -618,9 +622,37 @@ class RedisBackend(Backend):
         if job_types is not None and not job_types:
             return []
         lease, group_concurrency = options["lease"], options.get("group_concurrency")
-        rows = self._run("claim", [worker_id, limit, _us(lease), group_concurrency or 0, types])
+        offer = options.get("offer")
+        handed: list[T.JobRecord] = []
+        if offer is not None:
+            handed = self._hand.take(worker_id, limit)
+            # without a plain wake-up since, what was handed is all there is to claim
+            if handed and (not self._hand.woken(worker_id) or len(handed) == limit):
+                return handed
+        rows = self._run(
+            "claim",
+            [
+                worker_id,
+                limit - len(handed),
+                _us(lease),
+                group_concurrency or 0,
+                types,
+                0 if offer is None else max(1, _us(offer)),
+                "" if offer is None else entries(self._hand.started(worker_id)),
+            ],
+        )
         times: dict[str, datetime] = {}
-        return [codec.job_from_hash(h, times) for h in json.loads(rows)]
+        jobs = [codec.job_from_hash(h, times) for h in json.loads(rows)]
+        if offer is None:
+            return jobs
+        # The claim of a worker that offers slots also returns the jobs handed to it that it
+        # has not received: one received meanwhile is not given twice.
+        return handed + self._hand.claimed(worker_id, jobs)
+
+    def end_claims(self, worker_id: str) -> None:
+        # Withdraw the worker's offer; what was handed to it and not started goes back.
+        kept, started = self._hand.drop(worker_id)
+        self._run("hand", [worker_id, entries(kept), entries(started)])
 
     def complete_job(
         self, job_id: int, worker_id: str, lock_version: int, output: Any = KEEP
@@ -721,11 +753,13 @@ class RedisBackend(Backend):
         for chunk in codec.chunks(ids, _WRITE_CHUNK):
             self._run("job_fields", ["reason", reason, *chunk])
 
-    def wait_for_work(self, timeout: float) -> bool:
+    def wait_for_work(self, timeout: float, worker_id: str | None = None) -> bool:
         """Wait for a message on the queue's wake channel (published by every script that
         makes a job claimable or frees group capacity) for up to ``timeout`` seconds, or until
         the nearest delayed job comes due. The first call subscribes and returns True at once,
-        so nothing published before the subscription is missed.
+        so nothing published before the subscription is missed. With ``worker_id``, the
+        waiter also receives the jobs handed to that worker (see ``claim_jobs``' offer): they
+        are kept for its next claim.
 
         The nearest delayed job's time is read once and kept while the wake-ups say it
         stayed the same (``WAKE_READY``): a worker woken for every released dependent does
@@ -758,7 +792,10 @@ class RedisBackend(Backend):
         if wake is None and self._wake_supported:
             try:
                 wake = self.client.pubsub(ignore_subscribe_messages=True)
-                wake.subscribe(self.keys.wake)
+                channels = [self.keys.wake]
+                if worker_id is not None:
+                    channels.append(self.keys.hand(worker_id))
+                wake.subscribe(*channels)
                 # wake-ups are published while some worker relies on them (scripts: wake())
                 with _errors(self._where):
                     self.client.set(self.keys.idle, "1")
@@ -781,10 +818,10 @@ class RedisBackend(Backend):
             while got is None and (left := deadline - time.monotonic()) > 0:
                 got = wake.get_message(timeout=left)
             if got is not None:
-                self._note_wake(got)
+                self._note_wake(got, worker_id)
                 # one wake-up is enough for everything published so far
                 for more in _arrived(wake):
-                    self._note_wake(more)
+                    self._note_wake(more, worker_id)
         except redis.exceptions.RedisError as exc:
             self._forget_delayed()
             self._wakes.pop(waiter, None)
@@ -793,9 +830,20 @@ class RedisBackend(Backend):
             raise BackendError(f"redis error: {exc}") from exc
         return got is not None or due_first
 
-    def _note_wake(self, message: Any) -> None:
-        """A wake-up other than ``WAKE_READY`` may have changed the nearest delayed job."""
+    def _note_wake(self, message: Any, worker_id: str | None) -> None:
+        """Keep the jobs of a hand-off; a wake-up other than ``WAKE_READY`` may have changed
+        the nearest delayed job."""
         data = message.get("data") if isinstance(message, dict) else None
+        if worker_id is not None and data and dec(message["channel"]) == self.keys.hand(worker_id):
+            text = dec(data)
+            times: dict[str, datetime] = {}
+            jobs = (codec.job_from_hash(h, times) for h in json.loads(text[1:]))
+            self._hand.receive(worker_id, jobs)
+            if text[0] == "F":  # more may be ready than was handed: the next claim asks
+                self._hand.wake(worker_id)
+            return
+        if worker_id is not None:
+            self._hand.wake(worker_id)
         if data != WAKE_READY and data != _WAKE_READY_BYTES:
             self._forget_delayed()
 

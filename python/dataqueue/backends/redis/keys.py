@@ -33,6 +33,13 @@ Layout (suffixes after ``base``)::
     idle                      STRING set by a claim short of its limit and a new wake
                               subscription: some worker relies on wake-ups
     done                      pub/sub channel: "jobs finished" (for wait_for_job; not a key)
+    offers                    HASH   worker → what its last claim left free, while it waits:
+                                     "<slots>|<lease µs>|<group cap>|<expiry µs>|<types>"
+    hand:<worker>             pub/sub channel: jobs claimed for the worker by the script that
+                              made them ready (a hand-off): "F" (its offer filled, or some
+                              ready job was left to claims) or "S", then a JSON array of hashes
+    hl:<worker>               LIST   "<id>:<lock_version>" of the jobs handed to the worker
+                                     (its next claim returns those it did not receive)
     wp:<id>, wpto, wpall, jwp:<job>              tokens
     cr:<id>, crname:<name>, crons, crdue          cron schedules
     evidx                     ZSET   job id → time of its oldest event (event cleanup)
@@ -105,6 +112,9 @@ class Keys:
     @property
     def done(self) -> str:
         return f"{self.base}done"
+
+    def hand(self, worker_id: str) -> str:
+        return f"{self.base}hand:{worker_id}"
 
     def token(self, token_id: str) -> str:
         return f"{self.base}wp:{token_id}"

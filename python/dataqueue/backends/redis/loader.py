@@ -43,6 +43,7 @@ SCRIPT_NAMES: Final = (
     "dash_scan",
     "edit",
     "fail",
+    "hand",
     "heartbeat",
     "job_fields",
     "job_hashes",

@@ -5,11 +5,12 @@
 --
 -- Per job this costs the fence's HMGET, an HSET, an HDEL and the event's RPUSH; the index
 -- writes (leases, status sets, finished index), the event ids and the check for dependents
--- are one command per call.
+-- are one command per call, and so is the update of each worker's offer (hand-offs).
 local res = {}
 local ts = now_s()
 local READ = { 'status', 'locked_by', 'lock_version', 'group_id', 'dep_drain', 'tags' }
 local done = {}
+local freed = {} -- worker → jobs of it completed here
 for _, item in ipairs(cjson.decode(ARGV[1])) do
   local id, worker, lv, out = item[1], item[2], item[3], item[4]
   local k = jk(id)
@@ -28,6 +29,7 @@ for _, item in ipairs(cjson.decode(ARGV[1])) do
     if f.tags and has_drains() then drain_adjust(cjson.decode(f.tags), -1) end
     if f.dep_drain then redis.call('SREM', B .. 'dj:' .. f.dep_drain, id) end
     done[#done + 1] = id
+    freed[worker] = (freed[worker] or 0) + 1
     res[#res + 1] = 1
   else
     res[#res + 1] = 0
@@ -46,6 +48,7 @@ if #done > 0 then
   reserve_events(#done)
   for _, id in ipairs(done) do add_event(id, 'completed', nil) end
   release_dependents(done)
+  for w, n in pairs(freed) do offer_freed(w, n) end
 end
 wake()
 return res

@@ -143,6 +143,8 @@ local function reserve_events(n)
   if EV_NEXT > EV_LAST then EV_BLOCK = math.max(n, 1) end
 end
 
+local hand_off -- defined below (it claims): wake() calls it
+
 -- Tell idle workers (subscribed to the queue's wake channel) that a job may be claimable.
 -- One message per script, however many jobs it made ready; every idle worker wakes, whatever
 -- job types it handles.
@@ -154,8 +156,14 @@ end
 -- dependents on every completion) are not woken for nothing. The message says whether the
 -- earliest delayed job changed: when not (WAKE_READY), a waiter keeps the timer it armed.
 local function wake()
-  if WAKE > 0 and redis.call('GETDEL', B .. 'idle') then
-    redis.call('PUBLISH', B .. 'wake', DWAKE and 'd' or WAKE_READY)
+  if WAKE > 0 then
+    flush_later() -- a hand-off's claim moves jobs between the index sets
+    -- Jobs handed to every waiting worker's free slots need no wake-up; anything else (a
+    -- worker's slots filled, a job no offer may take, a new earliest delayed job) does.
+    local quiet = hand_off()
+    if (DWAKE or not quiet) and redis.call('GETDEL', B .. 'idle') then
+      redis.call('PUBLISH', B .. 'wake', DWAKE and 'd' or WAKE_READY)
+    end
   end
   -- wait_for_job listens here: one message per script, not per job.
   if FIN > 0 then redis.call('PUBLISH', B .. 'done', '1') end
@@ -729,6 +737,252 @@ local function promote_due()
   end
   return #due
 end
+
+-- -- claiming ------------------------------------------------------------------------------------
+
+local function hash_of(id)
+  local flat = redis.call('HGETALL', jk(id))
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  return h
+end
+
+-- Claim up to `limit` ready jobs of `types` for `worker`: priority DESC then id ASC, across the
+-- types' ready sets. `lease` in µs; `cap`: the group cap (0 = none). Blocked jobs are never in
+-- a ready set and a capped group shows only its head, so nothing ahead of an eligible job can
+-- starve it. Returns the claimed jobs' hashes as JSON objects, in claim order.
+-- `hand` (a hand-off, see hand_off): a job whose claim would spend no attempt (a resumed
+-- wait) is left for an ordinary claim, and the third result says so; the second lists the
+-- claimed jobs as "<id>:<lock_version>".
+--
+-- Per job this costs an HGETALL (the checks and the reply), one HSET (the claim's fields, and
+-- loc 'h' in place of the ready set's 'r': no HDEL in the common case) and the event's RPUSH;
+-- the index writes (ready set, status sets, leases) and the event ids are one command per
+-- call, not per job.
+local function claim_batch(worker, limit, lease, cap, types, hand)
+  if limit <= 0 then return {}, {}, false end
+  local ts, lease_at = now_s(), N(now() + lease)
+  local left = false
+  local gcache = {}
+  local function gcount(g)
+    if gcache[g] == nil then gcache[g] = tonumber(redis.call('HGET', B .. 'gact', g) or '0') end
+    return gcache[g]
+  end
+
+  local out = {}
+  -- Per type: off[jt] counts the entries of rdy:<jt> before the cursor that stay in the set
+  -- for now (heads of groups at their cap or left for a claim, skipped for this call, and jobs
+  -- this call claimed, whose removal is one ZREM at the end: later[jt]); win[jt] holds entries
+  -- read ahead from there, at[jt] the next one to look at; head[jt] is the first claimable one.
+  local off, win, at, head, later = {}, {}, {}, {}, {}
+
+  local function find_head(jt)
+    head[jt] = nil
+    local rk = B .. 'rdy:' .. jt
+    while true do
+      local e, p = win[jt], at[jt]
+      if e == nil or p > #e then
+        local o = off[jt] or 0
+        local width = math.min(math.max(limit - #out, 1), 128)
+        e = redis.call('ZRANGE', rk, o, o + width - 1, 'WITHSCORES')
+        p = 1
+        if #e == 0 then
+          win[jt] = nil
+          if o == 0 then -- drop an emptied type
+            redis.call('SREM', B .. 'rtypes', jt)
+            RTYPES_SEEN[jt] = nil
+          end
+          return
+        end
+        win[jt] = e
+      end
+      at[jt] = p + 2
+      local id = N(tonumber(e[p]))
+      local f = hash_of(id)
+      local st = f.status
+      local removed = true
+      if not (st == 'pending' or st == 'failed' or st == 'waiting') then
+        ready_rem(id, jt, f.group_id) -- stale entry
+        redis.call('HDEL', jk(id), 'loc')
+      elseif st ~= 'waiting' and not f.resume
+          and tonumber(f.attempts or '0') >= tonumber(f.max_attempts) then
+        ready_rem(id, jt, f.group_id) -- no attempts left: never claimable
+        redis.call('HDEL', jk(id), 'loc')
+      elseif st == 'pending' and f.dep_drain and not drain_ok(f.dep_drain, f.tags) then
+        ready_rem(id, jt, f.group_id) -- a tag drain filled up again: block it
+        redis.call('SADD', B .. 'dwait:' .. f.dep_drain, id)
+        redis.call('HSET', jk(id), 'loc', 'b')
+        cnt_add('blocked:' .. jt, 1)
+      elseif (cap > 0 and f.group_id and gcount(f.group_id) >= cap)
+          or (hand and (st == 'waiting' or f.resume)) then
+        if hand then left = true end
+        off[jt] = (off[jt] or 0) + 1
+        removed = false
+      else
+        head[jt] = { score = tonumber(e[p + 1]), m = e[p], id = id, g = f.group_id, f = f }
+        return
+      end
+      -- Removing a grouped entry may put the group's next job into the set: read again.
+      if removed and f.group_id then win[jt] = nil end
+    end
+  end
+
+  local from = {}        -- from[old status]: ids leaving that status set
+  local claimed = {}     -- ids, in claim order
+  local entries = {}     -- a hand-off's "<id>:<lock_version>" of each job
+  local del = {}         -- fields the job being claimed loses (reused: usually none)
+  local function drop(f, name)
+    if f[name] then del[#del + 1] = name; f[name] = nil end
+  end
+  local function claim_one(id, m, jt, g, f)
+    local k = jk(id)
+    if g then
+      ready_rem(id, jt, g) -- at once: it may promote the group's next job into the ready set
+      win[jt] = nil
+    else
+      local l = later[jt]
+      if l == nil then l = {}; later[jt] = l end
+      l[#l + 1] = m
+      off[jt] = (off[jt] or 0) + 1
+    end
+    local old = f.status
+    local lv = N(tonumber(f.lock_version or '0') + 1)
+    -- loc 'h' (held): in no ready, delayed or blocked set; written here rather than deleted
+    local h = { 'status', 'processing', 'updated_at', ts, 'locked_by', worker,
+      'locked_at', ts, 'lease_expires_at', lease_at, 'lock_version', lv, 'loc', 'h' }
+    f.status, f.updated_at, f.locked_by, f.locked_at, f.lease_expires_at, f.lock_version =
+      'processing', ts, worker, ts, lease_at, lv
+    f.loc = nil -- internal: not part of the reply
+    drop(f, 'pending_reason')
+    if old == 'waiting' then
+      drop(f, 'wait_until')
+      drop(f, 'wait_token_id')
+    elseif f.resume then
+      drop(f, 'resume')
+    else
+      local a = tonumber(f.attempts or '0')
+      if a > 0 then h[#h + 1] = 'last_retried_at'; h[#h + 1] = ts; f.last_retried_at = ts end
+      f.attempts = N(a + 1)
+      h[#h + 1] = 'attempts'
+      h[#h + 1] = f.attempts
+    end
+    if not f.started_at then h[#h + 1] = 'started_at'; h[#h + 1] = ts; f.started_at = ts end
+    if hand then entries[#entries + 1] = id .. ':' .. lv end
+    redis.call('HSET', k, unpack(h))
+    if #del > 0 then
+      redis.call('HDEL', k, unpack(del))
+      del = {}
+    end
+    local ids = from[old]
+    if ids == nil then ids = {}; from[old] = ids end
+    ids[#ids + 1] = id
+    claimed[#claimed + 1] = id
+    if COUNTED[old] then cnt_add(old .. ':' .. jt, -1) end
+    -- what set_status does besides the status sets: a failed job becomes active again
+    if not ACTIVE[old] and f.tags and has_drains() then drain_adjust(cjson.decode(f.tags), 1) end
+    if g then redis.call('HINCRBY', B .. 'gact', g, 1) end
+    return cjson.encode(f)
+  end
+
+  for _, jt in ipairs(types) do find_head(jt) end
+  while #out < limit do
+    local best, bt = nil, nil
+    for _, jt in ipairs(types) do
+      local h = head[jt]
+      if h and (not best or h.score < best.score or (h.score == best.score and h.m < best.m)) then
+        best, bt = h, jt
+      end
+    end
+    if not best then break end
+    if cap > 0 and best.g and gcount(best.g) >= cap then
+      off[bt] = (off[bt] or 0) + 1 -- its group filled up during this claim
+    else
+      out[#out + 1] = claim_one(best.id, best.m, bt, best.g, best.f)
+      if best.g then gcache[best.g] = gcount(best.g) + 1 end
+    end
+    find_head(bt)
+  end
+
+  if #claimed > 0 then
+    for jt, members in pairs(later) do bulk('ZREM', B .. 'rdy:' .. jt, members) end
+    for old, ids in pairs(from) do bulk('ZREM', B .. 'st:' .. old, ids) end
+    local st, leases = {}, {}
+    for i, id in ipairs(claimed) do
+      st[2 * i - 1], st[2 * i] = id, id
+      leases[2 * i - 1], leases[2 * i] = lease_at, id
+    end
+    bulk('ZADD', B .. 'st:processing', st)
+    bulk('ZADD', B .. 'leases', leases)
+    reserve_events(#claimed)
+    for _, id in ipairs(claimed) do add_event(id, 'processing', nil) end
+  end
+  return out, entries, left
+end
+
+-- The types a claim looks at: its own list (JSON), or '' for every type with ready jobs.
+local function claim_types(arg)
+  if arg == '' then return redis.call('SMEMBERS', B .. 'rtypes') end
+  return cjson.decode(arg)
+end
+
+-- -- hand-offs ----------------------------------------------------------------------------------
+-- A worker whose claim came back short offers its free slots (claim.lua: the offers hash)
+-- until the offer expires or its next claim. A script that makes jobs ready claims them for
+-- the offers at once and publishes them on each worker's hand channel: the worker starts them
+-- without a claim round trip. Only a worker subscribed to its channel is handed anything: a
+-- dead one's connection is gone, and its offer with it. Each handed job is also listed in
+-- hl:<worker>, which the worker's next claim reads, so a message lost with its connection
+-- loses no job. A worker that stops gives back what it was handed and did not start (hand.lua),
+-- with the attempts their claim spent.
+local OFFER = '^(%d+)|(%d+)|(%d+)|(%d+)|(.*)$'
+
+-- The offer a claim leaves: its free slots, lease, cap, expiry and types (the claim's args).
+local function offer_text(slots, lease, cap, ttl, types)
+  return N(slots) .. '|' .. N(lease) .. '|' .. N(cap) .. '|' .. N(now() + ttl) .. '|' .. types
+end
+
+hand_off = function()
+  local offers = redis.call('HGETALL', B .. 'offers')
+  if #offers == 0 then return false end
+  local quiet = true
+  for i = 1, #offers, 2 do
+    local w = offers[i]
+    local slots, lease, cap, exp, types = string.match(offers[i + 1], OFFER)
+    slots, lease, cap = tonumber(slots), tonumber(lease), tonumber(cap)
+    if not slots or tonumber(exp) <= now() then
+      redis.call('HDEL', B .. 'offers', w)
+    elseif slots > 0 and redis.call('PUBSUB', 'NUMSUB', B .. 'hand:' .. w)[2] == 0 then
+      redis.call('HDEL', B .. 'offers', w) -- nobody listens: the worker is gone
+    elseif slots > 0 then
+      local out, entries, left = claim_batch(w, slots, lease, cap, claim_types(types), true)
+      if left then quiet = false end
+      if #out > 0 then
+        local hk = B .. 'hl:' .. w
+        redis.call('RPUSH', hk, unpack(entries))
+        redis.call('PEXPIRE', hk, math.floor(lease / 1000))
+        -- 'F': the offer filled, so more may be ready: the worker's next claim asks the store
+        local filled = (#out == slots or left) and 'F' or 'S'
+        redis.call('PUBLISH', B .. 'hand:' .. w, filled .. '[' .. table.concat(out, ',') .. ']')
+        -- kept at 0 slots when filled: its completions free them again (offer_freed)
+        redis.call('HSET', B .. 'offers', w,
+          N(slots - #out) .. '|' .. N(lease) .. '|' .. N(cap) .. '|' .. exp .. '|' .. types)
+        if #out == slots then quiet = false end -- more may be ready than it could take
+      end
+    end
+  end
+  return quiet
+end
+
+-- `worker` finished `n` of its jobs: their slots are free again, for its offer if it has one
+-- (a claim's offer counts the slots free when it was made).
+local function offer_freed(worker, n)
+  local o = redis.call('HGET', B .. 'offers', worker)
+  if o then
+    local slots, rest = string.match(o, '^(%d+)(|.*)$')
+    redis.call('HSET', B .. 'offers', worker, N(tonumber(slots) + n) .. rest)
+  end
+end
+
 
 -- Resume a job parked on a token: back to pending without spending an attempt on the claim.
 local function resume_from_token(job_id, token_id)
