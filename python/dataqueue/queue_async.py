@@ -135,7 +135,8 @@ def _job_id(value: Any, what: str = "job id") -> int:
 def _page(limit: Any, offset: Any) -> tuple[int, int]:
     for name, value in (("limit", limit), ("offset", offset)):
         check_int(value, name, minimum=0, maximum=INT64_MAX, error=InvalidFilterError)
-    return limit, offset
+    # A store counts rows up to offset + limit in 64 bits; no page reaches past that anyway.
+    return min(limit, INT64_MAX - offset), offset
 
 
 def _status(value: Any) -> JobStatus:

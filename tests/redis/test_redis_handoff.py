@@ -287,3 +287,28 @@ def test_a_killed_worker_is_handed_nothing_and_costs_no_attempt(
         assert done is not None and (done.status, done.attempts) == (JobStatus.COMPLETED, 1)
     finally:
         q.close()
+
+
+def test_one_job_goes_to_one_of_several_waiting_workers(
+    backend: RedisBackend, raw: redis.Redis
+) -> None:
+    got: dict[str, list[int]] = {}
+    ready = threading.Barrier(4)
+
+    def worker(name: str) -> None:
+        backend.wait_for_work(0, name)
+        assert _claim(backend, name, 2) == []
+        ready.wait()
+        if backend.wait_for_work(2, name):
+            got[name] = [j.id for j in _claim(backend, name, 2)]
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b", "c")]
+    for t in threads:
+        t.start()
+    ready.wait()
+    ids = _add(backend)
+    for t in threads:
+        t.join(10)
+    assert [i for v in got.values() for i in v] == ids  # handed once, to one worker
+    offers = {k: str(v).split("|")[0] for k, v in raw.hgetall(f"{backend.keys.base}offers").items()}
+    assert sorted(offers.values()) == ["1", "2", "2"]

@@ -945,28 +945,43 @@ hand_off = function()
   local offers = redis.call('HGETALL', B .. 'offers')
   if #offers == 0 then return false end
   local quiet = true
+  -- Types a short hand-off claim found nothing more of: later offers skip them, so a script
+  -- costs one claim per type with ready jobs, however many workers wait.
+  local drained, every = {}, nil
   for i = 1, #offers, 2 do
     local w = offers[i]
     local slots, lease, cap, exp, types = string.match(offers[i + 1], OFFER)
     slots, lease, cap = tonumber(slots), tonumber(lease), tonumber(cap)
     if not slots or tonumber(exp) <= now() then
       redis.call('HDEL', B .. 'offers', w)
-    elseif slots > 0 and redis.call('PUBSUB', 'NUMSUB', B .. 'hand:' .. w)[2] == 0 then
-      redis.call('HDEL', B .. 'offers', w) -- nobody listens: the worker is gone
     elseif slots > 0 then
-      local out, entries, left = claim_batch(w, slots, lease, cap, claim_types(types), true)
-      if left then quiet = false end
-      if #out > 0 then
-        local hk = B .. 'hl:' .. w
-        redis.call('RPUSH', hk, unpack(entries))
-        redis.call('PEXPIRE', hk, math.floor(lease / 1000))
-        -- 'F': the offer filled, so more may be ready: the worker's next claim asks the store
-        local filled = (#out == slots or left) and 'F' or 'S'
-        redis.call('PUBLISH', B .. 'hand:' .. w, filled .. '[' .. table.concat(out, ',') .. ']')
-        -- kept at 0 slots when filled: its completions free them again (offer_freed)
-        redis.call('HSET', B .. 'offers', w,
-          N(slots - #out) .. '|' .. N(lease) .. '|' .. N(cap) .. '|' .. exp .. '|' .. types)
-        if #out == slots then quiet = false end -- more may be ready than it could take
+      local wanted = {}
+      if types == '' then every = every or claim_types('') end
+      for _, jt in ipairs(types == '' and every or claim_types(types)) do
+        if not drained[jt] then wanted[#wanted + 1] = jt end
+      end
+      if #wanted == 0 then
+        -- nothing of its types is left to hand
+      elseif redis.call('PUBSUB', 'NUMSUB', B .. 'hand:' .. w)[2] == 0 then
+        redis.call('HDEL', B .. 'offers', w) -- nobody listens: the worker is gone
+      else
+        local out, entries, left = claim_batch(w, slots, lease, cap, wanted, true)
+        if left then quiet = false end
+        if #out < slots and not left and cap == 0 then
+          for _, jt in ipairs(wanted) do drained[jt] = true end
+        end
+        if #out > 0 then
+          local hk = B .. 'hl:' .. w
+          redis.call('RPUSH', hk, unpack(entries))
+          redis.call('PEXPIRE', hk, math.floor(lease / 1000))
+          -- 'F': the offer filled, so more may be ready: the worker's next claim asks the store
+          local filled = (#out == slots or left) and 'F' or 'S'
+          redis.call('PUBLISH', B .. 'hand:' .. w, filled .. '[' .. table.concat(out, ',') .. ']')
+          -- kept at 0 slots when filled: its completions free them again (offer_freed)
+          redis.call('HSET', B .. 'offers', w,
+            N(slots - #out) .. '|' .. N(lease) .. '|' .. N(cap) .. '|' .. exp .. '|' .. types)
+          if #out == slots then quiet = false end -- more may be ready than it could take
+        end
       end
     end
   end
